@@ -1,0 +1,85 @@
+/**
+ * The storage contract (protocol.md §3). The shim's logic lives in the core; an adapter only
+ * maps these few operations onto one engine, the way that engine does them fastest. Every
+ * adapter passes the conformance suite in `test/conformance/`.
+ *
+ * Keys are UTF-8 strings of 1..1024 bytes and may hold any character (`/`, `%`, spaces,
+ * non-ASCII, NUL). Version ids are ASCII strings of `[0-9A-Za-z._-]`, at most 128
+ * characters, whose plain string order is version order. Values are any bytes, empty included.
+ *
+ * Errors: an adapter throws whatever its engine throws; the core turns it into a typed
+ * `StorageUnavailableError`. An aborted `signal` rejects with the signal's reason.
+ */
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface ListOptions extends CallOptions {
+  /** At most this many records (the adapter may return fewer; an empty page means the end). */
+  readonly limit?: number;
+}
+
+export interface VersionRef {
+  readonly key: string;
+  readonly versionId: string;
+}
+
+export interface VersionWrite extends VersionRef {
+  readonly value: Uint8Array;
+}
+
+/**
+ * The record that makes a transaction committed: it exists in storage if and only if the
+ * transaction committed. `writeSet` lists every key the transaction wrote; `deleted` is the
+ * subset written as tombstones, which have no stored version (a tombstone has no bytes).
+ */
+export interface CommitRecord {
+  readonly versionId: string;
+  readonly txid: string;
+  readonly writeSet: readonly string[];
+  readonly deleted: readonly string[];
+}
+
+export interface StorageAdapter {
+  /** A short engine name for logs and metrics, e.g. `file`. */
+  readonly name: string;
+
+  /** Writes immutable versions, all of them durable when the promise resolves. */
+  putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void>;
+
+  /** Reads one version's bytes, or undefined when it is not stored. */
+  getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined>;
+
+  /**
+   * Writes a commit record if none with its version id exists (atomically, across processes
+   * and machines). Resolves true when this call created it, false when one existed already.
+   */
+  putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean>;
+
+  getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined>;
+
+  /**
+   * Commit records whose version id sorts after `after` (all of them when undefined), in
+   * ascending version order, at most `limit` of them. Page by passing the last id as `after`.
+   */
+  listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]>;
+
+  /** Deletes versions; deleting one that is not stored is not an error. */
+  deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void>;
+
+  /** Deletes commit records; deleting one that is not stored is not an error. */
+  deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void>;
+
+  /** Releases connections and handles. The adapter is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export const MAX_KEY_BYTES = 1024;
+export const VERSION_ID_PATTERN = /^[0-9A-Za-z._-]{1,128}$/;
+
+/** Throws a TypeError for a version id outside the contract; adapters call it before using one in a path. */
+export function assertVersionId(versionId: string): void {
+  if (!VERSION_ID_PATTERN.test(versionId))
+    throw new TypeError(`invalid version id ${JSON.stringify(versionId)}`);
+}

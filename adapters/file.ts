@@ -1,0 +1,292 @@
+/**
+ * The embedded default: a directory on local disk, no server needed.
+ *
+ *   <root>/versions/<h[0:2]>/<h>/<versionId>      h = sha256 hex of the key's UTF-8 bytes
+ *   <root>/commits/<versionId[0:8]>/<versionId>.json
+ *   <root>/tmp/                                    files being written
+ *
+ * Keys are hashed so that any key of up to 1024 bytes (with `/`, `%`, NUL, ...) maps to a
+ * short, safe file name. Commit records are grouped in buckets of the version id's first 8
+ * characters (about 65 s of commits each), so listing past a watermark reads only the
+ * buckets at or after it.
+ *
+ * Crash safety: every file is written whole to `tmp/`, fsynced, then moved into place, and
+ * the directory that gained it is fsynced before the call resolves. A SIGKILL (or power loss,
+ * with `fsync` on) at any instant leaves either no file or the complete file. Commit records
+ * are moved into place with link(2), which fails with EEXIST when the target exists: an
+ * atomic put-if-absent that holds across processes sharing the directory.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type {
+  CallOptions,
+  CommitRecord,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from './contract.js';
+import { assertVersionId } from './contract.js';
+import { mapLimit } from './map-limit.js';
+
+export interface FileAdapterOptions {
+  /** The data directory; created when missing. */
+  readonly directory: string;
+  /**
+   * fsync files and directories before acknowledging. Off survives a process crash but not
+   * a power loss. @default true
+   */
+  readonly fsync?: boolean;
+  /** How many files one batch works on at once. @default 32 */
+  readonly concurrency?: number;
+}
+
+const COMMIT_BUCKET_CHARS = 8;
+const STALE_TMP_MS = 60 * 60 * 1000;
+
+export class FileAdapter implements StorageAdapter {
+  readonly name = 'file';
+  readonly directory: string;
+  private readonly fsync: boolean;
+  private readonly concurrency: number;
+  private readonly knownDirectories = new Map<string, Promise<void>>();
+  private tmpCounter = 0;
+  private readonly tmpPrefix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  private opened: Promise<void> | undefined;
+
+  constructor(options: FileAdapterOptions) {
+    this.directory = resolve(options.directory);
+    this.fsync = options.fsync ?? true;
+    this.concurrency = options.concurrency ?? 32;
+  }
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await this.open();
+    const touched = new Set<string>();
+    await mapLimit(versions, this.concurrency, async ({ key, versionId, value }) => {
+      options?.signal?.throwIfAborted();
+      assertVersionId(versionId);
+      const directory = this.keyDirectory(key);
+      await this.ensureDirectory(directory);
+      const tmp = await this.writeTemp(value);
+      await rename(tmp, join(directory, versionId));
+      touched.add(directory);
+    });
+    await mapLimit([...touched], this.concurrency, (directory) => this.syncDirectory(directory));
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(ref.versionId);
+    return readIfExists(join(this.keyDirectory(ref.key), ref.versionId), options);
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    await this.open();
+    options?.signal?.throwIfAborted();
+    assertVersionId(record.versionId);
+    const body = Buffer.from(JSON.stringify(normalizeRecord(record)));
+    const tmp = await this.writeTemp(body);
+    const directory = this.commitBucket(record.versionId);
+    const target = join(directory, `${record.versionId}.json`);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        await this.ensureDirectory(directory);
+        try {
+          await link(tmp, target);
+          break;
+        } catch (error) {
+          if (errorCode(error) === 'EEXIST') return false;
+          // A concurrent deleteCommitRecords may have removed the empty bucket: make it again.
+          if (errorCode(error) !== 'ENOENT' || attempt > 2) throw error;
+          this.knownDirectories.delete(directory);
+        }
+      }
+      await this.syncDirectory(directory);
+      return true;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(versionId);
+    const bytes = await readIfExists(join(this.commitBucket(versionId), `${versionId}.json`), options);
+    return bytes && parseRecord(bytes);
+  }
+
+  async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    options?.signal?.throwIfAborted();
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    const commitsRoot = join(this.directory, 'commits');
+    const buckets = (await readdirIfExists(commitsRoot)).sort();
+    const firstBucket = after === undefined ? '' : after.slice(0, COMMIT_BUCKET_CHARS);
+    const ids: string[] = [];
+    for (const bucket of buckets) {
+      if (bucket < firstBucket) continue;
+      options?.signal?.throwIfAborted();
+      const names = await readdirIfExists(join(commitsRoot, bucket));
+      const bucketIds = names
+        .filter((name) => name.endsWith('.json'))
+        .map((name) => name.slice(0, -'.json'.length))
+        .filter((id) => after === undefined || id > after)
+        .sort();
+      ids.push(...bucketIds);
+      if (ids.length >= limit) break;
+    }
+    const page = ids.slice(0, limit);
+    const records = await mapLimit(page, this.concurrency, (id) => this.getCommitRecord(id, options));
+    // A record deleted between readdir and read is simply no longer there.
+    return records.filter((record): record is CommitRecord => record !== undefined);
+  }
+
+  async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    await mapLimit(refs, this.concurrency, async ({ key, versionId }) => {
+      options?.signal?.throwIfAborted();
+      assertVersionId(versionId);
+      await unlinkIfExists(join(this.keyDirectory(key), versionId));
+    });
+  }
+
+  async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
+    const buckets = new Set<string>();
+    await mapLimit(versionIds, this.concurrency, async (versionId) => {
+      options?.signal?.throwIfAborted();
+      assertVersionId(versionId);
+      const directory = this.commitBucket(versionId);
+      await unlinkIfExists(join(directory, `${versionId}.json`));
+      buckets.add(directory);
+    });
+    for (const directory of buckets) {
+      // Empty buckets go, so listing does not walk a growing number of directories.
+      await rmdir(directory).then(
+        () => this.knownDirectories.delete(directory),
+        () => undefined,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    this.knownDirectories.clear();
+  }
+
+  /** Creates the layout once and removes temp files that a crashed writer left behind. */
+  private open(): Promise<void> {
+    this.opened ??= (async () => {
+      for (const sub of ['versions', 'commits', 'tmp']) await this.ensureDirectory(join(this.directory, sub));
+      const tmpDirectory = join(this.directory, 'tmp');
+      for (const name of await readdirIfExists(tmpDirectory)) {
+        const path = join(tmpDirectory, name);
+        const info = await stat(path).catch(() => undefined);
+        if (info && Date.now() - info.mtimeMs > STALE_TMP_MS) await unlinkIfExists(path);
+      }
+    })().catch((error: unknown) => {
+      this.opened = undefined;
+      throw error;
+    });
+    return this.opened;
+  }
+
+  private keyDirectory(key: string): string {
+    const hash = createHash('sha256').update(key, 'utf8').digest('hex');
+    return join(this.directory, 'versions', hash.slice(0, 2), hash);
+  }
+
+  private commitBucket(versionId: string): string {
+    return join(this.directory, 'commits', versionId.slice(0, COMMIT_BUCKET_CHARS));
+  }
+
+  /** Writes bytes to a new temp file and makes them durable; returns its path. */
+  private async writeTemp(bytes: Uint8Array): Promise<string> {
+    this.tmpCounter += 1;
+    const path = join(this.directory, 'tmp', `${this.tmpPrefix}-${this.tmpCounter}`);
+    const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    try {
+      if (bytes.byteLength > 0) await handle.writeFile(bytes);
+      if (this.fsync) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    return path;
+  }
+
+  /**
+   * mkdir -p, then fsync each parent that gained an entry, so the new path survives a crash.
+   * Memoized per directory, in flight included, so no caller writes into a directory whose
+   * entry is not yet durable.
+   */
+  private ensureDirectory(directory: string): Promise<void> {
+    let made = this.knownDirectories.get(directory);
+    if (!made) {
+      made = (async () => {
+        const firstCreated = await mkdir(directory, { recursive: true });
+        if (firstCreated === undefined) return;
+        for (let current = directory; current !== dirname(current); current = dirname(current)) {
+          await this.syncDirectory(dirname(current));
+          if (current === firstCreated) break;
+        }
+      })();
+      made.catch(() => this.knownDirectories.delete(directory));
+      this.knownDirectories.set(directory, made);
+    }
+    return made;
+  }
+
+  private async syncDirectory(directory: string): Promise<void> {
+    if (!this.fsync) return;
+    const handle = await open(directory, fsConstants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function normalizeRecord(record: CommitRecord): CommitRecord {
+  return {
+    versionId: record.versionId,
+    txid: record.txid,
+    writeSet: [...record.writeSet],
+    deleted: [...record.deleted],
+  };
+}
+
+function parseRecord(bytes: Uint8Array): CommitRecord {
+  return normalizeRecord(JSON.parse(Buffer.from(bytes).toString('utf8')) as CommitRecord);
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function readIfExists(path: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+  try {
+    const bytes = await readFile(path, options?.signal ? { signal: options.signal } : undefined);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function readdirIfExists(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+async function unlinkIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * An in-process adapter for tests and benchmarks. Nothing survives the process. Values are
+ * copied in and out, so callers can never mutate a stored version.
+ */
+import type {
+  CallOptions,
+  CommitRecord,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from './contract.js';
+import { assertVersionId } from './contract.js';
+import { insertSorted, removeSorted, upperBound } from './sorted.js';
+
+export class MemoryAdapter implements StorageAdapter {
+  readonly name = 'memory';
+  private readonly versions = new Map<string, Map<string, Uint8Array>>();
+  private readonly commits = new Map<string, CommitRecord>();
+  /** Commit record ids in ascending order, for listing past a watermark. */
+  private readonly commitOrder: string[] = [];
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    for (const { key, versionId, value } of versions) {
+      assertVersionId(versionId);
+      let byVersion = this.versions.get(key);
+      if (!byVersion) {
+        byVersion = new Map();
+        this.versions.set(key, byVersion);
+      }
+      byVersion.set(versionId, value.slice());
+    }
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    await settle(options);
+    return this.versions.get(ref.key)?.get(ref.versionId)?.slice();
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    await settle(options);
+    assertVersionId(record.versionId);
+    if (this.commits.has(record.versionId)) return false;
+    this.commits.set(record.versionId, copyRecord(record));
+    insertSorted(this.commitOrder, record.versionId);
+    return true;
+  }
+
+  async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
+    await settle(options);
+    const record = this.commits.get(versionId);
+    return record && copyRecord(record);
+  }
+
+  async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    await settle(options);
+    const start = after === undefined ? 0 : upperBound(this.commitOrder, after);
+    const end = Math.min(this.commitOrder.length, start + (options?.limit ?? Number.POSITIVE_INFINITY));
+    return this.commitOrder.slice(start, end).map((id) => copyRecord(this.commits.get(id)!));
+  }
+
+  async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    for (const { key, versionId } of refs) {
+      const byVersion = this.versions.get(key);
+      byVersion?.delete(versionId);
+      if (byVersion?.size === 0) this.versions.delete(key);
+    }
+  }
+
+  async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    for (const versionId of versionIds) {
+      if (this.commits.delete(versionId)) removeSorted(this.commitOrder, versionId);
+    }
+  }
+
+  /** How many versions are stored (for tests of garbage collection). */
+  get versionCount(): number {
+    let count = 0;
+    for (const byVersion of this.versions.values()) count += byVersion.size;
+    return count;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Yields once, as a real engine would, and honours the abort signal. */
+async function settle(options: CallOptions | undefined): Promise<void> {
+  options?.signal?.throwIfAborted();
+  await Promise.resolve();
+  options?.signal?.throwIfAborted();
+}
+
+function copyRecord(record: CommitRecord): CommitRecord {
+  return {
+    versionId: record.versionId,
+    txid: record.txid,
+    writeSet: [...record.writeSet],
+    deleted: [...record.deleted],
+  };
+}

@@ -1,0 +1,422 @@
+/**
+ * A typed client for the aft REST API (the Lambda layer is built on it).
+ *
+ *   const aft = new AftClient({ url: 'http://127.0.0.1:7070' });
+ *   const result = await aft.run(async (tx) => {
+ *     const stock = await tx.getText('stock');
+ *     await tx.put('stock', String(Number(stock ?? 0) - 1));
+ *   });
+ *
+ * Retries: a request is repeated, with exponential backoff and full jitter, only when that
+ * is safe. Everything but begin is idempotent in the protocol (reads are repeatable, writes
+ * overwrite the buffer, commit returns its first outcome), so those are retried on network
+ * errors and retryable answers (503, 429). Begin is retried only when the shim certainly
+ * did not run it: the connection was refused, or it answered with a retryable error.
+ */
+import {
+  AftError,
+  BadRequestError,
+  ConnectionError,
+  ErrorCode,
+  ForbiddenError,
+  KeyNotFoundError,
+  NotReadyError,
+  ShuttingDownError,
+  StorageUnavailableError,
+  TooLargeError,
+  TransactionLostError,
+  TransactionNotFoundError,
+  TransactionNotRunningError,
+  UnauthorizedError,
+} from '../shim/errors.js';
+
+export * from '../shim/errors.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. @default 4 */
+  readonly attempts?: number;
+  /** First backoff; it doubles each time, with full jitter. @default 50 */
+  readonly baseDelayMs?: number;
+  /** @default 2000 */
+  readonly maxDelayMs?: number;
+}
+
+export interface AftClientOptions {
+  /** The shim's base URL, e.g. http://127.0.0.1:7070. */
+  readonly url: string;
+  /** A bearer token, when the shim has auth on. */
+  readonly token?: string;
+  readonly retry?: RetryOptions;
+  /** Per-request time limit. @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** A fetch implementation (e.g. one with a custom dispatcher). @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+}
+
+export type Value = Uint8Array | string;
+
+export interface ReadItem {
+  readonly key: string;
+  readonly value: Uint8Array | undefined;
+  /** The committed version read; undefined for nothing visible or a value from the transaction's own writes. */
+  readonly version: string | undefined;
+}
+
+export interface CommitOutcome {
+  readonly txid: string;
+  readonly status: 'committed';
+  readonly version: string | null;
+}
+
+export type TransactionState = 'running' | 'committed' | 'aborted';
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; retryable?: boolean };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+export class AftClient {
+  private readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly retry: Required<RetryOptions>;
+  private readonly requestTimeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: AftClientOptions) {
+    this.baseUrl = options.url.replace(/\/+$/, '');
+    this.token = options.token;
+    this.retry = { attempts: 4, baseDelayMs: 50, maxDelayMs: 2000, ...options.retry };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+  }
+
+  /** Begins a transaction. `timeoutMs` is its idle timeout on the shim. */
+  async begin(options: RequestOptions & { timeoutMs?: number } = {}): Promise<Transaction> {
+    const body = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    const answer = await this.request<{ txid: string }>('POST', '/v1/transactions', {
+      json: body,
+      idempotent: false,
+      signal: options.signal,
+    });
+    return new Transaction(this, answer.txid);
+  }
+
+  /** Resumes a transaction begun elsewhere (another function passed its txid along). */
+  transaction(txid: string): Transaction {
+    return new Transaction(this, txid);
+  }
+
+  /**
+   * Runs `body` in a transaction: commits when it returns, aborts when it throws. When the
+   * transaction is lost (its node died) or storage failed before anything became visible,
+   * `body` runs again from the top, up to `attempts` times.
+   */
+  async run<T>(
+    body: (tx: Transaction) => Promise<T>,
+    options: RequestOptions & { timeoutMs?: number; attempts?: number } = {},
+  ): Promise<{ result: T; commit: CommitOutcome }> {
+    const attempts = options.attempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      const tx = await this.begin(options);
+      let result: T;
+      try {
+        result = await body(tx);
+      } catch (error) {
+        await tx.abort(options).catch(() => undefined);
+        if (attempt < attempts && isRetryableTransactionError(error)) continue;
+        throw error;
+      }
+      try {
+        return { result, commit: await tx.commit(options) };
+      } catch (error) {
+        if (attempt < attempts && error instanceof AftError && error.code === ErrorCode.TXN_LOST) continue;
+        throw error;
+      }
+    }
+  }
+
+  async status(txid: string, options: RequestOptions = {}): Promise<TransactionState> {
+    const answer = await this.request<{ status: TransactionState }>(
+      'GET',
+      `/v1/transactions/${encodeURIComponent(txid)}`,
+      {
+        signal: options.signal,
+      },
+    );
+    return answer.status;
+  }
+
+  /** @internal */
+  async request<T>(
+    method: string,
+    path: string,
+    options: {
+      json?: unknown;
+      bytes?: Uint8Array;
+      idempotent?: boolean;
+      signal?: AbortSignal | undefined;
+      accept?: 'json' | 'bytes' | 'none';
+    } = {},
+  ): Promise<T> {
+    const idempotent = options.idempotent ?? true;
+    const headers: Record<string, string> = {};
+    let body: BodyInit | undefined;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    } else if (options.bytes !== undefined) {
+      headers['content-type'] = 'application/octet-stream';
+      body = options.bytes;
+    }
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+
+    for (let attempt = 1; ; attempt++) {
+      let response: Response;
+      const signals = [AbortSignal.timeout(this.requestTimeoutMs)];
+      if (options.signal) signals.push(options.signal);
+      try {
+        response = await this.fetchImpl(this.baseUrl + path, {
+          method,
+          headers,
+          body,
+          signal: AbortSignal.any(signals),
+        });
+      } catch (error) {
+        options.signal?.throwIfAborted();
+        const refused = connectionRefused(error);
+        if ((idempotent || refused) && attempt < this.retry.attempts) {
+          await this.backoff(attempt, options.signal);
+          continue;
+        }
+        throw new ConnectionError(`request to ${method} ${path} failed: ${describeError(error)}`, {
+          cause: error,
+        });
+      }
+      if (response.ok) {
+        if (options.accept === 'bytes') {
+          const bytes = new Uint8Array(await response.arrayBuffer());
+          return { bytes, version: response.headers.get('aft-version') ?? undefined } as T;
+        }
+        if (response.status === 204 || options.accept === 'none') {
+          await response.body?.cancel();
+          return undefined as T;
+        }
+        return (await response.json()) as T;
+      }
+      const error = await errorFromResponse(response);
+      const transient = error.retryable && error.code !== ErrorCode.TXN_LOST;
+      if (transient && attempt < this.retry.attempts) {
+        await this.backoff(attempt, options.signal);
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  private async backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+    const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+    const delay = Math.random() * ceiling;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, delay);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+}
+
+/** One transaction, bound to a client. Cheap: it is only a txid. */
+export class Transaction {
+  constructor(
+    private readonly client: AftClient,
+    readonly txid: string,
+  ) {}
+
+  /** The value of `key`, or undefined when no version is visible. */
+  async get(key: string, options: RequestOptions = {}): Promise<Uint8Array | undefined> {
+    return (await this.getWithVersion(key, options)).value;
+  }
+
+  async getText(key: string, options: RequestOptions = {}): Promise<string | undefined> {
+    const value = await this.get(key, options);
+    return value === undefined ? undefined : decoder.decode(value);
+  }
+
+  async getJson<T = unknown>(key: string, options: RequestOptions = {}): Promise<T | undefined> {
+    const text = await this.getText(key, options);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  }
+
+  async getWithVersion(key: string, options: RequestOptions = {}): Promise<ReadItem> {
+    if (!pathSafe(key)) {
+      const [item] = await this.getMany([key], options);
+      return item!;
+    }
+    try {
+      const answer = await this.client.request<{ bytes: Uint8Array; version: string | undefined }>(
+        'GET',
+        this.keyPath(key),
+        { accept: 'bytes', signal: options.signal },
+      );
+      return { key, value: answer.bytes, version: answer.version };
+    } catch (error) {
+      if (error instanceof KeyNotFoundError) return { key, value: undefined, version: undefined };
+      throw error;
+    }
+  }
+
+  /** Reads several keys at once, read-atomically; items come back in the order asked. */
+  async getMany(keys: readonly string[], options: RequestOptions = {}): Promise<ReadItem[]> {
+    const answer = await this.client.request<{
+      items: { key: string; value: string | null; version: string | null }[];
+    }>('POST', this.path('read'), { json: { keys }, signal: options.signal });
+    return answer.items.map(({ key, value, version }) => ({
+      key,
+      value: value === null ? undefined : new Uint8Array(Buffer.from(value, 'base64')),
+      version: version ?? undefined,
+    }));
+  }
+
+  async put(key: string, value: Value, options: RequestOptions = {}): Promise<void> {
+    if (!pathSafe(key)) return this.putMany([{ key, value }], options);
+    await this.client.request('PUT', this.keyPath(key), { bytes: toBytes(value), signal: options.signal });
+  }
+
+  async putJson(key: string, value: unknown, options: RequestOptions = {}): Promise<void> {
+    await this.put(key, JSON.stringify(value), options);
+  }
+
+  async delete(key: string, options: RequestOptions = {}): Promise<void> {
+    if (!pathSafe(key)) return this.putMany([{ key, value: null }], options);
+    await this.client.request('DELETE', this.keyPath(key), { signal: options.signal });
+  }
+
+  /** Buffers several writes at once; a null value deletes the key. */
+  async putMany(
+    items: readonly { key: string; value: Value | null }[],
+    options: RequestOptions = {},
+  ): Promise<void> {
+    const encoded = items.map(({ key, value }) => ({
+      key,
+      value: value === null ? null : Buffer.from(toBytes(value)).toString('base64'),
+    }));
+    await this.client.request('POST', this.path('write'), {
+      json: { items: encoded },
+      signal: options.signal,
+    });
+  }
+
+  async deleteMany(keys: readonly string[], options: RequestOptions = {}): Promise<void> {
+    await this.putMany(
+      keys.map((key) => ({ key, value: null })),
+      options,
+    );
+  }
+
+  /** Commits; safe to repeat (the shim returns the first outcome). */
+  async commit(options: RequestOptions = {}): Promise<CommitOutcome> {
+    return this.client.request<CommitOutcome>('POST', this.path('commit'), { signal: options.signal });
+  }
+
+  async abort(options: RequestOptions = {}): Promise<void> {
+    try {
+      await this.client.request('POST', this.path('abort'), { signal: options.signal, accept: 'none' });
+    } catch (error) {
+      // A retried abort whose first attempt landed finds the transaction aborted: done.
+      if (error instanceof TransactionNotRunningError && /is aborted/.test(error.message)) return;
+      throw error;
+    }
+  }
+
+  async status(options: RequestOptions = {}): Promise<TransactionState> {
+    return this.client.status(this.txid, options);
+  }
+
+  private path(action: string): string {
+    return `/v1/transactions/${encodeURIComponent(this.txid)}/${action}`;
+  }
+
+  private keyPath(key: string): string {
+    return `/v1/transactions/${encodeURIComponent(this.txid)}/keys/${encodeURIComponent(key)}`;
+  }
+}
+
+/** URL normalization turns a `.` or `..` segment into a path step, so such keys go through the JSON routes. */
+function pathSafe(key: string): boolean {
+  return key !== '.' && key !== '..';
+}
+
+function toBytes(value: Value): Uint8Array {
+  return typeof value === 'string' ? encoder.encode(value) : value;
+}
+
+function isRetryableTransactionError(error: unknown): boolean {
+  return error instanceof AftError && error.retryable && error.code !== ErrorCode.CONNECTION_FAILED;
+}
+
+async function errorFromResponse(response: Response): Promise<AftError> {
+  let body: ErrorBody = {};
+  try {
+    body = (await response.json()) as ErrorBody;
+  } catch {
+    // Not our error body (a proxy's page, say): fall back on the status.
+  }
+  const message = body.error?.message ?? `HTTP ${response.status}`;
+  const code = body.error?.code;
+  switch (code) {
+    case ErrorCode.BAD_REQUEST:
+      return new BadRequestError(message);
+    case ErrorCode.UNAUTHORIZED:
+      return new UnauthorizedError(message);
+    case ErrorCode.FORBIDDEN:
+      return new ForbiddenError(message);
+    case ErrorCode.TXN_NOT_FOUND:
+      return Object.assign(new TransactionNotFoundError(''), { message });
+    case ErrorCode.KEY_NOT_FOUND:
+      return Object.assign(new KeyNotFoundError(''), { message });
+    case ErrorCode.TXN_NOT_RUNNING:
+      return Object.assign(new TransactionNotRunningError('', ''), { message });
+    case ErrorCode.TXN_LOST:
+      return new TransactionLostError('', message);
+    case ErrorCode.TOO_LARGE:
+      return new TooLargeError(message);
+    case ErrorCode.STORAGE_UNAVAILABLE:
+      return new StorageUnavailableError(message);
+    case ErrorCode.SHUTTING_DOWN:
+      return Object.assign(new ShuttingDownError(), { message });
+    case ErrorCode.NOT_READY:
+      return Object.assign(new NotReadyError(), { message });
+    default: {
+      const known = Object.values(ErrorCode).find((value) => value === code);
+      const retryable = body.error?.retryable ?? (response.status >= 500 || response.status === 429);
+      return new AftError(
+        known ?? (response.status >= 500 ? ErrorCode.INTERNAL : ErrorCode.BAD_REQUEST),
+        message,
+        {
+          retryable,
+        },
+      );
+    }
+  }
+}
+
+function connectionRefused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
+  return cause?.code === 'ECONNREFUSED';
+}
+
+function describeError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,216 @@
+/**
+ * Configuration: explicit options win over AFT_* environment variables, which win over the
+ * defaults. SETTINGS is the one table of every option; the CLI's flags, its --help and the
+ * README's configuration table are all derived from or checked against it.
+ */
+import { BadRequestError } from './errors.js';
+
+export interface ShimConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly storage: string;
+  /** Bearer tokens accepted by the REST API; empty turns auth off. */
+  readonly tokens: readonly string[];
+  readonly logLevel: string;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxTransactionKeys: number;
+  readonly maxTransactionBytes: number;
+  readonly maxOpenTransactions: number;
+  readonly transactionTimeoutMs: number;
+  readonly maxTransactionTimeoutMs: number;
+  readonly cacheBytes: number;
+  readonly shutdownGraceMs: number;
+}
+
+export type ShimOptions = Partial<ShimConfig>;
+
+interface Setting<K extends keyof ShimConfig> {
+  readonly option: K;
+  readonly env: string;
+  readonly flag: string;
+  readonly default: ShimConfig[K];
+  readonly description: string;
+  readonly parse: (raw: string) => ShimConfig[K];
+}
+
+type AnySetting = { [K in keyof ShimConfig]: Setting<K> }[keyof ShimConfig];
+
+const MiB = 1024 * 1024;
+
+export const SETTINGS: readonly AnySetting[] = [
+  setting(
+    'port',
+    'AFT_PORT',
+    '--port <n>',
+    7070,
+    'TCP port of the REST API (0 picks a free one)',
+    integer(0, 65535),
+  ),
+  setting('host', 'AFT_HOST', '--host <addr>', '127.0.0.1', 'address to listen on', text),
+  setting(
+    'storage',
+    'AFT_STORAGE',
+    '--storage <url>',
+    'file:./.aft-data',
+    'storage URL (see Storage URLs)',
+    text,
+  ),
+  setting(
+    'tokens',
+    'AFT_TOKENS',
+    '--tokens <list>',
+    [],
+    'comma-separated bearer tokens; empty: no auth',
+    list,
+  ),
+  setting(
+    'logLevel',
+    'AFT_LOG_LEVEL',
+    '--log-level <level>',
+    'info',
+    'trace, debug, info, warn, error or silent',
+    logLevel,
+  ),
+  setting(
+    'maxKeyBytes',
+    'AFT_MAX_KEY_BYTES',
+    '--max-key-bytes <n>',
+    1024,
+    'longest key in UTF-8 bytes (at most 1024)',
+    integer(1, 1024),
+  ),
+  setting(
+    'maxValueBytes',
+    'AFT_MAX_VALUE_BYTES',
+    '--max-value-bytes <n>',
+    4 * MiB,
+    'largest value in bytes',
+    integer(0, 512 * MiB),
+  ),
+  setting(
+    'maxTransactionKeys',
+    'AFT_MAX_TXN_KEYS',
+    '--max-txn-keys <n>',
+    10_000,
+    'most keys one transaction may write',
+    integer(1, 10_000_000),
+  ),
+  setting(
+    'maxTransactionBytes',
+    'AFT_MAX_TXN_BYTES',
+    '--max-txn-bytes <n>',
+    64 * MiB,
+    "most bytes (keys and values) in one transaction's write buffer",
+    integer(1, 4096 * MiB),
+  ),
+  setting(
+    'maxOpenTransactions',
+    'AFT_MAX_OPEN_TXNS',
+    '--max-open-txns <n>',
+    10_000,
+    'most running transactions per node',
+    integer(1, 10_000_000),
+  ),
+  setting(
+    'transactionTimeoutMs',
+    'AFT_TXN_TIMEOUT_MS',
+    '--txn-timeout-ms <n>',
+    60_000,
+    'idle time after which a running transaction is aborted, unless begin asks for another',
+    integer(100, 24 * 3_600_000),
+  ),
+  setting(
+    'maxTransactionTimeoutMs',
+    'AFT_MAX_TXN_TIMEOUT_MS',
+    '--max-txn-timeout-ms <n>',
+    900_000,
+    'largest idle timeout a begin may ask for',
+    integer(100, 24 * 3_600_000),
+  ),
+  setting(
+    'cacheBytes',
+    'AFT_CACHE_BYTES',
+    '--cache-bytes <n>',
+    256 * MiB,
+    'bound of the data cache in bytes (0: no cache)',
+    integer(0, Number.MAX_SAFE_INTEGER),
+  ),
+  setting(
+    'shutdownGraceMs',
+    'AFT_SHUTDOWN_GRACE_MS',
+    '--shutdown-grace-ms <n>',
+    10_000,
+    'how long SIGTERM waits for in-flight commits',
+    integer(0, 3_600_000),
+  ),
+];
+
+/** Resolves the configuration: explicit options, then AFT_* variables, then defaults. */
+export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv = process.env): ShimConfig {
+  const resolved: Record<string, unknown> = {};
+  for (const entry of SETTINGS) {
+    const explicit = options[entry.option];
+    const raw = env[entry.env];
+    if (explicit !== undefined) resolved[entry.option] = explicit;
+    else if (raw !== undefined && raw !== '') resolved[entry.option] = parseSetting(entry, raw, entry.env);
+    else resolved[entry.option] = entry.default;
+  }
+  const config = resolved as unknown as ShimConfig;
+  if (config.transactionTimeoutMs > config.maxTransactionTimeoutMs) {
+    throw new ConfigError(
+      `transactionTimeoutMs (${config.transactionTimeoutMs}) exceeds maxTransactionTimeoutMs (${config.maxTransactionTimeoutMs})`,
+    );
+  }
+  return config;
+}
+
+/** Parses a raw string for one setting, as the CLI and the environment give it. */
+export function parseSetting(entry: AnySetting, raw: string, source: string): ShimConfig[keyof ShimConfig] {
+  try {
+    return entry.parse(raw);
+  } catch (error) {
+    throw new ConfigError(`${source}=${JSON.stringify(raw)}: ${(error as Error).message}`);
+  }
+}
+
+export class ConfigError extends BadRequestError {
+  override readonly name: string = 'ConfigError';
+}
+
+function setting<K extends keyof ShimConfig>(
+  option: K,
+  env: string,
+  flag: string,
+  fallback: ShimConfig[K],
+  description: string,
+  parse: (raw: string) => ShimConfig[K],
+): Setting<K> {
+  return { option, env, flag, default: fallback, description, parse };
+}
+
+function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    if (!/^\d+$/.test(raw.trim())) throw new Error('expected a whole number');
+    const value = Number(raw);
+    if (value < min || value > max) throw new Error(`expected ${min}..${max}`);
+    return value;
+  };
+}
+
+function text(raw: string): string {
+  return raw;
+}
+
+function list(raw: string): readonly string[] {
+  return raw
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+function logLevel(raw: string): string {
+  if (!LOG_LEVELS.includes(raw)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return raw;
+}

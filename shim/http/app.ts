@@ -1,0 +1,168 @@
+/**
+ * The REST API of docs/rest-api.md on express 5: validation, error bodies, auth, metrics,
+ * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
+import type { ShimNode } from '../node.js';
+import { type NodeLogger, silentLogger } from '../telemetry.js';
+import { bearerAuth } from './auth.js';
+import { errorHandler, sendError } from './errors.js';
+import type { PrometheusMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { decodeBase64, validateBegin, validateRead, validateWrite } from './validation.js';
+
+export interface AppOptions {
+  readonly node: ShimNode;
+  readonly metrics: PrometheusMetrics;
+  /** Bearer tokens; empty or absent turns auth off. */
+  readonly tokens?: readonly string[];
+  readonly logger?: NodeLogger;
+  /** True once graceful shutdown began: responses ask clients to close their connection. */
+  readonly isShuttingDown?: () => boolean;
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const { node, metrics } = options;
+  const logger = options.logger ?? silentLogger;
+  const limits = node.limits;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // `keys/a/` and `keys/a` are different keys.
+  app.set('strict routing', true);
+
+  app.use((req, res, next) => {
+    const started = performance.now();
+    if (options.isShuttingDown?.()) res.set('Connection', 'close');
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.httpSeconds.observe(
+        { method: req.method, route: String(route), status: String(res.statusCode) },
+        (performance.now() - started) / 1000,
+      );
+      logger.debug({ method: req.method, route, status: res.statusCode }, 'request');
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    if (node.ready) res.json({ status: 'ready' });
+    else res.status(503).json({ error: { code: 'NOT_READY', message: 'not ready', retryable: true } });
+  });
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+
+  const authenticated = options.tokens && options.tokens.length > 0 ? bearerAuth(options.tokens) : undefined;
+  if (authenticated) {
+    app.use('/v1/transactions', authenticated);
+    app.use('/metrics', authenticated);
+  }
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // A batch write may carry a whole transaction's buffer, base64-encoded (4/3 larger).
+  const jsonBody = express.json({
+    limit: Math.ceil((limits.maxTransactionBytes * 4) / 3) + 64 * 1024,
+    strict: true,
+  });
+  const rawBody = express.raw({ type: () => true, limit: limits.maxValueBytes });
+
+  app.post('/v1/transactions', jsonBody, (req, res) => {
+    const body = validateBegin(req.body ?? {});
+    res
+      .status(201)
+      .json({ txid: node.begin(body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs }).txid });
+  });
+
+  app.get('/v1/transactions/:txid', (req, res) => {
+    res.json(node.status(req.params.txid));
+  });
+
+  app.get('/v1/transactions/:txid/keys/*key', async (req, res) => {
+    const key = keyParam(req);
+    const [item] = await node.read(req.params.txid!, [key], { signal: closeSignal(res) });
+    if (item?.value === undefined) throw new KeyNotFoundError(key);
+    if (item.version !== undefined) res.set('Aft-Version', item.version);
+    res
+      .type('application/octet-stream')
+      .send(Buffer.from(item.value.buffer, item.value.byteOffset, item.value.byteLength));
+  });
+
+  app.put('/v1/transactions/:txid/keys/*key', rawBody, (req, res) => {
+    const body: unknown = req.body;
+    const value = Buffer.isBuffer(body)
+      ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+      : new Uint8Array();
+    node.write(req.params.txid!, [{ key: keyParam(req), value }]);
+    res.status(204).end();
+  });
+
+  app.delete('/v1/transactions/:txid/keys/*key', (req, res) => {
+    node.write(req.params.txid!, [{ key: keyParam(req), value: null }]);
+    res.status(204).end();
+  });
+
+  app.post('/v1/transactions/:txid/read', jsonBody, async (req, res) => {
+    const { keys } = validateRead(req.body);
+    if (keys.length > limits.maxTransactionKeys) {
+      throw new TooLargeError(`a read may name at most ${limits.maxTransactionKeys} keys`);
+    }
+    const items = await node.read(req.params.txid!, keys, { signal: closeSignal(res) });
+    res.json({
+      items: items.map(({ key, value, version }) => ({
+        key,
+        value:
+          value === undefined
+            ? null
+            : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'),
+        version: version ?? null,
+      })),
+    });
+  });
+
+  app.post('/v1/transactions/:txid/write', jsonBody, (req, res) => {
+    const { items } = validateWrite(req.body);
+    const writes = items.map(({ key, value }, index) => ({
+      key,
+      value: value === null ? null : decodeBase64(value, `items[${index}].value`),
+    }));
+    node.write(req.params.txid!, writes);
+    res.status(204).end();
+  });
+
+  app.post('/v1/transactions/:txid/commit', async (req, res) => {
+    res.json(await node.commit(req.params.txid!));
+  });
+
+  app.post('/v1/transactions/:txid/abort', (req, res) => {
+    res.json(node.abort(req.params.txid!));
+  });
+
+  app.use((req: Request, res: Response, _next: NextFunction) => {
+    sendError(res, new RouteNotFoundError(req.method, req.path));
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
+
+/** The key of a `keys/*key` route: express decodes each segment; an unencoded `/` is literal. */
+function keyParam(req: Request): string {
+  const segments = (req.params as { key?: string[] | string }).key;
+  return Array.isArray(segments) ? segments.join('/') : (segments ?? '');
+}
+
+/** Aborts when the client goes away before the response is sent, so storage reads stop early. */
+function closeSignal(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

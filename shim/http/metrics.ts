@@ -1,0 +1,107 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app so several apps can live in one
+ * process (tests, embedding). Implements the core's NodeMetrics.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { NodeMetrics, TransactionOutcome } from '../telemetry.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class PrometheusMetrics implements NodeMetrics {
+  readonly registry = new Registry();
+  private readonly transactions: Counter<'outcome'>;
+  private readonly readSeconds: Histogram;
+  private readonly commitSeconds: Histogram;
+  private readonly cacheHits: Counter;
+  private readonly cacheMisses: Counter;
+  private readonly storageErrors: Counter<'operation'>;
+  readonly httpSeconds: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(options: { openTransactions?: () => number; defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.transactions = new Counter({
+      name: 'aft_transactions_total',
+      help: 'Transactions ended, by outcome (committed, aborted, timed_out, failed)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.readSeconds = new Histogram({
+      name: 'aft_read_duration_seconds',
+      help: 'Time to serve one read request (one or more keys)',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.commitSeconds = new Histogram({
+      name: 'aft_commit_duration_seconds',
+      help: 'Time from commit request to acknowledgement, for transactions with writes',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.cacheHits = new Counter({
+      name: 'aft_cache_hits_total',
+      help: 'Version reads served by the data cache',
+      registers,
+    });
+    this.cacheMisses = new Counter({
+      name: 'aft_cache_misses_total',
+      help: 'Version reads that went to storage',
+      registers,
+    });
+    const hits = this.cacheHits;
+    const misses = this.cacheMisses;
+    new Gauge({
+      name: 'aft_cache_hit_ratio',
+      help: 'Cache hits over all version reads since start',
+      registers,
+      async collect() {
+        const hit = (await hits.get()).values[0]?.value ?? 0;
+        const miss = (await misses.get()).values[0]?.value ?? 0;
+        this.set(hit + miss === 0 ? 0 : hit / (hit + miss));
+      },
+    });
+    this.storageErrors = new Counter({
+      name: 'aft_storage_errors_total',
+      help: 'Failed storage calls, by operation',
+      labelNames: ['operation'],
+      registers,
+    });
+    const openTransactions = options.openTransactions;
+    if (openTransactions) {
+      new Gauge({
+        name: 'aft_open_transactions',
+        help: 'Transactions running on this node',
+        registers,
+        collect() {
+          this.set(openTransactions());
+        },
+      });
+    }
+    this.httpSeconds = new Histogram({
+      name: 'aft_http_request_duration_seconds',
+      help: 'HTTP requests, by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+  }
+
+  transactionEnded(outcome: TransactionOutcome): void {
+    this.transactions.inc({ outcome });
+  }
+  observeRead(seconds: number): void {
+    this.readSeconds.observe(seconds);
+  }
+  observeCommit(seconds: number): void {
+    this.commitSeconds.observe(seconds);
+  }
+  cacheHit(): void {
+    this.cacheHits.inc();
+  }
+  cacheMiss(): void {
+    this.cacheMisses.inc();
+  }
+  storageError(operation: string): void {
+    this.storageErrors.inc({ operation });
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The OpenAPI 3.1 document of the REST API, served at GET /v1/openapi.json. Request bodies
+ * are validated against the schemas under `components.schemas` (see validation.ts), so the
+ * document and the server cannot drift apart.
+ */
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const txidParameter = {
+  name: 'txid',
+  in: 'path',
+  required: true,
+  description: 'The id begin returned.',
+  schema: { type: 'string' },
+} as const;
+
+const keyParameter = {
+  name: 'key',
+  in: 'path',
+  required: true,
+  description:
+    'The key, URL-encoded (UTF-8, 1..1024 bytes). An unencoded `/` is taken literally, so `a/b` and `a%2Fb` name the same key.',
+  schema: { type: 'string' },
+} as const;
+
+const common = {
+  '400': errorResponse('BAD_REQUEST: malformed input'),
+  '401': errorResponse('UNAUTHORIZED: no bearer token (auth on)'),
+  '403': errorResponse('FORBIDDEN: wrong bearer token (auth on)'),
+  '404': errorResponse('TXN_NOT_FOUND'),
+  '410': errorResponse('TXN_LOST: the owning node is gone; retry the whole function'),
+  '503': errorResponse('STORAGE_UNAVAILABLE, NOT_READY or SHUTTING_DOWN; retryable'),
+};
+const notRunning = { '409': errorResponse('TXN_NOT_RUNNING: the transaction committed or aborted') };
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'aft REST transaction API',
+    version: '1.0.0',
+    description:
+      'Read-atomic transactions over a storage engine. Values in JSON are base64 strings; single-key routes carry raw bytes.',
+  },
+  servers: [{ url: '/' }],
+  security: [{}, { bearer: [] }],
+  paths: {
+    '/v1/transactions': {
+      post: {
+        operationId: 'begin',
+        summary: 'Begin a transaction',
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/BeginRequest' } } },
+        },
+        responses: {
+          '201': {
+            description: 'Begun',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/BeginResponse' } } },
+          },
+          '400': common['400'],
+          '401': common['401'],
+          '403': common['403'],
+          '429': errorResponse('TOO_MANY_TRANSACTIONS: the node runs its limit of transactions; retryable'),
+          '503': common['503'],
+        },
+      },
+    },
+    '/v1/transactions/{txid}': {
+      get: {
+        operationId: 'status',
+        summary: "A transaction's status",
+        parameters: [txidParameter],
+        responses: {
+          '200': {
+            description: 'Status',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/TransactionStatus' } } },
+          },
+          ...common,
+        },
+      },
+    },
+    '/v1/transactions/{txid}/keys/{key}': {
+      get: {
+        operationId: 'get',
+        summary: 'Read one key',
+        parameters: [txidParameter, keyParameter],
+        responses: {
+          '200': {
+            description:
+              'The value; header Aft-Version names the version read (absent for a buffered write).',
+            headers: { 'Aft-Version': { schema: { type: 'string' } } },
+            content: {
+              'application/octet-stream': { schema: { type: 'string', contentEncoding: 'binary' } },
+            },
+          },
+          ...common,
+          '404': errorResponse('TXN_NOT_FOUND, or KEY_NOT_FOUND when no version is visible'),
+          ...notRunning,
+        },
+      },
+      put: {
+        operationId: 'put',
+        summary: 'Buffer a write of one key',
+        parameters: [txidParameter, keyParameter],
+        requestBody: {
+          required: true,
+          content: { 'application/octet-stream': { schema: { type: 'string', contentEncoding: 'binary' } } },
+        },
+        responses: {
+          '204': { description: 'Buffered' },
+          ...common,
+          ...notRunning,
+          '413': errorResponse('TOO_LARGE'),
+        },
+      },
+      delete: {
+        operationId: 'delete',
+        summary: 'Buffer a delete (tombstone) of one key',
+        parameters: [txidParameter, keyParameter],
+        responses: {
+          '204': { description: 'Buffered' },
+          ...common,
+          ...notRunning,
+          '413': errorResponse('TOO_LARGE'),
+        },
+      },
+    },
+    '/v1/transactions/{txid}/read': {
+      post: {
+        operationId: 'read',
+        summary: 'Read several keys',
+        parameters: [txidParameter],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ReadRequest' } } },
+        },
+        responses: {
+          '200': {
+            description: 'One item per requested key, in request order',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/ReadResponse' } } },
+          },
+          ...common,
+          ...notRunning,
+          '413': errorResponse('TOO_LARGE'),
+        },
+      },
+    },
+    '/v1/transactions/{txid}/write': {
+      post: {
+        operationId: 'write',
+        summary: 'Buffer several writes; null deletes',
+        parameters: [txidParameter],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/WriteRequest' } } },
+        },
+        responses: {
+          '204': { description: 'Buffered' },
+          ...common,
+          ...notRunning,
+          '413': errorResponse('TOO_LARGE'),
+        },
+      },
+    },
+    '/v1/transactions/{txid}/commit': {
+      post: {
+        operationId: 'commit',
+        summary: 'Commit; repeating it returns the same answer',
+        parameters: [txidParameter],
+        responses: {
+          '200': {
+            description: 'Committed',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/CommitResponse' } } },
+          },
+          ...common,
+          ...notRunning,
+        },
+      },
+    },
+    '/v1/transactions/{txid}/abort': {
+      post: {
+        operationId: 'abort',
+        summary: 'Abort; nothing the transaction wrote becomes visible',
+        parameters: [txidParameter],
+        responses: {
+          '200': {
+            description: 'Aborted',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/AbortResponse' } } },
+          },
+          ...common,
+          ...notRunning,
+        },
+      },
+    },
+    '/healthz': {
+      get: {
+        operationId: 'healthz',
+        security: [{}],
+        summary: 'Alive',
+        responses: { '200': { description: 'Alive' } },
+      },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'readyz',
+        security: [{}],
+        summary: 'Ready: metadata loaded, not shutting down',
+        responses: { '200': { description: 'Ready' }, '503': errorResponse('NOT_READY or SHUTTING_DOWN') },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': {} } } },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Key: { type: 'string', minLength: 1, description: 'UTF-8, 1..1024 bytes' },
+      Base64: {
+        type: 'string',
+        contentEncoding: 'base64',
+        description: 'Standard base64 with padding',
+      },
+      BeginRequest: {
+        type: 'object',
+        properties: {
+          timeoutMs: { type: 'integer', minimum: 1, description: 'Idle timeout of this transaction' },
+        },
+      },
+      BeginResponse: { type: 'object', required: ['txid'], properties: { txid: { type: 'string' } } },
+      TransactionStatus: {
+        type: 'object',
+        required: ['txid', 'status'],
+        properties: { txid: { type: 'string' }, status: { enum: ['running', 'committed', 'aborted'] } },
+      },
+      ReadRequest: {
+        type: 'object',
+        required: ['keys'],
+        properties: { keys: { type: 'array', items: { $ref: '#/components/schemas/Key' } } },
+      },
+      ReadResponse: {
+        type: 'object',
+        required: ['items'],
+        properties: {
+          items: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['key', 'value', 'version'],
+              properties: {
+                key: { type: 'string' },
+                value: { oneOf: [{ $ref: '#/components/schemas/Base64' }, { type: 'null' }] },
+                version: {
+                  type: ['string', 'null'],
+                  description: 'null when nothing is visible or the value is buffered',
+                },
+              },
+            },
+          },
+        },
+      },
+      WriteRequest: {
+        type: 'object',
+        required: ['items'],
+        properties: {
+          items: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['key', 'value'],
+              properties: {
+                key: { $ref: '#/components/schemas/Key' },
+                value: { oneOf: [{ $ref: '#/components/schemas/Base64' }, { type: 'null' }] },
+              },
+            },
+          },
+        },
+      },
+      CommitResponse: {
+        type: 'object',
+        required: ['txid', 'status', 'version'],
+        properties: {
+          txid: { type: 'string' },
+          status: { const: 'committed' },
+          version: { type: ['string', 'null'], description: 'null for a read-only transaction' },
+        },
+      },
+      AbortResponse: {
+        type: 'object',
+        required: ['txid', 'status'],
+        properties: { txid: { type: 'string' }, status: { const: 'aborted' } },
+      },
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message', 'retryable'],
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              retryable: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,111 @@
+/**
+ * Identifiers: node ids, transaction ids and version ids.
+ *
+ * A version id is `<12 hex digits of physical ms><6 hex digits of logical counter>.<txid>`.
+ * Both clock fields are fixed-width lowercase hex, so plain string comparison of two version
+ * ids is their order by hybrid-logical-clock timestamp, with the txid breaking ties. The
+ * timestamp is taken at commit time (protocol.md §2: the original took it at start time).
+ */
+import { randomBytes } from 'node:crypto';
+
+const NODE_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+const NODE_ID_LENGTH = 10;
+const MS_HEX_DIGITS = 12;
+const LOGICAL_HEX_DIGITS = 6;
+const MAX_LOGICAL = 16 ** LOGICAL_HEX_DIGITS - 1;
+
+/** `<node id>-<sequence base36>-<8 hex random>`: unique, names its owner, safe in a URL path. */
+const TXID_PATTERN = /^([a-z2-7]{10})-([0-9a-z]{1,11})-([0-9a-f]{8})$/;
+const VERSION_ID_PATTERN = /^([0-9a-f]{12})([0-9a-f]{6})\.(.+)$/;
+
+/** A fresh random node id. A restarted node is a new node with a new id. */
+export function newNodeId(): string {
+  const bytes = randomBytes(NODE_ID_LENGTH);
+  let id = '';
+  for (const byte of bytes) id += NODE_ID_ALPHABET[byte % NODE_ID_ALPHABET.length];
+  return id;
+}
+
+export class TxidGenerator {
+  private sequence = 0;
+  constructor(readonly nodeId: string) {}
+
+  next(): string {
+    this.sequence += 1;
+    return `${this.nodeId}-${this.sequence.toString(36)}-${randomBytes(4).toString('hex')}`;
+  }
+}
+
+export function isTxid(value: string): boolean {
+  return TXID_PATTERN.test(value);
+}
+
+/** The id of the node that began the transaction, or undefined for a malformed txid. */
+export function ownerOfTxid(txid: string): string | undefined {
+  return TXID_PATTERN.exec(txid)?.[1];
+}
+
+export interface HlcTimestamp {
+  readonly physicalMs: number;
+  readonly logical: number;
+}
+
+/**
+ * A hybrid logical clock: physical milliseconds plus a logical counter. It never runs
+ * backwards on a node, and `observe` moves it past every timestamp the node learns of, so a
+ * commit is always ordered after every commit its node had seen.
+ */
+export class HybridLogicalClock {
+  private physicalMs = 0;
+  private logical = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  tick(): HlcTimestamp {
+    const wallMs = this.now();
+    if (wallMs > this.physicalMs) {
+      this.physicalMs = wallMs;
+      this.logical = 0;
+    } else if (this.logical < MAX_LOGICAL) {
+      this.logical += 1;
+    } else {
+      // The counter is spent within one millisecond: borrow the next millisecond.
+      this.physicalMs += 1;
+      this.logical = 0;
+    }
+    return { physicalMs: this.physicalMs, logical: this.logical };
+  }
+
+  observe(timestamp: HlcTimestamp): void {
+    if (
+      timestamp.physicalMs > this.physicalMs ||
+      (timestamp.physicalMs === this.physicalMs && timestamp.logical > this.logical)
+    ) {
+      this.physicalMs = timestamp.physicalMs;
+      this.logical = timestamp.logical;
+    }
+  }
+}
+
+export function formatVersionId(timestamp: HlcTimestamp, txid: string): string {
+  return (
+    timestamp.physicalMs.toString(16).padStart(MS_HEX_DIGITS, '0') +
+    timestamp.logical.toString(16).padStart(LOGICAL_HEX_DIGITS, '0') +
+    '.' +
+    txid
+  );
+}
+
+export interface ParsedVersionId extends HlcTimestamp {
+  readonly txid: string;
+}
+
+export function parseVersionId(versionId: string): ParsedVersionId | undefined {
+  const match = VERSION_ID_PATTERN.exec(versionId);
+  if (!match) return undefined;
+  return {
+    physicalMs: Number.parseInt(match[1]!, 16),
+    logical: Number.parseInt(match[2]!, 16),
+    txid: match[3]!,
+  };
+}

@@ -1,0 +1,28 @@
+/** The library entry: embed a shim node or a whole server in your own process. */
+export type {
+  CallOptions,
+  CommitRecord,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from '../adapters/contract.js';
+export { FileAdapter, type FileAdapterOptions } from '../adapters/file.js';
+export { MemoryAdapter } from '../adapters/memory.js';
+export { createAdapterFromUrl } from '../adapters/url.js';
+export { ConfigError, resolveConfig, SETTINGS, type ShimConfig, type ShimOptions } from './config.js';
+export * from './errors.js';
+export { createApp } from './http/app.js';
+export { PrometheusMetrics } from './http/metrics.js';
+export { type RunningShim, type StartShimOptions, startShim } from './http/server.js';
+export { formatVersionId, parseVersionId } from './ids.js';
+export {
+  type CommitResult,
+  type NodeLimits,
+  type ReadResult,
+  ShimNode,
+  type ShimNodeOptions,
+  type TransactionInfo,
+  type WriteItem,
+} from './node.js';
+export { chooseVersion, NOTHING_READ } from './read-atomic.js';
+export type { NodeLogger, NodeMetrics } from './telemetry.js';

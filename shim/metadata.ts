@@ -1,0 +1,102 @@
+/**
+ * The metadata a node keeps about committed transactions (protocol.md §5): the commit set
+ * (version id -> write set) and the key version index (key -> its committed version ids,
+ * ascending). Only committed transactions ever enter it.
+ */
+import type { CommitRecord } from '../adapters/contract.js';
+import { insertSorted, removeSorted } from '../adapters/sorted.js';
+
+export interface CommittedTransaction {
+  readonly versionId: string;
+  readonly txid: string;
+  readonly writeSet: ReadonlySet<string>;
+  readonly deleted: ReadonlySet<string>;
+}
+
+/** What the read rule needs to see of the metadata. */
+export interface MetadataView {
+  /** Committed version ids of `key`, ascending. */
+  versionsOf(key: string): readonly string[];
+  /** The keys written by the transaction that created `versionId`. */
+  writeSetOf(versionId: string): ReadonlySet<string> | undefined;
+}
+
+const NO_VERSIONS: readonly string[] = Object.freeze([]);
+
+export class Metadata implements MetadataView {
+  private readonly commits = new Map<string, CommittedTransaction>();
+  private readonly versionIdByTxid = new Map<string, string>();
+  private readonly versionsByKey = new Map<string, string[]>();
+  private newest: string | undefined;
+
+  /** Adds a committed transaction; false when it was known already. */
+  add(record: CommitRecord): boolean {
+    if (this.commits.has(record.versionId)) return false;
+    const committed: CommittedTransaction = {
+      versionId: record.versionId,
+      txid: record.txid,
+      writeSet: new Set(record.writeSet),
+      deleted: new Set(record.deleted),
+    };
+    this.commits.set(record.versionId, committed);
+    this.versionIdByTxid.set(record.txid, record.versionId);
+    for (const key of committed.writeSet) {
+      let versions = this.versionsByKey.get(key);
+      if (!versions) {
+        versions = [];
+        this.versionsByKey.set(key, versions);
+      }
+      insertSorted(versions, record.versionId);
+    }
+    if (this.newest === undefined || record.versionId > this.newest) this.newest = record.versionId;
+    return true;
+  }
+
+  /** Forgets a committed transaction (local garbage collection). */
+  remove(versionId: string): boolean {
+    const committed = this.commits.get(versionId);
+    if (!committed) return false;
+    this.commits.delete(versionId);
+    this.versionIdByTxid.delete(committed.txid);
+    for (const key of committed.writeSet) {
+      const versions = this.versionsByKey.get(key);
+      if (!versions) continue;
+      removeSorted(versions, versionId);
+      if (versions.length === 0) this.versionsByKey.delete(key);
+    }
+    return true;
+  }
+
+  get(versionId: string): CommittedTransaction | undefined {
+    return this.commits.get(versionId);
+  }
+
+  versionIdOfTxid(txid: string): string | undefined {
+    return this.versionIdByTxid.get(txid);
+  }
+
+  versionsOf(key: string): readonly string[] {
+    return this.versionsByKey.get(key) ?? NO_VERSIONS;
+  }
+
+  writeSetOf(versionId: string): ReadonlySet<string> | undefined {
+    return this.commits.get(versionId)?.writeSet;
+  }
+
+  isTombstone(key: string, versionId: string): boolean {
+    return this.commits.get(versionId)?.deleted.has(key) ?? false;
+  }
+
+  /** The newest version id known, the watermark for learning of later commits. */
+  get newestVersionId(): string | undefined {
+    return this.newest;
+  }
+
+  get transactionCount(): number {
+    return this.commits.size;
+  }
+
+  get keyCount(): number {
+    return this.versionsByKey.size;
+  }
+}

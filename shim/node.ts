@@ -1,0 +1,477 @@
+/**
+ * A shim node: it owns the transactions it began, buffers their writes, serves their reads by
+ * the read rule, commits them through storage and keeps the metadata of every commit it
+ * knows. Everything durable is in storage; a node can die at any instant and a new one
+ * rebuilds its metadata from the commit records (`start`).
+ */
+import { LRUCache } from 'lru-cache';
+import type { StorageAdapter } from '../adapters/contract.js';
+import { MAX_KEY_BYTES } from '../adapters/contract.js';
+import { VersionCache } from './cache.js';
+import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
+import {
+  AftError,
+  BadRequestError,
+  ErrorCode,
+  NotReadyError,
+  ShuttingDownError,
+  StorageUnavailableError,
+  TooLargeError,
+  TooManyTransactionsError,
+  TransactionLostError,
+  TransactionNotFoundError,
+  TransactionNotRunningError,
+} from './errors.js';
+import { guardStorage } from './guarded-storage.js';
+import { HybridLogicalClock, newNodeId, ownerOfTxid, parseVersionId, TxidGenerator } from './ids.js';
+import { Metadata } from './metadata.js';
+import { chooseVersion, NOTHING_READ } from './read-atomic.js';
+import {
+  type NodeLogger,
+  type NodeMetrics,
+  noMetrics,
+  silentLogger,
+  TransactionOutcome,
+} from './telemetry.js';
+import { type BufferedValue, Transaction, TransactionStatus } from './transaction.js';
+
+export interface NodeLimits {
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxTransactionKeys: number;
+  readonly maxTransactionBytes: number;
+  readonly maxOpenTransactions: number;
+  readonly transactionTimeoutMs: number;
+  readonly maxTransactionTimeoutMs: number;
+  readonly cacheBytes: number;
+}
+
+export const DEFAULT_LIMITS: NodeLimits = {
+  maxKeyBytes: MAX_KEY_BYTES,
+  maxValueBytes: 4 * 1024 * 1024,
+  maxTransactionKeys: 10_000,
+  maxTransactionBytes: 64 * 1024 * 1024,
+  maxOpenTransactions: 10_000,
+  transactionTimeoutMs: 60_000,
+  maxTransactionTimeoutMs: 900_000,
+  cacheBytes: 256 * 1024 * 1024,
+};
+
+export interface ShimNodeOptions {
+  readonly storage: StorageAdapter;
+  readonly limits?: Partial<NodeLimits>;
+  readonly metrics?: NodeMetrics;
+  readonly logger?: NodeLogger;
+  /** The clock, for tests. @default Date.now */
+  readonly now?: () => number;
+  /** How often idle transactions are looked for. @default 1000 */
+  readonly reaperIntervalMs?: number;
+  /** How many finished transactions are remembered for status and repeated commits. @default 100000 */
+  readonly finishedMemory?: number;
+}
+
+export type TransactionState = 'running' | 'committed' | 'aborted';
+
+export interface TransactionInfo {
+  readonly txid: string;
+  readonly status: TransactionState;
+}
+
+export interface CommitResult {
+  readonly txid: string;
+  readonly status: 'committed';
+  /** The version id of the transaction's writes; null for a read-only transaction. */
+  readonly version: string | null;
+}
+
+export interface ReadResult {
+  readonly key: string;
+  /** The value, or undefined when no version is visible (never written, or deleted). Do not mutate. */
+  readonly value: Uint8Array | undefined;
+  /** The version read, or undefined for none; a deleted key reads as undefined too. */
+  readonly version: string | undefined;
+}
+
+export interface WriteItem {
+  readonly key: string;
+  /** The new value, or null to delete the key. */
+  readonly value: Uint8Array | null;
+}
+
+interface FinishedTransaction {
+  readonly status: 'committed' | 'aborted';
+  readonly version: string | null;
+  readonly reason: string;
+}
+
+const BOOTSTRAP_PAGE = 1000;
+const textEncoder = new TextEncoder();
+
+export class ShimNode {
+  readonly nodeId = newNodeId();
+  readonly limits: NodeLimits;
+  private readonly storage: StorageAdapter;
+  private readonly metrics: NodeMetrics;
+  private readonly logger: NodeLogger;
+  private readonly now: () => number;
+  private readonly txids: TxidGenerator;
+  private readonly clock: HybridLogicalClock;
+  private readonly metadata = new Metadata();
+  private readonly cache: VersionCache;
+  private readonly running = new Map<string, Transaction>();
+  private readonly finished: LRUCache<string, FinishedTransaction>;
+  private readonly reaper: NodeJS.Timeout;
+  private readonly commitContext: CommitContext;
+  private readyFlag = false;
+  private closing = false;
+
+  constructor(options: ShimNodeOptions) {
+    this.storage = options.storage;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.metrics = options.metrics ?? noMetrics;
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
+    this.txids = new TxidGenerator(this.nodeId);
+    this.clock = new HybridLogicalClock(this.now);
+    this.cache = new VersionCache(this.limits.cacheBytes);
+    this.finished = new LRUCache({ max: options.finishedMemory ?? 100_000 });
+    this.reaper = setInterval(() => this.reapIdle(), options.reaperIntervalMs ?? 1000);
+    this.reaper.unref();
+    this.commitContext = {
+      storage: this.storage,
+      metadata: this.metadata,
+      cache: this.cache,
+      clock: this.clock,
+      metrics: this.metrics,
+    };
+  }
+
+  /** A node that has loaded the metadata of every commit in storage. */
+  static async open(options: ShimNodeOptions & { signal?: AbortSignal }): Promise<ShimNode> {
+    const node = new ShimNode(options);
+    try {
+      await node.start(options.signal);
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+    return node;
+  }
+
+  get ready(): boolean {
+    return this.readyFlag && !this.closing;
+  }
+
+  get openTransactions(): number {
+    return this.running.size;
+  }
+
+  /** Counts for tests and operators: metadata entries, cache use. */
+  get stats(): { transactions: number; keys: number; cacheBytes: number; cacheEntries: number } {
+    return {
+      transactions: this.metadata.transactionCount,
+      keys: this.metadata.keyCount,
+      cacheBytes: this.cache.sizeBytes,
+      cacheEntries: this.cache.entryCount,
+    };
+  }
+
+  /**
+   * Bootstrap: reads every commit record in storage, in version order, into the metadata and
+   * moves the clock past the newest, so this node's commits order after all of them.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    let after = this.metadata.newestVersionId;
+    for (;;) {
+      const page = await guardStorage(this.storage, this.metrics, 'listCommitRecords', () =>
+        this.storage.listCommitRecords(after, { limit: BOOTSTRAP_PAGE, ...(signal ? { signal } : {}) }),
+      );
+      for (const record of page) this.learnCommit(record);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.versionId;
+    }
+    this.readyFlag = true;
+    this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
+  }
+
+  begin(options: { timeoutMs?: number } = {}): TransactionInfo {
+    this.assertAccepting();
+    if (this.running.size >= this.limits.maxOpenTransactions) {
+      throw new TooManyTransactionsError(this.limits.maxOpenTransactions);
+    }
+    const timeoutMs = options.timeoutMs ?? this.limits.transactionTimeoutMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.limits.maxTransactionTimeoutMs) {
+      throw new BadRequestError(
+        `timeoutMs must be a whole number from 1 to ${this.limits.maxTransactionTimeoutMs}`,
+      );
+    }
+    const txn = new Transaction(this.txids.next(), this.now(), timeoutMs);
+    this.running.set(txn.txid, txn);
+    return { txid: txn.txid, status: 'running' };
+  }
+
+  status(txid: string): TransactionInfo {
+    const txn = this.running.get(txid);
+    if (txn) return { txid, status: 'running' };
+    const finished = this.finishedOf(txid);
+    return { txid, status: finished.status };
+  }
+
+  /**
+   * Reads keys in one transaction, in order. Versions are chosen for all keys first, with no
+   * await in between, so the choices see one consistent state of the metadata; values are
+   * then fetched in parallel (cache, else storage).
+   */
+  async read(
+    txid: string,
+    keys: readonly string[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ReadResult[]> {
+    const started = performance.now();
+    const txn = this.runningTransaction(txid);
+    for (const key of keys) this.checkKey(key);
+    txn.touch(this.now());
+
+    const choices = keys.map((key): { key: string; buffered?: BufferedValue; version?: string } => {
+      if (txn.writes.has(key)) return { key, buffered: txn.writes.get(key)! };
+      const version = chooseVersion(key, txn.readSet, this.metadata);
+      txn.recordRead(key, version ?? NOTHING_READ);
+      return version === undefined ? { key } : { key, version };
+    });
+
+    const results = await Promise.all(
+      choices.map(async ({ key, buffered, version }): Promise<ReadResult> => {
+        if (buffered !== undefined) {
+          return { key, value: buffered ?? undefined, version: undefined };
+        }
+        if (version === undefined || this.metadata.isTombstone(key, version)) {
+          return { key, value: undefined, version: undefined };
+        }
+        return { key, value: await this.fetchVersion(key, version, options.signal), version };
+      }),
+    );
+    this.metrics.observeRead((performance.now() - started) / 1000);
+    return results;
+  }
+
+  /** Buffers writes (null deletes). All or none of the items are applied. */
+  write(txid: string, items: readonly WriteItem[]): void {
+    const txn = this.runningTransaction(txid);
+    const sized = items.map(({ key, value }) => {
+      const keyBytes = this.checkKey(key);
+      if (value !== null && value.byteLength > this.limits.maxValueBytes) {
+        throw new TooLargeError(
+          `value of ${value.byteLength} bytes is over the limit of ${this.limits.maxValueBytes}`,
+        );
+      }
+      return { key, value, keyBytes };
+    });
+    const projected = txn.projectedSize(sized);
+    if (projected.keys > this.limits.maxTransactionKeys) {
+      throw new TooLargeError(`a transaction may write at most ${this.limits.maxTransactionKeys} keys`);
+    }
+    if (projected.bytes > this.limits.maxTransactionBytes) {
+      throw new TooLargeError(`a transaction may buffer at most ${this.limits.maxTransactionBytes} bytes`);
+    }
+    for (const { key, value, keyBytes } of sized) txn.bufferWrite(key, value, keyBytes);
+    txn.touch(this.now());
+  }
+
+  /**
+   * Commits. Idempotent: a repeated commit returns the first outcome and writes nothing new;
+   * a concurrent one joins the commit in flight.
+   */
+  async commit(txid: string): Promise<CommitResult> {
+    const txn = this.running.get(txid);
+    if (!txn) {
+      const finished = this.finishedOf(txid);
+      if (finished.status === 'committed') return { txid, status: 'committed', version: finished.version };
+      throw new TransactionNotRunningError(txid, finished.status, finished.reason);
+    }
+    if (this.closing && txn.status === TransactionStatus.RUNNING) throw new ShuttingDownError();
+    txn.touch(this.now());
+    txn.commitInFlight ??= this.runCommit(txn);
+    const version = await txn.commitInFlight;
+    return { txid, status: 'committed', version };
+  }
+
+  abort(txid: string): TransactionInfo {
+    const txn = this.running.get(txid);
+    if (!txn) {
+      const finished = this.finishedOf(txid);
+      // Aborting twice is harmless and answers the same; aborting a commit is not possible.
+      if (finished.status === 'aborted') return { txid, status: 'aborted' };
+      throw new TransactionNotRunningError(txid, finished.status);
+    }
+    if (txn.status !== TransactionStatus.RUNNING) {
+      throw new TransactionNotRunningError(txid, 'committing', 'a commit has started');
+    }
+    this.finishAborted(txn, 'aborted by the client', TransactionOutcome.ABORTED);
+    return { txid, status: 'aborted' };
+  }
+
+  /**
+   * Graceful stop: no new transactions, in-flight commits get up to `graceMs` to finish,
+   * every other running transaction is aborted.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.closing = true;
+    for (const txn of this.running.values()) {
+      if (txn.status === TransactionStatus.RUNNING) {
+        this.finishAborted(txn, 'the node shut down', TransactionOutcome.ABORTED);
+      }
+    }
+    const inFlight = [...this.running.values()].flatMap((txn) =>
+      txn.commitInFlight ? [txn.commitInFlight] : [],
+    );
+    if (inFlight.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.allSettled(inFlight), timeout]);
+      clearTimeout(timer);
+    }
+    await this.close();
+  }
+
+  /** Stops timers and closes the adapter. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.reaper);
+    await this.storage.close();
+  }
+
+  private async runCommit(txn: Transaction): Promise<string | null> {
+    const started = performance.now();
+    txn.status = TransactionStatus.COMMITTING;
+    if (txn.writes.size === 0) {
+      this.finishCommitted(txn, null);
+      return null;
+    }
+    try {
+      const versionId = await commitWrites(txn, this.commitContext);
+      this.clock.observe(parseVersionId(versionId)!);
+      this.finishCommitted(txn, versionId);
+      this.metrics.observeCommit((performance.now() - started) / 1000);
+      return versionId;
+    } catch (error) {
+      txn.commitInFlight = undefined;
+      if (error instanceof CommitError && error.failure === CommitFailure.OUTCOME_UNKNOWN) {
+        this.logger.warn(
+          { txid: txn.txid, err: error },
+          'commit outcome unknown; it will be resolved on retry',
+        );
+      } else {
+        this.finishAborted(txn, 'its commit failed in storage', TransactionOutcome.FAILED);
+      }
+      throw error;
+    }
+  }
+
+  private finishCommitted(txn: Transaction, version: string | null): void {
+    txn.status = TransactionStatus.COMMITTED;
+    this.running.delete(txn.txid);
+    this.finished.set(txn.txid, { status: 'committed', version, reason: '' });
+    this.metrics.transactionEnded(TransactionOutcome.COMMITTED);
+  }
+
+  private finishAborted(txn: Transaction, reason: string, outcome: TransactionOutcome): void {
+    txn.status = TransactionStatus.ABORTED;
+    txn.abortReason = reason;
+    this.running.delete(txn.txid);
+    this.finished.set(txn.txid, { status: 'aborted', version: null, reason });
+    this.metrics.transactionEnded(outcome);
+  }
+
+  private learnCommit(record: Parameters<Metadata['add']>[0]): void {
+    if (!this.metadata.add(record)) return;
+    const timestamp = parseVersionId(record.versionId);
+    if (timestamp) this.clock.observe(timestamp);
+  }
+
+  private async fetchVersion(
+    key: string,
+    versionId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array> {
+    const cached = this.cache.get(key, versionId);
+    if (cached) {
+      this.metrics.cacheHit();
+      return cached;
+    }
+    this.metrics.cacheMiss();
+    const value = await guardStorage(this.storage, this.metrics, 'getVersion', () =>
+      this.storage.getVersion({ key, versionId }, signal ? { signal } : {}),
+    );
+    if (value === undefined) {
+      this.metrics.storageError('getVersion');
+      throw new StorageUnavailableError(`committed version ${versionId} of a key is missing from storage`);
+    }
+    this.cache.set(key, versionId, value);
+    return value;
+  }
+
+  private runningTransaction(txid: string): Transaction {
+    const txn = this.running.get(txid);
+    if (txn?.status === TransactionStatus.RUNNING) return txn;
+    if (txn) throw new TransactionNotRunningError(txid, 'committing', 'a commit has started');
+    const finished = this.finishedOf(txid);
+    throw new TransactionNotRunningError(txid, finished.status, finished.reason);
+  }
+
+  /** The outcome of a transaction that is not running here, or the error that explains its absence. */
+  private finishedOf(txid: string): FinishedTransaction {
+    const finished = this.finished.get(txid);
+    if (finished) return finished;
+    // Commits are durable and indexed by txid, so a committed transaction is found after
+    // this node forgot it, and after a crash of the node that ran it.
+    const version = this.metadata.versionIdOfTxid(txid);
+    if (version !== undefined) return { status: 'committed', version, reason: '' };
+    const owner = ownerOfTxid(txid);
+    if (owner !== undefined && owner !== this.nodeId) throw new TransactionLostError(txid);
+    throw new TransactionNotFoundError(txid);
+  }
+
+  /** Validates a key and returns its UTF-8 length. */
+  private checkKey(key: string): number {
+    if (typeof key !== 'string' || key.length === 0)
+      throw new BadRequestError('a key must be a non-empty string');
+    if (!key.isWellFormed())
+      throw new BadRequestError('a key must be valid UTF-8 (it holds a lone surrogate)');
+    const bytes = textEncoder.encode(key).byteLength;
+    if (bytes > this.limits.maxKeyBytes) {
+      throw new BadRequestError(
+        `a key may be at most ${this.limits.maxKeyBytes} bytes of UTF-8; this one is ${bytes}`,
+      );
+    }
+    return bytes;
+  }
+
+  private assertAccepting(): void {
+    if (this.closing) throw new ShuttingDownError();
+    if (!this.readyFlag) throw new NotReadyError();
+  }
+
+  /**
+   * Aborts transactions idle past their timeout. A transaction whose commit outcome is unknown
+   * is not aborted (its record may have landed): its commit is retried instead.
+   */
+  private reapIdle(): void {
+    const nowMs = this.now();
+    for (const txn of this.running.values()) {
+      if (!txn.isIdle(nowMs)) continue;
+      if (txn.status === TransactionStatus.RUNNING) {
+        this.finishAborted(txn, `idle for over ${txn.idleTimeoutMs} ms`, TransactionOutcome.TIMED_OUT);
+      } else if (txn.status === TransactionStatus.COMMITTING && !txn.commitInFlight) {
+        txn.touch(nowMs);
+        txn.commitInFlight = this.runCommit(txn);
+        txn.commitInFlight.catch((error: unknown) => {
+          if (!(error instanceof AftError && error.code === ErrorCode.STORAGE_UNAVAILABLE)) {
+            this.logger.error({ txid: txn.txid, err: error }, 'retrying an unresolved commit failed');
+          }
+        });
+      }
+    }
+  }
+}

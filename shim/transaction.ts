@@ -1,0 +1,95 @@
+/**
+ * One running transaction on its owning node: the write buffer, the read set and the idle
+ * deadline. Writes stay here until commit; nothing reaches storage before then.
+ */
+import type { ReadSet } from './read-atomic.js';
+
+export const TransactionStatus = {
+  RUNNING: 'running',
+  /** Commit has begun: no more reads or writes; the outcome is not known yet. */
+  COMMITTING: 'committing',
+  COMMITTED: 'committed',
+  ABORTED: 'aborted',
+} as const;
+export type TransactionStatus = (typeof TransactionStatus)[keyof typeof TransactionStatus];
+
+/** A buffered write: the value, or null for a delete (a tombstone). */
+export type BufferedValue = Uint8Array | null;
+
+export class Transaction {
+  status: TransactionStatus = TransactionStatus.RUNNING;
+  /** Why it aborted, for error messages. */
+  abortReason = '';
+  /** Assigned when commit starts and kept, so a repeated commit writes the same record. */
+  versionId: string | undefined;
+  /** Every buffered version is durable in storage (step 2 of commit is done). */
+  versionsDurable = false;
+  /** Set while a commit runs, so a concurrent commit of the same transaction joins it. */
+  commitInFlight: Promise<string | null> | undefined;
+  /** Bytes of keys and values in the write buffer. */
+  bufferedBytes = 0;
+  lastActivityMs: number;
+
+  private readonly buffered = new Map<string, BufferedValue>();
+  private readonly reads = new Map<string, string>();
+
+  constructor(
+    readonly txid: string,
+    readonly startedAtMs: number,
+    readonly idleTimeoutMs: number,
+  ) {
+    this.lastActivityMs = startedAtMs;
+  }
+
+  get writes(): ReadonlyMap<string, BufferedValue> {
+    return this.buffered;
+  }
+
+  get readSet(): ReadSet {
+    return this.reads;
+  }
+
+  recordRead(key: string, versionId: string): void {
+    this.reads.set(key, versionId);
+  }
+
+  /** Replaces the buffered value of each key; the caller has checked the limits. */
+  bufferWrite(key: string, value: BufferedValue, keyBytes: number): void {
+    const previous = this.buffered.get(key);
+    if (previous !== undefined) this.bufferedBytes -= keyBytes + (previous?.byteLength ?? 0);
+    this.buffered.set(key, value);
+    this.bufferedBytes += keyBytes + (value?.byteLength ?? 0);
+  }
+
+  /** What the write buffer would hold after these writes, for checking limits before any is applied. */
+  projectedSize(writes: readonly { key: string; value: BufferedValue; keyBytes: number }[]): {
+    keys: number;
+    bytes: number;
+  } {
+    let keys = this.buffered.size;
+    let bytes = this.bufferedBytes;
+    const seen = new Map<string, number>();
+    for (const { key, value, keyBytes } of writes) {
+      const previousSize = seen.get(key) ?? this.sizeOf(key, keyBytes);
+      if (previousSize === undefined) keys += 1;
+      else bytes -= previousSize;
+      const size = keyBytes + (value?.byteLength ?? 0);
+      bytes += size;
+      seen.set(key, size);
+    }
+    return { keys, bytes };
+  }
+
+  isIdle(nowMs: number): boolean {
+    return nowMs - this.lastActivityMs > this.idleTimeoutMs;
+  }
+
+  touch(nowMs: number): void {
+    this.lastActivityMs = nowMs;
+  }
+
+  private sizeOf(key: string, keyBytes: number): number | undefined {
+    if (!this.buffered.has(key)) return undefined;
+    return keyBytes + (this.buffered.get(key)?.byteLength ?? 0);
+  }
+}

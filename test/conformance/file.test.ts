@@ -1,0 +1,10 @@
+import { FileAdapter } from '../../adapters/file.js';
+import { tempDirectories } from '../helpers/temp-dir.js';
+import { registerConformance } from './jest.js';
+
+const tempDir = tempDirectories();
+registerConformance('file', async () => new FileAdapter({ directory: tempDir() }));
+registerConformance(
+  'file without fsync',
+  async () => new FileAdapter({ directory: tempDir(), fsync: false }),
+);

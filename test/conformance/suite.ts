@@ -1,0 +1,317 @@
+/**
+ * The storage conformance suite: what every adapter must do (adapters/contract.ts). It is
+ * runner-agnostic, plain async functions using node:assert, so any test runner can drive it;
+ * `registerConformance` in ./jest.ts registers it with Jest. `open` must return an adapter
+ * over a fresh, empty store each time it is called.
+ */
+import assert from 'node:assert/strict';
+import type { CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
+import { formatVersionId } from '../../shim/ids.js';
+
+export interface ConformanceCase {
+  readonly name: string;
+  run(adapter: StorageAdapter): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const bytes = (text: string): Uint8Array => encoder.encode(text);
+
+let sequence = 0;
+/** A realistic version id at `ms` (the protocol's format), unique per call. */
+export function versionAt(ms: number, logical = 0): string {
+  sequence += 1;
+  return formatVersionId({ physicalMs: ms, logical }, `aaaaaaaaaa-${sequence.toString(36)}-0000beef`);
+}
+
+function record(versionId: string, writeSet: string[], deleted: string[] = []): CommitRecord {
+  return { versionId, txid: versionId.split('.')[1]!, writeSet, deleted };
+}
+
+/** Keys that break naive mappings onto paths, URLs, and key-size limits. */
+export const TRICKY_KEYS: readonly string[] = [
+  'plain',
+  'a/b/c',
+  '/leading',
+  'trailing/',
+  'a//b',
+  '.',
+  '..',
+  '../escape',
+  '100%',
+  '%2F',
+  'with space',
+  ' ',
+  'tab\there',
+  'nul\u0000byte',
+  'newline\nkey',
+  'ümlaut',
+  '日本語のキー',
+  '🦀 crab',
+  'CaseSensitive',
+  'casesensitive',
+  'x'.repeat(1024),
+  'é'.repeat(512),
+  `${'🦀'.repeat(255)}abcd`,
+  '?query=1&x#frag',
+  'back\\slash',
+  '*:<>|"',
+];
+
+export const conformanceCases: readonly ConformanceCase[] = [
+  {
+    name: 'an empty store has no versions and no commit records',
+    async run(adapter) {
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: versionAt(1) }), undefined);
+      assert.equal(await adapter.getCommitRecord(versionAt(1)), undefined);
+      assert.deepEqual(await adapter.listCommitRecords(undefined), []);
+    },
+  },
+  {
+    name: 'a version round-trips, and a missing version reads as undefined',
+    async run(adapter) {
+      const v1 = versionAt(1000);
+      await adapter.putVersions([{ key: 'k', versionId: v1, value: bytes('one') }]);
+      assert.deepEqual(await adapter.getVersion({ key: 'k', versionId: v1 }), bytes('one'));
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: versionAt(1001) }), undefined);
+      assert.equal(await adapter.getVersion({ key: 'other', versionId: v1 }), undefined);
+    },
+  },
+  {
+    name: 'empty values and large values round-trip exactly',
+    async run(adapter) {
+      const large = new Uint8Array(5 * 1024 * 1024);
+      for (let i = 0; i < large.length; i += 1) large[i] = (i * 7919) & 0xff;
+      const vEmpty = versionAt(2000);
+      const vLarge = versionAt(2001);
+      await adapter.putVersions([
+        { key: 'empty', versionId: vEmpty, value: new Uint8Array(0) },
+        { key: 'large', versionId: vLarge, value: large },
+      ]);
+      const empty = await adapter.getVersion({ key: 'empty', versionId: vEmpty });
+      assert.ok(empty instanceof Uint8Array, 'an empty value is stored, not missing');
+      assert.equal(empty.byteLength, 0);
+      const readLarge = await adapter.getVersion({ key: 'large', versionId: vLarge });
+      assert.ok(readLarge && Buffer.from(readLarge).equals(Buffer.from(large)));
+    },
+  },
+  {
+    name: 'binary values with every byte value round-trip',
+    async run(adapter) {
+      const value = Uint8Array.from({ length: 256 }, (_, i) => i);
+      const v = versionAt(2100);
+      await adapter.putVersions([{ key: 'binary', versionId: v, value }]);
+      assert.deepEqual(await adapter.getVersion({ key: 'binary', versionId: v }), value);
+    },
+  },
+  {
+    name: 'any UTF-8 key up to 1024 bytes round-trips and keys never collide',
+    async run(adapter) {
+      for (const key of TRICKY_KEYS) assert.ok(encoder.encode(key).byteLength <= 1024, key);
+      const v = versionAt(3000);
+      await adapter.putVersions(
+        TRICKY_KEYS.map((key) => ({ key, versionId: v, value: bytes(`value of ${key}`) })),
+      );
+      for (const key of TRICKY_KEYS) {
+        assert.deepEqual(
+          await adapter.getVersion({ key, versionId: v }),
+          bytes(`value of ${key}`),
+          `key ${key}`,
+        );
+      }
+      const rv = versionAt(3001);
+      assert.equal(
+        await adapter.putCommitRecord(record(rv, [...TRICKY_KEYS], ['/leading', '日本語のキー'])),
+        true,
+      );
+      const stored = await adapter.getCommitRecord(rv);
+      assert.deepEqual(stored?.writeSet, TRICKY_KEYS);
+      assert.deepEqual(stored?.deleted, ['/leading', '日本語のキー']);
+    },
+  },
+  {
+    name: 'versions of one key are kept apart',
+    async run(adapter) {
+      const ids = [versionAt(4000), versionAt(4000, 1), versionAt(4001)];
+      await adapter.putVersions(ids.map((versionId, i) => ({ key: 'k', versionId, value: bytes(`v${i}`) })));
+      for (const [i, versionId] of ids.entries()) {
+        assert.deepEqual(await adapter.getVersion({ key: 'k', versionId }), bytes(`v${i}`));
+      }
+    },
+  },
+  {
+    name: 'a batch of many versions is all readable once the call resolves',
+    async run(adapter) {
+      const v = versionAt(5000);
+      const batch: VersionWrite[] = Array.from({ length: 300 }, (_, i) => ({
+        key: `batch/${i}`,
+        versionId: v,
+        value: bytes(String(i)),
+      }));
+      await adapter.putVersions(batch);
+      const values = await Promise.all(batch.map(({ key }) => adapter.getVersion({ key, versionId: v })));
+      for (const [i, value] of values.entries()) assert.deepEqual(value, bytes(String(i)));
+    },
+  },
+  {
+    name: 'stored data cannot be changed through the buffers passed in or returned',
+    async run(adapter) {
+      const v = versionAt(5500);
+      const value = bytes('original');
+      await adapter.putVersions([{ key: 'k', versionId: v, value }]);
+      value.fill(0);
+      const read = await adapter.getVersion({ key: 'k', versionId: v });
+      assert.deepEqual(read, bytes('original'));
+      read?.fill(0);
+      assert.deepEqual(await adapter.getVersion({ key: 'k', versionId: v }), bytes('original'));
+    },
+  },
+  {
+    name: 'put-if-absent: the first commit record wins and is never overwritten',
+    async run(adapter) {
+      const v = versionAt(6000);
+      assert.equal(await adapter.putCommitRecord(record(v, ['a', 'b'])), true);
+      assert.equal(await adapter.putCommitRecord({ ...record(v, ['c']), txid: 'someone-else' }), false);
+      assert.deepEqual(await adapter.getCommitRecord(v), record(v, ['a', 'b']));
+      assert.equal((await adapter.listCommitRecords(undefined)).length, 1);
+    },
+  },
+  {
+    name: 'put-if-absent race: of many concurrent writers of one record exactly one wins',
+    async run(adapter) {
+      const v = versionAt(6500);
+      const writers = Array.from({ length: 24 }, (_, i) => ({
+        ...record(v, [`k${i}`]),
+        txid: `writer-${i}`,
+      }));
+      const outcomes = await Promise.all(writers.map((r) => adapter.putCommitRecord(r)));
+      assert.equal(outcomes.filter(Boolean).length, 1);
+      const winner = writers[outcomes.indexOf(true)]!;
+      assert.deepEqual(await adapter.getCommitRecord(v), winner);
+    },
+  },
+  {
+    name: 'commit records list in version order, strictly after the watermark',
+    async run(adapter) {
+      const ids = Array.from({ length: 40 }, (_, i) => versionAt(1_700_000_000_000 + i * 37_000, i % 3));
+      const shuffled = [...ids].sort(() => Math.random() - 0.5);
+      await Promise.all(shuffled.map((id) => adapter.putCommitRecord(record(id, [id]))));
+      const all = await adapter.listCommitRecords(undefined);
+      assert.deepEqual(
+        all.map((r) => r.versionId),
+        [...ids].sort(),
+      );
+      assert.deepEqual(all[0], record([...ids].sort()[0]!, [[...ids].sort()[0]!]));
+      const sorted = [...ids].sort();
+      const after = await adapter.listCommitRecords(sorted[9]);
+      assert.deepEqual(
+        after.map((r) => r.versionId),
+        sorted.slice(10),
+      );
+      assert.deepEqual(await adapter.listCommitRecords(sorted[sorted.length - 1]), []);
+    },
+  },
+  {
+    name: 'a watermark between ids, or before all of them, lists the right records',
+    async run(adapter) {
+      const early = versionAt(1_000_000);
+      const late = versionAt(9_000_000_000);
+      await adapter.putCommitRecord(record(early, ['x']));
+      await adapter.putCommitRecord(record(late, ['y']));
+      const between = formatVersionId({ physicalMs: 5_000_000, logical: 0 }, 'zzzzzzzzzz-0-00000000');
+      assert.deepEqual(
+        (await adapter.listCommitRecords(between)).map((r) => r.versionId),
+        [late],
+      );
+      assert.deepEqual(
+        (await adapter.listCommitRecords('0')).map((r) => r.versionId),
+        [early, late],
+      );
+    },
+  },
+  {
+    name: 'paging with a limit visits every record exactly once',
+    async run(adapter) {
+      const ids = Array.from({ length: 57 }, (_, i) => versionAt(1_700_000_000_000 + i * 61_000));
+      for (const id of ids) await adapter.putCommitRecord(record(id, ['k']));
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await adapter.listCommitRecords(after, { limit: 10 });
+        assert.ok(page.length <= 10);
+        if (page.length === 0) break;
+        seen.push(...page.map((r) => r.versionId));
+        after = page[page.length - 1]!.versionId;
+      }
+      assert.deepEqual(seen, [...ids].sort());
+    },
+  },
+  {
+    name: 'concurrent writers and readers of different keys do not interfere',
+    async run(adapter) {
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, writer) => {
+          for (let round = 0; round < 10; round += 1) {
+            const v = versionAt(7000 + round);
+            const key = `w${writer}`;
+            await adapter.putVersions([{ key, versionId: v, value: bytes(`${writer}:${round}`) }]);
+            assert.deepEqual(await adapter.getVersion({ key, versionId: v }), bytes(`${writer}:${round}`));
+            assert.equal(await adapter.putCommitRecord(record(v, [key])), true);
+          }
+        }),
+      );
+      assert.equal((await adapter.listCommitRecords(undefined)).length, 160);
+    },
+  },
+  {
+    name: 'batched deletes remove exactly the named versions, missing ones included',
+    async run(adapter) {
+      const [a, b, c] = [versionAt(8000), versionAt(8001), versionAt(8002)];
+      await adapter.putVersions([
+        { key: 'k', versionId: a, value: bytes('a') },
+        { key: 'k', versionId: b, value: bytes('b') },
+        { key: 'l', versionId: a, value: bytes('la') },
+      ]);
+      await adapter.deleteVersions([
+        { key: 'k', versionId: a },
+        { key: 'l', versionId: a },
+        { key: 'k', versionId: c },
+        { key: 'never', versionId: a },
+      ]);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: a }), undefined);
+      assert.equal(await adapter.getVersion({ key: 'l', versionId: a }), undefined);
+      assert.deepEqual(await adapter.getVersion({ key: 'k', versionId: b }), bytes('b'));
+      await adapter.deleteVersions([]);
+    },
+  },
+  {
+    name: 'deleted commit records are gone from reads and listings',
+    async run(adapter) {
+      const ids = [versionAt(9000), versionAt(9001), versionAt(9002)];
+      for (const id of ids) await adapter.putCommitRecord(record(id, ['k']));
+      await adapter.deleteCommitRecords([ids[0]!, ids[2]!, versionAt(9003)]);
+      assert.equal(await adapter.getCommitRecord(ids[0]!), undefined);
+      assert.deepEqual(
+        (await adapter.listCommitRecords(undefined)).map((r) => r.versionId),
+        [ids[1]],
+      );
+      // A deleted record's id may be written again (never by the shim, but the contract holds).
+      assert.equal(await adapter.putCommitRecord(record(ids[0]!, ['again'])), true);
+      await adapter.deleteCommitRecords([]);
+    },
+  },
+  {
+    name: 'an aborted signal rejects the call and writes nothing',
+    async run(adapter) {
+      const controller = new AbortController();
+      controller.abort(new Error('caller gave up'));
+      const signal = controller.signal;
+      const v = versionAt(10_000);
+      await assert.rejects(adapter.putVersions([{ key: 'k', versionId: v, value: bytes('x') }], { signal }));
+      await assert.rejects(adapter.putCommitRecord(record(v, ['k']), { signal }));
+      await assert.rejects(adapter.listCommitRecords(undefined, { signal }));
+      await assert.rejects(adapter.getVersion({ key: 'k', versionId: v }, { signal }));
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: v }), undefined);
+      assert.equal(await adapter.getCommitRecord(v), undefined);
+    },
+  },
+];
