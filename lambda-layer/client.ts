@@ -166,7 +166,7 @@ export class AftClient {
   ): Promise<T> {
     const idempotent = options.idempotent ?? true;
     const headers: Record<string, string> = {};
-    let body: BodyInit | undefined;
+    let body: string | Uint8Array | undefined;
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.json);

@@ -88,7 +88,10 @@ export interface ReadResult {
   readonly key: string;
   /** The value, or undefined when no version is visible (never written, or deleted). Do not mutate. */
   readonly value: Uint8Array | undefined;
-  /** The version read, or undefined for none; a deleted key reads as undefined too. */
+  /**
+   * The committed version read: a tombstone's version when the key was deleted (value
+   * undefined), undefined when no version exists or the value comes from the write buffer.
+   */
   readonly version: string | undefined;
 }
 
@@ -245,7 +248,7 @@ export class ShimNode {
           return { key, value: buffered ?? undefined, version: undefined };
         }
         if (version === undefined || this.metadata.isTombstone(key, version)) {
-          return { key, value: undefined, version: undefined };
+          return { key, value: undefined, version };
         }
         return { key, value: await this.fetchVersion(key, version, options.signal), version };
       }),

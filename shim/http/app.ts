@@ -122,7 +122,8 @@ export function createApp(options: AppOptions): express.Express {
           value === undefined
             ? null
             : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'),
-        version: version ?? null,
+        // A deleted key has no visible version: the tombstone stays internal.
+        version: value === undefined ? null : (version ?? null),
       })),
     });
   });
