@@ -1,0 +1,90 @@
+/**
+ * Fault injection around a real adapter: the next call of an operation fails (throws) or
+ * "crashes" (never returns, as if the process died there), before it touches storage,
+ * halfway through a batch, or after storage applied it.
+ */
+import type { CallOptions, CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
+
+export type FaultOperation = 'putVersions' | 'putCommitRecord' | 'getVersion' | 'listCommitRecords';
+export type FaultPhase = 'before' | 'halfway' | 'after';
+export type FaultEffect = 'throw' | 'crash';
+
+export interface Fault {
+  readonly operation: FaultOperation;
+  readonly phase: FaultPhase;
+  readonly effect: FaultEffect;
+}
+
+export class InjectedFault extends Error {
+  override readonly name = 'InjectedFault';
+}
+
+export class FaultyAdapter implements StorageAdapter {
+  readonly name: string;
+  private armed: Fault | undefined;
+  /** How many faults fired. */
+  fired = 0;
+
+  constructor(readonly inner: StorageAdapter) {
+    this.name = `faulty-${inner.name}`;
+  }
+
+  arm(fault: Fault): void {
+    this.armed = fault;
+  }
+
+  disarm(): void {
+    this.armed = undefined;
+  }
+
+  private take(operation: FaultOperation): Fault | undefined {
+    if (this.armed?.operation !== operation) return undefined;
+    const fault = this.armed;
+    this.armed = undefined;
+    this.fired += 1;
+    return fault;
+  }
+
+  private async fail(fault: Fault): Promise<never> {
+    if (fault.effect === 'crash') return new Promise<never>(() => undefined);
+    throw new InjectedFault(`injected ${fault.phase} ${fault.operation}`);
+  }
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    const fault = this.take('putVersions');
+    if (!fault) return this.inner.putVersions(versions, options);
+    if (fault.phase === 'halfway')
+      await this.inner.putVersions(versions.slice(0, Math.ceil(versions.length / 2)), options);
+    if (fault.phase === 'after') await this.inner.putVersions(versions, options);
+    return this.fail(fault);
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    const fault = this.take('putCommitRecord');
+    if (!fault) return this.inner.putCommitRecord(record, options);
+    if (fault.phase !== 'before') await this.inner.putCommitRecord(record, options);
+    return this.fail(fault);
+  }
+
+  async getVersion(
+    ...args: Parameters<StorageAdapter['getVersion']>
+  ): ReturnType<StorageAdapter['getVersion']> {
+    const fault = this.take('getVersion');
+    if (fault) return this.fail(fault);
+    return this.inner.getVersion(...args);
+  }
+
+  async listCommitRecords(
+    ...args: Parameters<StorageAdapter['listCommitRecords']>
+  ): ReturnType<StorageAdapter['listCommitRecords']> {
+    const fault = this.take('listCommitRecords');
+    if (fault) return this.fail(fault);
+    return this.inner.listCommitRecords(...args);
+  }
+
+  getCommitRecord: StorageAdapter['getCommitRecord'] = (...args) => this.inner.getCommitRecord(...args);
+  deleteVersions: StorageAdapter['deleteVersions'] = (...args) => this.inner.deleteVersions(...args);
+  deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
+    this.inner.deleteCommitRecords(...args);
+  close: StorageAdapter['close'] = async () => undefined;
+}

@@ -1,0 +1,150 @@
+/**
+ * Every crash point of a commit (protocol.md §4), on the file store: the storage call of
+ * each step fails or the node dies there (the call never returns and a new node takes over
+ * the same directory). Each case checks what the client is told and what any node sees
+ * afterwards: all of the transaction's writes or none of them (G1, G5, G7), and a repeated
+ * commit returning the first outcome (G6).
+ */
+import { FileAdapter } from '../../adapters/file.js';
+import { CommitError, CommitFailure } from '../../shim/commit.js';
+import { ErrorCode, StorageUnavailableError, TransactionNotRunningError } from '../../shim/errors.js';
+import { ShimNode } from '../../shim/node.js';
+import { type Fault, type FaultPhase, FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { tempDirectories } from '../helpers/temp-dir.js';
+
+const tempDir = tempDirectories();
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const KEYS = ['k', 'l', 'm', 'gone'];
+
+/** A store holding one committed generation 'old' of every key, and a node over it. */
+async function setUp() {
+  const inner = new FileAdapter({ directory: tempDir() });
+  const storage = new FaultyAdapter(inner);
+  const node = await ShimNode.open({ storage });
+  const seed = node.begin().txid;
+  node.write(
+    seed,
+    KEYS.map((key) => ({ key, value: encoder.encode(`old ${key}`) })),
+  );
+  await node.commit(seed);
+  // The transaction under test: three writes and one delete.
+  const txid = node.begin().txid;
+  node.write(txid, [
+    { key: 'k', value: encoder.encode('new k') },
+    { key: 'l', value: encoder.encode('new l') },
+    { key: 'm', value: encoder.encode('new m') },
+    { key: 'gone', value: null },
+  ]);
+  return { inner, storage, node, txid };
+}
+
+/** What a fresh node over the same storage reads for every key, in one transaction. */
+async function visibleState(inner: FileAdapter): Promise<Record<string, string | null>> {
+  const reader = await ShimNode.open({ storage: new FaultyAdapter(inner) });
+  try {
+    const txid = reader.begin().txid;
+    const items = await reader.read(txid, KEYS);
+    return Object.fromEntries(
+      items.map(({ key, value }) => [key, value === undefined ? null : decoder.decode(value)]),
+    );
+  } finally {
+    await reader.close();
+  }
+}
+
+const OLD = { k: 'old k', l: 'old l', m: 'old m', gone: 'old gone' };
+const NEW = { k: 'new k', l: 'new l', m: 'new m', gone: null };
+
+/** Crash points in commit order, and whether the transaction is committed once the node died there. */
+const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean }[] = [
+  { fault: { operation: 'putVersions', phase: 'before' }, committed: false },
+  { fault: { operation: 'putVersions', phase: 'halfway' }, committed: false },
+  { fault: { operation: 'putVersions', phase: 'after' }, committed: false },
+  { fault: { operation: 'putCommitRecord', phase: 'before' }, committed: false },
+  { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true },
+];
+
+describe('a node dying at each point of a commit', () => {
+  it.each(CRASH_POINTS)(
+    'dies $fault.phase $fault.operation: all or nothing is visible',
+    async ({ fault, committed }) => {
+      const { inner, storage, node, txid } = await setUp();
+      storage.arm({ ...fault, effect: 'crash' });
+      const commit = node.commit(txid);
+      commit.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(storage.fired).toBe(1);
+      // The node is gone; another one takes over the same storage.
+      expect(await visibleState(inner)).toEqual(committed ? NEW : OLD);
+      await node.close();
+    },
+  );
+
+  it('dies after acknowledging: the commit is visible to every later node', async () => {
+    const { inner, node, txid } = await setUp();
+    await node.commit(txid);
+    expect(await visibleState(inner)).toEqual(NEW);
+    await node.close();
+  });
+});
+
+describe('a storage failure at each point of a commit', () => {
+  const versionFailures: FaultPhase[] = ['before', 'halfway', 'after'];
+
+  it.each(versionFailures)('putVersions fails %s: aborted, retryable, nothing visible', async (phase) => {
+    const { inner, storage, node, txid } = await setUp();
+    storage.arm({ operation: 'putVersions', phase, effect: 'throw' });
+    const error = await node.commit(txid).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CommitError);
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect((error as CommitError).failure).toBe(CommitFailure.VERSIONS_FAILED);
+    expect((error as CommitError).retryable).toBe(true);
+    expect(node.status(txid).status).toBe('aborted');
+    await expect(node.commit(txid)).rejects.toBeInstanceOf(TransactionNotRunningError);
+    expect(await visibleState(inner)).toEqual(OLD);
+    await node.close();
+  });
+
+  it.each(['before', 'after'] as const)(
+    'the commit record write fails %s landing: outcome unknown until the commit is repeated',
+    async (phase) => {
+      const { inner, storage, node, txid } = await setUp();
+      storage.arm({ operation: 'putCommitRecord', phase, effect: 'throw' });
+      const error = await node.commit(txid).catch((caught: unknown) => caught);
+      expect((error as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
+      expect((error as CommitError).code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
+      // Not reported aborted: the record may have landed.
+      expect(node.status(txid).status).toBe('running');
+      expect(() => node.abort(txid)).toThrow(TransactionNotRunningError);
+      expect(() => node.write(txid, [{ key: 'k', value: null }])).toThrow(TransactionNotRunningError);
+      expect(await visibleState(inner)).toEqual(phase === 'after' ? NEW : OLD);
+
+      const first = await node.commit(txid);
+      expect(first.status).toBe('committed');
+      expect(await node.commit(txid)).toEqual(first);
+      expect(await visibleState(inner)).toEqual(NEW);
+      // The records in storage: the seed and this one, once.
+      expect((await inner.listCommitRecords(undefined)).map((r) => r.txid)).toHaveLength(2);
+      await node.close();
+    },
+  );
+
+  it('an unresolved commit is finished by the idle reaper, never aborted', async () => {
+    const inner = new FileAdapter({ directory: tempDir() });
+    const storage = new FaultyAdapter(inner);
+    const node = await ShimNode.open({
+      storage,
+      limits: { transactionTimeoutMs: 100 },
+      reaperIntervalMs: 20,
+    });
+    const txid = node.begin().txid;
+    node.write(txid, [{ key: 'k', value: encoder.encode('v') }]);
+    storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'throw' });
+    await expect(node.commit(txid)).rejects.toBeInstanceOf(CommitError);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(node.status(txid).status).toBe('committed');
+    expect(await visibleState(inner)).toMatchObject({ k: 'v' });
+    await node.close();
+  });
+});

@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import {
+  formatVersionId,
+  HybridLogicalClock,
+  isTxid,
+  ownerOfTxid,
+  parseVersionId,
+  TxidGenerator,
+} from '../../shim/ids.js';
+
+describe('ids', () => {
+  it('txids are unique, name their node and are safe in a URL path', () => {
+    const generator = new TxidGenerator('abcdefghij');
+    const ids = new Set(Array.from({ length: 1000 }, () => generator.next()));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) {
+      expect(isTxid(id)).toBe(true);
+      expect(ownerOfTxid(id)).toBe('abcdefghij');
+      expect(encodeURIComponent(id)).toBe(id);
+    }
+    expect(ownerOfTxid('not a txid')).toBeUndefined();
+  });
+
+  it('version ids sort as plain strings in timestamp order and round-trip', () => {
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.nat(2 ** 44), fc.nat(2 ** 24 - 1)),
+        fc.tuple(fc.nat(2 ** 44), fc.nat(2 ** 24 - 1)),
+        ([ms1, l1], [ms2, l2]) => {
+          const a = formatVersionId({ physicalMs: ms1, logical: l1 }, 'x');
+          const b = formatVersionId({ physicalMs: ms2, logical: l2 }, 'x');
+          const byTime = ms1 !== ms2 ? Math.sign(ms1 - ms2) : Math.sign(l1 - l2);
+          expect(Math.sign(a < b ? -1 : a > b ? 1 : 0)).toBe(byTime);
+          expect(parseVersionId(a)).toEqual({ physicalMs: ms1, logical: l1, txid: 'x' });
+        },
+      ),
+    );
+  });
+
+  it('the hybrid clock never runs backwards and moves past what it observes', () => {
+    let wall = 1000;
+    const clock = new HybridLogicalClock(() => wall);
+    const seen: string[] = [];
+    const stamp = () => formatVersionId(clock.tick(), 't');
+    seen.push(stamp());
+    seen.push(stamp());
+    wall = 500; // the wall clock jumps back
+    seen.push(stamp());
+    clock.observe({ physicalMs: 9000, logical: 7 });
+    seen.push(stamp());
+    wall = 20_000;
+    seen.push(stamp());
+    expect([...seen].sort()).toEqual(seen);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(parseVersionId(seen[3]!)).toMatchObject({ physicalMs: 9000, logical: 8 });
+  });
+
+  it('borrows the next millisecond when the logical counter is spent', () => {
+    const clock = new HybridLogicalClock(() => 1);
+    clock.observe({ physicalMs: 1, logical: 2 ** 24 - 1 });
+    expect(clock.tick()).toEqual({ physicalMs: 2, logical: 0 });
+  });
+});

@@ -1,0 +1,280 @@
+import { MemoryAdapter } from '../../adapters/memory.js';
+import {
+  BadRequestError,
+  NotReadyError,
+  ShuttingDownError,
+  TooLargeError,
+  TooManyTransactionsError,
+  TransactionLostError,
+  TransactionNotFoundError,
+  TransactionNotRunningError,
+} from '../../shim/errors.js';
+import { parseVersionId } from '../../shim/ids.js';
+import { ShimNode } from '../../shim/node.js';
+import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { flush, GatedAdapter } from '../helpers/gated-adapter.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
+const bytes = (value: string) => encoder.encode(value);
+
+async function commitValues(node: ShimNode, values: Record<string, string | null>): Promise<string | null> {
+  const txid = node.begin().txid;
+  node.write(
+    txid,
+    Object.entries(values).map(([key, value]) => ({ key, value: value === null ? null : bytes(value) })),
+  );
+  return (await node.commit(txid)).version;
+}
+
+describe('ShimNode transactions', () => {
+  let storage: MemoryAdapter;
+  let node: ShimNode;
+  beforeEach(async () => {
+    storage = new MemoryAdapter();
+    node = await ShimNode.open({ storage });
+  });
+  afterEach(() => node.close());
+
+  it('reads its own writes, and others see them only after commit', async () => {
+    const writer = node.begin().txid;
+    node.write(writer, [{ key: 'k', value: bytes('v1') }]);
+    const [own] = await node.read(writer, ['k']);
+    expect(text(own?.value)).toBe('v1');
+    expect(own?.version).toBeUndefined();
+
+    const other = node.begin().txid;
+    expect((await node.read(other, ['k']))[0]?.value).toBeUndefined();
+    const { version } = await node.commit(writer);
+    // Repeatable: the other transaction read nothing and keeps reading nothing.
+    expect((await node.read(other, ['k']))[0]?.value).toBeUndefined();
+    const later = node.begin().txid;
+    const [seen] = await node.read(later, ['k']);
+    expect(text(seen?.value)).toBe('v1');
+    expect(seen?.version).toBe(version);
+  });
+
+  it('a delete is a tombstone: later reads see no value', async () => {
+    await commitValues(node, { k: 'v' });
+    const deleted = await commitValues(node, { k: null });
+    const txid = node.begin().txid;
+    const [item] = await node.read(txid, ['k']);
+    expect(item?.value).toBeUndefined();
+    expect(item?.version).toBe(deleted);
+    // The tombstone has no stored bytes.
+    expect(storage.versionCount).toBe(1);
+  });
+
+  it('empty values are values, not deletes', async () => {
+    await commitValues(node, { k: '' });
+    const [item] = await node.read(node.begin().txid, ['k']);
+    expect(item?.value).toEqual(new Uint8Array(0));
+  });
+
+  it('commit is idempotent, joins a concurrent commit, and a read-only commit has no version', async () => {
+    const txid = node.begin().txid;
+    node.write(txid, [{ key: 'k', value: bytes('v') }]);
+    const [first, second] = await Promise.all([node.commit(txid), node.commit(txid)]);
+    expect(second).toEqual(first);
+    expect(await node.commit(txid)).toEqual(first);
+    expect((await storage.listCommitRecords(undefined)).length).toBe(1);
+    expect(node.status(txid)).toEqual({ txid, status: 'committed' });
+
+    const readOnly = node.begin().txid;
+    await node.read(readOnly, ['k']);
+    expect(await node.commit(readOnly)).toEqual({ txid: readOnly, status: 'committed', version: null });
+    expect((await storage.listCommitRecords(undefined)).length).toBe(1);
+  });
+
+  it('abort discards the writes; then reads, writes and commit are refused, a second abort is not', async () => {
+    const txid = node.begin().txid;
+    node.write(txid, [{ key: 'k', value: bytes('v') }]);
+    expect(node.abort(txid)).toEqual({ txid, status: 'aborted' });
+    expect(node.abort(txid)).toEqual({ txid, status: 'aborted' });
+    await expect(node.read(txid, ['k'])).rejects.toBeInstanceOf(TransactionNotRunningError);
+    expect(() => node.write(txid, [{ key: 'k', value: null }])).toThrow(TransactionNotRunningError);
+    await expect(node.commit(txid)).rejects.toBeInstanceOf(TransactionNotRunningError);
+    expect(storage.versionCount).toBe(0);
+  });
+
+  it('operations after commit are refused with TXN_NOT_RUNNING, and aborting a commit too', async () => {
+    const txid = node.begin().txid;
+    node.write(txid, [{ key: 'k', value: bytes('v') }]);
+    await node.commit(txid);
+    expect(() => node.write(txid, [{ key: 'k', value: null }])).toThrow(TransactionNotRunningError);
+    expect(() => node.abort(txid)).toThrow(TransactionNotRunningError);
+  });
+
+  it('tells unknown transactions from transactions of a node that is gone', async () => {
+    expect(() => node.status('nope')).toThrow(TransactionNotFoundError);
+    const ours = node.begin().txid;
+    expect(() => node.status(ours.replace(/-\d+-/, '-zz-'))).toThrow(TransactionNotFoundError);
+    expect(() => node.status(`aaaaaaaaaa${ours.slice(10)}`)).toThrow(TransactionLostError);
+    await expect(node.read(`aaaaaaaaaa${ours.slice(10)}`, ['k'])).rejects.toMatchObject({
+      code: 'TXN_LOST',
+      retryable: true,
+    });
+  });
+
+  it('validates keys: empty, over 1024 UTF-8 bytes, not well-formed', () => {
+    const txid = node.begin().txid;
+    expect(() => node.write(txid, [{ key: '', value: bytes('v') }])).toThrow(BadRequestError);
+    expect(() => node.write(txid, [{ key: 'é'.repeat(513), value: bytes('v') }])).toThrow(
+      /at most 1024 bytes/,
+    );
+    expect(() => node.write(txid, [{ key: '\ud800', value: bytes('v') }])).toThrow(/UTF-8/);
+    node.write(txid, [{ key: 'é'.repeat(512), value: bytes('v') }]);
+  });
+
+  it('rejects a begin while loading metadata and after shutdown', async () => {
+    const fresh = new ShimNode({ storage: new MemoryAdapter() });
+    expect(() => fresh.begin()).toThrow(NotReadyError);
+    await fresh.start();
+    fresh.begin();
+    await fresh.shutdown(0);
+    expect(() => fresh.begin()).toThrow(ShuttingDownError);
+  });
+});
+
+describe('ShimNode limits', () => {
+  it('refuses values, keys per transaction and bytes per transaction over the limits, all or nothing', async () => {
+    const node = await ShimNode.open({
+      storage: new MemoryAdapter(),
+      limits: { maxValueBytes: 10, maxTransactionKeys: 3, maxTransactionBytes: 25 },
+    });
+    const txid = node.begin().txid;
+    expect(() => node.write(txid, [{ key: 'k', value: new Uint8Array(11) }])).toThrow(TooLargeError);
+    node.write(txid, [
+      { key: 'a', value: new Uint8Array(10) },
+      { key: 'b', value: new Uint8Array(10) },
+    ]);
+    expect(() =>
+      node.write(txid, [
+        { key: 'c', value: new Uint8Array(1) },
+        { key: 'd', value: new Uint8Array(1) },
+      ]),
+    ).toThrow(/at most 3 keys/);
+    // Overwriting a key does not count it twice; going over the bytes does.
+    node.write(txid, [{ key: 'a', value: new Uint8Array(5) }]);
+    expect(() => node.write(txid, [{ key: 'c', value: new Uint8Array(10) }])).toThrow(/at most 25 bytes/);
+    // The refused batches left nothing behind.
+    const [c] = await node.read(txid, ['c']);
+    expect(c?.value).toBeUndefined();
+    await node.close();
+  });
+
+  it('refuses more open transactions than the limit, and frees a slot when one ends', async () => {
+    const node = await ShimNode.open({ storage: new MemoryAdapter(), limits: { maxOpenTransactions: 2 } });
+    const first = node.begin().txid;
+    node.begin();
+    expect(() => node.begin()).toThrow(TooManyTransactionsError);
+    node.abort(first);
+    node.begin();
+    await node.close();
+  });
+
+  it('validates the requested idle timeout', async () => {
+    const node = await ShimNode.open({
+      storage: new MemoryAdapter(),
+      limits: { maxTransactionTimeoutMs: 1000 },
+    });
+    expect(() => node.begin({ timeoutMs: 0 })).toThrow(BadRequestError);
+    expect(() => node.begin({ timeoutMs: 1001 })).toThrow(BadRequestError);
+    node.begin({ timeoutMs: 1000 });
+    await node.close();
+  });
+
+  it('aborts a transaction idle past its timeout, and activity keeps it alive', async () => {
+    let now = 1_000_000;
+    const node = await ShimNode.open({
+      storage: new MemoryAdapter(),
+      now: () => now,
+      reaperIntervalMs: 5,
+      limits: { transactionTimeoutMs: 1000 },
+    });
+    const idle = node.begin().txid;
+    const busy = node.begin({ timeoutMs: 1000 }).txid;
+    now += 800;
+    node.write(busy, [{ key: 'k', value: bytes('v') }]);
+    now += 800;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(node.status(idle).status).toBe('aborted');
+    await expect(node.read(idle, ['k'])).rejects.toThrow(/idle for over 1000 ms/);
+    expect(node.status(busy).status).toBe('running');
+    await node.close();
+  });
+
+  it('keeps the data cache within its byte bound', async () => {
+    const node = await ShimNode.open({ storage: new MemoryAdapter(), limits: { cacheBytes: 64 * 1024 } });
+    for (let i = 0; i < 50; i += 1) await commitValues(node, { [`k${i}`]: 'x'.repeat(4096) });
+    const txid = node.begin().txid;
+    await node.read(
+      txid,
+      Array.from({ length: 50 }, (_, i) => `k${i}`),
+    );
+    expect(node.stats.cacheBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(node.stats.cacheEntries).toBeGreaterThan(0);
+    await node.close();
+  });
+});
+
+describe('ShimNode start-up and shutdown', () => {
+  it('bootstraps every commit from storage and orders its own commits after them', async () => {
+    const storage = new MemoryAdapter();
+    const first = await ShimNode.open({ storage, now: () => 5_000_000 });
+    const firstVersion = await commitValues(first, { k: 'from first', l: 'from first' });
+    const firstTxid = parseVersionId(firstVersion!)!.txid;
+
+    // The second node's wall clock is behind: its hybrid clock still moves past what it loaded.
+    const second = await ShimNode.open({ storage: new FaultyAdapter(storage), now: () => 1_000 });
+    const txid = second.begin().txid;
+    expect((await second.read(txid, ['k', 'l'])).map((item) => text(item.value))).toEqual([
+      'from first',
+      'from first',
+    ]);
+    const secondVersion = await commitValues(second, { k: 'from second' });
+    expect(secondVersion! > firstVersion!).toBe(true);
+    // A transaction of the first node, asked about on the second, is known to be committed.
+    expect(second.status(firstTxid)).toEqual({ txid: firstTxid, status: 'committed' });
+    expect(await second.commit(firstTxid)).toEqual({
+      txid: firstTxid,
+      status: 'committed',
+      version: firstVersion,
+    });
+    await first.close();
+    await second.close();
+  });
+
+  it('bootstraps in pages past many commits', async () => {
+    const storage = new MemoryAdapter();
+    const writer = await ShimNode.open({ storage });
+    for (let i = 0; i < 2500; i += 1) await commitValues(writer, { [`k${i % 10}`]: String(i) });
+    const reader = await ShimNode.open({ storage });
+    expect(reader.stats.transactions).toBe(2500);
+    const [item] = await reader.read(reader.begin().txid, ['k9']);
+    expect(text(item?.value)).toBe('2499');
+    await writer.close();
+    await reader.close();
+  });
+
+  it('shutdown aborts running transactions and lets an in-flight commit finish', async () => {
+    const storage = new GatedAdapter();
+    const node = await ShimNode.open({ storage });
+    const committing = node.begin().txid;
+    node.write(committing, [{ key: 'k', value: bytes('v') }]);
+    const running = node.begin().txid;
+    const commit = node.commit(committing);
+    await flush();
+    const stopped = node.shutdown(5000);
+    await flush();
+    expect(node.status(running).status).toBe('aborted');
+    while (storage.pending > 0 || node.status(committing).status === 'running') {
+      storage.releaseAll();
+      await flush();
+    }
+    await expect(commit).resolves.toMatchObject({ status: 'committed' });
+    await stopped;
+    expect(await storage.inner.listCommitRecords(undefined)).toHaveLength(1);
+  });
+});
