@@ -3,7 +3,7 @@
  * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
+import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
 import type { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import { bearerAuth } from './auth.js';
@@ -83,6 +83,10 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get('/v1/transactions/:txid', (req, res) => {
     res.json(node.status(req.params.txid));
+  });
+
+  app.all('/v1/transactions/:txid/keys/', () => {
+    throw new BadRequestError('a key must be a non-empty string');
   });
 
   app.get('/v1/transactions/:txid/keys/*key', async (req, res) => {
