@@ -13,4 +13,5 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testTimeout: 30000,
   maxWorkers: 2,
+  globalSetup: '<rootDir>/test/global-setup.cjs',
 };
