@@ -1,0 +1,201 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  AftClient,
+  ConnectionError,
+  KeyNotFoundError,
+  StorageUnavailableError,
+  TransactionLostError,
+  TransactionNotRunningError,
+} from '../../lambda-layer/client.js';
+import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { freePort } from '../helpers/processes.js';
+
+describe('AftClient against a real shim', () => {
+  let shim: RunningShim;
+  let client: AftClient;
+  beforeAll(async () => {
+    shim = await startShim({ port: 0, storage: 'memory:', env: { AFT_TOKENS: 'tok' } });
+    await shim.ready;
+    client = new AftClient({ url: shim.url, token: 'tok' });
+  });
+  afterAll(() => shim.close());
+
+  it('runs a transaction with text, JSON, bytes, batches and deletes', async () => {
+    const { commit } = await client.run(async (tx) => {
+      await tx.put('text', 'hello');
+      await tx.putJson('json', { n: 1 });
+      await tx.put('bytes', new Uint8Array([0, 255]));
+      await tx.putMany([
+        { key: 'a', value: 'A' },
+        { key: 'b', value: 'B' },
+      ]);
+      await tx.put('gone', 'x');
+      await tx.delete('gone');
+    });
+    expect(commit.version).toMatch(/^[0-9a-f]{18}\./);
+    const tx = await client.begin();
+    expect(await tx.getText('text')).toBe('hello');
+    expect(await tx.getJson('json')).toEqual({ n: 1 });
+    expect(await tx.get('bytes')).toEqual(new Uint8Array([0, 255]));
+    expect(await tx.get('gone')).toBeUndefined();
+    const items = await tx.getMany(['a', 'b', 'missing']);
+    expect(items.map((item) => item.value && Buffer.from(item.value).toString())).toEqual([
+      'A',
+      'B',
+      undefined,
+    ]);
+    expect((await tx.getWithVersion('a')).version).toBe(commit.version);
+    await tx.deleteMany(['a', 'b']);
+    await tx.commit();
+    expect(await (await client.begin()).get('a')).toBeUndefined();
+  });
+
+  it('handles the keys "." and ".." that a URL path cannot carry', async () => {
+    await client.run(async (tx) => {
+      await tx.put('.', 'dot');
+      await tx.put('..', 'dotdot');
+    });
+    const tx = await client.begin();
+    expect(await tx.getText('.')).toBe('dot');
+    expect(await tx.getText('..')).toBe('dotdot');
+  });
+
+  it('aborts when the body throws, and nothing is visible', async () => {
+    await expect(
+      client.run(async (tx) => {
+        await tx.put('never', 'x');
+        throw new Error('handler failed');
+      }),
+    ).rejects.toThrow('handler failed');
+    expect(await (await client.begin()).get('never')).toBeUndefined();
+  });
+
+  it('raises typed errors, and a repeated commit and abort are safe', async () => {
+    const tx = await client.begin();
+    await tx.put('k', 'v');
+    const first = await tx.commit();
+    expect(await tx.commit()).toEqual(first);
+    await expect(tx.put('k', 'w')).rejects.toBeInstanceOf(TransactionNotRunningError);
+    expect(await tx.status()).toBe('committed');
+    const aborted = await client.begin();
+    await aborted.abort();
+    await aborted.abort();
+    await expect(client.transaction('aaaaaaaaaa-1-00000000').get('k')).rejects.toBeInstanceOf(
+      TransactionLostError,
+    );
+    const unauthenticated = new AftClient({ url: shim.url });
+    await expect(unauthenticated.begin()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+
+  it('runs the body again when its transaction is lost', async () => {
+    let attempts = 0;
+    const { result } = await client.run(async (tx) => {
+      attempts += 1;
+      if (attempts === 1) throw new TransactionLostError(tx.txid);
+      await tx.put('retried', String(attempts));
+      return attempts;
+    });
+    expect(result).toBe(2);
+  });
+});
+
+describe('AftClient retries', () => {
+  let server: Server;
+  let url: string;
+  let calls: string[];
+  let script:
+    | ((path: string, method: string) => { status: number; body?: unknown; destroy?: boolean })
+    | undefined;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      calls.push(`${req.method} ${req.url}`);
+      const answer = script?.(req.url ?? '', req.method ?? '') ?? { status: 500 };
+      if (answer.destroy) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  beforeEach(() => {
+    calls = [];
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  const unavailable = {
+    status: 503,
+    body: { error: { code: 'STORAGE_UNAVAILABLE', message: 'down', retryable: true } },
+  };
+  const fast = { attempts: 3, baseDelayMs: 1 };
+
+  it('retries an idempotent request on a retryable answer, then succeeds', async () => {
+    let n = 0;
+    script = () =>
+      ++n < 3 ? unavailable : { status: 200, body: { txid: 't', status: 'committed', version: 'v' } };
+    const outcome = await new AftClient({ url, retry: fast }).transaction('t').commit();
+    expect(outcome.version).toBe('v');
+    expect(calls).toHaveLength(3);
+  });
+
+  it('gives up after the attempts, with the typed error', async () => {
+    script = () => unavailable;
+    await expect(new AftClient({ url, retry: fast }).transaction('t').commit()).rejects.toBeInstanceOf(
+      StorageUnavailableError,
+    );
+    expect(calls).toHaveLength(3);
+  });
+
+  it('retries an idempotent request when the connection drops, but never a begin', async () => {
+    script = () => ({ status: 0, destroy: true });
+    await expect(new AftClient({ url, retry: fast }).transaction('t').get('k')).rejects.toBeInstanceOf(
+      ConnectionError,
+    );
+    expect(calls).toHaveLength(3);
+    calls = [];
+    await expect(new AftClient({ url, retry: fast }).begin()).rejects.toBeInstanceOf(ConnectionError);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('retries a begin that the shim answered with a retryable error', async () => {
+    let n = 0;
+    script = () => (++n < 2 ? unavailable : { status: 201, body: { txid: 'new' } });
+    expect((await new AftClient({ url, retry: fast }).begin()).txid).toBe('new');
+  });
+
+  it('does not retry what cannot succeed, and maps KEY_NOT_FOUND to undefined', async () => {
+    script = () => ({
+      status: 409,
+      body: { error: { code: 'TXN_NOT_RUNNING', message: 'done', retryable: false } },
+    });
+    await expect(new AftClient({ url, retry: fast }).transaction('t').put('k', 'v')).rejects.toBeInstanceOf(
+      TransactionNotRunningError,
+    );
+    expect(calls).toHaveLength(1);
+    script = () => ({
+      status: 404,
+      body: { error: { code: 'KEY_NOT_FOUND', message: 'none', retryable: false } },
+    });
+    expect(await new AftClient({ url }).transaction('t').get('k')).toBeUndefined();
+    expect(new KeyNotFoundError('k').code).toBe('KEY_NOT_FOUND');
+  });
+
+  it('retries a begin when the connection is refused (nothing was sent)', async () => {
+    const port = await freePort();
+    const client = new AftClient({ url: `http://127.0.0.1:${port}`, retry: { attempts: 2, baseDelayMs: 1 } });
+    await expect(client.begin()).rejects.toMatchObject({ code: 'CONNECTION_FAILED', retryable: true });
+  });
+
+  it('honours an abort signal', async () => {
+    script = () => unavailable;
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    await expect(
+      new AftClient({ url, retry: fast }).transaction('t').get('k', { signal: controller.signal }),
+    ).rejects.toThrow('stop');
+  });
+});
