@@ -119,20 +119,20 @@ describe('REST API', () => {
       'é'.repeat(512),
       '?x=1#y',
     ];
-    const valueOf = (key: string) => `v:${key.slice(0, 20)}`;
+    const valueFor = (key: string) => `v:${key.slice(0, 20)}`;
     const txid = await begin();
     for (const key of keys)
-      expect((await call('PUT', keyPath(txid, key), { raw: valueOf(key) })).status).toBe(204);
+      expect((await call('PUT', keyPath(txid, key), { raw: valueFor(key) })).status).toBe(204);
     await call('POST', `/v1/transactions/${txid}/commit`);
     const reader = await begin();
-    for (const key of keys) expect(txt(await call('GET', keyPath(reader, key)))).toBe(valueOf(key));
+    for (const key of keys) expect(txt(await call('GET', keyPath(reader, key)))).toBe(valueFor(key));
     const read = await call('POST', `/v1/transactions/${reader}/read`, { json: { keys } });
     const items = (read.json as { items: { key: string; value: string }[] }).items;
     expect(items.map((item) => [item.key, Buffer.from(item.value, 'base64').toString()])).toEqual(
-      keys.map((key) => [key, valueOf(key)]),
+      keys.map((key) => [key, valueFor(key)]),
     );
     // An unencoded slash is literal: a/b/c and a%2Fb%2Fc are one key.
-    expect(txt(await call('GET', `/v1/transactions/${reader}/keys/a/b/c`))).toBe(valueOf('a/b/c'));
+    expect(txt(await call('GET', `/v1/transactions/${reader}/keys/a/b/c`))).toBe(valueFor('a/b/c'));
     // 'trailing/' and 'trailing' are different keys.
     expectError(await call('GET', keyPath(reader, 'trailing')), 404, 'KEY_NOT_FOUND');
   });

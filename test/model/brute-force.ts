@@ -31,7 +31,7 @@ export function isValidRead(
 ): boolean {
   const candidateId = candidate?.versionId ?? NOTHING;
   for (const [readKey, readVersion] of readSet) {
-    if (candidate && candidate.writes.has(readKey) && readVersion < candidateId) return false;
+    if (candidate?.writes.has(readKey) && readVersion < candidateId) return false;
     if (readVersion === NOTHING) continue;
     const reader = commits.get(readVersion);
     if (reader?.writes.has(key) && candidateId < readVersion) return false;
