@@ -1,0 +1,40 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { ConfigError, resolveConfig, SETTINGS } from '../../shim/config.js';
+import { AFT_BIN } from '../helpers/processes.js';
+
+describe('configuration', () => {
+  it('explicit options win over AFT_* variables, which win over defaults', () => {
+    expect(resolveConfig({}, {}).port).toBe(7070);
+    expect(resolveConfig({}, { AFT_PORT: '8080' }).port).toBe(8080);
+    expect(resolveConfig({ port: 9090 }, { AFT_PORT: '8080' }).port).toBe(9090);
+    expect(resolveConfig({}, { AFT_TOKENS: ' a, b ,,' }).tokens).toEqual(['a', 'b']);
+    expect(resolveConfig({}, { AFT_STORAGE: 'memory:' }).storage).toBe('memory:');
+  });
+
+  it('rejects a malformed variable with a typed error naming it', () => {
+    expect(() => resolveConfig({}, { AFT_PORT: 'http' })).toThrow(ConfigError);
+    expect(() => resolveConfig({}, { AFT_MAX_KEY_BYTES: '2048' })).toThrow(/AFT_MAX_KEY_BYTES/);
+    expect(() => resolveConfig({}, { AFT_LOG_LEVEL: 'loud' })).toThrow(/AFT_LOG_LEVEL/);
+    expect(() => resolveConfig({ transactionTimeoutMs: 2000, maxTransactionTimeoutMs: 1000 }, {})).toThrow(
+      ConfigError,
+    );
+  });
+
+  it('aft serve --help documents every option with its variable and default', () => {
+    const help = execFileSync(process.execPath, [AFT_BIN, 'serve', '--help']).toString();
+    for (const entry of SETTINGS) {
+      expect(help).toContain(entry.flag.split(' ')[0]);
+      expect(help).toContain(entry.env);
+    }
+    expect(execFileSync(process.execPath, [AFT_BIN, '--help']).toString()).toContain('serve');
+  });
+
+  it('aft serve exits 2 with a clear message on a bad flag or storage URL', () => {
+    const badPort = spawnSync(process.execPath, [AFT_BIN, 'serve', '--port', 'x']);
+    expect(badPort.status).toBe(2);
+    expect(badPort.stderr.toString()).toContain('--port');
+    const badStorage = spawnSync(process.execPath, [AFT_BIN, 'serve', '--port', '0', '--storage', 'ftp://x']);
+    expect(badStorage.status).toBe(2);
+    expect(badStorage.stderr.toString()).toContain('unsupported storage URL');
+  });
+});
