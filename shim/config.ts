@@ -3,6 +3,7 @@
  * defaults. SETTINGS is the one table of every option; the CLI's flags, its --help and the
  * README's configuration table are all derived from or checked against it.
  */
+import { MAX_KEY_BYTES } from '../adapters/contract.js';
 import { BadRequestError } from './errors.js';
 
 export interface ShimConfig {
@@ -78,7 +79,7 @@ export const SETTINGS: readonly AnySetting[] = [
     '--max-key-bytes <n>',
     1024,
     'longest key in UTF-8 bytes (at most 1024)',
-    integer(1, 1024),
+    integer(1, MAX_KEY_BYTES),
   ),
   setting(
     'maxValueBytes',
@@ -164,6 +165,9 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
   }
   return config;
 }
+
+/** Every setting at its default. */
+export const DEFAULT_CONFIG: ShimConfig = resolveConfig({}, {});
 
 /** Parses a raw string for one setting, as the CLI and the environment give it. */
 export function parseSetting(entry: AnySetting, raw: string, source: string): ShimConfig[keyof ShimConfig] {

@@ -6,9 +6,9 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { StorageAdapter } from '../adapters/contract.js';
-import { MAX_KEY_BYTES } from '../adapters/contract.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
+import { DEFAULT_CONFIG, type ShimConfig } from './config.js';
 import {
   AftError,
   BadRequestError,
@@ -35,27 +35,18 @@ import {
 } from './telemetry.js';
 import { type BufferedValue, Transaction, TransactionStatus } from './transaction.js';
 
-export interface NodeLimits {
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  readonly maxTransactionKeys: number;
-  readonly maxTransactionBytes: number;
-  readonly maxOpenTransactions: number;
-  readonly transactionTimeoutMs: number;
-  readonly maxTransactionTimeoutMs: number;
-  readonly cacheBytes: number;
-}
-
-export const DEFAULT_LIMITS: NodeLimits = {
-  maxKeyBytes: MAX_KEY_BYTES,
-  maxValueBytes: 4 * 1024 * 1024,
-  maxTransactionKeys: 10_000,
-  maxTransactionBytes: 64 * 1024 * 1024,
-  maxOpenTransactions: 10_000,
-  transactionTimeoutMs: 60_000,
-  maxTransactionTimeoutMs: 900_000,
-  cacheBytes: 256 * 1024 * 1024,
-};
+/** The settings a node enforces; see shim/config.ts for each one's meaning and default. */
+export type NodeLimits = Pick<
+  ShimConfig,
+  | 'maxKeyBytes'
+  | 'maxValueBytes'
+  | 'maxTransactionKeys'
+  | 'maxTransactionBytes'
+  | 'maxOpenTransactions'
+  | 'transactionTimeoutMs'
+  | 'maxTransactionTimeoutMs'
+  | 'cacheBytes'
+>;
 
 export interface ShimNodeOptions {
   readonly storage: StorageAdapter;
@@ -130,7 +121,7 @@ export class ShimNode {
 
   constructor(options: ShimNodeOptions) {
     this.storage = options.storage;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.limits = { ...DEFAULT_CONFIG, ...options.limits };
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
