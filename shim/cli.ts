@@ -3,7 +3,7 @@
  * an AFT_* variable and a line in --help. A flag wins over its variable.
  */
 import { Command, Option } from 'commander';
-import { parseSetting, SETTINGS, type ShimOptions } from './config.js';
+import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from './config.js';
 import { AftError } from './errors.js';
 import { startShim } from './http/server.js';
 import { createLogger } from './logger.js';
@@ -41,8 +41,9 @@ export function buildProgram(version: string): Command {
 }
 
 async function startServing(options: ShimOptions): Promise<void> {
-  const logger = createLogger(options.logLevel ?? process.env.AFT_LOG_LEVEL ?? 'info');
-  const shim = await startShim({ ...options, logger: logger });
+  const config = resolveConfig(options);
+  const logger = createLogger(config.logLevel);
+  const shim = await startShim({ ...config, logger });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

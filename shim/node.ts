@@ -372,7 +372,6 @@ export class ShimNode {
 
   private finishAborted(txn: Transaction, reason: string, outcome: TransactionOutcome): void {
     txn.status = TransactionStatus.ABORTED;
-    txn.abortReason = reason;
     this.running.delete(txn.txid);
     this.finished.set(txn.txid, { status: 'aborted', version: null, reason });
     this.metrics.transactionEnded(outcome);

@@ -18,8 +18,6 @@ export type BufferedValue = Uint8Array | null;
 
 export class Transaction {
   status: TransactionStatus = TransactionStatus.RUNNING;
-  /** Why it aborted, for error messages. */
-  abortReason = '';
   /** Assigned when commit starts and kept, so a repeated commit writes the same record. */
   versionId: string | undefined;
   /** Every buffered version is durable in storage (step 2 of commit is done). */
