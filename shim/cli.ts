@@ -14,7 +14,8 @@ export function buildProgram(version: string): Command {
       'aft: atomic fault tolerance for serverless functions (read-atomic transactions over storage)',
     )
     .version(version)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText('after', '\nEvery option of a command, with its AFT_* variable and default: aft <command> --help');
 
   const serve = program
     .command('serve')
