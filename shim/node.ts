@@ -345,7 +345,6 @@ export class ShimNode {
     }
     try {
       const versionId = await commitWrites(txn, this.commitContext);
-      this.clock.observe(parseVersionId(versionId)!);
       this.finishCommitted(txn, versionId);
       this.metrics.observeCommit((performance.now() - started) / 1000);
       return versionId;
