@@ -15,7 +15,10 @@ export function buildProgram(version: string): Command {
     )
     .version(version)
     .showHelpAfterError()
-    .addHelpText('after', '\nEvery option of a command, with its AFT_* variable and default: aft <command> --help');
+    .addHelpText(
+      'after',
+      '\nEvery option of a command, with its AFT_* variable and default: aft <command> --help',
+    );
 
   const serve = program
     .command('serve')
