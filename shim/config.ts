@@ -77,7 +77,7 @@ export const SETTINGS: readonly AnySetting[] = [
     'maxKeyBytes',
     'AFT_MAX_KEY_BYTES',
     '--max-key-bytes <n>',
-    1024,
+    MAX_KEY_BYTES,
     'longest key in UTF-8 bytes (at most 1024)',
     integer(1, MAX_KEY_BYTES),
   ),

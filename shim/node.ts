@@ -121,7 +121,18 @@ export class ShimNode {
 
   constructor(options: ShimNodeOptions) {
     this.storage = options.storage;
-    this.limits = { ...DEFAULT_CONFIG, ...options.limits };
+    const limits = { ...DEFAULT_CONFIG, ...options.limits };
+    // Keep only the limits, not the whole server configuration a caller may pass.
+    this.limits = {
+      maxKeyBytes: limits.maxKeyBytes,
+      maxValueBytes: limits.maxValueBytes,
+      maxTransactionKeys: limits.maxTransactionKeys,
+      maxTransactionBytes: limits.maxTransactionBytes,
+      maxOpenTransactions: limits.maxOpenTransactions,
+      transactionTimeoutMs: limits.transactionTimeoutMs,
+      maxTransactionTimeoutMs: limits.maxTransactionTimeoutMs,
+      cacheBytes: limits.cacheBytes,
+    };
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
