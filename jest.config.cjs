@@ -14,4 +14,5 @@ module.exports = {
   testTimeout: 30000,
   maxWorkers: 2,
   globalSetup: '<rootDir>/test/global-setup.cjs',
+  globalTeardown: '<rootDir>/test/global-teardown.cjs',
 };

@@ -71,6 +71,13 @@ export interface StorageAdapter {
   /** Deletes commit records; deleting one that is not stored is not an error. */
   deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void>;
 
+  /**
+   * Creates what the engine needs to hold aft's data (a directory, a bucket, tables),
+   * idempotently: calling it on a store that is ready changes nothing. `aft storage init`
+   * calls it; the shim never does, so production needs no create permissions.
+   */
+  init?(options?: CallOptions): Promise<void>;
+
   /** Releases connections and handles. The adapter is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { commitBucketOf, firstBucketAfter } from './commit-buckets.js';
 import type {
   CallOptions,
   CommitRecord,
@@ -30,6 +31,7 @@ import type {
 } from './contract.js';
 import { assertVersionId } from './contract.js';
 import { mapLimit } from './map-limit.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface FileAdapterOptions {
   /** The data directory; created when missing. */
@@ -43,7 +45,6 @@ export interface FileAdapterOptions {
   readonly concurrency?: number;
 }
 
-const COMMIT_BUCKET_CHARS = 8;
 const STALE_TMP_MS = 60 * 60 * 1000;
 
 export class FileAdapter implements StorageAdapter {
@@ -88,7 +89,7 @@ export class FileAdapter implements StorageAdapter {
     await this.open();
     options?.signal?.throwIfAborted();
     assertVersionId(record.versionId);
-    const body = Buffer.from(JSON.stringify(normalizeRecord(record)));
+    const body = encodeRecord(record);
     const tmp = await this.writeTemp(body);
     const directory = this.commitBucket(record.versionId);
     const target = join(directory, `${record.versionId}.json`);
@@ -116,7 +117,7 @@ export class FileAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertVersionId(versionId);
     const bytes = await readIfExists(join(this.commitBucket(versionId), `${versionId}.json`), options);
-    return bytes && parseRecord(bytes);
+    return bytes && decodeRecord(bytes);
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
@@ -124,7 +125,7 @@ export class FileAdapter implements StorageAdapter {
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
     const commitsRoot = join(this.directory, 'commits');
     const buckets = (await readdirIfExists(commitsRoot)).sort();
-    const firstBucket = after === undefined ? '' : after.slice(0, COMMIT_BUCKET_CHARS);
+    const firstBucket = firstBucketAfter(after);
     const ids: string[] = [];
     for (const bucket of buckets) {
       if (bucket < firstBucket) continue;
@@ -197,7 +198,7 @@ export class FileAdapter implements StorageAdapter {
   }
 
   private commitBucket(versionId: string): string {
-    return join(this.directory, 'commits', versionId.slice(0, COMMIT_BUCKET_CHARS));
+    return join(this.directory, 'commits', commitBucketOf(versionId));
   }
 
   /** Writes bytes to a new temp file and makes them durable; returns its path. */
@@ -245,19 +246,6 @@ export class FileAdapter implements StorageAdapter {
       await handle.close();
     }
   }
-}
-
-function normalizeRecord(record: CommitRecord): CommitRecord {
-  return {
-    versionId: record.versionId,
-    txid: record.txid,
-    writeSet: [...record.writeSet],
-    deleted: [...record.deleted],
-  };
-}
-
-function parseRecord(bytes: Uint8Array): CommitRecord {
-  return normalizeRecord(JSON.parse(Buffer.from(bytes).toString('utf8')) as CommitRecord);
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -11,6 +11,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertVersionId } from './contract.js';
+import { copyRecord } from './record-codec.js';
 import { insertSorted, removeSorted, upperBound } from './sorted.js';
 
 export class MemoryAdapter implements StorageAdapter {
@@ -91,13 +92,4 @@ async function settle(options: CallOptions | undefined): Promise<void> {
   options?.signal?.throwIfAborted();
   await Promise.resolve();
   options?.signal?.throwIfAborted();
-}
-
-function copyRecord(record: CommitRecord): CommitRecord {
-  return {
-    versionId: record.versionId,
-    txid: record.txid,
-    writeSet: [...record.writeSet],
-    deleted: [...record.deleted],
-  };
 }

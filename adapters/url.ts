@@ -5,11 +5,14 @@
  *   file:///var/lib/aft         an absolute directory
  *   file:./data?fsync=false     without fsync (survives a process crash, not a power loss)
  *   memory:                     in-process, for tests; nothing survives the process
+ *   redis://[user:password@]host:port[/db][?prefix=aft:]        a standalone Redis (rediss:// for TLS)
+ *   redis+cluster://[user:password@]host:port,host:port[?prefix=aft:]   a Redis Cluster
  */
 import { fileURLToPath } from 'node:url';
 import type { StorageAdapter } from './contract.js';
 import { FileAdapter } from './file.js';
 import { MemoryAdapter } from './memory.js';
+import { RedisAdapter } from './redis.js';
 
 export class StorageUrlError extends TypeError {
   override readonly name: string = 'StorageUrlError';
@@ -37,9 +40,40 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
       if (!directory) throw new StorageUrlError(`storage URL ${describeStorageUrl(url)} names no directory`);
       return new FileAdapter({ directory, fsync: booleanParam(params, 'fsync', true) });
     }
+    case 'redis':
+    case 'rediss': {
+      const server = new URL(url);
+      const prefix = server.searchParams.get('prefix') ?? undefined;
+      server.search = '';
+      return new RedisAdapter({ url: server.toString(), ...(prefix !== undefined && { prefix }) });
+    }
+    case 'redis+cluster': {
+      const [userInfo, hosts] = location.startsWith('//') ? splitUserInfo(location.slice(2)) : ['', ''];
+      const clusterNodes = hosts
+        .replace(/\/$/, '')
+        .split(',')
+        .filter(Boolean)
+        .map((hostPort) => {
+          const match = /^([^:]+):(\d+)$/.exec(hostPort);
+          if (!match)
+            throw new StorageUrlError(`redis+cluster node ${JSON.stringify(hostPort)} is not host:port`);
+          return { host: match[1]!, port: Number(match[2]) };
+        });
+      if (clusterNodes.length === 0) {
+        throw new StorageUrlError(`storage URL ${describeStorageUrl(url)} names no cluster node`);
+      }
+      const [username = '', password = ''] = splitOnce(userInfo, ':').map(decodeURIComponent);
+      const prefix = params.get('prefix') ?? undefined;
+      return new RedisAdapter({
+        clusterNodes,
+        ...(prefix !== undefined && { prefix }),
+        redisOptions: { ...(username && { username }), ...(password && { password }) },
+      });
+    }
     default:
       throw new StorageUrlError(
-        `unsupported storage URL ${JSON.stringify(describeStorageUrl(url))}: expected file:<dir> or memory:`,
+        `unsupported storage URL ${JSON.stringify(describeStorageUrl(url))}: expected file:<dir>, memory:, ` +
+          's3://, dynamodb://, redis:// or redis+cluster://',
       );
   }
 }
@@ -47,6 +81,12 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
 function splitOnce(value: string, separator: string): [string, string] {
   const index = value.indexOf(separator);
   return index < 0 ? [value, ''] : [value.slice(0, index), value.slice(index + 1)];
+}
+
+/** Splits `user:password@rest` into its user info and the rest ('' when there is none). */
+function splitUserInfo(authority: string): [string, string] {
+  const at = authority.lastIndexOf('@');
+  return at < 0 ? ['', authority] : [authority.slice(0, at), authority.slice(at + 1)];
 }
 
 function booleanParam(params: URLSearchParams, name: string, fallback: boolean): boolean {

@@ -1,6 +1,11 @@
-// Tests that run the `aft` command or spawn adapter processes need the compiled dist/.
+// Before any test: build dist/ (tests that run the `aft` command or spawn adapter processes
+// need it), then start the storage servers that the engine-parametrized suites use, on free
+// ports of 127.0.0.1. Their URLs reach the test workers as AFT_TEST_* variables, and
+// test/global-teardown.cjs stops them. The server launchers are imported from dist/ because
+// they are shared with the benchmarks (bench/), which run from there.
 const { execFileSync } = require('node:child_process');
 const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
 
 module.exports = async () => {
   const root = join(__dirname, '..');
@@ -12,4 +17,10 @@ module.exports = async () => {
       stdio: 'inherit',
     },
   );
+  const { startTestServers } = await import(
+    pathToFileURL(join(root, 'dist', 'test', 'servers', 'all.js')).href
+  );
+  const servers = await startTestServers();
+  Object.assign(process.env, servers.env);
+  globalThis.aftTestServers = servers;
 };

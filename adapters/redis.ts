@@ -1,0 +1,296 @@
+/**
+ * Redis, standalone or Redis Cluster, on ioredis. The mapping (docs/adapters/redis.md):
+ *
+ *   <prefix>v:<versionId>:<key>     string: a version's bytes (keys are binary-safe in Redis)
+ *   <prefix>{c:<bucket>}            hash:   versionId -> commit record JSON
+ *   <prefix>{c:<bucket>}:ids        sorted set (all scores 0, so ordered by id): the bucket's ids
+ *   <prefix>buckets                 sorted set of buckets that hold commit records
+ *
+ * A bucket is the version id's first 8 characters (about 65 s of commits). Its hash and
+ * index share a hash tag, so one Lua script writes both atomically even on a cluster:
+ * HSETNX is the put-if-absent, and the record joins the index in the same step, so it is
+ * listed exactly when it exists. Versions spread over every slot; batches go out through
+ * ioredis auto-pipelining, which sends one pipeline per node per tick, grouped by the slots
+ * that node serves.
+ */
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { backoffDelay, raceSignal } from './backoff.js';
+import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
+import type {
+  CallOptions,
+  CommitRecord,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from './contract.js';
+import { assertVersionId } from './contract.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisAdapterOptions {
+  /** A standalone server's URL, `redis://[user:password@]host:port/db` or `rediss://` for TLS. */
+  readonly url?: string;
+  /** Start-up nodes of a Redis Cluster; set this instead of `url` for a cluster. */
+  readonly clusterNodes?: readonly RedisNodeAddress[];
+  /** Your own client; aft uses it as it is and leaves it open on `close()`. */
+  readonly client?: Redis | Cluster;
+  /** Put before every key aft writes; must not contain `{` or `}`. @default 'aft:' */
+  readonly prefix?: string;
+  /** Extra ioredis options (password, tls, ...), for the standalone client or each cluster node. */
+  readonly redisOptions?: RedisOptions;
+  /** Extra ioredis Cluster options. */
+  readonly clusterOptions?: ClusterOptions;
+}
+
+type Client = Redis | Cluster;
+
+interface AftCommands {
+  aftPutRecord(hash: string, ids: string, versionId: string, record: Buffer): Promise<number>;
+  aftDeleteRecords(hash: string, ids: string, ...versionIds: string[]): Promise<number>;
+}
+
+const PUT_RECORD_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+  return 1
+end
+return 0`;
+
+const DELETE_RECORDS_SCRIPT = `
+for _, id in ipairs(ARGV) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return redis.call('ZCARD', KEYS[2])`;
+
+const LIST_PAGE = 1000;
+
+/** ioredis reconnects with this: exponential, full jitter, capped at 2 s. */
+const reconnectDelay = (times: number) => Math.max(10, backoffDelay(times, 50, 2000));
+
+export class RedisAdapter implements StorageAdapter {
+  readonly name: string;
+  readonly prefix: string;
+  private readonly options: RedisAdapterOptions;
+  private client: (Client & AftCommands) | undefined;
+  private readonly ownsClient: boolean;
+  /** Buckets this adapter has put in the bucket index; adding one again is skipped. */
+  private readonly listedBuckets = new Set<string>();
+
+  constructor(options: RedisAdapterOptions) {
+    const prefix = options.prefix ?? 'aft:';
+    if (/[{}]/.test(prefix))
+      throw new TypeError(`redis key prefix ${JSON.stringify(prefix)} contains { or }`);
+    if (!options.client && !options.url && !options.clusterNodes?.length) {
+      throw new TypeError('RedisAdapter needs url, clusterNodes or client');
+    }
+    this.options = options;
+    this.prefix = prefix;
+    this.ownsClient = options.client === undefined;
+    this.name = options.clusterNodes || options.client instanceof Cluster ? 'redis-cluster' : 'redis';
+  }
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    for (const { versionId } of versions) assertVersionId(versionId);
+    const redis = this.redis();
+    // All commands start in this tick, so auto-pipelining sends them as one pipeline per node.
+    await raceSignal(
+      Promise.all(
+        versions.map(({ key, versionId, value }) =>
+          redis.set(
+            this.versionKey(key, versionId),
+            Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+          ),
+        ),
+      ),
+      options?.signal,
+    );
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(ref.versionId);
+    const value = await raceSignal(
+      this.redis().getBuffer(this.versionKey(ref.key, ref.versionId)),
+      options?.signal,
+    );
+    return value === null ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(record.versionId);
+    const redis = this.redis();
+    const bucket = commitBucketOf(record.versionId);
+    // The bucket is indexed before its first record, so a listing never misses a record.
+    if (!this.listedBuckets.has(bucket)) {
+      await raceSignal(redis.zadd(this.bucketsKey(), 0, bucket), options?.signal);
+      if (this.listedBuckets.size > 10_000) this.listedBuckets.clear();
+      this.listedBuckets.add(bucket);
+    }
+    const created = await raceSignal(
+      redis.aftPutRecord(
+        this.recordsKey(bucket),
+        this.idsKey(bucket),
+        record.versionId,
+        Buffer.from(encodeRecord(record)),
+      ),
+      options?.signal,
+    );
+    return created === 1;
+  }
+
+  async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(versionId);
+    const bucket = commitBucketOf(versionId);
+    const bytes = await raceSignal(
+      this.redis().hgetBuffer(this.recordsKey(bucket), versionId),
+      options?.signal,
+    );
+    return bytes === null ? undefined : decodeRecord(bytes);
+  }
+
+  async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    const redis = this.redis();
+    const records: CommitRecord[] = [];
+    const firstBucket = firstBucketAfter(after);
+    let bucketFrom = firstBucket === '' ? '-' : `[${firstBucket}`;
+    while (records.length < limit) {
+      const buckets = await raceSignal(
+        redis.zrangebylex(this.bucketsKey(), bucketFrom, '+', 'LIMIT', 0, 100),
+        signal,
+      );
+      for (const bucket of buckets) {
+        let idFrom = after === undefined ? '-' : `(${after}`;
+        while (records.length < limit) {
+          const want = Math.min(LIST_PAGE, limit - records.length);
+          const ids = await raceSignal(
+            redis.zrangebylex(this.idsKey(bucket), idFrom, '+', 'LIMIT', 0, want),
+            signal,
+          );
+          if (ids.length === 0) break;
+          const values = await raceSignal(redis.hmgetBuffer(this.recordsKey(bucket), ...ids), signal);
+          // A record deleted between the two calls is simply no longer there.
+          for (const value of values) if (value) records.push(decodeRecord(value));
+          if (ids.length < want) break;
+          idFrom = `(${ids[ids.length - 1]}`;
+        }
+        if (records.length >= limit) break;
+      }
+      if (buckets.length < 100) break;
+      bucketFrom = `(${buckets[buckets.length - 1]}`;
+    }
+    return records;
+  }
+
+  async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    for (const { versionId } of refs) assertVersionId(versionId);
+    const redis = this.redis();
+    // UNLINK frees memory off the main thread; one key per command keeps each in its own slot.
+    await raceSignal(
+      Promise.all(refs.map(({ key, versionId }) => redis.unlink(this.versionKey(key, versionId)))),
+      options?.signal,
+    );
+  }
+
+  async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const byBucket = new Map<string, string[]>();
+    for (const versionId of versionIds) {
+      assertVersionId(versionId);
+      const bucket = commitBucketOf(versionId);
+      const ids = byBucket.get(bucket) ?? [];
+      ids.push(versionId);
+      byBucket.set(bucket, ids);
+    }
+    const redis = this.redis();
+    await raceSignal(
+      Promise.all(
+        [...byBucket].map(async ([bucket, ids]) => {
+          const remaining = await redis.aftDeleteRecords(
+            this.recordsKey(bucket),
+            this.idsKey(bucket),
+            ...ids,
+          );
+          // An empty bucket leaves the index only when no commit can land in it any more.
+          if (remaining === 0 && isSettledBucket(bucket)) {
+            await redis.zrem(this.bucketsKey(), bucket);
+            this.listedBuckets.delete(bucket);
+          }
+        }),
+      ),
+      options?.signal,
+    );
+  }
+
+  /** Redis needs nothing created: this checks that the server answers. */
+  async init(options?: CallOptions): Promise<void> {
+    await raceSignal(this.redis().ping(), options?.signal);
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client && this.ownsClient) await client.quit().catch(() => client.disconnect());
+  }
+
+  /** The client, created on first use. */
+  private redis(): Client & AftCommands {
+    if (this.client) return this.client;
+    const common: RedisOptions = {
+      enableAutoPipelining: true,
+      // Fail a command after a few reconnects, so the shim answers 503 instead of hanging.
+      maxRetriesPerRequest: 3,
+      retryStrategy: reconnectDelay,
+      ...this.options.redisOptions,
+    };
+    const client: Client =
+      this.options.client ??
+      (this.options.clusterNodes
+        ? new Cluster(
+            this.options.clusterNodes.map(({ host, port }) => ({ host, port })),
+            {
+              enableAutoPipelining: true,
+              clusterRetryStrategy: reconnectDelay,
+              scaleReads: 'master',
+              ...this.options.clusterOptions,
+              redisOptions: common,
+            },
+          )
+        : new Redis(this.options.url!, common));
+    // Errors reach the caller through the failed command; without a listener ioredis would
+    // print every reconnect attempt. A client the user passed keeps the user's own handling.
+    if (this.ownsClient) client.on('error', () => undefined);
+    client.defineCommand('aftPutRecord', { numberOfKeys: 2, lua: PUT_RECORD_SCRIPT });
+    client.defineCommand('aftDeleteRecords', { numberOfKeys: 2, lua: DELETE_RECORDS_SCRIPT });
+    this.client = client as Client & AftCommands;
+    return this.client;
+  }
+
+  private versionKey(key: string, versionId: string): Buffer {
+    return Buffer.from(`${this.prefix}v:${versionId}:${key}`, 'utf8');
+  }
+
+  private recordsKey(bucket: string): string {
+    return `${this.prefix}{c:${bucket}}`;
+  }
+
+  private idsKey(bucket: string): string {
+    return `${this.prefix}{c:${bucket}}:ids`;
+  }
+
+  private bucketsKey(): string {
+    return `${this.prefix}buckets`;
+  }
+}

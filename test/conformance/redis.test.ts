@@ -1,0 +1,8 @@
+import { createAdapterFromUrl } from '../../adapters/url.js';
+import { ENGINES } from '../servers/engines.js';
+import { registerConformance } from './jest.js';
+
+registerConformance('redis', async () => createAdapterFromUrl(await ENGINES.redis.freshStorageUrl()));
+registerConformance('redis cluster', async () =>
+  createAdapterFromUrl(await ENGINES.redisCluster.freshStorageUrl()),
+);

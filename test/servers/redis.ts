@@ -1,0 +1,108 @@
+/**
+ * Debian's redis-server for tests and benchmarks: one standalone server, or a cluster of
+ * three masters joined with `redis-cli --cluster create`. Nothing is kept on disk beyond a
+ * temp directory removed on stop.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, ManagedProcess } from './managed-process.js';
+
+export interface RunningServer {
+  /** The storage URL that reaches it (without an aft prefix). */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+function startRedisProcess(port: number, directory: string, extra: readonly string[] = []): ManagedProcess {
+  return ManagedProcess.spawn(`redis-server :${port}`, 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    directory,
+    ...extra,
+  ]);
+}
+
+async function answers(port: number, check: (redis: Redis) => Promise<boolean>): Promise<boolean> {
+  const redis = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await check(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function startRedis(): Promise<RunningServer> {
+  const directory = await mkdtemp(join(tmpdir(), 'aft-redis-'));
+  const port = await freePort();
+  const server = startRedisProcess(port, directory);
+  await server.waitUntil(() => answers(port, async (redis) => (await redis.ping()) === 'PONG'));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      await server.stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startRedisCluster(masters = 3): Promise<RunningServer> {
+  const directory = await mkdtemp(join(tmpdir(), 'aft-redis-cluster-'));
+  const ports = await Promise.all(Array.from({ length: masters }, () => freePort()));
+  const servers = ports.map((port) =>
+    startRedisProcess(port, directory, [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--cluster-node-timeout',
+      '5000',
+    ]),
+  );
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await rm(directory, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(
+      servers.map((server, i) =>
+        server.waitUntil(() => answers(ports[i]!, async (r) => (await r.ping()) === 'PONG')),
+      ),
+    );
+    const create = ManagedProcess.spawn('redis-cli --cluster create', 'redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    const code = await new Promise<number | null>((resolve) => create.child.once('exit', resolve));
+    if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${create.output}`);
+    const clusterOk = (port: number) =>
+      answers(port, async (redis) =>
+        String(await redis.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+      );
+    await Promise.all(servers.map((server, i) => server.waitUntil(() => clusterOk(ports[i]!))));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, stop };
+}
