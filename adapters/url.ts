@@ -5,6 +5,7 @@
  *   file:///var/lib/aft         an absolute directory
  *   file:./data?fsync=false     without fsync (survives a process crash, not a power loss)
  *   memory:                     in-process, for tests; nothing survives the process
+ *   s3://[key:secret@]bucket[/prefix][?region=..&endpoint=..&forcePathStyle=true]
  *   redis://[user:password@]host:port[/db][?prefix=aft:]        a standalone Redis (rediss:// for TLS)
  *   redis+cluster://[user:password@]host:port,host:port[?prefix=aft:]   a Redis Cluster
  */
@@ -13,6 +14,7 @@ import type { StorageAdapter } from './contract.js';
 import { FileAdapter } from './file.js';
 import { MemoryAdapter } from './memory.js';
 import { RedisAdapter } from './redis.js';
+import { S3Adapter } from './s3.js';
 
 export class StorageUrlError extends TypeError {
   override readonly name: string = 'StorageUrlError';
@@ -39,6 +41,25 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
         : decodeURIComponent(location);
       if (!directory) throw new StorageUrlError(`storage URL ${describeStorageUrl(url)} names no directory`);
       return new FileAdapter({ directory, fsync: booleanParam(params, 'fsync', true) });
+    }
+    case 's3': {
+      const parsed = new URL(url);
+      if (!parsed.hostname)
+        throw new StorageUrlError(`storage URL ${describeStorageUrl(url)} names no bucket`);
+      const endpoint = params.get('endpoint') ?? undefined;
+      const region = params.get('region') ?? undefined;
+      const credentials = credentialsOf(parsed);
+      return new S3Adapter({
+        bucket: parsed.hostname,
+        prefix: decodeURIComponent(parsed.pathname.replace(/^\//, '')),
+        clientConfig: {
+          ...(region && { region }),
+          ...(endpoint && { endpoint }),
+          ...(credentials && { credentials }),
+          // Custom endpoints (MinIO, s3rver, ...) rarely serve bucket subdomains.
+          forcePathStyle: booleanParam(params, 'forcePathStyle', endpoint !== undefined),
+        },
+      });
     }
     case 'redis':
     case 'rediss': {
@@ -81,6 +102,15 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
 function splitOnce(value: string, separator: string): [string, string] {
   const index = value.indexOf(separator);
   return index < 0 ? [value, ''] : [value.slice(0, index), value.slice(index + 1)];
+}
+
+/** Access key and secret from a URL's user info; none means the standard AWS chain. */
+function credentialsOf(parsed: URL): { accessKeyId: string; secretAccessKey: string } | undefined {
+  if (!parsed.username) return undefined;
+  return {
+    accessKeyId: decodeURIComponent(parsed.username),
+    secretAccessKey: decodeURIComponent(parsed.password),
+  };
 }
 
 /** Splits `user:password@rest` into its user info and the rest ('' when there is none). */

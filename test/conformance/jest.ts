@@ -1,10 +1,24 @@
 /** Registers the conformance suite with Jest for one adapter. */
 import type { StorageAdapter } from '../../adapters/contract.js';
-import { conformanceCases } from './suite.js';
+import { conformanceCases, type ServerFeature } from './suite.js';
 
-export function registerConformance(name: string, open: () => Promise<StorageAdapter>): void {
+export interface ConformanceOptions {
+  /** Features the test server lacks, each with the reason; cases that need one are skipped. */
+  readonly lacking?: Partial<Record<ServerFeature, string>>;
+}
+
+export function registerConformance(
+  name: string,
+  open: () => Promise<StorageAdapter>,
+  options: ConformanceOptions = {},
+): void {
   describe(`storage conformance: ${name}`, () => {
     for (const testCase of conformanceCases) {
+      const missing = testCase.needs?.find((feature) => options.lacking?.[feature] !== undefined);
+      if (missing) {
+        it.skip(`${testCase.name} (skipped: ${options.lacking?.[missing]})`, () => undefined);
+        continue;
+      }
       it(testCase.name, async () => {
         const adapter = await open();
         try {

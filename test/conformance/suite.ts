@@ -8,8 +8,15 @@ import assert from 'node:assert/strict';
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
 import { formatVersionId } from '../../shim/ids.js';
 
+/**
+ * What a case needs of the server beyond the plain contract. A test server that lacks one
+ * (an emulator, never a production engine) skips those cases, with the reason shown.
+ */
+export type ServerFeature = 'conditionalWrites';
+
 export interface ConformanceCase {
   readonly name: string;
+  readonly needs?: readonly ServerFeature[];
   run(adapter: StorageAdapter): Promise<void>;
 }
 
@@ -167,6 +174,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   },
   {
     name: 'put-if-absent: the first commit record wins and is never overwritten',
+    needs: ['conditionalWrites'],
     async run(adapter) {
       const v = versionAt(6000);
       assert.equal(await adapter.putCommitRecord(record(v, ['a', 'b'])), true);
@@ -177,6 +185,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   },
   {
     name: 'put-if-absent race: of many concurrent writers of one record exactly one wins',
+    needs: ['conditionalWrites'],
     async run(adapter) {
       const v = versionAt(6500);
       const writers = Array.from({ length: 24 }, (_, i) => ({

@@ -1,5 +1,6 @@
 /** Starts every storage server the engine-parametrized suites and the benchmarks use, in parallel. */
 import { type RunningServer, startRedis, startRedisCluster } from './redis.js';
+import { startS3rver } from './s3.js';
 
 export interface TestServers {
   /** AFT_TEST_* variables naming each server's storage URL. */
@@ -8,8 +9,8 @@ export interface TestServers {
 }
 
 export async function startTestServers(): Promise<TestServers> {
-  const names = ['AFT_TEST_REDIS_URL', 'AFT_TEST_REDIS_CLUSTER_URL'] as const;
-  const starts = [startRedis(), startRedisCluster()];
+  const names = ['AFT_TEST_REDIS_URL', 'AFT_TEST_REDIS_CLUSTER_URL', 'AFT_TEST_S3_URL'] as const;
+  const starts = [startRedis(), startRedisCluster(), startS3rver()];
   const results = await Promise.allSettled(starts);
   const running = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const stop = async () => {

@@ -1,0 +1,257 @@
+/**
+ * Amazon S3 (or an S3-compatible store) on @aws-sdk/client-s3. The mapping
+ * (docs/adapters/s3.md):
+ *
+ *   <prefix>v/<sha256(key)>/<versionId>     a version's bytes
+ *   <prefix>c/<versionId>                   a commit record (JSON), written with If-None-Match: *
+ *
+ * Keys are hashed because an S3 object key holds at most 1024 bytes and a user's key may be
+ * that long already; the hash also spreads versions evenly over S3's partitions. Commit
+ * records sit under one prefix in version order, so ListObjectsV2 with StartAfter lists
+ * exactly the records past a watermark. S3 is strongly consistent for every read after a write.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { retryUntilDone } from './backoff.js';
+import type {
+  CallOptions,
+  CommitRecord,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from './contract.js';
+import { assertVersionId } from './contract.js';
+import { mapLimit } from './map-limit.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+
+export interface S3AdapterOptions {
+  readonly bucket: string;
+  /** Put before every object key, e.g. `prod/aft`; a `/` is added when missing. @default '' */
+  readonly prefix?: string;
+  /** Your own client; aft uses it as it is and leaves it open on `close()`. */
+  readonly client?: S3Client;
+  /** Configuration of the client aft creates (region, endpoint, credentials, ...). */
+  readonly clientConfig?: S3ClientConfig;
+  /** Requests one batch (a commit's versions, a listing's records) keeps in flight. @default 32 */
+  readonly concurrency?: number;
+}
+
+const DELETE_BATCH = 1000;
+const LIST_PAGE = 1000;
+
+export class S3Adapter implements StorageAdapter {
+  readonly name = 's3';
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly options: S3AdapterOptions;
+  private readonly concurrency: number;
+  private client: S3Client | undefined;
+
+  constructor(options: S3AdapterOptions) {
+    if (!options.bucket) throw new TypeError('S3Adapter needs a bucket');
+    const prefix = options.prefix ?? '';
+    this.options = options;
+    this.bucket = options.bucket;
+    this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.concurrency = options.concurrency ?? 32;
+  }
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    for (const { versionId } of versions) assertVersionId(versionId);
+    await mapLimit(versions, this.concurrency, async ({ key, versionId, value }) => {
+      await this.s3().send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.versionKey(key, versionId), Body: value }),
+        { abortSignal: options?.signal },
+      );
+    });
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(ref.versionId);
+    return this.getObject(this.versionKey(ref.key, ref.versionId), options);
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(record.versionId);
+    const body = encodeRecord(record);
+    let created = false;
+    await retryUntilDone(
+      `put-if-absent of commit record ${record.versionId}`,
+      async () => {
+        try {
+          await this.s3().send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: this.recordKey(record.versionId),
+              Body: body,
+              ContentType: 'application/json',
+              // Put-if-absent: S3 answers 412 when the key exists.
+              IfNoneMatch: '*',
+            }),
+            { abortSignal: options?.signal },
+          );
+          created = true;
+          return true;
+        } catch (error) {
+          if (httpStatusOf(error) === 412) return true;
+          // 409: a concurrent conditional write of the same key is in progress; try again.
+          if (httpStatusOf(error) === 409) return false;
+          throw error;
+        }
+      },
+      { signal: options?.signal },
+    );
+    return created;
+  }
+
+  async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(versionId);
+    const bytes = await this.getObject(this.recordKey(versionId), options);
+    return bytes && decodeRecord(bytes);
+  }
+
+  async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    options?.signal?.throwIfAborted();
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    const recordsPrefix = `${this.prefix}c/`;
+    const ids: string[] = [];
+    let startAfter = after === undefined ? undefined : this.recordKey(after);
+    while (ids.length < limit) {
+      const page = await this.s3().send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: recordsPrefix,
+          ...(startAfter !== undefined && { StartAfter: startAfter }),
+          MaxKeys: Math.min(LIST_PAGE, limit - ids.length),
+        }),
+        { abortSignal: options?.signal },
+      );
+      const keys = (page.Contents ?? []).map((object) => object.Key!).filter(Boolean);
+      ids.push(...keys.map((key) => key.slice(recordsPrefix.length)));
+      if (!page.IsTruncated || keys.length === 0) break;
+      startAfter = keys[keys.length - 1];
+    }
+    const records = await mapLimit(ids.slice(0, limit), this.concurrency, (id) =>
+      this.getCommitRecord(id, options),
+    );
+    // A record deleted between the listing and the read is simply no longer there.
+    return records.filter((record): record is CommitRecord => record !== undefined);
+  }
+
+  async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    for (const { versionId } of refs) assertVersionId(versionId);
+    await this.deleteKeys(
+      refs.map(({ key, versionId }) => this.versionKey(key, versionId)),
+      options,
+    );
+  }
+
+  async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
+    for (const versionId of versionIds) assertVersionId(versionId);
+    await this.deleteKeys(
+      versionIds.map((versionId) => this.recordKey(versionId)),
+      options,
+    );
+  }
+
+  /** Creates the bucket unless it exists already. */
+  async init(options?: CallOptions): Promise<void> {
+    try {
+      await this.s3().send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: options?.signal });
+      return;
+    } catch (error) {
+      if (httpStatusOf(error) !== 404) throw error;
+    }
+    try {
+      await this.s3().send(new CreateBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: options?.signal,
+      });
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.client && !this.options.client) this.client.destroy();
+    this.client = undefined;
+  }
+
+  /** The client, created on first use. */
+  private s3(): S3Client {
+    this.client ??=
+      this.options.client ??
+      new S3Client({
+        // Checksums of every body cost CPU on the hot path and some S3-compatible stores
+        // reject them; S3 still gets them where an operation requires one.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
+        maxAttempts: 5,
+        ...this.options.clientConfig,
+      });
+    return this.client;
+  }
+
+  private async getObject(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    try {
+      const answer = await this.s3().send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal: options?.signal,
+      });
+      return (await answer.Body?.transformToByteArray()) ?? new Uint8Array(0);
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private async deleteKeys(keys: readonly string[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const batches: string[][] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) batches.push(keys.slice(i, i + DELETE_BATCH));
+    await mapLimit(batches, 4, async (batch) => {
+      const answer = await this.s3().send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+        { abortSignal: options?.signal },
+      );
+      const failed = answer.Errors ?? [];
+      if (failed.length > 0) {
+        const first = failed[0]!;
+        throw new Error(
+          `S3 could not delete ${failed.length} objects, first ${first.Key}: ${first.Code} ${first.Message}`,
+        );
+      }
+    });
+  }
+
+  private versionKey(key: string, versionId: string): string {
+    const hash = createHash('sha256').update(key, 'utf8').digest('hex');
+    return `${this.prefix}v/${hash}/${versionId}`;
+  }
+
+  private recordKey(versionId: string): string {
+    return `${this.prefix}c/${versionId}`;
+  }
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode;
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}

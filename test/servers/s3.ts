@@ -1,0 +1,43 @@
+/**
+ * s3rver (npm) for tests and benchmarks: an S3 API over a temp directory, with one bucket.
+ * It runs in its own Node process with --openssl-legacy-provider, without which its
+ * paginated ListObjectsV2 answers 500 on Node 17+. It accepts only the credentials
+ * S3RVER/S3RVER, and it ignores If-None-Match (see test/adapters/s3-put-if-absent.test.ts).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, ManagedProcess } from './managed-process.js';
+import type { RunningServer } from './redis.js';
+
+export const S3RVER_BUCKET = 'aft-test';
+
+export async function startS3rver(): Promise<RunningServer> {
+  const directory = await mkdtemp(join(tmpdir(), 'aft-s3rver-'));
+  const port = await freePort();
+  // This module runs only from dist/ (as ESM), where import.meta is available.
+  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const server = ManagedProcess.spawn(`s3rver :${port}`, process.execPath, [
+    '--openssl-legacy-provider',
+    bin,
+    '--directory',
+    directory,
+    '--port',
+    String(port),
+    '--address',
+    '127.0.0.1',
+    '--silent',
+    '--configure-bucket',
+    S3RVER_BUCKET,
+  ]);
+  const endpoint = `http://127.0.0.1:${port}`;
+  await server.waitUntil(async () => (await fetch(`${endpoint}/${S3RVER_BUCKET}?list-type=2`)).status < 500);
+  return {
+    url: `s3://S3RVER:S3RVER@${S3RVER_BUCKET}/PREFIX?region=us-east-1&endpoint=${encodeURIComponent(endpoint)}`,
+    async stop() {
+      await server.stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
