@@ -6,11 +6,13 @@
  *   file:./data?fsync=false     without fsync (survives a process crash, not a power loss)
  *   memory:                     in-process, for tests; nothing survives the process
  *   s3://[key:secret@]bucket[/prefix][?region=..&endpoint=..&forcePathStyle=true]
+ *   dynamodb://[key:secret@]table-prefix[?region=..&endpoint=..]   tables <prefix>versions, <prefix>commits
  *   redis://[user:password@]host:port[/db][?prefix=aft:]        a standalone Redis (rediss:// for TLS)
  *   redis+cluster://[user:password@]host:port,host:port[?prefix=aft:]   a Redis Cluster
  */
 import { fileURLToPath } from 'node:url';
 import type { StorageAdapter } from './contract.js';
+import { DynamoDbAdapter } from './dynamodb.js';
 import { FileAdapter } from './file.js';
 import { MemoryAdapter } from './memory.js';
 import { RedisAdapter } from './redis.js';
@@ -58,6 +60,21 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
           ...(credentials && { credentials }),
           // Custom endpoints (MinIO, s3rver, ...) rarely serve bucket subdomains.
           forcePathStyle: booleanParam(params, 'forcePathStyle', endpoint !== undefined),
+        },
+      });
+    }
+    case 'dynamodb': {
+      // Table names are case-sensitive, so the prefix is taken as written, not as a host name.
+      const [userInfo, tablePrefix] = location.startsWith('//') ? splitUserInfo(location.slice(2)) : ['', ''];
+      const [accessKeyId = '', secretAccessKey = ''] = splitOnce(userInfo, ':').map(decodeURIComponent);
+      const endpoint = params.get('endpoint') ?? undefined;
+      const region = params.get('region') ?? undefined;
+      return new DynamoDbAdapter({
+        tablePrefix: decodeURIComponent(tablePrefix.replace(/\/$/, '')),
+        clientConfig: {
+          ...(region && { region }),
+          ...(endpoint && { endpoint }),
+          ...(accessKeyId && { credentials: { accessKeyId, secretAccessKey } }),
         },
       });
     }

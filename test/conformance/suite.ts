@@ -309,6 +309,38 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'a commit record with a write set of many long keys round-trips, lists and deletes',
+    async run(adapter) {
+      const keys = Array.from({ length: 3000 }, (_, i) => `${'long-key-'.repeat(22)}${i}`);
+      const big = record(versionAt(11_000), keys, keys.slice(0, 500));
+      const small = record(versionAt(11_001), ['k']);
+      assert.equal(await adapter.putCommitRecord(big), true);
+      assert.equal(await adapter.putCommitRecord(small), true);
+      assert.deepEqual(await adapter.getCommitRecord(big.versionId), big);
+      assert.deepEqual(await adapter.listCommitRecords(undefined), [big, small]);
+      await adapter.deleteCommitRecords([big.versionId]);
+      assert.equal(await adapter.getCommitRecord(big.versionId), undefined);
+      assert.deepEqual(await adapter.listCommitRecords(undefined), [small]);
+    },
+  },
+  {
+    name: 'a large version is deleted whole, and the same key keeps its other versions',
+    async run(adapter) {
+      const large = new Uint8Array(1_500_000).map((_, i) => i % 251);
+      const [v1, v2] = [versionAt(12_000), versionAt(12_001)];
+      await adapter.putVersions([
+        { key: 'big', versionId: v1, value: large },
+        { key: 'big', versionId: v2, value: large.subarray(0, 1000) },
+      ]);
+      await adapter.deleteVersions([{ key: 'big', versionId: v1 }]);
+      assert.equal(await adapter.getVersion({ key: 'big', versionId: v1 }), undefined);
+      assert.deepEqual(await adapter.getVersion({ key: 'big', versionId: v2 }), large.slice(0, 1000));
+      // Writing the deleted version again (a retried commit) makes it whole again.
+      await adapter.putVersions([{ key: 'big', versionId: v1, value: large }]);
+      assert.deepEqual(await adapter.getVersion({ key: 'big', versionId: v1 }), large);
+    },
+  },
+  {
     name: 'an aborted signal rejects the call and writes nothing',
     async run(adapter) {
       const controller = new AbortController();

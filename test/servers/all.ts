@@ -1,4 +1,6 @@
 /** Starts every storage server the engine-parametrized suites and the benchmarks use, in parallel. */
+
+import { startDynamoDbLocal } from './dynamodb.js';
 import { type RunningServer, startRedis, startRedisCluster } from './redis.js';
 import { startS3rver } from './s3.js';
 
@@ -9,8 +11,13 @@ export interface TestServers {
 }
 
 export async function startTestServers(): Promise<TestServers> {
-  const names = ['AFT_TEST_REDIS_URL', 'AFT_TEST_REDIS_CLUSTER_URL', 'AFT_TEST_S3_URL'] as const;
-  const starts = [startRedis(), startRedisCluster(), startS3rver()];
+  const names = [
+    'AFT_TEST_REDIS_URL',
+    'AFT_TEST_REDIS_CLUSTER_URL',
+    'AFT_TEST_S3_URL',
+    'AFT_TEST_DYNAMODB_URL',
+  ] as const;
+  const starts = [startRedis(), startRedisCluster(), startS3rver(), startDynamoDbLocal()];
   const results = await Promise.allSettled(starts);
   const running = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const stop = async () => {

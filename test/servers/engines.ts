@@ -2,7 +2,8 @@
  * The storage engines every parametrized suite runs on. The servers are started once per
  * Jest run by test/global-setup.ts, which passes their URLs in AFT_TEST_* variables; each
  * call of `freshStorageUrl` names a new, empty, initialized store on them (a new key
- * prefix, bucket prefix or table set), so tests never see each other's data.
+ * prefix, bucket prefix or table set), so tests never see each other's data. The S3 and
+ * DynamoDB URLs hold the placeholder PREFIX where that goes.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,13 +59,12 @@ export const ENGINES = {
   },
   s3: {
     name: 's3',
-    freshStorageUrl: () =>
-      initialized(required('AFT_TEST_S3_URL').replace('/PREFIX?', `/${uniquePrefix()}/?`)),
+    freshStorageUrl: () => initialized(required('AFT_TEST_S3_URL').replace('PREFIX', uniquePrefix())),
   },
   dynamodb: {
     name: 'dynamodb',
     freshStorageUrl: () =>
-      initialized(required('AFT_TEST_DYNAMODB_URL').replace('//PREFIX?', `//${uniquePrefix()}-?`)),
+      initialized(required('AFT_TEST_DYNAMODB_URL').replace('PREFIX', `${uniquePrefix()}-`)),
   },
 } as const satisfies Record<string, TestEngine>;
 

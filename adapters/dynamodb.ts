@@ -1,0 +1,519 @@
+/**
+ * Amazon DynamoDB on @aws-sdk/client-dynamodb. Two tables (docs/adapters/dynamodb.md):
+ *
+ *   <prefix>versions   k (S, partition: the user's key)  v (S, sort: versionId)   d (B: bytes)
+ *   <prefix>commits    b (S, partition: bucket#shard)     v (S, sort: versionId)   r (S: record JSON)
+ *
+ * A value over 350 KB (an item holds at most 400 KB) is split over items `<versionId>#0000`,
+ * `#0001`, ...; the first carries the count. A read is one strongly consistent Query for
+ * `v BETWEEN <versionId> AND <versionId>#~`, which returns the single item or every chunk
+ * (`#` sorts before every version id character, so no other version falls in the range).
+ *
+ * Commit records are listed past a watermark without a scan: a record lives in partition
+ * `<bucket>#<shard>`, bucket = the version id's first 8 characters (about 65 s), shard = a
+ * hash of the id modulo 8, so a busy bucket's writes spread over 8 partitions. Partition
+ * `buckets` holds one item per bucket, written before the bucket's first record. A listing
+ * queries the buckets at or after the watermark's and merges the 8 shards of each in order.
+ * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
+ * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  ResourceInUseException,
+  type WriteRequest,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { retryUntilDone } from './backoff.js';
+import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
+import type {
+  CallOptions,
+  CommitRecord,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from './contract.js';
+import { assertVersionId } from './contract.js';
+import { mapLimit } from './map-limit.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
+
+export interface DynamoDbAdapterOptions {
+  /** Put before both table names: `<prefix>versions` and `<prefix>commits`. @default 'aft-' */
+  readonly tablePrefix?: string;
+  /** Your own client; aft uses it as it is and leaves it open on `close()`. */
+  readonly client?: DynamoDBClient;
+  /** Configuration of the client aft creates (region, endpoint, credentials, ...). */
+  readonly clientConfig?: DynamoDBClientConfig;
+  /** Requests one batch keeps in flight. @default 8 */
+  readonly concurrency?: number;
+}
+
+/** Bytes of a value per item; the rest of the 400 KB item limit is left for the key. */
+export const DYNAMODB_CHUNK_BYTES = 350 * 1024;
+/** Partitions a bucket's commit records are spread over. Fixed: listings query each. */
+export const COMMIT_SHARDS = 8;
+const BATCH_WRITE = 25;
+const BATCH_GET = 100;
+const BUCKETS_PARTITION = 'buckets';
+const CHUNK_DIGITS = 4;
+
+type Item = Record<string, AttributeValue>;
+
+export class DynamoDbAdapter implements StorageAdapter {
+  readonly name = 'dynamodb';
+  readonly versionsTable: string;
+  readonly commitsTable: string;
+  private readonly options: DynamoDbAdapterOptions;
+  private readonly concurrency: number;
+  private client: DynamoDBClient | undefined;
+  private readonly listedBuckets = new Set<string>();
+
+  constructor(options: DynamoDbAdapterOptions = {}) {
+    const prefix = options.tablePrefix ?? 'aft-';
+    if (!/^[A-Za-z0-9_.-]*$/.test(prefix)) {
+      throw new TypeError(`DynamoDB table prefix ${JSON.stringify(prefix)} may hold only A-Z a-z 0-9 _ . -`);
+    }
+    this.options = options;
+    this.versionsTable = `${prefix}versions`;
+    this.commitsTable = `${prefix}commits`;
+    this.concurrency = options.concurrency ?? 8;
+  }
+
+  async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    const items: Item[] = [];
+    for (const { key, versionId, value } of versions) {
+      assertVersionId(versionId);
+      items.push(...chunkItems({ k: { S: key } }, versionId, value));
+    }
+    await this.batchWrite(
+      this.versionsTable,
+      items.map((Item) => ({ PutRequest: { Item } })),
+      options,
+    );
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(ref.versionId);
+    const items = await this.queryAll(
+      {
+        TableName: this.versionsTable,
+        KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
+        ExpressionAttributeValues: {
+          ':k': { S: ref.key },
+          ':first': { S: ref.versionId },
+          ':last': { S: `${ref.versionId}#~` },
+        },
+        ConsistentRead: true,
+      },
+      options,
+    );
+    return joinChunks(items, ref.versionId);
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(record.versionId);
+    const bucket = commitBucketOf(record.versionId);
+    const db = this.db();
+    // The bucket is listed before its first record, so a listing never misses a record.
+    if (!this.listedBuckets.has(bucket)) {
+      await db.send(
+        new PutItemCommand({
+          TableName: this.commitsTable,
+          Item: { b: { S: BUCKETS_PARTITION }, v: { S: bucket } },
+        }),
+        { abortSignal: options?.signal },
+      );
+      if (this.listedBuckets.size > 10_000) this.listedBuckets.clear();
+      this.listedBuckets.add(bucket);
+    }
+    const body = encodeRecord(record);
+    const item: Item = { b: { S: recordPartition(record.versionId) }, v: { S: record.versionId } };
+    if (body.byteLength <= DYNAMODB_CHUNK_BYTES) {
+      item.r = { S: Buffer.from(body).toString('utf8') };
+    } else {
+      // Too big for one item: the body goes first, in immutable chunks, then the record names them.
+      const chunks = chunkItems({ b: { S: overflowPartition(record.versionId) } }, '', body, true);
+      await this.batchWrite(
+        this.commitsTable,
+        chunks.map((Item) => ({ PutRequest: { Item } })),
+        options,
+      );
+      item.x = { N: String(chunks.length) };
+    }
+    try {
+      await db.send(
+        new PutItemCommand({
+          TableName: this.commitsTable,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(v)',
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(versionId);
+    const answer = await this.db().send(
+      new GetItemCommand({
+        TableName: this.commitsTable,
+        Key: { b: { S: recordPartition(versionId) }, v: { S: versionId } },
+        ConsistentRead: true,
+      }),
+      { abortSignal: options?.signal },
+    );
+    return answer.Item && this.recordOf(answer.Item, options);
+  }
+
+  async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    options?.signal?.throwIfAborted();
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    const records: CommitRecord[] = [];
+    const firstBucket = firstBucketAfter(after);
+    const buckets = await this.queryAll(
+      {
+        TableName: this.commitsTable,
+        KeyConditionExpression: firstBucket === '' ? 'b = :b' : 'b = :b AND v >= :first',
+        ExpressionAttributeValues: {
+          ':b': { S: BUCKETS_PARTITION },
+          ...(firstBucket !== '' && { ':first': { S: firstBucket } }),
+        },
+        ConsistentRead: true,
+      },
+      options,
+    );
+    for (const bucketItem of buckets) {
+      const bucket = bucketItem.v!.S!;
+      let cursor = after;
+      while (records.length < limit) {
+        const want = Math.min(1000, limit - records.length);
+        // Each shard's first `want` ids past the cursor hold the bucket's first `want`.
+        const shards = await Promise.all(
+          Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
+            this.queryAll(
+              {
+                TableName: this.commitsTable,
+                KeyConditionExpression: cursor === undefined ? 'b = :b' : 'b = :b AND v > :after',
+                ExpressionAttributeValues: {
+                  ':b': { S: `${bucket}#${shard}` },
+                  ...(cursor !== undefined && { ':after': { S: cursor } }),
+                },
+                ConsistentRead: true,
+              },
+              options,
+              want,
+            ),
+          ),
+        );
+        const page = shards
+          .flat()
+          .sort((a, b) => compare(a.v!.S!, b.v!.S!))
+          .slice(0, want);
+        records.push(...(await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options))));
+        if (page.length < want) break;
+        cursor = page[page.length - 1]!.v!.S!;
+      }
+      if (records.length >= limit) break;
+    }
+    return records;
+  }
+
+  async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    for (const { versionId } of refs) assertVersionId(versionId);
+    // A version may be chunked: find its items (keys only) before deleting them.
+    const keys = await mapLimit(refs, this.concurrency, ({ key, versionId }) =>
+      this.queryAll(
+        {
+          TableName: this.versionsTable,
+          KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
+          ExpressionAttributeValues: {
+            ':k': { S: key },
+            ':first': { S: versionId },
+            ':last': { S: `${versionId}#~` },
+          },
+          ProjectionExpression: 'k, v',
+          ConsistentRead: true,
+        },
+        options,
+      ),
+    );
+    await this.batchWrite(
+      this.versionsTable,
+      keys.flat().map((Key) => ({ DeleteRequest: { Key } })),
+      options,
+    );
+  }
+
+  async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    for (const versionId of versionIds) assertVersionId(versionId);
+    const ids = [...new Set(versionIds)];
+    const keys = ids.map((versionId) => ({ b: { S: recordPartition(versionId) }, v: { S: versionId } }));
+    // Records with an overflow body: its chunks go too (after the record, so none dangles).
+    const overflow: Item[] = [];
+    for (let i = 0; i < keys.length; i += BATCH_GET) {
+      const found = await this.batchGet(this.commitsTable, keys.slice(i, i + BATCH_GET), 'v, x', options);
+      for (const item of found) {
+        const count = Number(item.x?.N ?? 0);
+        for (let chunk = 0; chunk < count; chunk += 1) {
+          overflow.push({ b: { S: overflowPartition(item.v!.S!) }, v: { S: chunkSortKey('', chunk) } });
+        }
+      }
+    }
+    await this.batchWrite(
+      this.commitsTable,
+      keys.map((Key) => ({ DeleteRequest: { Key } })),
+      options,
+    );
+    await this.batchWrite(
+      this.commitsTable,
+      overflow.map((Key) => ({ DeleteRequest: { Key } })),
+      options,
+    );
+    // An empty bucket leaves the listing only when no commit can land in it any more.
+    for (const bucket of new Set(ids.map(commitBucketOf))) {
+      if (!isSettledBucket(bucket)) continue;
+      const left = await Promise.all(
+        Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
+          this.queryAll(
+            {
+              TableName: this.commitsTable,
+              KeyConditionExpression: 'b = :b',
+              ExpressionAttributeValues: { ':b': { S: `${bucket}#${shard}` } },
+              ConsistentRead: true,
+            },
+            options,
+            1,
+          ),
+        ),
+      );
+      if (left.every((items) => items.length === 0)) {
+        await this.batchWrite(
+          this.commitsTable,
+          [{ DeleteRequest: { Key: { b: { S: BUCKETS_PARTITION }, v: { S: bucket } } } }],
+          options,
+        );
+        this.listedBuckets.delete(bucket);
+      }
+    }
+  }
+
+  /** Creates both tables (on-demand capacity) unless they exist, and waits until they are active. */
+  async init(options?: CallOptions): Promise<void> {
+    const tables = [
+      { name: this.versionsTable, partition: 'k' },
+      { name: this.commitsTable, partition: 'b' },
+    ];
+    for (const { name, partition } of tables) {
+      try {
+        await this.db().send(
+          new CreateTableCommand({
+            TableName: name,
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: [
+              { AttributeName: partition, AttributeType: 'S' },
+              { AttributeName: 'v', AttributeType: 'S' },
+            ],
+            KeySchema: [
+              { AttributeName: partition, KeyType: 'HASH' },
+              { AttributeName: 'v', KeyType: 'RANGE' },
+            ],
+          }),
+          { abortSignal: options?.signal },
+        );
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+      await waitUntilTableExists(
+        {
+          client: this.db(),
+          maxWaitTime: 300,
+          minDelay: 1,
+          maxDelay: 5,
+          ...(options?.signal && { abortSignal: options.signal }),
+        },
+        { TableName: name },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.client && !this.options.client) this.client.destroy();
+    this.client = undefined;
+  }
+
+  /** The client, created on first use. */
+  private db(): DynamoDBClient {
+    // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
+    this.client ??=
+      this.options.client ?? new DynamoDBClient({ maxAttempts: 8, ...this.options.clientConfig });
+    return this.client;
+  }
+
+  private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord> {
+    if (item.r?.S !== undefined) return decodeRecord(item.r.S);
+    const versionId = item.v!.S!;
+    const chunks = await this.queryAll(
+      {
+        TableName: this.commitsTable,
+        KeyConditionExpression: 'b = :b',
+        ExpressionAttributeValues: { ':b': { S: overflowPartition(versionId) } },
+        ConsistentRead: true,
+      },
+      options,
+    );
+    const body = joinChunks(chunks, '');
+    if (!body) throw new Error(`commit record ${versionId} has lost its overflow body`);
+    return decodeRecord(body);
+  }
+
+  /** Every item of a query (or the first `limit`), following LastEvaluatedKey. */
+  private async queryAll(input: QueryCommandInput, options?: CallOptions, limit?: number): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const answer = await this.db().send(
+        new QueryCommand({
+          ...input,
+          ...(start && { ExclusiveStartKey: start }),
+          ...(limit !== undefined && { Limit: limit - items.length }),
+        }),
+        { abortSignal: options?.signal },
+      );
+      items.push(...(answer.Items ?? []));
+      start = answer.LastEvaluatedKey;
+    } while (start && (limit === undefined || items.length < limit));
+    return items;
+  }
+
+  /** BatchWriteItem in 25s, several in flight, each retrying its UnprocessedItems until done. */
+  private async batchWrite(
+    table: string,
+    requests: readonly WriteRequest[],
+    options?: CallOptions,
+  ): Promise<void> {
+    const batches: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += BATCH_WRITE) batches.push(requests.slice(i, i + BATCH_WRITE));
+    await mapLimit(batches, this.concurrency, async (batch) => {
+      let pending = batch;
+      await retryUntilDone(
+        `BatchWriteItem on ${table}`,
+        async () => {
+          const answer = await this.db().send(
+            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+            {
+              abortSignal: options?.signal,
+            },
+          );
+          pending = answer.UnprocessedItems?.[table] ?? [];
+          return pending.length === 0;
+        },
+        { attempts: 12, signal: options?.signal },
+      );
+    });
+  }
+
+  /** BatchGetItem (strongly consistent) of at most 100 keys, retrying UnprocessedKeys until done. */
+  private async batchGet(
+    table: string,
+    keys: Item[],
+    projection: string,
+    options?: CallOptions,
+  ): Promise<Item[]> {
+    const found: Item[] = [];
+    let pending = keys;
+    await retryUntilDone(
+      `BatchGetItem on ${table}`,
+      async () => {
+        if (pending.length === 0) return true;
+        const answer = await this.db().send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
+            },
+          }),
+          { abortSignal: options?.signal },
+        );
+        found.push(...(answer.Responses?.[table] ?? []));
+        pending = answer.UnprocessedKeys?.[table]?.Keys ?? [];
+        return pending.length === 0;
+      },
+      { attempts: 12, signal: options?.signal },
+    );
+    return found;
+  }
+}
+
+function recordPartition(versionId: string): string {
+  return `${commitBucketOf(versionId)}#${shardOf(versionId)}`;
+}
+
+function overflowPartition(versionId: string): string {
+  return `x#${versionId}`;
+}
+
+function shardOf(versionId: string): number {
+  return createHash('sha1').update(versionId).digest().readUInt32BE(0) % COMMIT_SHARDS;
+}
+
+function chunkSortKey(versionId: string, index: number): string {
+  return `${versionId}#${String(index).padStart(CHUNK_DIGITS, '0')}`;
+}
+
+/**
+ * The items holding `value`: one item with sort key `versionId` when it fits (always, unless
+ * `alwaysChunk`), else chunks `versionId#0000`... with the count on the first.
+ */
+function chunkItems(partition: Item, versionId: string, value: Uint8Array, alwaysChunk = false): Item[] {
+  if (value.byteLength <= DYNAMODB_CHUNK_BYTES && !alwaysChunk) {
+    return [{ ...partition, v: { S: versionId }, d: { B: value } }];
+  }
+  const count = Math.max(1, Math.ceil(value.byteLength / DYNAMODB_CHUNK_BYTES));
+  if (count >= 10 ** CHUNK_DIGITS)
+    throw new RangeError(`value of ${value.byteLength} bytes is too large for DynamoDB`);
+  return Array.from({ length: count }, (_, index) => ({
+    ...partition,
+    v: { S: chunkSortKey(versionId, index) },
+    d: { B: value.subarray(index * DYNAMODB_CHUNK_BYTES, (index + 1) * DYNAMODB_CHUNK_BYTES) },
+    ...(index === 0 && { n: { N: String(count) } }),
+  }));
+}
+
+/** The value the items of one version (or overflow body) hold, or undefined when there are none. */
+function joinChunks(items: readonly Item[], versionId: string): Uint8Array | undefined {
+  if (items.length === 0) return undefined;
+  const single = items.find((item) => item.v?.S === versionId);
+  if (single) return single.d?.B ?? new Uint8Array(0);
+  const chunks = [...items].sort((a, b) => compare(a.v!.S!, b.v!.S!));
+  const expected = Number(chunks[0]?.n?.N ?? Number.NaN);
+  // Chunks are written before the commit record; a version read through committed metadata is whole.
+  if (chunks.length !== expected) {
+    throw new Error(`version ${versionId} has ${chunks.length} of ${expected} chunks in DynamoDB`);
+  }
+  const joined = Buffer.concat(chunks.map((item) => item.d?.B ?? new Uint8Array(0)));
+  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
