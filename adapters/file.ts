@@ -171,6 +171,12 @@ export class FileAdapter implements StorageAdapter {
     }
   }
 
+  /** Creates the data directory and its layout. */
+  async init(options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    await this.open();
+  }
+
   async close(): Promise<void> {
     this.knownDirectories.clear();
   }

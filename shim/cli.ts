@@ -3,6 +3,7 @@
  * an AFT_* variable and a line in --help. A flag wins over its variable.
  */
 import { Command, Option } from 'commander';
+import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from './config.js';
 import { AftError } from './errors.js';
 import { startShim } from './http/server.js';
@@ -23,10 +24,7 @@ export function buildProgram(version: string): Command {
   const serve = program
     .command('serve')
     .description('run a shim node: the REST transaction API over a storage engine')
-    .addHelpText(
-      'after',
-      '\nStorage URLs:\n  file:./.aft-data          embedded file store (default), relative or file:///absolute\n  file:./data?fsync=false   no fsync: survives a process crash, not a power loss\n  memory:                   in-process; nothing survives\n',
-    );
+    .addHelpText('after', STORAGE_URL_HELP);
   const flagged = SETTINGS.map((entry) => {
     const shown = Array.isArray(entry.default) ? entry.default.join(',') || '(none)' : String(entry.default);
     const option = new Option(entry.flag, `${entry.description} [env ${entry.env}; default ${shown}]`);
@@ -41,8 +39,54 @@ export function buildProgram(version: string): Command {
     }
     await startServing(options as ShimOptions);
   });
+
+  const storage = program.command('storage').description('set up and inspect storage');
+  const storageSetting = SETTINGS.find((entry) => entry.option === 'storage')!;
+  storage
+    .command('init')
+    .description(
+      'create what aft needs in storage (directory, S3 bucket, DynamoDB tables), idempotently; for local ' +
+        'development and first deployments: the shim itself never creates anything',
+    )
+    .addOption(
+      new Option(
+        storageSetting.flag,
+        `storage URL [env ${storageSetting.env}; default ${storageSetting.default}]`,
+      ),
+    )
+    .addHelpText('after', STORAGE_URL_HELP)
+    .action(async (flags: { storage?: string }) => {
+      const url = resolveConfig(flags.storage === undefined ? {} : { storage: flags.storage }).storage;
+      const adapter = createAdapterFromUrl(url);
+      try {
+        await adapter.init?.({ signal: AbortSignal.timeout(600_000) });
+        process.stdout.write(`aft: storage ${describeStorageUrl(url)} (${adapter.name}) is ready\n`);
+      } catch (error) {
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        throw new StorageInitError(`storage init of ${describeStorageUrl(url)} failed: ${reason}`);
+      } finally {
+        await adapter.close();
+      }
+    });
   return program;
 }
+
+/** A failed `aft storage init`: the message names the storage (credentials masked) and the cause. */
+class StorageInitError extends TypeError {
+  override readonly name = 'StorageInitError';
+}
+
+const STORAGE_URL_HELP = `
+Storage URLs:
+  file:./.aft-data                  embedded file store (default), relative or file:///absolute
+  file:./data?fsync=false           no fsync: survives a process crash, not a power loss
+  memory:                           in-process; nothing survives
+  s3://bucket/prefix?region=us-east-1[&endpoint=http://host:port]
+  dynamodb://table-prefix?region=us-east-1[&endpoint=http://host:port]
+  redis://host:6379/0[?prefix=aft:]           (rediss:// for TLS)
+  redis+cluster://host:7000,host:7001[?prefix=aft:]
+  Credentials: the standard AWS chain, or key:secret@ (user:password@ for Redis) in the URL.
+`;
 
 async function startServing(options: ShimOptions): Promise<void> {
   const config = resolveConfig(options);
