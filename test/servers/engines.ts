@@ -44,6 +44,7 @@ export function withParam(url: string, name: string, value: string): string {
 }
 
 export const ENGINES = {
+  memory: { name: 'memory', freshStorageUrl: async () => 'memory:' },
   file: {
     name: 'file',
     freshStorageUrl: async () => `file:${mkdtempSync(join(tmpdir(), 'aft-engine-'))}?fsync=false`,
@@ -67,6 +68,3 @@ export const ENGINES = {
       initialized(required('AFT_TEST_DYNAMODB_URL').replace('PREFIX', `${uniquePrefix()}-`)),
   },
 } as const satisfies Record<string, TestEngine>;
-
-/** Every engine that runs on a server, plus the embedded file store. */
-export const ALL_ENGINES: readonly TestEngine[] = Object.values(ENGINES);

@@ -1,0 +1,4 @@
+import { ENGINES } from '../servers/engines.js';
+import { registerRestApiSuite } from './rest-api-suite.js';
+
+registerRestApiSuite(ENGINES.redisCluster);
