@@ -1,16 +1,15 @@
 /**
  * The `aft serve` process is SIGKILLed while many commits are in flight, then restarted on
- * the same data directory, several times in one test. After every restart:
+ * the same storage, several times in one test, on the file store, Redis and DynamoDB
+ * (DynamoDB Local). After every restart:
  *  - every acknowledged commit is visible (G5): each key it wrote reads at its version or newer;
  *  - no transaction is partly visible (G1, G7): each value names the transaction that wrote it
  *    and that transaction's write set, and every other key of that write set reads at the
  *    same version or newer.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AftClient } from '../../lambda-layer/client.js';
 import { type AftProcess, kill9, startAftProcess } from '../helpers/processes.js';
+import { ENGINES } from '../servers/engines.js';
 
 const POOL = Array.from({ length: 12 }, (_, i) => `key/${i}`);
 const WRITERS = 16;
@@ -85,29 +84,30 @@ async function checkState(url: string, acknowledged: ReadonlyMap<string, string[
   }
 }
 
-describe('SIGKILL of the aft process mid-commit, on the file store', () => {
-  const directory = mkdtempSync(join(tmpdir(), 'aft-crash-'));
-  afterAll(() => rmSync(directory, { recursive: true, force: true }));
-
-  it(`loses no acknowledged commit and shows no partial transaction, over ${ROUNDS} kills`, async () => {
-    const acknowledged = new Map<string, string[]>();
-    let server: AftProcess | undefined;
-    try {
-      for (let round = 0; round < ROUNDS; round += 1) {
-        server = await startAftProcess(['--storage', `file:${directory}`]);
+describe.each([ENGINES.file, ENGINES.redis, ENGINES.dynamodb])(
+  'SIGKILL of the aft process mid-commit, on $name',
+  (engine) => {
+    it(`loses no acknowledged commit and shows no partial transaction, over ${ROUNDS} kills`, async () => {
+      const storage = await engine.freshStorageUrl();
+      const acknowledged = new Map<string, string[]>();
+      let server: AftProcess | undefined;
+      try {
+        for (let round = 0; round < ROUNDS; round += 1) {
+          server = await startAftProcess(['--storage', storage]);
+          await checkState(server.url, acknowledged);
+          const stop = { now: false };
+          const writing = runWriters(server.url, stop);
+          await new Promise((resolve) => setTimeout(resolve, 400 + Math.random() * 600));
+          await kill9(server.child);
+          stop.now = true;
+          for (const [version, keys] of await writing) acknowledged.set(version, keys);
+        }
+        server = await startAftProcess(['--storage', storage]);
         await checkState(server.url, acknowledged);
-        const stop = { now: false };
-        const writing = runWriters(server.url, stop);
-        await new Promise((resolve) => setTimeout(resolve, 400 + Math.random() * 600));
-        await kill9(server.child);
-        stop.now = true;
-        for (const [version, keys] of await writing) acknowledged.set(version, keys);
+        expect(acknowledged.size).toBeGreaterThan(20);
+      } finally {
+        if (server) await kill9(server.child);
       }
-      server = await startAftProcess(['--storage', `file:${directory}`]);
-      await checkState(server.url, acknowledged);
-      expect(acknowledged.size).toBeGreaterThan(20);
-    } finally {
-      if (server) await kill9(server.child);
-    }
-  }, 120_000);
-});
+    }, 120_000);
+  },
+);
