@@ -34,6 +34,7 @@ import {
   type WriteRequest,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
 import { retryUntilDone } from './backoff.js';
 import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
 import type {
@@ -366,7 +367,12 @@ export class DynamoDbAdapter implements StorageAdapter {
   private db(): DynamoDBClient {
     // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
     this.client ??=
-      this.options.client ?? new DynamoDBClient({ maxAttempts: 8, ...this.options.clientConfig });
+      this.options.client ??
+      new DynamoDBClient({
+        maxAttempts: 8,
+        requestHandler: AWS_REQUEST_TIMEOUTS,
+        ...this.options.clientConfig,
+      });
     return this.client;
   }
 

@@ -22,6 +22,7 @@ import {
   type S3ClientConfig,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
 import { retryUntilDone } from './backoff.js';
 import type {
   CallOptions,
@@ -48,6 +49,7 @@ export interface S3AdapterOptions {
 }
 
 const DELETE_BATCH = 1000;
+
 const LIST_PAGE = 1000;
 
 export class S3Adapter implements StorageAdapter {
@@ -202,6 +204,7 @@ export class S3Adapter implements StorageAdapter {
         responseChecksumValidation: 'WHEN_REQUIRED',
         // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
         maxAttempts: 5,
+        requestHandler: AWS_REQUEST_TIMEOUTS,
         ...this.options.clientConfig,
       });
     return this.client;
@@ -212,7 +215,12 @@ export class S3Adapter implements StorageAdapter {
       const answer = await this.s3().send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
         abortSignal: options?.signal,
       });
-      return (await answer.Body?.transformToByteArray()) ?? new Uint8Array(0);
+      const body = answer.Body as (NonNullable<typeof answer.Body> & Partial<NodeStreamState>) | undefined;
+      // A connection reset while the body streams in must fail this call, and neither hang
+      // it (a stream destroyed before anyone listens never ends) nor crash the process.
+      body?.on?.('error', () => undefined);
+      if (body?.destroyed) throw new Error(`S3 connection was reset while reading ${key}`);
+      return (await body?.transformToByteArray()) ?? new Uint8Array(0);
     } catch (error) {
       if (httpStatusOf(error) === 404) return undefined;
       throw error;
@@ -249,6 +257,12 @@ export class S3Adapter implements StorageAdapter {
   private recordKey(versionId: string): string {
     return `${this.prefix}c/${versionId}`;
   }
+}
+
+/** What a Node response stream has beyond the SDK's body type. */
+interface NodeStreamState {
+  readonly destroyed: boolean;
+  on(event: 'error', listener: () => void): unknown;
 }
 
 function httpStatusOf(error: unknown): number | undefined {

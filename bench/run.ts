@@ -1,116 +1,110 @@
 /**
- * `npm run bench`: aft over HTTP against the same reads and writes sent straight to the
- * store, on the memory and file stores, in one run. The shim runs as its own process
- * (`aft serve`), the clients in this one, over HTTP keep-alive.
+ * `npm run bench`: on every engine, a transaction of 4 reads and 2 writes through aft
+ * against the same reads and writes sent straight to the engine, in one run. The storage
+ * servers are started here as in the tests (Redis, a 3-master Redis Cluster, s3rver,
+ * DynamoDB Local); each aft node runs as its own `aft serve` process, and the clients run
+ * in this one, over HTTP keep-alive.
+ *
+ *   BENCH_ENGINES=redis,dynamodb   only these (memory, file, redis, redis-cluster, s3, dynamodb)
+ *   BENCH_SAMPLES=200              latency samples per workload
+ *   BENCH_SECONDS=3                seconds per throughput figure
  *
  * Prints Markdown tables; bench/RESULTS.md holds a copy with the reading.
  */
+// The AWS SDK's notice that its future versions need Node 22 is not part of the figures.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StorageAdapter } from '../adapters/contract.js';
-import { FileAdapter } from '../adapters/file.js';
-import { MemoryAdapter } from '../adapters/memory.js';
 import { AftClient } from '../lambda-layer/client.js';
-import { formatVersionId } from '../shim/ids.js';
+import { startTestServers } from '../test/servers/all.js';
+import { ENGINES } from '../test/servers/engines.js';
+import { freePort } from '../test/servers/managed-process.js';
+import { S3RVER_BUCKET } from '../test/servers/s3.js';
+import {
+  type AwsEndpoint,
+  adapterDirect,
+  type DirectEngine,
+  dynamoDbDirect,
+  redisDirect,
+  s3Direct,
+  type WorkloadShape,
+} from './direct-engines.js';
+import { fmt, latencies, summarize, throughput, time } from './measure.js';
 
-const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 const THROUGHPUT_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
-const CONCURRENCY = [1, 8, 32];
-const KEYS = 1000;
-const VALUE = new Uint8Array(256).fill(97);
+const CONCURRENCY = [1, 8, 32] as const;
+const SHAPE: WorkloadShape = { keys: 1000, value: new Uint8Array(256).fill(97) };
 
-interface Summary {
-  p50: number;
-  p99: number;
+interface BenchEngine {
+  readonly name: string;
+  readonly title: string;
+  storageUrl(): Promise<string>;
+  direct(): DirectEngine;
 }
 
-function summarize(samples: number[]): Summary {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { p50: at(0.5), p99: at(0.99) };
+function awsOf(storageUrl: string): AwsEndpoint {
+  const endpoint = decodeURIComponent(/endpoint=([^&]+)/.exec(storageUrl)?.[1] ?? '');
+  const [, accessKeyId = '', secretAccessKey = ''] = /^[a-z0-9]+:\/\/([^:]*):([^@]*)@/.exec(storageUrl) ?? [];
+  return { endpoint, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey } };
 }
 
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
-
-async function throughput(concurrency: number, fn: () => Promise<unknown>): Promise<number> {
-  const deadline = performance.now() + THROUGHPUT_MS;
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        await fn();
-        done += 1;
-      }
-    }),
-  );
-  return done / (THROUGHPUT_MS / 1000);
-}
-
-const key = () => `bench/${Math.floor(Math.random() * KEYS)}`;
-let directSequence = 0;
-
-/** The same storage work as one aft transaction, done straight on the store: 4 reads, 2 writes. */
-async function directTransaction(store: StorageAdapter, versions: string[]): Promise<void> {
-  await Promise.all(
-    Array.from({ length: 4 }, () =>
-      store.getVersion({ key: key(), versionId: versions[Math.floor(Math.random() * versions.length)]! }),
-    ),
-  );
-  directSequence += 1;
-  const versionId = formatVersionId(
-    { physicalMs: Date.now(), logical: directSequence % 1000 },
-    `direct-${directSequence}`,
-  );
-  await store.putVersions([
-    { key: key(), versionId, value: VALUE },
-    { key: key(), versionId, value: VALUE },
-  ]);
-}
-
-async function aftTransaction(client: AftClient): Promise<void> {
-  const tx = await client.begin();
-  await tx.getMany([key(), key(), key(), key()]);
-  await tx.putMany([
-    { key: key(), value: VALUE },
-    { key: key(), value: VALUE },
-  ]);
-  await tx.commit();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+function benchEngines(): BenchEngine[] {
+  const env = (name: string) => process.env[name]!;
+  return [
+    {
+      name: 'memory',
+      title: 'memory (in-process map)',
+      storageUrl: ENGINES.memory.freshStorageUrl,
+      direct: () => adapterDirect('memory:', SHAPE),
+    },
+    {
+      name: 'file',
+      title: 'file (fsync on)',
+      storageUrl: async () => `file:${mkdtempSync(join(tmpdir(), 'aft-bench-shim-'))}`,
+      direct: () => adapterDirect(`file:${mkdtempSync(join(tmpdir(), 'aft-bench-direct-'))}`, SHAPE),
+    },
+    {
+      name: 'redis',
+      title: 'Redis 7, standalone',
+      storageUrl: ENGINES.redis.freshStorageUrl,
+      direct: () => redisDirect(env('AFT_TEST_REDIS_URL'), SHAPE),
+    },
+    {
+      name: 'redis-cluster',
+      title: 'Redis 7, cluster of 3 masters',
+      storageUrl: ENGINES.redisCluster.freshStorageUrl,
+      direct: () => redisDirect(env('AFT_TEST_REDIS_CLUSTER_URL'), SHAPE),
+    },
+    {
+      name: 's3',
+      title: 'S3 API (s3rver on local disk)',
+      storageUrl: ENGINES.s3.freshStorageUrl,
+      direct: () => s3Direct(awsOf(env('AFT_TEST_S3_URL')), S3RVER_BUCKET, SHAPE),
+    },
+    {
+      name: 'dynamodb',
+      title: 'DynamoDB (DynamoDB Local, in memory)',
+      storageUrl: ENGINES.dynamodb.freshStorageUrl,
+      direct: () => dynamoDbDirect(awsOf(env('AFT_TEST_DYNAMODB_URL')), 'bench-direct', SHAPE),
+    },
+  ];
 }
 
 async function startShimProcess(storage: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      fileURLToPath(new URL('../bin/aft.js', import.meta.url)),
-      'serve',
-      '--port',
-      String(port),
-      '--storage',
-      storage,
-    ],
-    { env: { ...process.env, AFT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] },
-  );
+  const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--storage', storage], {
+    env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
+    if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
     const ok = await fetch(`${url}/readyz`).then(
       (response) => response.ok,
       () => false,
@@ -120,98 +114,109 @@ async function startShimProcess(storage: string): Promise<{ url: string; child: 
   }
 }
 
-const fmt = (ms: number) => ms.toFixed(2);
+const pick = () => `bench/${Math.floor(Math.random() * SHAPE.keys)}`;
 
-async function benchStore(name: string, storageUrl: string, direct: StorageAdapter): Promise<string[]> {
-  const lines: string[] = [];
-  // Seed both sides with one version of every key.
-  const seedVersion = formatVersionId({ physicalMs: 1, logical: 0 }, 'seed');
-  await direct.putVersions(
-    Array.from({ length: KEYS }, (_, i) => ({ key: `bench/${i}`, versionId: seedVersion, value: VALUE })),
-  );
-  const { url, child } = await startShimProcess(storageUrl);
+async function aftTransaction(client: AftClient): Promise<void> {
+  const tx = await client.begin();
+  await tx.getMany([pick(), pick(), pick(), pick()]);
+  await tx.putMany([
+    { key: pick(), value: SHAPE.value },
+    { key: pick(), value: SHAPE.value },
+  ]);
+  await tx.commit();
+}
+
+interface EngineResult {
+  readonly lines: string[];
+  /** p50 of each aft request: begin, read, write, commit. */
+  readonly requests: readonly number[];
+}
+
+async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
+  process.stderr.write(`bench: ${engine.name}\n`);
+  const { url, child } = await startShimProcess(await engine.storageUrl());
   const client = new AftClient({ url });
-  for (let i = 0; i < KEYS; i += 500) {
-    await client.run(async (tx) => {
-      await tx.putMany(Array.from({ length: 500 }, (_, j) => ({ key: `bench/${i + j}`, value: VALUE })));
-    });
-  }
+  const direct = engine.direct();
+  try {
+    for (let i = 0; i < SHAPE.keys; i += 500) {
+      await client.run(async (tx) => {
+        await tx.putMany(
+          Array.from({ length: 500 }, (_, j) => ({ key: `bench/${i + j}`, value: SHAPE.value })),
+        );
+      });
+    }
+    await direct.seed();
 
-  const begin: number[] = [];
-  const read: number[] = [];
-  const write: number[] = [];
-  const commit: number[] = [];
-  const whole: number[] = [];
-  const directRead: number[] = [];
-  const directWrite: number[] = [];
-  const directWhole: number[] = [];
-  for (let i = 0; i < LATENCY_SAMPLES; i += 1) {
-    let tx = await client.begin();
-    begin.push(await time(async () => (tx = await client.begin())));
-    read.push(await time(() => tx.get(key())));
-    write.push(await time(() => tx.put(key(), VALUE)));
-    await tx.put(key(), VALUE);
-    commit.push(await time(() => tx.commit()));
-    whole.push(await time(() => aftTransaction(client)));
-    directRead.push(await time(() => direct.getVersion({ key: key(), versionId: seedVersion })));
-    directSequence += 1;
-    const versionId = formatVersionId({ physicalMs: Date.now(), logical: 0 }, `lat-${directSequence}`);
-    directWrite.push(await time(() => direct.putVersions([{ key: key(), versionId, value: VALUE }])));
-    directWhole.push(await time(() => directTransaction(direct, [seedVersion])));
+    // Each aft request on its own: begin, a read, a buffered write, a commit of 2 writes.
+    const begin: number[] = [];
+    const read: number[] = [];
+    const write: number[] = [];
+    const commit: number[] = [];
+    for (let i = 0; i < SAMPLES; i += 1) {
+      let tx = await client.begin();
+      await tx.abort();
+      begin.push(await time(async () => (tx = await client.begin())));
+      read.push(await time(() => tx.get(pick())));
+      write.push(await time(() => tx.put(pick(), SHAPE.value)));
+      await tx.put(pick(), SHAPE.value);
+      commit.push(await time(() => tx.commit()));
+    }
+
+    const workloads = [
+      {
+        label: '**aft**: begin, read 4, write 2, commit (4 HTTP requests)',
+        run: () => aftTransaction(client),
+      },
+      ...direct.workloads,
+    ];
+    const lines = [
+      `### ${engine.title}`,
+      '',
+      '| 4 reads + 2 writes | p50 ms | p99 ms | tx/s, 1 client | 8 clients | 32 clients |',
+      '|---|---|---|---|---|---|',
+    ];
+    for (const workload of workloads) {
+      const { p50, p99 } = summarize(await latencies(SAMPLES, workload.run));
+      const rates: string[] = [];
+      for (const concurrency of CONCURRENCY) {
+        rates.push((await throughput(concurrency, THROUGHPUT_MS, workload.run)).toFixed(0));
+      }
+      lines.push(`| ${workload.label} | ${fmt(p50)} | ${fmt(p99)} | ${rates.join(' | ')} |`);
+    }
+    lines.push('');
+    return { lines, requests: [begin, read, write, commit].map((samples) => summarize(samples).p50) };
+  } finally {
+    await direct.close();
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
   }
-  const row = (label: string, samples: number[], directSamples?: number[]) => {
-    const s = summarize(samples);
-    const d = directSamples ? summarize(directSamples) : undefined;
-    return `| ${label} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${d ? fmt(d.p50) : '–'} | ${d ? fmt(d.p99) : '–'} |`;
-  };
-  lines.push(`### ${name}: latency (ms), ${LATENCY_SAMPLES} samples each, one client`);
-  lines.push('');
-  lines.push('| operation | aft p50 | aft p99 | store direct p50 | store direct p99 |');
-  lines.push('|---|---|---|---|---|');
-  lines.push(row('begin', begin));
-  lines.push(row('read one key', read, directRead));
-  lines.push(row('write one key (buffered)', write, directWrite));
-  lines.push(row('commit of 2 writes', commit));
-  lines.push(row('transaction: 4 reads + 2 writes', whole, directWhole));
-  lines.push('');
-  lines.push(
-    `### ${name}: throughput (transactions/s of 4 reads + 2 writes, ${THROUGHPUT_MS / 1000} s each)`,
-  );
-  lines.push('');
-  lines.push('| clients | aft over HTTP | store direct |');
-  lines.push('|---|---|---|');
-  for (const concurrency of CONCURRENCY) {
-    const viaAft = await throughput(concurrency, () => aftTransaction(client));
-    const viaStore = await throughput(concurrency, () => directTransaction(direct, [seedVersion]));
-    lines.push(`| ${concurrency} | ${viaAft.toFixed(0)} | ${viaStore.toFixed(0)} |`);
-  }
-  lines.push('');
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return lines;
 }
 
 async function main(): Promise<void> {
-  const output: string[] = [];
-  output.push(
-    `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, values of ${VALUE.byteLength} bytes over ${KEYS} keys.`,
-  );
-  output.push('');
-  output.push(...(await benchStore('memory', 'memory:', new MemoryAdapter())));
-  const shimDirectory = mkdtempSync(join(tmpdir(), 'aft-bench-shim-'));
-  const directDirectory = mkdtempSync(join(tmpdir(), 'aft-bench-direct-'));
+  const wanted = process.env.BENCH_ENGINES?.split(',').map((name) => name.trim());
+  const engines = benchEngines().filter((engine) => !wanted || wanted.includes(engine.name));
+  const servers = await startTestServers();
+  Object.assign(process.env, servers.env);
+  const output = [
+    `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; values of ${SHAPE.value.byteLength} bytes over ${SHAPE.keys} keys; ${SAMPLES} latency samples, ${THROUGHPUT_MS / 1000} s per throughput figure.`,
+    '',
+  ];
+  const requestRows: string[] = [];
   try {
-    output.push(
-      ...(await benchStore(
-        'file (fsync on)',
-        `file:${shimDirectory}`,
-        new FileAdapter({ directory: directDirectory }),
-      )),
-    );
+    for (const engine of engines) {
+      const result = await benchEngine(engine);
+      output.push(...result.lines);
+      requestRows.push(`| ${engine.name} | ${result.requests.map(fmt).join(' | ')} |`);
+    }
   } finally {
-    rmSync(shimDirectory, { recursive: true, force: true });
-    rmSync(directDirectory, { recursive: true, force: true });
+    await servers.stop();
   }
+  output.push('### aft, each request alone: p50 ms, one client', '');
+  output.push(
+    '| engine | begin | read one key | write one key (buffered) | commit of 2 writes |',
+    '|---|---|---|---|---|',
+  );
+  output.push(...requestRows, '');
   process.stdout.write(`${output.join('\n')}\n`);
 }
 

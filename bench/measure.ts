@@ -1,0 +1,46 @@
+/** Timing helpers: percentiles of latency samples and closed-loop throughput. */
+export interface Summary {
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+export async function time(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+/** Latency samples of `fn`, one call at a time, after a short warm-up. */
+export async function latencies(samples: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < Math.min(20, samples); i += 1) await fn();
+  const result: number[] = [];
+  for (let i = 0; i < samples; i += 1) result.push(await time(fn));
+  return result;
+}
+
+/** Calls completed per second by `concurrency` loops, each calling `fn` back to back. */
+export async function throughput(
+  concurrency: number,
+  durationMs: number,
+  fn: () => Promise<unknown>,
+): Promise<number> {
+  const deadline = performance.now() + durationMs;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await fn();
+        done += 1;
+      }
+    }),
+  );
+  return done / (durationMs / 1000);
+}
+
+export const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
