@@ -242,7 +242,10 @@ export class RedisAdapter implements StorageAdapter {
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client && this.ownsClient) await client.quit().catch(() => client.disconnect());
+    if (!client || !this.ownsClient) return;
+    // QUIT lets replies in flight arrive; with no connection it would wait for a reconnect.
+    if (client.status === 'ready') await client.quit().catch(() => undefined);
+    client.disconnect();
   }
 
   /** The client, created on first use. */

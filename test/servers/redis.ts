@@ -4,9 +4,9 @@
  * temp directory removed on stop.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { freePort, ManagedProcess } from './managed-process.js';
 
 export interface RunningServer {
@@ -31,28 +31,35 @@ function startRedisProcess(port: number, directory: string, extra: readonly stri
   ]);
 }
 
-async function answers(port: number, check: (redis: Redis) => Promise<boolean>): Promise<boolean> {
-  const redis = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+/**
+ * Sends one inline command over a plain socket and resolves true once the reply contains
+ * `expected`. A probe without a client library leaves no reconnect or connect-timeout timer
+ * behind when the server is not up yet.
+ */
+function answers(port: number, command: string, expected: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes(expected)) done(true);
+      else if (reply.startsWith('-') || reply.length > 100_000) done(false);
+    });
   });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await check(redis);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 export async function startRedis(): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), 'aft-redis-'));
   const port = await freePort();
   const server = startRedisProcess(port, directory);
-  await server.waitUntil(() => answers(port, async (redis) => (await redis.ping()) === 'PONG'));
+  await server.waitUntil(() => answers(port, 'PING', '+PONG'));
   return {
     url: `redis://127.0.0.1:${port}`,
     async stop() {
@@ -81,9 +88,7 @@ export async function startRedisCluster(masters = 3): Promise<RunningServer> {
   };
   try {
     await Promise.all(
-      servers.map((server, i) =>
-        server.waitUntil(() => answers(ports[i]!, async (r) => (await r.ping()) === 'PONG')),
-      ),
+      servers.map((server, i) => server.waitUntil(() => answers(ports[i]!, 'PING', '+PONG'))),
     );
     const create = ManagedProcess.spawn('redis-cli --cluster create', 'redis-cli', [
       '--cluster',
@@ -95,10 +100,7 @@ export async function startRedisCluster(masters = 3): Promise<RunningServer> {
     ]);
     const code = await new Promise<number | null>((resolve) => create.child.once('exit', resolve));
     if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${create.output}`);
-    const clusterOk = (port: number) =>
-      answers(port, async (redis) =>
-        String(await redis.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
-      );
+    const clusterOk = (port: number) => answers(port, 'CLUSTER INFO', 'cluster_state:ok');
     await Promise.all(servers.map((server, i) => server.waitUntil(() => clusterOk(ports[i]!))));
   } catch (error) {
     await stop();
