@@ -7,7 +7,6 @@ import { Redis } from 'ioredis';
 import { RedisAdapter } from '../../adapters/redis.js';
 import { versionAt } from '../conformance/suite.js';
 import { uniquePrefix } from '../servers/engines.js';
-import { ManagedProcess } from '../servers/managed-process.js';
 import { startRedis } from '../servers/redis.js';
 
 describe('Redis adapter client', () => {
@@ -36,19 +35,9 @@ describe('Redis adapter client', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
 
       // Back on the same port (empty: this server keeps nothing), the same adapter works again.
-      const again = ManagedProcess.spawn('redis-server again', 'redis-server', [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-      ]);
+      const again = await startRedis(port);
       try {
-        await again.waitUntil(async () => {
-          await adapter.putVersions([{ key: 'k', versionId, value: new Uint8Array([2]) }]);
-          return true;
-        });
+        await adapter.putVersions([{ key: 'k', versionId, value: new Uint8Array([2]) }]);
         expect(await adapter.getVersion({ key: 'k', versionId })).toEqual(new Uint8Array([2]));
       } finally {
         await again.stop();

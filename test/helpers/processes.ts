@@ -1,22 +1,12 @@
 /** Starting and killing real processes for crash tests: the aft command, adapter writers. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../servers/managed-process.js';
+
+export { freePort };
 
 export const ROOT = join(__dirname, '..', '..');
 export const AFT_BIN = join(ROOT, 'dist', 'bin', 'aft.js');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface AftProcess {
   readonly url: string;

@@ -55,9 +55,10 @@ function answers(port: number, command: string, expected: string): Promise<boole
   });
 }
 
-export async function startRedis(): Promise<RunningServer> {
+/** A standalone server, on `port` when given (to bring one back where it was), else a free one. */
+export async function startRedis(port?: number): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), 'aft-redis-'));
-  const port = await freePort();
+  port ??= await freePort();
   const server = startRedisProcess(port, directory);
   await server.waitUntil(() => answers(port, 'PING', '+PONG'));
   return {
