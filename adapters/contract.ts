@@ -41,6 +41,21 @@ export interface CommitRecord {
   readonly deleted: readonly string[];
 }
 
+/**
+ * A small mutable record for cooperation between shim nodes: membership heartbeats, commit
+ * intents, the garbage collector's lease. Named by a namespace and an id, both
+ * `[0-9A-Za-z._-]{1,128}`.
+ */
+export interface Entry {
+  readonly id: string;
+  readonly value: Uint8Array;
+}
+
+export interface EntryListOptions extends ListOptions {
+  /** Only entries whose id sorts after this one. */
+  readonly after?: string;
+}
+
 export interface StorageAdapter {
   /** A short engine name for logs and metrics, e.g. `file`. */
   readonly name: string;
@@ -71,6 +86,18 @@ export interface StorageAdapter {
   /** Deletes commit records; deleting one that is not stored is not an error. */
   deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void>;
 
+  /** Creates or replaces an entry. */
+  putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void>;
+
+  /** Creates an entry if none with this id exists (atomically); true when this call created it. */
+  createEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<boolean>;
+
+  /** A namespace's entries in ascending id order, at most `limit` of them. */
+  listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]>;
+
+  /** Deletes entries; deleting one that is not stored is not an error. */
+  deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void>;
+
   /**
    * Creates what the engine needs to hold aft's data (a directory, a bucket, tables),
    * idempotently: calling it on a store that is ready changes nothing. `aft storage init`
@@ -83,6 +110,14 @@ export interface StorageAdapter {
 }
 
 export const MAX_KEY_BYTES = 1024;
+export const ENTRY_NAME_PATTERN = /^[0-9A-Za-z._-]{1,128}$/;
+
+/** Throws a TypeError for a namespace or entry id outside the contract. */
+export function assertEntryName(...names: readonly string[]): void {
+  for (const name of names) {
+    if (!ENTRY_NAME_PATTERN.test(name)) throw new TypeError(`invalid entry name ${JSON.stringify(name)}`);
+  }
+}
 export const VERSION_ID_PATTERN = /^[0-9A-Za-z._-]{1,128}$/;
 
 /** Throws a TypeError for a version id outside the contract; adapters call it before using one in a path. */

@@ -16,6 +16,9 @@
  * queries the buckets at or after the watermark's and merges the 8 shards of each in order.
  * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
  * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
+ * Entries (membership, commit intents, the GC lease) live in the commits table too, in
+ * partitions `e#<namespace>#<shard>`, 8 shards, so intents written at the commit rate
+ * spread over 8 partitions.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -40,12 +43,14 @@ import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buck
 import type {
   CallOptions,
   CommitRecord,
+  Entry,
+  EntryListOptions,
   ListOptions,
   StorageAdapter,
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId } from './contract.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -319,6 +324,81 @@ export class DynamoDbAdapter implements StorageAdapter {
     }
   }
 
+  async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    await this.db().send(
+      new PutItemCommand({
+        TableName: this.commitsTable,
+        Item: { ...entryKey(namespace, id), d: { B: value } },
+      }),
+      { abortSignal: options?.signal },
+    );
+  }
+
+  async createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    try {
+      await this.db().send(
+        new PutItemCommand({
+          TableName: this.commitsTable,
+          Item: { ...entryKey(namespace, id), d: { B: value } },
+          ConditionExpression: 'attribute_not_exists(v)',
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace);
+    const limit = options?.limit;
+    const after = options?.after;
+    const shards = await Promise.all(
+      Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
+        this.queryAll(
+          {
+            TableName: this.commitsTable,
+            KeyConditionExpression: after === undefined ? 'b = :b' : 'b = :b AND v > :after',
+            ExpressionAttributeValues: {
+              ':b': { S: `e#${namespace}#${shard}` },
+              ...(after !== undefined && { ':after': { S: after } }),
+            },
+            ConsistentRead: true,
+          },
+          options,
+          limit,
+        ),
+      ),
+    );
+    return shards
+      .flat()
+      .sort((a, b) => compare(a.v!.S!, b.v!.S!))
+      .slice(0, limit ?? Number.POSITIVE_INFINITY)
+      .map((item) => ({ id: item.v!.S!, value: item.d?.B ?? new Uint8Array(0) }));
+  }
+
+  async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, ...ids);
+    await this.batchWrite(
+      this.commitsTable,
+      [...new Set(ids)].map((id) => ({ DeleteRequest: { Key: entryKey(namespace, id) } })),
+      options,
+    );
+  }
+
   /** Creates both tables (on-demand capacity) unless they exist, and waits until they are active. */
   async init(options?: CallOptions): Promise<void> {
     const tables = [
@@ -472,6 +552,10 @@ export class DynamoDbAdapter implements StorageAdapter {
 
 function recordPartition(versionId: string): string {
   return `${commitBucketOf(versionId)}#${shardOf(versionId)}`;
+}
+
+function entryKey(namespace: string, id: string): Item {
+  return { b: { S: `e#${namespace}#${shardOf(id)}` }, v: { S: id } };
 }
 
 function overflowPartition(versionId: string): string {

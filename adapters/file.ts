@@ -3,6 +3,7 @@
  *
  *   <root>/versions/<h[0:2]>/<h>/<versionId>      h = sha256 hex of the key's UTF-8 bytes
  *   <root>/commits/<versionId[0:8]>/<versionId>.json
+ *   <root>/entries/<namespace>/<id>               node cooperation entries
  *   <root>/tmp/                                    files being written
  *
  * Keys are hashed so that any key of up to 1024 bytes (with `/`, `%`, NUL, ...) maps to a
@@ -24,12 +25,14 @@ import { commitBucketOf, firstBucketAfter } from './commit-buckets.js';
 import type {
   CallOptions,
   CommitRecord,
+  Entry,
+  EntryListOptions,
   ListOptions,
   StorageAdapter,
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId } from './contract.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -169,6 +172,64 @@ export class FileAdapter implements StorageAdapter {
         () => undefined,
       );
     }
+  }
+
+  async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    await this.open();
+    const directory = join(this.directory, 'entries', namespace);
+    await this.ensureDirectory(directory);
+    await rename(await this.writeTemp(value), join(directory, id));
+    await this.syncDirectory(directory);
+  }
+
+  async createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    await this.open();
+    const directory = join(this.directory, 'entries', namespace);
+    await this.ensureDirectory(directory);
+    const tmp = await this.writeTemp(value);
+    try {
+      await link(tmp, join(directory, id));
+      await this.syncDirectory(directory);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace);
+    const directory = join(this.directory, 'entries', namespace);
+    const after = options?.after;
+    const ids = (await readdirIfExists(directory))
+      .filter((id) => after === undefined || id > after)
+      .sort()
+      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY);
+    const entries = await mapLimit(ids, this.concurrency, async (id) => {
+      const value = await readIfExists(join(directory, id), options);
+      return value && { id, value };
+    });
+    return entries.filter((entry): entry is Entry => entry !== undefined);
+  }
+
+  async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
+    assertEntryName(namespace, ...ids);
+    await mapLimit(ids, this.concurrency, async (id) => {
+      options?.signal?.throwIfAborted();
+      await unlinkIfExists(join(this.directory, 'entries', namespace, id));
+    });
   }
 
   /** Creates the data directory and its layout. */

@@ -5,12 +5,14 @@
 import type {
   CallOptions,
   CommitRecord,
+  Entry,
+  EntryListOptions,
   ListOptions,
   StorageAdapter,
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId } from './contract.js';
 import { copyRecord } from './record-codec.js';
 import { insertSorted, removeSorted, upperBound } from './sorted.js';
 
@@ -20,6 +22,7 @@ export class MemoryAdapter implements StorageAdapter {
   private readonly commits = new Map<string, CommitRecord>();
   /** Commit record ids in ascending order, for listing past a watermark. */
   private readonly commitOrder: string[] = [];
+  private readonly entries = new Map<string, Map<string, Uint8Array>>();
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
     await settle(options);
@@ -77,6 +80,42 @@ export class MemoryAdapter implements StorageAdapter {
     }
   }
 
+  async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
+    await settle(options);
+    assertEntryName(namespace, id);
+    this.entriesOf(namespace).set(id, value.slice());
+  }
+
+  async createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    await settle(options);
+    assertEntryName(namespace, id);
+    const entries = this.entriesOf(namespace);
+    if (entries.has(id)) return false;
+    entries.set(id, value.slice());
+    return true;
+  }
+
+  async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    await settle(options);
+    assertEntryName(namespace);
+    const after = options?.after;
+    return [...(this.entries.get(namespace) ?? new Map<string, Uint8Array>())]
+      .filter(([id]) => after === undefined || id > after)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY)
+      .map(([id, value]) => ({ id, value: value.slice() }));
+  }
+
+  async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    for (const id of ids) this.entries.get(namespace)?.delete(id);
+  }
+
   /** How many versions are stored (for tests of garbage collection). */
   get versionCount(): number {
     let count = 0;
@@ -85,6 +124,15 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   async close(): Promise<void> {}
+
+  private entriesOf(namespace: string): Map<string, Uint8Array> {
+    let entries = this.entries.get(namespace);
+    if (!entries) {
+      entries = new Map();
+      this.entries.set(namespace, entries);
+    }
+    return entries;
+  }
 }
 
 /** Yields once, as a real engine would, and honours the abort signal. */

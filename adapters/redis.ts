@@ -5,6 +5,7 @@
  *   <prefix>{c:<bucket>}            hash:   versionId -> commit record JSON
  *   <prefix>{c:<bucket>}:ids        sorted set (all scores 0, so ordered by id): the bucket's ids
  *   <prefix>buckets                 sorted set of buckets that hold commit records
+ *   <prefix>{e:<namespace>}         hash:   id -> entry bytes (membership, intents, GC lease)
  *
  * A bucket is the version id's first 8 characters (about 65 s of commits). Its hash and
  * index share a hash tag, so one Lua script writes both atomically even on a cluster:
@@ -19,12 +20,14 @@ import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buck
 import type {
   CallOptions,
   CommitRecord,
+  Entry,
+  EntryListOptions,
   ListOptions,
   StorageAdapter,
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId } from './contract.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
@@ -234,6 +237,50 @@ export class RedisAdapter implements StorageAdapter {
     );
   }
 
+  async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    await raceSignal(this.redis().hset(this.entriesKey(namespace), id, Buffer.from(value)), options?.signal);
+  }
+
+  async createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    const created = await raceSignal(
+      this.redis().hsetnx(this.entriesKey(namespace), id, Buffer.from(value)),
+      options?.signal,
+    );
+    return created === 1;
+  }
+
+  async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace);
+    // A namespace holds a few entries per node or per commit in flight: one HGETALL reads it.
+    const all = await raceSignal(this.redis().hgetallBuffer(this.entriesKey(namespace)), options?.signal);
+    const after = options?.after;
+    return Object.keys(all)
+      .filter((id) => after === undefined || id > after)
+      .sort()
+      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY)
+      .map((id) => {
+        const value = all[id]!;
+        return { id, value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+      });
+  }
+
+  async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, ...ids);
+    if (ids.length === 0) return;
+    await raceSignal(this.redis().hdel(this.entriesKey(namespace), ...ids), options?.signal);
+  }
+
   /** Redis needs nothing created: this checks that the server answers. */
   async init(options?: CallOptions): Promise<void> {
     await raceSignal(this.redis().ping(), options?.signal);
@@ -291,6 +338,10 @@ export class RedisAdapter implements StorageAdapter {
 
   private idsKey(bucket: string): string {
     return `${this.prefix}{c:${bucket}}:ids`;
+  }
+
+  private entriesKey(namespace: string): string {
+    return `${this.prefix}{e:${namespace}}`;
   }
 
   private bucketsKey(): string {

@@ -4,6 +4,7 @@
  *
  *   <prefix>v/<sha256(key)>/<versionId>     a version's bytes
  *   <prefix>c/<versionId>                   a commit record (JSON), written with If-None-Match: *
+ *   <prefix>e/<namespace>/<id>              an entry (membership, intents, GC lease)
  *
  * Keys are hashed because an S3 object key holds at most 1024 bytes and a user's key may be
  * that long already; the hash also spreads versions evenly over S3's partitions. Commit
@@ -27,12 +28,14 @@ import { retryUntilDone } from './backoff.js';
 import type {
   CallOptions,
   CommitRecord,
+  Entry,
+  EntryListOptions,
   ListOptions,
   StorageAdapter,
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId } from './contract.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -89,35 +92,12 @@ export class S3Adapter implements StorageAdapter {
   async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
     options?.signal?.throwIfAborted();
     assertVersionId(record.versionId);
-    const body = encodeRecord(record);
-    let created = false;
-    await retryUntilDone(
-      `put-if-absent of commit record ${record.versionId}`,
-      async () => {
-        try {
-          await this.s3().send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: this.recordKey(record.versionId),
-              Body: body,
-              ContentType: 'application/json',
-              // Put-if-absent: S3 answers 412 when the key exists.
-              IfNoneMatch: '*',
-            }),
-            { abortSignal: options?.signal },
-          );
-          created = true;
-          return true;
-        } catch (error) {
-          if (httpStatusOf(error) === 412) return true;
-          // 409: a concurrent conditional write of the same key is in progress; try again.
-          if (httpStatusOf(error) === 409) return false;
-          throw error;
-        }
-      },
-      { signal: options?.signal },
+    return this.putIfAbsent(
+      this.recordKey(record.versionId),
+      encodeRecord(record),
+      'application/json',
+      options,
     );
-    return created;
   }
 
   async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
@@ -129,28 +109,13 @@ export class S3Adapter implements StorageAdapter {
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
     options?.signal?.throwIfAborted();
-    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
-    const recordsPrefix = `${this.prefix}c/`;
-    const ids: string[] = [];
-    let startAfter = after === undefined ? undefined : this.recordKey(after);
-    while (ids.length < limit) {
-      const page = await this.s3().send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: recordsPrefix,
-          ...(startAfter !== undefined && { StartAfter: startAfter }),
-          MaxKeys: Math.min(LIST_PAGE, limit - ids.length),
-        }),
-        { abortSignal: options?.signal },
-      );
-      const keys = (page.Contents ?? []).map((object) => object.Key!).filter(Boolean);
-      ids.push(...keys.map((key) => key.slice(recordsPrefix.length)));
-      if (!page.IsTruncated || keys.length === 0) break;
-      startAfter = keys[keys.length - 1];
-    }
-    const records = await mapLimit(ids.slice(0, limit), this.concurrency, (id) =>
-      this.getCommitRecord(id, options),
+    const ids = await this.listIds(
+      `${this.prefix}c/`,
+      after === undefined ? undefined : this.recordKey(after),
+      options?.limit ?? Number.POSITIVE_INFINITY,
+      options,
     );
+    const records = await mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options));
     // A record deleted between the listing and the read is simply no longer there.
     return records.filter((record): record is CommitRecord => record !== undefined);
   }
@@ -167,6 +132,52 @@ export class S3Adapter implements StorageAdapter {
     for (const versionId of versionIds) assertVersionId(versionId);
     await this.deleteKeys(
       versionIds.map((versionId) => this.recordKey(versionId)),
+      options,
+    );
+  }
+
+  async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    await this.s3().send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.entryKey(namespace, id), Body: value }),
+      {
+        abortSignal: options?.signal,
+      },
+    );
+  }
+
+  async createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    return this.putIfAbsent(this.entryKey(namespace, id), value, 'application/octet-stream', options);
+  }
+
+  async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace);
+    const ids = await this.listIds(
+      `${this.prefix}e/${namespace}/`,
+      options?.after === undefined ? undefined : this.entryKey(namespace, options.after),
+      options?.limit ?? Number.POSITIVE_INFINITY,
+      options,
+    );
+    const entries = await mapLimit(ids, this.concurrency, async (id) => {
+      const value = await this.getObject(this.entryKey(namespace, id), options);
+      return value && { id, value };
+    });
+    return entries.filter((entry): entry is Entry => entry !== undefined);
+  }
+
+  async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
+    assertEntryName(namespace, ...ids);
+    await this.deleteKeys(
+      ids.map((id) => this.entryKey(namespace, id)),
       options,
     );
   }
@@ -247,6 +258,75 @@ export class S3Adapter implements StorageAdapter {
         );
       }
     });
+  }
+
+  /** The names under `prefix` after the key `startAfter`, in order, at most `limit`. */
+  private async listIds(
+    prefix: string,
+    startAfter: string | undefined,
+    limit: number,
+    options?: CallOptions,
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    let from = startAfter;
+    while (ids.length < limit) {
+      const page = await this.s3().send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ...(from !== undefined && { StartAfter: from }),
+          MaxKeys: Math.min(LIST_PAGE, limit - ids.length),
+        }),
+        { abortSignal: options?.signal },
+      );
+      const keys = (page.Contents ?? []).map((object) => object.Key ?? '').filter(Boolean);
+      ids.push(...keys.map((key) => key.slice(prefix.length)));
+      if (!page.IsTruncated || keys.length === 0) break;
+      from = keys[keys.length - 1];
+    }
+    return ids.slice(0, limit);
+  }
+
+  /**
+   * PutObject with If-None-Match: *. S3 answers 412 when the key exists (false) and 409
+   * while another conditional write of the key is in flight (retried with backoff).
+   */
+  private async putIfAbsent(
+    key: string,
+    body: Uint8Array,
+    contentType: string,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    let created = false;
+    await retryUntilDone(
+      `put-if-absent of ${key}`,
+      async () => {
+        try {
+          await this.s3().send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentType: contentType,
+              IfNoneMatch: '*',
+            }),
+            { abortSignal: options?.signal },
+          );
+          created = true;
+          return true;
+        } catch (error) {
+          if (httpStatusOf(error) === 412) return true;
+          if (httpStatusOf(error) === 409) return false;
+          throw error;
+        }
+      },
+      { signal: options?.signal },
+    );
+    return created;
+  }
+
+  private entryKey(namespace: string, id: string): string {
+    return `${this.prefix}e/${namespace}/${id}`;
   }
 
   private versionKey(key: string, versionId: string): string {

@@ -89,8 +89,6 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       server.closeIdleConnections();
       await serverClosed;
       clearTimeout(cutOff);
-      // An adapter made from the storage URL is ours to close; one passed in is the caller's.
-      if (!givenAdapter) await adapter.close();
       logger.info({}, 'stopped');
     })();
     return closed;

@@ -29,7 +29,7 @@ describe('storage URLs', () => {
   });
 
   it('dynamodb: the table prefix keeps its case', () => {
-    const adapter = createAdapterFromUrl('dynamodb://MyApp-?region=us-east-1') as DynamoDbAdapter;
+    const adapter = createAdapterFromUrl('dynamodb://MyApp-?region=us-east-1') as unknown as DynamoDbAdapter;
     expect(adapter).toBeInstanceOf(DynamoDbAdapter);
     expect([adapter.versionsTable, adapter.commitsTable]).toEqual(['MyApp-versions', 'MyApp-commits']);
     expect(() => createAdapterFromUrl('dynamodb://bad%20name')).toThrow(/table prefix/);

@@ -341,6 +341,57 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'entries: put replaces, list is in id order past `after` and up to `limit`, namespaces are apart',
+    async run(adapter) {
+      assert.deepEqual(await adapter.listEntries('members'), []);
+      const ids = ['node-b', 'node-a', 'node-c', 'node-e', 'node-d'];
+      for (const id of ids) await adapter.putEntry('members', id, bytes(`first ${id}`));
+      await adapter.putEntry('members', 'node-c', bytes('second node-c'));
+      await adapter.putEntry('other', 'node-a', new Uint8Array(0));
+      const listed = await adapter.listEntries('members');
+      assert.deepEqual(
+        listed.map((entry) => [entry.id, Buffer.from(entry.value).toString()]),
+        [
+          ['node-a', 'first node-a'],
+          ['node-b', 'first node-b'],
+          ['node-c', 'second node-c'],
+          ['node-d', 'first node-d'],
+          ['node-e', 'first node-e'],
+        ],
+      );
+      const page = await adapter.listEntries('members', { after: 'node-b', limit: 2 });
+      assert.deepEqual(
+        page.map((entry) => entry.id),
+        ['node-c', 'node-d'],
+      );
+      const other = await adapter.listEntries('other');
+      assert.deepEqual(
+        other.map((entry) => [entry.id, entry.value.byteLength]),
+        [['node-a', 0]],
+      );
+      await adapter.deleteEntries('members', ['node-a', 'node-e', 'never-there']);
+      assert.deepEqual(
+        (await adapter.listEntries('members')).map((entry) => entry.id),
+        ['node-b', 'node-c', 'node-d'],
+      );
+    },
+  },
+  {
+    name: 'entries: create is put-if-absent, and of many concurrent creators exactly one wins',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      assert.equal(await adapter.createEntry('lease', 'epoch-1', bytes('me')), true);
+      assert.equal(await adapter.createEntry('lease', 'epoch-1', bytes('you')), false);
+      const outcomes = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => adapter.createEntry('lease', 'epoch-2', bytes(`node-${i}`))),
+      );
+      assert.equal(outcomes.filter(Boolean).length, 1);
+      const entries = await adapter.listEntries('lease');
+      assert.deepEqual(Buffer.from(entries[0]!.value).toString(), 'me');
+      assert.equal(Buffer.from(entries[1]!.value).toString(), `node-${outcomes.indexOf(true)}`);
+    },
+  },
+  {
     name: 'an aborted signal rejects the call and writes nothing',
     async run(adapter) {
       const controller = new AbortController();

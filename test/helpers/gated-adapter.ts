@@ -46,6 +46,10 @@ export class GatedAdapter implements StorageAdapter {
   deleteVersions: StorageAdapter['deleteVersions'] = (...args) => this.inner.deleteVersions(...args);
   deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
     this.inner.deleteCommitRecords(...args);
+  putEntry: StorageAdapter['putEntry'] = (...args) => this.inner.putEntry(...args);
+  createEntry: StorageAdapter['createEntry'] = (...args) => this.inner.createEntry(...args);
+  listEntries: StorageAdapter['listEntries'] = (...args) => this.inner.listEntries(...args);
+  deleteEntries: StorageAdapter['deleteEntries'] = (...args) => this.inner.deleteEntries(...args);
   close: StorageAdapter['close'] = async () => {
     this.releaseAll();
   };
