@@ -4,6 +4,8 @@
  */
 import { Command, Option } from 'commander';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
+import { collectGarbage, type GcProgress, type GcReport } from '../gc/collector.js';
+import { acquireLease } from '../gc/lease.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from './config.js';
 import { AftError } from './errors.js';
 import { startShim } from './http/server.js';
@@ -68,7 +70,101 @@ export function buildProgram(version: string): Command {
         await adapter.close();
       }
     });
+  const gcDefaults = resolveConfig({}, {});
+  program
+    .command('gc')
+    .description(
+      'run global garbage collection once (for a scheduled job, or by hand): delete superseded versions no ' +
+        'live node can still serve, orphan versions, then fully collected commit records',
+    )
+    .addOption(
+      new Option(
+        storageSetting.flag,
+        `storage URL [env ${storageSetting.env}; default ${storageSetting.default}]`,
+      ),
+    )
+    .addOption(
+      new Option('--max-deletes <n>', `most versions to delete [default ${gcDefaults.gcMaxDeletes}]`),
+    )
+    .addOption(
+      new Option('--dead-after-ms <n>', `heartbeat age of a dead node [default ${gcDefaults.deadAfterMs}]`),
+    )
+    .addOption(new Option('--force', 'run even when a node holds the GC lease this period'))
+    .action(
+      async (flags: { storage?: string; maxDeletes?: string; deadAfterMs?: string; force?: boolean }) => {
+        const options: ShimOptions = {
+          ...(flags.storage !== undefined && { storage: flags.storage }),
+          ...(flags.maxDeletes !== undefined && {
+            gcMaxDeletes: parseSetting(
+              settingOf('gcMaxDeletes'),
+              flags.maxDeletes,
+              '--max-deletes',
+            ) as number,
+          }),
+          ...(flags.deadAfterMs !== undefined && {
+            deadAfterMs: parseSetting(
+              settingOf('deadAfterMs'),
+              flags.deadAfterMs,
+              '--dead-after-ms',
+            ) as number,
+          }),
+        };
+        const config = resolveConfig(options);
+        const adapter = createAdapterFromUrl(config.storage);
+        try {
+          const lease = await acquireLease(adapter, `aft-gc-${process.pid}`, 3 * config.gcIntervalMs);
+          if (!lease.held && !flags.force) {
+            process.stdout.write(
+              `aft gc: node ${lease.holder} holds the GC lease this period; nothing done (--force runs anyway)\n`,
+            );
+            return;
+          }
+          const report = await collectGarbage({
+            storage: adapter,
+            maxDeletes: config.gcMaxDeletes,
+            deadAfterMs: config.deadAfterMs,
+            onProgress: progressPrinter(process.stderr),
+          });
+          process.stdout.write(formatReport(describeStorageUrl(config.storage), report));
+        } finally {
+          await adapter.close();
+        }
+      },
+    );
   return program;
+}
+
+function settingOf(option: keyof ShimOptions) {
+  return SETTINGS.find((entry) => entry.option === option)!;
+}
+
+/** Progress on a terminal: one line rewritten in place; elsewhere, one line per phase. */
+function progressPrinter(stream: NodeJS.WriteStream): (progress: GcProgress) => void {
+  let lastPhase = '';
+  return ({ phase, done, total }) => {
+    const line = `aft gc: ${phase} ${done}/${total}`;
+    if (stream.isTTY) {
+      stream.write(`\r${line.padEnd(60)}${phase === 'done' ? '\n' : ''}`);
+    } else if (phase !== lastPhase) {
+      stream.write(`${line}\n`);
+    }
+    lastPhase = phase;
+  };
+}
+
+function formatReport(storage: string, report: GcReport): string {
+  return [
+    `aft gc on ${storage}:`,
+    `  live nodes              ${report.liveNodes}`,
+    `  low-water mark          ${new Date(report.lowWaterMs).toISOString()}`,
+    `  commit records          ${report.commitRecords}`,
+    `  versions deleted        ${report.versionsDeleted}`,
+    `  orphan versions deleted ${report.orphanVersionsDeleted}`,
+    `  records deleted         ${report.recordsDeleted}`,
+    `  intents settled         ${report.intentsDeleted}`,
+    `  left for the next pass  ${report.backlog}`,
+    '',
+  ].join('\n');
 }
 
 /** A failed `aft storage init`: the message names the storage (credentials masked) and the cause. */

@@ -1,20 +1,25 @@
 /**
  * The commit protocol (protocol.md §4):
  *   1. assign the version id (hybrid logical clock, at commit time);
- *   2. write every buffered version, batched, and wait until all are durable;
+ *   2. write an intent entry naming the keys, then every buffered version, batched, and wait
+ *      until all are durable;
  *   3. only then write the commit record, put-if-absent: from this instant T is committed;
- *   4. add T to the node's metadata and cache, then acknowledge.
+ *      the record is written only while the version id is younger than the record deadline
+ *      (shim/timing.ts), so other nodes know how late a record can appear;
+ *   4. add T to the node's metadata and cache, then acknowledge; the intent is deleted.
  *
- * A crash before 3 leaves orphan versions that no reader can reach (no record names them).
- * A crash after 3 loses nothing: any node bootstrapping or pulling from storage learns T.
+ * A crash before 3 leaves orphan versions that no reader can reach (no record names them);
+ * the intent lets garbage collection find and delete them. A crash after 3 loses nothing:
+ * any node bootstrapping or pulling from storage learns T.
  */
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/contract.js';
 import type { VersionCache } from './cache.js';
 import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
-import { formatVersionId, type HybridLogicalClock } from './ids.js';
+import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
 import type { Metadata } from './metadata.js';
 import type { NodeMetrics } from './telemetry.js';
+import { recordWindowMs, type Timing } from './timing.js';
 import type { Transaction } from './transaction.js';
 
 export interface CommitContext {
@@ -23,7 +28,12 @@ export interface CommitContext {
   readonly cache: VersionCache;
   readonly clock: HybridLogicalClock;
   readonly metrics: NodeMetrics;
+  readonly timing: Timing;
+  readonly now: () => number;
 }
+
+/** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
+export const INTENTS_NAMESPACE = 'intents';
 
 /**
  * Where a failed commit stands. VERSIONS_FAILED: no commit record was attempted, so the
@@ -33,6 +43,8 @@ export interface CommitContext {
  */
 export const CommitFailure = {
   VERSIONS_FAILED: 'versions_failed',
+  /** The record deadline passed with no record in storage: the transaction is aborted, safely. */
+  DEADLINE_PASSED: 'deadline_passed',
   OUTCOME_UNKNOWN: 'outcome_unknown',
 } as const;
 export type CommitFailure = (typeof CommitFailure)[keyof typeof CommitFailure];
@@ -66,6 +78,10 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   if (!txn.versionsDurable) {
     try {
       if (versions.length > 0) {
+        const intent = new TextEncoder().encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
+        await guardStorage(storage, metrics, 'putEntry', () =>
+          storage.putEntry(INTENTS_NAMESPACE, versionId, intent),
+        );
         await guardStorage(storage, metrics, 'putVersions', () => storage.putVersions(versions));
       }
     } catch (error) {
@@ -79,21 +95,43 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   }
 
   const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
+  const ageMs = context.now() - (parseVersionId(versionId)?.physicalMs ?? 0);
   try {
-    const created = await guardStorage(storage, metrics, 'putCommitRecord', () =>
-      storage.putCommitRecord(record),
-    );
-    if (!created) {
-      // An earlier attempt of this same commit landed (its reply was lost). Version ids embed
-      // the txid, so a record under this id from another transaction would be a bug.
+    if (txn.recordAttempted) {
+      // An earlier attempt's outcome is unknown: if its record is there, T committed.
       const existing = await guardStorage(storage, metrics, 'getCommitRecord', () =>
         storage.getCommitRecord(versionId),
       );
-      if (existing?.txid !== txn.txid) {
-        throw new AftError(ErrorCode.INTERNAL, `commit record ${versionId} belongs to ${existing?.txid}`);
+      if (existing) {
+        checkOwnRecord(existing, txn.txid);
+      } else if (ageMs > recordWindowMs(context.timing)) {
+        // No attempt can land any more: T never committed.
+        throw new CommitError(
+          CommitFailure.DEADLINE_PASSED,
+          `commit of ${txn.txid} did not land before its record deadline; it is aborted`,
+          undefined,
+        );
+      } else if (ageMs > context.timing.recordDeadlineMs) {
+        throw new CommitError(
+          CommitFailure.OUTCOME_UNKNOWN,
+          `commit of ${txn.txid} is still undecided; repeat the commit to learn the outcome`,
+          undefined,
+        );
+      } else {
+        await writeRecord(record, txn, context);
       }
+    } else if (ageMs > context.timing.recordDeadlineMs) {
+      throw new CommitError(
+        CommitFailure.DEADLINE_PASSED,
+        `commit of ${txn.txid} took over ${context.timing.recordDeadlineMs} ms writing its versions; it is aborted`,
+        undefined,
+      );
+    } else {
+      txn.recordAttempted = true;
+      await writeRecord(record, txn, context);
     }
   } catch (error) {
+    if (error instanceof CommitError) throw error;
     if (error instanceof AftError && error.code === ErrorCode.INTERNAL) throw error;
     throw new CommitError(
       CommitFailure.OUTCOME_UNKNOWN,
@@ -104,5 +142,33 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
 
   context.metadata.add(record);
   for (const version of versions) context.cache.set(version.key, versionId, version.value);
+  if (versions.length > 0) {
+    // The intent has done its job; one left behind is deleted by garbage collection.
+    storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
+  }
   return versionId;
+}
+
+async function writeRecord(record: CommitRecord, txn: Transaction, context: CommitContext): Promise<void> {
+  const { storage, metrics } = context;
+  const created = await guardStorage(storage, metrics, 'putCommitRecord', () =>
+    storage.putCommitRecord(record),
+  );
+  if (!created) {
+    // An earlier attempt of this same commit landed (its reply was lost).
+    const existing = await guardStorage(storage, metrics, 'getCommitRecord', () =>
+      storage.getCommitRecord(record.versionId),
+    );
+    checkOwnRecord(existing, txn.txid);
+  }
+}
+
+/** Version ids embed the txid, so a record under this id from another transaction is a bug. */
+function checkOwnRecord(existing: CommitRecord | undefined, txid: string): void {
+  if (existing?.txid !== txid) {
+    throw new AftError(
+      ErrorCode.INTERNAL,
+      `commit record ${existing?.versionId} belongs to ${existing?.txid}`,
+    );
+  }
 }

@@ -22,6 +22,17 @@ export interface ShimConfig {
   readonly maxTransactionTimeoutMs: number;
   readonly cacheBytes: number;
   readonly shutdownGraceMs: number;
+  /** The URL peers reach this node at; empty: http://<host>:<port> as listening. */
+  readonly advertiseUrl: string;
+  /** Peer URLs known in advance, besides the members registered in storage. */
+  readonly peers: readonly string[];
+  readonly heartbeatMs: number;
+  readonly deadAfterMs: number;
+  readonly pullIntervalMs: number;
+  /** Run global garbage collection in this node (one node at a time holds the lease). */
+  readonly gc: boolean;
+  readonly gcIntervalMs: number;
+  readonly gcMaxDeletes: number;
 }
 
 export type ShimOptions = Partial<ShimConfig>;
@@ -145,6 +156,63 @@ export const SETTINGS: readonly AnySetting[] = [
     'how long SIGTERM waits for in-flight commits',
     integer(0, 3_600_000),
   ),
+  setting(
+    'advertiseUrl',
+    'AFT_ADVERTISE_URL',
+    '--advertise-url <url>',
+    '',
+    'URL peers use to forward requests to this node (default: http://<host>:<port>)',
+    text,
+  ),
+  setting(
+    'peers',
+    'AFT_PEERS',
+    '--peers <urls>',
+    [],
+    'comma-separated URLs of peer nodes known in advance',
+    list,
+  ),
+  setting(
+    'heartbeatMs',
+    'AFT_HEARTBEAT_MS',
+    '--heartbeat-ms <n>',
+    1000,
+    'how often a node heartbeats in storage and reads the member list',
+    integer(50, 600_000),
+  ),
+  setting(
+    'deadAfterMs',
+    'AFT_DEAD_AFTER_MS',
+    '--dead-after-ms <n>',
+    10_000,
+    'a node whose heartbeat stops this long is dead; one that cannot heartbeat for half of it stops serving',
+    integer(200, 3_600_000),
+  ),
+  setting(
+    'pullIntervalMs',
+    'AFT_PULL_INTERVAL_MS',
+    '--pull-interval-ms <n>',
+    1000,
+    "how often a node lists new commit records (learning dead nodes' last commits)",
+    integer(10, 600_000),
+  ),
+  setting('gc', 'AFT_GC', '--gc <on|off>', true, 'take part in global garbage collection', onOff),
+  setting(
+    'gcIntervalMs',
+    'AFT_GC_INTERVAL_MS',
+    '--gc-interval-ms <n>',
+    10_000,
+    'how often the node holding the GC lease runs a pass',
+    integer(100, 24 * 3_600_000),
+  ),
+  setting(
+    'gcMaxDeletes',
+    'AFT_GC_MAX_DELETES',
+    '--gc-max-deletes <n>',
+    10_000,
+    'most versions one GC pass deletes',
+    integer(1, 10_000_000),
+  ),
 ];
 
 /** Resolves the configuration: explicit options, then AFT_* variables, then defaults. */
@@ -211,6 +279,12 @@ function list(raw: string): readonly string[] {
     .split(',')
     .map((token) => token.trim())
     .filter((token) => token.length > 0);
+}
+
+function onOff(raw: string): boolean {
+  if (['on', 'true', '1', 'yes'].includes(raw)) return true;
+  if (['off', 'false', '0', 'no'].includes(raw)) return false;
+  throw new Error('expected on or off');
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];

@@ -142,8 +142,8 @@ export class ShuttingDownError extends AftError {
 /** The node is still loading its metadata from storage. */
 export class NotReadyError extends AftError {
   override readonly name: string = 'NotReadyError';
-  constructor() {
-    super(ErrorCode.NOT_READY, 'this node is still loading commit metadata from storage', {
+  constructor(message = 'this node is still loading commit metadata from storage') {
+    super(ErrorCode.NOT_READY, message, {
       retryable: true,
     });
   }

@@ -14,7 +14,11 @@ export type StorageOperation =
   | 'getCommitRecord'
   | 'listCommitRecords'
   | 'deleteVersions'
-  | 'deleteCommitRecords';
+  | 'deleteCommitRecords'
+  | 'putEntry'
+  | 'createEntry'
+  | 'listEntries'
+  | 'deleteEntries';
 
 export async function guardStorage<T>(
   adapter: StorageAdapter,

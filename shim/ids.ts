@@ -96,6 +96,11 @@ export function formatVersionId(timestamp: HlcTimestamp, txid: string): string {
   );
 }
 
+/** A watermark that sorts before every version id taken at `physicalMs` or later. */
+export function versionIdFloor(physicalMs: number): string {
+  return Math.max(0, Math.floor(physicalMs)).toString(16).padStart(MS_HEX_DIGITS, '0');
+}
+
 export interface ParsedVersionId extends HlcTimestamp {
   readonly txid: string;
 }

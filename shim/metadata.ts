@@ -8,6 +8,8 @@ import { insertSorted, removeSorted } from '../adapters/sorted.js';
 
 export interface CommittedTransaction {
   readonly versionId: string;
+  /** When this node learned it, in the order of `Metadata.learnedSeq`. */
+  readonly learnedSeq: number;
   readonly txid: string;
   readonly writeSet: ReadonlySet<string>;
   readonly deleted: ReadonlySet<string>;
@@ -28,12 +30,17 @@ export class Metadata implements MetadataView {
   private readonly versionIdByTxid = new Map<string, string>();
   private readonly versionsByKey = new Map<string, string[]>();
   private newest: string | undefined;
+  private sequence = 0;
+  /** Keys with two or more versions: the only ones local GC must look at. */
+  private readonly severalVersions = new Set<string>();
 
   /** Adds a committed transaction; false when it was known already. */
   add(record: CommitRecord): boolean {
     if (this.commits.has(record.versionId)) return false;
+    this.sequence += 1;
     const committed: CommittedTransaction = {
       versionId: record.versionId,
+      learnedSeq: this.sequence,
       txid: record.txid,
       writeSet: new Set(record.writeSet),
       deleted: new Set(record.deleted),
@@ -47,6 +54,7 @@ export class Metadata implements MetadataView {
         this.versionsByKey.set(key, versions);
       }
       insertSorted(versions, record.versionId);
+      if (versions.length === 2) this.severalVersions.add(key);
     }
     if (this.newest === undefined || record.versionId > this.newest) this.newest = record.versionId;
     return true;
@@ -62,6 +70,7 @@ export class Metadata implements MetadataView {
       const versions = this.versionsByKey.get(key);
       if (!versions) continue;
       removeSorted(versions, versionId);
+      if (versions.length < 2) this.severalVersions.delete(key);
       if (versions.length === 0) this.versionsByKey.delete(key);
     }
     return true;
@@ -69,6 +78,19 @@ export class Metadata implements MetadataView {
 
   get(versionId: string): CommittedTransaction | undefined {
     return this.commits.get(versionId);
+  }
+
+  /** Grows by one with every transaction learned: a logical time of this node's knowledge. */
+  get learnedSeq(): number {
+    return this.sequence;
+  }
+
+  learnedSeqOf(versionId: string): number | undefined {
+    return this.commits.get(versionId)?.learnedSeq;
+  }
+
+  keysWithSeveralVersions(): Iterable<string> {
+    return this.severalVersions;
   }
 
   versionIdOfTxid(txid: string): string | undefined {

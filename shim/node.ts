@@ -5,7 +5,7 @@
  * rebuilds its metadata from the commit records (`start`).
  */
 import { LRUCache } from 'lru-cache';
-import type { StorageAdapter } from '../adapters/contract.js';
+import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { DEFAULT_CONFIG, type ShimConfig } from './config.js';
@@ -23,7 +23,15 @@ import {
   TransactionNotRunningError,
 } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
-import { HybridLogicalClock, newNodeId, ownerOfTxid, parseVersionId, TxidGenerator } from './ids.js';
+import {
+  HybridLogicalClock,
+  newNodeId,
+  ownerOfTxid,
+  parseVersionId,
+  TxidGenerator,
+  versionIdFloor,
+} from './ids.js';
+import { supersededBefore } from './local-gc.js';
 import { Metadata } from './metadata.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
 import {
@@ -33,6 +41,7 @@ import {
   silentLogger,
   TransactionOutcome,
 } from './telemetry.js';
+import { DEFAULT_TIMING, pullOverlapMs, type Timing } from './timing.js';
 import { type BufferedValue, Transaction, TransactionStatus } from './transaction.js';
 
 /** The settings a node enforces; see shim/config.ts for each one's meaning and default. */
@@ -59,6 +68,12 @@ export interface ShimNodeOptions {
   readonly reaperIntervalMs?: number;
   /** How many finished transactions are remembered for status and repeated commits. @default 100000 */
   readonly finishedMemory?: number;
+  /** The protocol's time bounds (shim/timing.ts); tests shorten them. */
+  readonly timing?: Partial<Timing>;
+  /** How often the node drops superseded transactions from its metadata. @default 2000 */
+  readonly localGcIntervalMs?: number;
+  /** Called with each commit record this node writes, to push it to peers. */
+  readonly onCommitted?: (record: CommitRecord) => void;
 }
 
 export type TransactionState = 'running' | 'committed' | 'aborted';
@@ -118,6 +133,17 @@ export class ShimNode {
   private readonly commitContext: CommitContext;
   private readyFlag = false;
   private closing = false;
+  readonly timing: Timing;
+  private readonly onCommitted: ((record: CommitRecord) => void) | undefined;
+  /** Every commit with a version time up to this is in the metadata (or was collected). */
+  private knownThroughMs = 0;
+  private pulls = 0;
+  private pulling: Promise<number> | undefined;
+  private fencedReason: string | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly localGcIntervalMs: number;
+  /** Recently collected transactions, so an overlapping pull does not learn them again. */
+  private readonly collected = new LRUCache<string, true>({ max: 100_000 });
 
   constructor(options: ShimNodeOptions) {
     this.storage = options.storage;
@@ -142,12 +168,17 @@ export class ShimNode {
     this.finished = new LRUCache({ max: options.finishedMemory ?? 100_000 });
     this.reaper = setInterval(() => this.reapIdle(), options.reaperIntervalMs ?? 1000);
     this.reaper.unref();
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.onCommitted = options.onCommitted;
+    this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     this.commitContext = {
       storage: this.storage,
       metadata: this.metadata,
       cache: this.cache,
       clock: this.clock,
       metrics: this.metrics,
+      timing: this.timing,
+      now: this.now,
     };
   }
 
@@ -164,7 +195,17 @@ export class ShimNode {
   }
 
   get ready(): boolean {
-    return this.readyFlag && !this.closing;
+    return this.readyFlag && !this.closing && this.fencedReason === undefined;
+  }
+
+  /**
+   * This node's low-water mark for global garbage collection: every running transaction
+   * here began knowing every commit with a version time up to it.
+   */
+  get lowWaterMs(): number {
+    let low = this.knownThroughMs;
+    for (const txn of this.running.values()) low = Math.min(low, txn.knownThroughAtStartMs);
+    return low;
   }
 
   get openTransactions(): number {
@@ -172,8 +213,15 @@ export class ShimNode {
   }
 
   /** Counts for tests and operators: metadata entries, cache use. */
-  get stats(): { transactions: number; keys: number; cacheBytes: number; cacheEntries: number } {
+  get stats(): {
+    transactions: number;
+    keys: number;
+    cacheBytes: number;
+    cacheEntries: number;
+    knownThroughMs: number;
+  } {
     return {
+      knownThroughMs: this.knownThroughMs,
       transactions: this.metadata.transactionCount,
       keys: this.metadata.keyCount,
       cacheBytes: this.cache.sizeBytes,
@@ -186,17 +234,106 @@ export class ShimNode {
    * moves the clock past the newest, so this node's commits order after all of them.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    let after = this.metadata.newestVersionId;
+    const startedMs = this.now();
+    await this.pullFrom(this.metadata.newestVersionId, signal);
+    // Every record older than the overlap had landed when the listing began, so it was listed.
+    this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
+    this.readyFlag = true;
+    this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
+    if (this.closing) return;
+    const pullTimer = setInterval(() => {
+      this.pull().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'pulling commit records failed'),
+      );
+    }, this.timing.pullIntervalMs);
+    const gcTimer = setInterval(() => this.collectLocal(), this.localGcIntervalMs);
+    for (const timer of [pullTimer, gcTimer]) {
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  /**
+   * Learns the commit records in storage this node does not know (the fault manager's safe
+   * path: a commit whose node died before pushing it is learned here). Every few pulls the
+   * listing starts `pullOverlapMs` back, for records that landed late; after such a pull the
+   * node knows every commit up to then. Resolves with the number of commits learned.
+   */
+  pull(signal?: AbortSignal): Promise<number> {
+    this.pulling ??= (async () => {
+      const startedMs = this.now();
+      this.pulls += 1;
+      const overlap = this.pulls % this.timing.overlapPullEvery === 0;
+      const from = overlap
+        ? versionIdFloor(startedMs - pullOverlapMs(this.timing))
+        : this.metadata.newestVersionId;
+      const learned = await this.pullFrom(from, signal);
+      if (overlap)
+        this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
+      return learned;
+    })().finally(() => {
+      this.pulling = undefined;
+    });
+    return this.pulling;
+  }
+
+  /** Learns commit records pushed by a peer. Resolves with the number that were new. */
+  learnCommits(records: readonly CommitRecord[]): number {
+    let learned = 0;
+    for (const record of records) if (this.learnCommit(record)) learned += 1;
+    return learned;
+  }
+
+  /**
+   * Drops from the metadata (and cache) the transactions no running transaction here can
+   * still read (shim/local-gc.ts). Returns how many were dropped.
+   */
+  collectLocal(): number {
+    let horizon = this.metadata.learnedSeq;
+    for (const txn of this.running.values()) horizon = Math.min(horizon, txn.startSeq);
+    const removable = supersededBefore(this.metadata, horizon);
+    for (const versionId of removable) {
+      const committed = this.metadata.get(versionId);
+      if (!committed) continue;
+      for (const key of committed.writeSet) this.cache.delete(key, versionId);
+      this.metadata.remove(versionId);
+      this.collected.set(versionId, true);
+    }
+    return removable.length;
+  }
+
+  /**
+   * Stops serving: the node lost contact with storage for so long that the others may have
+   * counted it dead (and collected versions its transactions could read). Its running
+   * transactions are aborted; it serves again once `unfence` is called.
+   */
+  fence(reason: string): void {
+    if (this.fencedReason !== undefined) return;
+    this.fencedReason = reason;
+    this.logger.error({ reason }, 'node fenced: it stops serving until it reaches storage again');
+    for (const txn of this.running.values()) {
+      if (txn.status === TransactionStatus.RUNNING) {
+        this.finishAborted(txn, `the node was fenced: ${reason}`, TransactionOutcome.ABORTED);
+      }
+    }
+  }
+
+  unfence(): void {
+    if (this.fencedReason === undefined) return;
+    this.fencedReason = undefined;
+    this.logger.info({}, 'node serves again');
+  }
+
+  private async pullFrom(after: string | undefined, signal?: AbortSignal): Promise<number> {
+    let learned = 0;
     for (;;) {
       const page = await guardStorage(this.storage, this.metrics, 'listCommitRecords', () =>
         this.storage.listCommitRecords(after, { limit: BOOTSTRAP_PAGE, ...(signal ? { signal } : {}) }),
       );
-      for (const record of page) this.learnCommit(record);
-      if (page.length === 0) break;
+      learned += this.learnCommits(page);
+      if (page.length < BOOTSTRAP_PAGE) return learned;
       after = page[page.length - 1]!.versionId;
     }
-    this.readyFlag = true;
-    this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
   }
 
   begin(options: { timeoutMs?: number } = {}): TransactionInfo {
@@ -210,7 +347,13 @@ export class ShimNode {
         `timeoutMs must be a whole number from 1 to ${this.limits.maxTransactionTimeoutMs}`,
       );
     }
-    const txn = new Transaction(this.txids.next(), this.now(), timeoutMs);
+    const txn = new Transaction(
+      this.txids.next(),
+      this.now(),
+      timeoutMs,
+      this.metadata.learnedSeq,
+      this.knownThroughMs,
+    );
     this.running.set(txn.txid, txn);
     return { txid: txn.txid, status: 'running' };
   }
@@ -344,6 +487,7 @@ export class ShimNode {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.reaper);
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.storage.close();
   }
 
@@ -357,6 +501,15 @@ export class ShimNode {
     try {
       const versionId = await commitWrites(txn, this.commitContext);
       this.finishCommitted(txn, versionId);
+      const record = this.metadata.get(versionId);
+      if (record && this.onCommitted) {
+        this.onCommitted({
+          versionId,
+          txid: record.txid,
+          writeSet: [...record.writeSet],
+          deleted: [...record.deleted],
+        });
+      }
       this.metrics.observeCommit((performance.now() - started) / 1000);
       return versionId;
     } catch (error) {
@@ -387,10 +540,11 @@ export class ShimNode {
     this.metrics.transactionEnded(outcome);
   }
 
-  private learnCommit(record: Parameters<Metadata['add']>[0]): void {
-    if (!this.metadata.add(record)) return;
+  private learnCommit(record: CommitRecord): boolean {
+    if (this.collected.has(record.versionId) || !this.metadata.add(record)) return false;
     const timestamp = parseVersionId(record.versionId);
     if (timestamp) this.clock.observe(timestamp);
+    return true;
   }
 
   private async fetchVersion(
@@ -454,6 +608,7 @@ export class ShimNode {
   private assertAccepting(): void {
     if (this.closing) throw new ShuttingDownError();
     if (!this.readyFlag) throw new NotReadyError();
+    if (this.fencedReason !== undefined) throw new NotReadyError(`this node is fenced: ${this.fencedReason}`);
   }
 
   /**

@@ -22,6 +22,8 @@ export class Transaction {
   versionId: string | undefined;
   /** Every buffered version is durable in storage (step 2 of commit is done). */
   versionsDurable = false;
+  /** A commit record write was started (its outcome may be unknown). */
+  recordAttempted = false;
   /** Set while a commit runs, so a concurrent commit of the same transaction joins it. */
   commitInFlight: Promise<string | null> | undefined;
   /** Bytes of keys and values in the write buffer. */
@@ -35,6 +37,10 @@ export class Transaction {
     readonly txid: string,
     readonly startedAtMs: number,
     readonly idleTimeoutMs: number,
+    /** The node's metadata sequence when T began: versions learned by then bound T's reads. */
+    readonly startSeq = 0,
+    /** Every commit with a version time up to this was known when T began (its low-water mark). */
+    readonly knownThroughAtStartMs = 0,
   ) {
     this.lastActivityMs = startedAtMs;
   }

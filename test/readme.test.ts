@@ -20,7 +20,12 @@ describe('README', () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`${flag}\``));
       expect(row).toBeDefined();
       expect(row).toContain(`\`${entry.env}\``);
-      const shown = Array.isArray(entry.default) ? 'none' : `\`${String(entry.default)}\``;
+      const shown =
+        (Array.isArray(entry.default) && entry.default.length === 0) || entry.default === ''
+          ? 'none'
+          : typeof entry.default === 'boolean'
+            ? `\`${entry.default ? 'on' : 'off'}\``
+            : `\`${String(entry.default)}\``;
       expect(row).toContain(shown);
     }
   });

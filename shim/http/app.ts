@@ -3,11 +3,14 @@
  * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { CommitRecord } from '../../adapters/contract.js';
+import { VERSION_ID_PATTERN } from '../../adapters/contract.js';
 import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
 import type { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
+import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
 import type { PrometheusMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBase64, validateBegin, validateRead, validateWrite } from './validation.js';
@@ -20,6 +23,10 @@ export interface AppOptions {
   readonly logger?: NodeLogger;
   /** True once graceful shutdown began: responses ask clients to close their connection. */
   readonly isShuttingDown?: () => boolean;
+  /** Sends requests for other nodes' transactions to their owners. */
+  readonly forwarding?: ForwardingOptions;
+  /** What GET /v1/node reports of this node besides its id. */
+  readonly describeNode?: () => Record<string, unknown>;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -60,8 +67,12 @@ export function createApp(options: AppOptions): express.Express {
   const authenticated = options.tokens && options.tokens.length > 0 ? bearerAuth(options.tokens) : undefined;
   if (authenticated) {
     app.use('/v1/transactions', authenticated);
+    app.use('/v1/node', authenticated);
+    app.use('/v1/internal', authenticated);
     app.use('/metrics', authenticated);
   }
+  // Before any body parser: the request goes on to its owner untouched.
+  if (options.forwarding) app.use(forwardToOwner(options.forwarding));
 
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -73,6 +84,16 @@ export function createApp(options: AppOptions): express.Express {
     strict: true,
   });
   const rawBody = express.raw({ type: () => true, limit: limits.maxValueBytes });
+
+  app.get('/v1/node', (_req, res) => {
+    res.json({ nodeId: node.nodeId, ready: node.ready, ...options.describeNode?.() });
+  });
+
+  // Commit records pushed by a peer right after its commits.
+  app.post('/v1/internal/commits', jsonBody, (req, res) => {
+    const learned = node.learnCommits(validateRecords(req.body));
+    res.json({ learned });
+  });
 
   app.post('/v1/transactions', jsonBody, (req, res) => {
     const body = validateBegin(req.body ?? {});
@@ -155,6 +176,30 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.use(errorHandler(logger));
   return app;
+}
+
+function validateRecords(body: unknown): CommitRecord[] {
+  const records = (body as { records?: unknown } | undefined)?.records;
+  const isStrings = (value: unknown): value is string[] =>
+    Array.isArray(value) && value.every((item) => typeof item === 'string');
+  if (!Array.isArray(records)) throw new BadRequestError('records must be an array of commit records');
+  return records.map((record: Partial<CommitRecord>, index) => {
+    if (
+      typeof record?.versionId !== 'string' ||
+      !VERSION_ID_PATTERN.test(record.versionId) ||
+      typeof record.txid !== 'string' ||
+      !isStrings(record.writeSet) ||
+      !isStrings(record.deleted)
+    ) {
+      throw new BadRequestError(`records[${index}] is not a commit record`);
+    }
+    return {
+      versionId: record.versionId,
+      txid: record.txid,
+      writeSet: record.writeSet,
+      deleted: record.deleted,
+    };
+  });
 }
 
 /** The key of a `keys/*key` route: express decodes each segment; an unencoded `/` is literal. */

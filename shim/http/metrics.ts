@@ -16,8 +16,18 @@ export class PrometheusMetrics implements NodeMetrics {
   private readonly cacheMisses: Counter;
   private readonly storageErrors: Counter<'operation'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status'>;
+  /** Objects deleted by global GC passes run in this node, by kind. */
+  readonly gcDeleted: Counter<'kind'>;
+  /** Collectable versions the last GC pass left for the next one. */
+  readonly gcBacklog: Gauge;
 
-  constructor(options: { openTransactions?: () => number; defaultMetrics?: boolean } = {}) {
+  constructor(
+    options: {
+      openTransactions?: () => number;
+      metadataTransactions?: () => number;
+      defaultMetrics?: boolean;
+    } = {},
+  ) {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.transactions = new Counter({
@@ -74,6 +84,28 @@ export class PrometheusMetrics implements NodeMetrics {
         registers,
         collect() {
           this.set(openTransactions());
+        },
+      });
+    }
+    this.gcDeleted = new Counter({
+      name: 'aft_gc_deleted_total',
+      help: 'Objects deleted from storage by GC passes run here: versions, orphans, records',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.gcBacklog = new Gauge({
+      name: 'aft_gc_backlog',
+      help: 'Collectable versions the last GC pass run here left for the next one',
+      registers,
+    });
+    const metadataTransactions = options.metadataTransactions;
+    if (metadataTransactions) {
+      new Gauge({
+        name: 'aft_metadata_transactions',
+        help: "Committed transactions in this node's metadata (bounded by local GC)",
+        registers,
+        collect() {
+          this.set(metadataTransactions());
         },
       });
     }

@@ -6,9 +6,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StorageAdapter } from '../../adapters/contract.js';
 import { createAdapterFromUrl, describeStorageUrl } from '../../adapters/url.js';
+import { collectGarbage } from '../../gc/collector.js';
+import { acquireLease } from '../../gc/lease.js';
+import { CommitPush } from '../commit-push.js';
 import { resolveConfig, type ShimConfig, type ShimOptions } from '../config.js';
+import { Membership } from '../membership.js';
 import { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
+import type { Timing } from '../timing.js';
 import { createApp } from './app.js';
 import { PrometheusMetrics } from './metrics.js';
 
@@ -28,17 +33,45 @@ export interface StartShimOptions extends ShimOptions {
   readonly adapter?: StorageAdapter;
   readonly logger?: NodeLogger;
   readonly env?: NodeJS.ProcessEnv;
+  /** The protocol's time bounds (shim/timing.ts); tests shorten them. */
+  readonly timing?: Partial<Timing>;
+  /** How often the node drops superseded transactions from its metadata. @default 2000 */
+  readonly localGcIntervalMs?: number;
 }
 
 const BOOTSTRAP_RETRY_MAX_MS = 5000;
 
 export async function startShim(options: StartShimOptions = {}): Promise<RunningShim> {
-  const { adapter: givenAdapter, logger = silentLogger, env, ...shimOptions } = options;
+  const {
+    adapter: givenAdapter,
+    logger = silentLogger,
+    env,
+    timing,
+    localGcIntervalMs,
+    ...shimOptions
+  } = options;
   const config = resolveConfig(shimOptions, env);
   const adapter = givenAdapter ?? createAdapterFromUrl(config.storage);
   let node: ShimNode | undefined;
-  const metrics = new PrometheusMetrics({ openTransactions: () => node?.openTransactions ?? 0 });
-  node = new ShimNode({ storage: adapter, limits: config, metrics, logger });
+  const metrics = new PrometheusMetrics({
+    openTransactions: () => node?.openTransactions ?? 0,
+    metadataTransactions: () => node?.stats.transactions ?? 0,
+  });
+  let membership: Membership | undefined;
+  const push = new CommitPush({
+    peers: () => membership?.livePeerUrls() ?? [],
+    ...(config.tokens[0] !== undefined && { token: config.tokens[0] }),
+    logger,
+  });
+  node = new ShimNode({
+    storage: adapter,
+    limits: config,
+    metrics,
+    logger,
+    timing: { pullIntervalMs: config.pullIntervalMs, ...timing },
+    ...(localGcIntervalMs !== undefined && { localGcIntervalMs }),
+    onCommitted: (record) => push.push(record),
+  });
   const shimNode = node;
   let shuttingDown = false;
   const app = createApp({
@@ -47,6 +80,8 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     tokens: config.tokens,
     logger,
     isShuttingDown: () => shuttingDown,
+    forwarding: { nodeId: shimNode.nodeId, urlOf: (nodeId) => membership?.urlOf(nodeId) },
+    describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -58,13 +93,34 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  const advertised = config.advertiseUrl || url;
   logger.info({ url, storage: describeStorageUrl(config.storage), nodeId: shimNode.nodeId }, 'listening');
+  membership = new Membership({
+    storage: adapter,
+    nodeId: shimNode.nodeId,
+    url: advertised,
+    lowWaterMs: () => shimNode.lowWaterMs,
+    heartbeatMs: config.heartbeatMs,
+    deadAfterMs: config.deadAfterMs,
+    peers: config.peers,
+    ...(config.tokens[0] !== undefined && { token: config.tokens[0] }),
+    onFenced: (reason) => shimNode.fence(reason),
+    onUnfenced: () => shimNode.unfence(),
+    logger,
+    metrics,
+  });
+  const members = membership;
+  const gcTimer = config.gc ? startGlobalGc() : undefined;
 
   const bootstrap = new AbortController();
   const ready = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
+        // Registered first, with a low-water mark of 0: no collector deletes what this
+        // node may need while it loads.
+        await members.register(bootstrap.signal);
         await shimNode.start(bootstrap.signal);
+        await members.start();
         return;
       } catch (error) {
         if (bootstrap.signal.aborted) throw error;
@@ -81,6 +137,8 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     closed ??= (async () => {
       shuttingDown = true;
       bootstrap.abort();
+      if (gcTimer) clearInterval(gcTimer);
+      await members.stop();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await shimNode.shutdown(config.shutdownGraceMs);
@@ -93,6 +151,38 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     })();
     return closed;
   };
+
+  /** Every gcIntervalMs, whoever holds this period's lease runs one bounded pass. */
+  function startGlobalGc(): NodeJS.Timeout {
+    let running = false;
+    const timer = setInterval(async () => {
+      if (running || !shimNode.ready) return;
+      running = true;
+      try {
+        const lease = await acquireLease(adapter, shimNode.nodeId, 3 * config.gcIntervalMs);
+        if (!lease.held) return;
+        const report = await collectGarbage({
+          storage: adapter,
+          maxDeletes: config.gcMaxDeletes,
+          deadAfterMs: config.deadAfterMs,
+          timing: shimNode.timing,
+        });
+        metrics.gcDeleted.inc({ kind: 'versions' }, report.versionsDeleted);
+        metrics.gcDeleted.inc({ kind: 'orphans' }, report.orphanVersionsDeleted);
+        metrics.gcDeleted.inc({ kind: 'records' }, report.recordsDeleted);
+        metrics.gcBacklog.set(report.backlog);
+        if (report.versionsDeleted + report.orphanVersionsDeleted + report.recordsDeleted > 0) {
+          logger.info({ ...report }, 'garbage collected');
+        }
+      } catch (error) {
+        logger.warn({ err: error }, 'garbage collection pass failed');
+      } finally {
+        running = false;
+      }
+    }, config.gcIntervalMs);
+    timer.unref();
+    return timer;
+  }
 
   return { url, node: shimNode, server, config, ready, close };
 }

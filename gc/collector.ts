@@ -1,0 +1,184 @@
+/**
+ * Global garbage collection (protocol.md §8): one pass deletes from storage the versions no
+ * live node can still serve, orphan versions of commits that never wrote their record, and
+ * then the commit records of fully collected transactions.
+ *
+ * Safety. Every live node publishes a low-water mark L: each transaction running on it
+ * began knowing every commit with a version time up to L. A running transaction never reads
+ * a key below the newest version it knew at its start (shim/local-gc.ts), so a version u of
+ * key k is unneeded by every running transaction, anywhere, once a newer version v of k has
+ * a version time at or below the least L of the live nodes. Nodes register (with L = 0)
+ * before they load their metadata, and a node that cannot heartbeat stops serving before it
+ * can be counted dead, so no transaction escapes the minimum. New transactions know v too.
+ * Commit records go last, and only when every key they wrote is collected.
+ */
+import type { CommitRecord, StorageAdapter, VersionRef } from '../adapters/contract.js';
+import { INTENTS_NAMESPACE } from '../shim/commit.js';
+import { parseVersionId } from '../shim/ids.js';
+import { decodeMember, MEMBERS_NAMESPACE } from '../shim/membership.js';
+import { DEFAULT_TIMING, orphanAfterMs, pullOverlapMs, type Timing } from '../shim/timing.js';
+
+export interface CollectorOptions {
+  readonly storage: StorageAdapter;
+  /** Most versions one pass deletes (orphans included). @default 10000 */
+  readonly maxDeletes?: number;
+  /** @default 10000 */
+  readonly deadAfterMs?: number;
+  readonly timing?: Partial<Timing>;
+  readonly now?: () => number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: GcProgress) => void;
+}
+
+export type GcPhase = 'members' | 'listing' | 'versions' | 'orphans' | 'records' | 'done';
+
+export interface GcProgress {
+  readonly phase: GcPhase;
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface GcReport {
+  /** Live nodes whose low-water marks bounded the pass. */
+  readonly liveNodes: number;
+  /** Versions whose version time is at or below this may supersede others. */
+  readonly lowWaterMs: number;
+  readonly commitRecords: number;
+  readonly versionsDeleted: number;
+  readonly orphanVersionsDeleted: number;
+  readonly recordsDeleted: number;
+  readonly intentsDeleted: number;
+  /** Collectable versions left for the next pass (the per-pass bound was reached). */
+  readonly backlog: number;
+}
+
+const PAGE = 1000;
+const DELETE_BATCH = 500;
+const textDecoder = new TextDecoder();
+
+const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
+
+export async function collectGarbage(options: CollectorOptions): Promise<GcReport> {
+  const { storage, signal } = options;
+  const timing = { ...DEFAULT_TIMING, ...options.timing };
+  const now = options.now ?? Date.now;
+  const maxDeletes = options.maxDeletes ?? 10_000;
+  const deadAfterMs = options.deadAfterMs ?? 10_000;
+  const progress = options.onProgress ?? (() => undefined);
+  const startedMs = now();
+
+  // 1. The least low-water mark of the live nodes; with none, every record old enough to
+  //    have surely landed is known to any node that starts later.
+  progress({ phase: 'members', done: 0, total: 1 });
+  let lowWaterMs = startedMs - pullOverlapMs(timing);
+  let liveNodes = 0;
+  for (const entry of await storage.listEntries(MEMBERS_NAMESPACE, { ...(signal && { signal }) })) {
+    const member = decodeMember(entry.value);
+    if (!member) continue;
+    if (startedMs - member.heartbeatAtMs > deadAfterMs + timing.maxClockSkewMs) continue;
+    liveNodes += 1;
+    lowWaterMs = Math.min(lowWaterMs, member.lowWaterMs);
+  }
+
+  // 2. Every commit record: the versions of each key, in order.
+  const records = new Map<string, CommitRecord>();
+  const versionsByKey = new Map<string, string[]>();
+  for (let after: string | undefined; ; ) {
+    const page = await storage.listCommitRecords(after, { limit: PAGE, ...(signal && { signal }) });
+    for (const record of page) {
+      records.set(record.versionId, record);
+      for (const key of record.writeSet) {
+        const versions = versionsByKey.get(key) ?? [];
+        versions.push(record.versionId);
+        versionsByKey.set(key, versions);
+      }
+    }
+    progress({ phase: 'listing', done: records.size, total: records.size });
+    if (page.length < PAGE) break;
+    after = page[page.length - 1]!.versionId;
+  }
+
+  // 3. A version is collectable when a newer version of its key is at or below the low water.
+  const collectableKeys = new Map<string, number>();
+  const toDelete: VersionRef[] = [];
+  let backlog = 0;
+  for (const [key, versions] of versionsByKey) {
+    let supersededBelow = -1;
+    for (let index = versions.length - 1; index > 0; index -= 1) {
+      if (versionTime(versions[index]!) <= lowWaterMs) {
+        supersededBelow = index;
+        break;
+      }
+    }
+    for (let index = 0; index < supersededBelow; index += 1) {
+      const versionId = versions[index]!;
+      const tombstone = records.get(versionId)!.deleted.includes(key);
+      if (!tombstone && toDelete.length >= maxDeletes) {
+        backlog += 1;
+        continue;
+      }
+      if (!tombstone) toDelete.push({ key, versionId });
+      collectableKeys.set(versionId, (collectableKeys.get(versionId) ?? 0) + 1);
+    }
+  }
+  let versionsDeleted = 0;
+  for (let i = 0; i < toDelete.length; i += DELETE_BATCH) {
+    const batch = toDelete.slice(i, i + DELETE_BATCH);
+    await storage.deleteVersions(batch, { ...(signal && { signal }) });
+    versionsDeleted += batch.length;
+    progress({ phase: 'versions', done: versionsDeleted, total: toDelete.length });
+  }
+
+  // 4. Orphans: intents of commits that wrote no record before no record could land any more.
+  let orphanVersionsDeleted = 0;
+  const settledIntents: string[] = [];
+  const intents = await storage.listEntries(INTENTS_NAMESPACE, { ...(signal && { signal }) });
+  for (const intent of intents) {
+    if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) continue;
+    if (
+      !records.has(intent.id) &&
+      !(await storage.getCommitRecord(intent.id, { ...(signal && { signal }) }))
+    ) {
+      if (versionsDeleted + orphanVersionsDeleted >= maxDeletes) {
+        backlog += 1;
+        continue;
+      }
+      const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
+      await storage.deleteVersions(
+        keys.map((key) => ({ key, versionId: intent.id })),
+        { ...(signal && { signal }) },
+      );
+      orphanVersionsDeleted += keys.length;
+    }
+    settledIntents.push(intent.id);
+    progress({ phase: 'orphans', done: settledIntents.length, total: intents.length });
+  }
+  if (settledIntents.length > 0) {
+    await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, { ...(signal && { signal }) });
+  }
+
+  // 5. Records last, once every key they wrote is collected. Keys left for the next pass
+  //    were not counted, so such a record stays until they are gone.
+  const deletableRecords = [...collectableKeys]
+    .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length)
+    .map(([versionId]) => versionId);
+  let recordsDeleted = 0;
+  for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
+    const batch = deletableRecords.slice(i, i + DELETE_BATCH);
+    await storage.deleteCommitRecords(batch, { ...(signal && { signal }) });
+    recordsDeleted += batch.length;
+    progress({ phase: 'records', done: recordsDeleted, total: deletableRecords.length });
+  }
+  progress({ phase: 'done', done: 1, total: 1 });
+
+  return {
+    liveNodes,
+    lowWaterMs,
+    commitRecords: records.size,
+    versionsDeleted,
+    orphanVersionsDeleted,
+    recordsDeleted,
+    intentsDeleted: settledIntents.length,
+    backlog,
+  };
+}

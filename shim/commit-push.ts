@@ -1,0 +1,51 @@
+/**
+ * The fast path of learning commits (protocol.md §7): right after a commit, its record is
+ * pushed to every live peer. Records committed in the same tick go in one request per peer.
+ * A lost push costs only latency: peers learn every commit from storage on their next pull.
+ */
+import type { CommitRecord } from '../adapters/contract.js';
+import type { NodeLogger } from './telemetry.js';
+
+export interface CommitPushOptions {
+  readonly peers: () => readonly string[];
+  readonly token?: string;
+  readonly logger?: NodeLogger;
+  /** @default 2000 */
+  readonly timeoutMs?: number;
+}
+
+export class CommitPush {
+  private queued: CommitRecord[] = [];
+  private scheduled = false;
+
+  constructor(private readonly options: CommitPushOptions) {}
+
+  push(record: CommitRecord): void {
+    this.queued.push(record);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const records = this.queued;
+    this.queued = [];
+    this.scheduled = false;
+    const body = JSON.stringify({ records });
+    for (const url of this.options.peers()) {
+      fetch(`${url.replace(/\/$/, '')}/v1/internal/commits`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(this.options.token && { authorization: `Bearer ${this.options.token}` }),
+        },
+        body,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 2000),
+      })
+        .then((answer) => answer.body?.cancel())
+        .catch((error: unknown) =>
+          this.options.logger?.debug({ err: error, peer: url }, 'commit push failed'),
+        );
+    }
+  }
+}

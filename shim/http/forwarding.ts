@@ -1,0 +1,73 @@
+/**
+ * Forwarding (protocol.md §7): a transaction is owned by the node that began it (its txid
+ * names the node). A request for it that reaches another node is sent on to the owner and
+ * the owner's answer is passed back, so a load balancer may spread one transaction's
+ * requests over every node. An owner that is dead, or unreachable, means the transaction is
+ * lost: 410 TXN_LOST, retryable (the function starts over). A forwarded request is never
+ * forwarded again.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { TransactionLostError } from '../errors.js';
+import { ownerOfTxid } from '../ids.js';
+import { sendError } from './errors.js';
+
+export const FORWARDED_HEADER = 'aft-forwarded-by';
+
+export interface ForwardingOptions {
+  readonly nodeId: string;
+  /** The URL of a live node, or undefined when it is dead or unknown. */
+  readonly urlOf: (nodeId: string) => string | undefined;
+  /** How long the owner may take to answer. @default 60000 */
+  readonly timeoutMs?: number;
+}
+
+const TRANSACTION_PATH = /^\/v1\/transactions\/([^/]+)(?:\/|$)/;
+/** Headers that describe the request or answer itself, copied across the hop. */
+const REQUEST_HEADERS = ['authorization', 'content-type', 'accept'] as const;
+const ANSWER_HEADERS = ['content-type', 'aft-version', 'retry-after'] as const;
+
+export function forwardToOwner(options: ForwardingOptions) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const txid = TRANSACTION_PATH.exec(req.path)?.[1];
+    const owner = txid === undefined ? undefined : ownerOfTxid(decodeURIComponent(txid));
+    if (owner === undefined || owner === options.nodeId || req.headers[FORWARDED_HEADER] !== undefined) {
+      next();
+      return;
+    }
+    const ownerUrl = options.urlOf(owner);
+    // A dead owner's committed transactions are still known here; the node answers those.
+    if (ownerUrl === undefined) {
+      next();
+      return;
+    }
+    const headers = new Headers({ [FORWARDED_HEADER]: options.nodeId });
+    for (const name of REQUEST_HEADERS) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers.set(name, value);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    try {
+      const answer = await fetch(`${ownerUrl.replace(/\/$/, '')}${req.originalUrl}`, {
+        method: req.method,
+        headers,
+        ...(chunks.length > 0 && { body: Buffer.concat(chunks) }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+      });
+      res.status(answer.status);
+      for (const name of ANSWER_HEADERS) {
+        const value = answer.headers.get(name);
+        if (value !== null) res.set(name, value);
+      }
+      res.send(Buffer.from(await answer.arrayBuffer()));
+    } catch (error) {
+      sendError(
+        res,
+        new TransactionLostError(
+          decodeURIComponent(txid!),
+          `transaction ${decodeURIComponent(txid!)} is owned by node ${owner}, which did not answer: ${(error as Error).message}`,
+        ),
+      );
+    }
+  };
+}
