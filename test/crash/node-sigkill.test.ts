@@ -1,0 +1,138 @@
+/**
+ * Three `aft serve` processes over one storage; one is SIGKILLed under load and restarted.
+ * No reader sees an anomaly, the other nodes learn the dead node's last acknowledged commits
+ * from storage (whether or not its pushes went out), and its transactions that were running
+ * answer 410 TXN_LOST, retryable, on the other nodes.
+ */
+
+import { anomaliesIn, type Observation, type Token } from '../cluster/anomalies.js';
+import { RestError, rest } from '../cluster/rest.js';
+import { type AftProcess, kill9, startAftProcess } from '../helpers/processes.js';
+import { ENGINES } from '../servers/engines.js';
+
+const KEYS = Array.from({ length: 10 }, (_, i) => `key/${i}`);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+const FAST = {
+  AFT_HEARTBEAT_MS: '100',
+  AFT_DEAD_AFTER_MS: '1500',
+  AFT_PULL_INTERVAL_MS: '100',
+  AFT_GC_INTERVAL_MS: '500',
+};
+
+interface Load {
+  readonly problems: string[];
+  /** Version -> keys, of commits acknowledged by each node URL. */
+  readonly acknowledged: Map<string, Map<string, readonly string[]>>;
+  stop(): Promise<void>;
+}
+
+function runLoad(urls: () => readonly string[]): Load {
+  const problems: string[] = [];
+  const acknowledged = new Map<string, Map<string, readonly string[]>>();
+  let stopping = false;
+  const writer = async () => {
+    while (!stopping) {
+      const url = pick(urls());
+      try {
+        const txid = await rest.begin(url);
+        const keys = [...new Set([pick(KEYS), pick(KEYS), pick(KEYS)])];
+        const token: Token = { txid, keys };
+        await rest.write(
+          pick(urls()),
+          txid,
+          keys.map((key) => ({ key, value: JSON.stringify(token) })),
+        );
+        const version = await rest.commit(url, txid);
+        if (version) {
+          const byNode = acknowledged.get(url) ?? new Map<string, readonly string[]>();
+          byNode.set(version, keys);
+          acknowledged.set(url, byNode);
+        }
+      } catch {
+        // A node died under this transaction: its outcome is unknown, which is allowed.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  };
+  const reader = async () => {
+    while (!stopping) {
+      try {
+        const url = pick(urls());
+        const txid = await rest.begin(url);
+        const observations: Observation[] = [];
+        for (let i = 0; i < 4; i += 1)
+          observations.push(...(await rest.read(url, txid, [pick(KEYS), pick(KEYS)])));
+        problems.push(...anomaliesIn(observations));
+        await rest.commit(url, txid);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  };
+  const running = Promise.all([writer(), writer(), writer(), writer(), reader(), reader()]);
+  return {
+    problems,
+    acknowledged,
+    async stop() {
+      stopping = true;
+      await running;
+    },
+  };
+}
+
+describe.each([ENGINES.file, ENGINES.redis])('SIGKILL of one of three nodes, on $name', (engine) => {
+  it('loses no acknowledged commit, shows no anomaly, and its running transactions are lost', async () => {
+    const storage = await engine.freshStorageUrl();
+    const start = () => startAftProcess(['--storage', storage], FAST);
+    const nodes: AftProcess[] = [await start(), await start(), await start()];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      let live = nodes.map((node) => node.url);
+      const load = runLoad(() => live);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+
+      const victim = nodes[2]!;
+      const survivors = [nodes[0]!.url, nodes[1]!.url];
+      const orphaned = [await rest.begin(victim.url), await rest.begin(victim.url)];
+      await rest.write(victim.url, orphaned[0]!, [{ key: 'never', value: 'visible' }]);
+      await kill9(victim.child);
+      live = survivors;
+
+      // Its running transactions are lost, on every other node, at once and once it is dead.
+      for (const txid of orphaned) {
+        const error = await rest.read(survivors[0]!, txid, ['x']).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RestError);
+        expect((error as RestError).status).toBe(410);
+        expect((error as RestError).code).toBe('TXN_LOST');
+      }
+
+      // A new node takes its place (a restarted node is a new node).
+      nodes[2] = await start();
+      live = [...survivors, nodes[2].url];
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await load.stop();
+      expect(load.problems).toEqual([]);
+
+      // Every commit the dead node acknowledged is visible on every node left.
+      const fromVictim = load.acknowledged.get(victim.url) ?? new Map();
+      expect(fromVictim.size).toBeGreaterThan(3);
+      for (const url of live) {
+        const txid = await rest.begin(url);
+        const items = await rest.read(url, txid, [...KEYS, 'never']);
+        const versionOf = new Map(items.map((item) => [item.key, item.version ?? '']));
+        for (const [version, keys] of fromVictim) {
+          for (const key of keys)
+            expect({ key, newEnough: versionOf.get(key)! >= version }).toEqual({ key, newEnough: true });
+        }
+        expect(versionOf.get('never')).toBe('');
+        for (const error of await Promise.all(
+          orphaned.map((id) => rest.status(url, id).catch((e: unknown) => e)),
+        )) {
+          expect((error as RestError).code).toBe('TXN_LOST');
+        }
+      }
+    } finally {
+      await Promise.all(nodes.map((node) => kill9(node.child)));
+    }
+  }, 60_000);
+});

@@ -1,0 +1,136 @@
+/**
+ * How a node learns other nodes' commits from storage (protocol.md §7): the periodic pull
+ * (the fault manager's path when a node dies before pushing), the overlap window for slow
+ * committers, and the record deadline that bounds how late a record can land.
+ */
+import { MemoryAdapter } from '../../adapters/memory.js';
+import { CommitError, CommitFailure } from '../../shim/commit.js';
+import { ShimNode } from '../../shim/node.js';
+import { flush, GatedAdapter } from '../helpers/gated-adapter.js';
+
+const bytes = (value: string) => new TextEncoder().encode(value);
+const MANUAL = {
+  pullIntervalMs: 1e9,
+  recordDeadlineMs: 1000,
+  storageCallTimeoutMs: 500,
+  maxClockSkewMs: 100,
+};
+
+async function write(node: ShimNode, values: Record<string, string>): Promise<string | null> {
+  const txid = node.begin().txid;
+  node.write(
+    txid,
+    Object.entries(values).map(([key, value]) => ({ key, value: bytes(value) })),
+  );
+  return (await node.commit(txid)).version;
+}
+
+async function versionSeen(node: ShimNode, key: string): Promise<string | undefined> {
+  const txid = node.begin().txid;
+  const [item] = await node.read(txid, [key]);
+  node.abort(txid);
+  return item?.version;
+}
+
+describe('learning commits from storage', () => {
+  it("a pull learns another node's commits that were never pushed", async () => {
+    const storage = new MemoryAdapter();
+    const a = await ShimNode.open({ storage, timing: MANUAL });
+    const b = await ShimNode.open({ storage, timing: MANUAL });
+    try {
+      const version = await write(a, { k: 'from a' });
+      expect(await versionSeen(b, 'k')).toBeUndefined();
+      expect(await b.pull()).toBe(1);
+      expect(await versionSeen(b, 'k')).toBe(version);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a record that lands after newer ones is learned by the next overlapping pull', async () => {
+    const gated = new GatedAdapter();
+    let clock = 1_800_000_000_000;
+    const now = () => clock;
+    const slow = await ShimNode.open({ storage: gated, now, timing: MANUAL });
+    const fast = await ShimNode.open({ storage: gated.inner, now, timing: MANUAL });
+    const reader = await ShimNode.open({
+      storage: gated.inner,
+      now,
+      timing: { ...MANUAL, overlapPullEvery: 3 },
+    });
+    try {
+      // The slow commit takes its version id first, then stalls before its record.
+      const txid = slow.begin().txid;
+      slow.write(txid, [{ key: 'slow', value: bytes('s') }]);
+      const slowCommit = slow.commit(txid);
+      gated.release(0); // the intent
+      await flush();
+      gated.release(0); // the versions
+      await flush();
+      clock += 10;
+      const newer = await write(fast, { fast: 'f' });
+      expect(await reader.pull()).toBe(1); // pull 1 (after the newest): only the newer commit
+      expect(await versionSeen(reader, 'fast')).toBe(newer);
+      gated.release(0); // the slow record lands, with the older version id
+      const slowVersion = (await slowCommit).version!;
+      expect(slowVersion < newer!).toBe(true);
+      expect(await reader.pull()).toBe(0); // pull 2 starts after the newest: misses it
+      expect(await reader.pull()).toBe(1); // pull 3 overlaps: learns it
+      expect(await versionSeen(reader, 'slow')).toBe(slowVersion);
+    } finally {
+      await Promise.all([slow.close(), fast.close(), reader.close()]);
+    }
+  });
+
+  it('a commit whose versions took past the record deadline is aborted and writes no record', async () => {
+    const gated = new GatedAdapter();
+    let clock = 1_800_000_000_000;
+    const node = await ShimNode.open({ storage: gated, now: () => clock, timing: MANUAL });
+    try {
+      const txid = node.begin().txid;
+      node.write(txid, [{ key: 'k', value: bytes('late') }]);
+      const commit = node.commit(txid);
+      gated.release(0);
+      await flush();
+      clock += MANUAL.recordDeadlineMs + 1;
+      gated.release(0);
+      const error = await commit.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CommitError);
+      expect((error as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      expect(node.status(txid).status).toBe('aborted');
+      expect(await gated.inner.listCommitRecords(undefined)).toEqual([]);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('an undecided commit stays undecided inside the record window; a retry after it aborts the transaction', async () => {
+    let clock = 1_800_000_000_000;
+    const storage = new MemoryAdapter();
+    // Every record write fails as a timeout would: the record may or may not have landed.
+    const flaky = Object.assign(Object.create(storage) as MemoryAdapter, {
+      async putCommitRecord(): Promise<boolean> {
+        throw new Error('record write timed out');
+      },
+    });
+    const node = await ShimNode.open({ storage: flaky, now: () => clock, timing: MANUAL });
+    try {
+      const txid = node.begin().txid;
+      node.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const first = await node.commit(txid).catch((e: unknown) => e);
+      expect((first as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
+      // Past the deadline but inside the window, an earlier attempt could still land: undecided.
+      clock += MANUAL.recordDeadlineMs + 1;
+      const second = await node.commit(txid).catch((e: unknown) => e);
+      expect((second as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
+      expect(node.status(txid).status).toBe('running');
+      // Past the window, no attempt can land: aborted, and it says so.
+      clock += MANUAL.storageCallTimeoutMs;
+      const third = await node.commit(txid).catch((e: unknown) => e);
+      expect((third as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      expect(node.status(txid).status).toBe('aborted');
+    } finally {
+      await node.close();
+    }
+  });
+});
