@@ -52,7 +52,15 @@ export interface GcReport {
   readonly backlog: number;
 }
 
+/**
+ * Keys already collected of records that must stay (another key they wrote is still
+ * current): id = version id, value = JSON array of keys. Without it every pass would delete
+ * those versions again and spend its budget on them.
+ */
+export const COLLECTED_NAMESPACE = 'gc-collected';
+
 const PAGE = 1000;
+const textEncoder = new TextEncoder();
 const DELETE_BATCH = 500;
 const textDecoder = new TextDecoder();
 
@@ -99,6 +107,11 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   }
 
   // 3. A version is collectable when a newer version of its key is at or below the low water.
+  const alreadyCollected = new Map<string, Set<string>>();
+  for (const entry of await storage.listEntries(COLLECTED_NAMESPACE, { ...(signal && { signal }) })) {
+    alreadyCollected.set(entry.id, new Set(JSON.parse(textDecoder.decode(entry.value)) as string[]));
+  }
+  const newlyCollected = new Map<string, string[]>();
   const collectableKeys = new Map<string, number>();
   const toDelete: VersionRef[] = [];
   let backlog = 0;
@@ -112,12 +125,15 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     }
     for (let index = 0; index < supersededBelow; index += 1) {
       const versionId = versions[index]!;
-      const tombstone = records.get(versionId)!.deleted.includes(key);
-      if (!tombstone && toDelete.length >= maxDeletes) {
+      const gone = records.get(versionId)!.deleted.includes(key) || alreadyCollected.get(versionId)?.has(key);
+      if (!gone && toDelete.length >= maxDeletes) {
         backlog += 1;
         continue;
       }
-      if (!tombstone) toDelete.push({ key, versionId });
+      if (!gone) {
+        toDelete.push({ key, versionId });
+        newlyCollected.set(versionId, [...(newlyCollected.get(versionId) ?? []), key]);
+      }
       collectableKeys.set(versionId, (collectableKeys.get(versionId) ?? 0) + 1);
     }
   }
@@ -162,6 +178,15 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const deletableRecords = [...collectableKeys]
     .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length)
     .map(([versionId]) => versionId);
+  // Records that stay remember which of their keys are gone, for the next passes.
+  const staying = new Set(deletableRecords);
+  for (const [versionId, keys] of newlyCollected) {
+    if (staying.has(versionId)) continue;
+    const all = [...(alreadyCollected.get(versionId) ?? []), ...keys];
+    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(all)), {
+      ...(signal && { signal }),
+    });
+  }
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
     const batch = deletableRecords.slice(i, i + DELETE_BATCH);
@@ -169,6 +194,11 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     recordsDeleted += batch.length;
     progress({ phase: 'records', done: recordsDeleted, total: deletableRecords.length });
   }
+  const finished = deletableRecords.filter((versionId) => alreadyCollected.has(versionId));
+  // Notes of records that are gone (or whose record another collector deleted) go last.
+  for (const versionId of alreadyCollected.keys()) if (!records.has(versionId)) finished.push(versionId);
+  if (finished.length > 0)
+    await storage.deleteEntries(COLLECTED_NAMESPACE, finished, { ...(signal && { signal }) });
   progress({ phase: 'done', done: 1, total: 1 });
 
   return {

@@ -1,0 +1,178 @@
+/**
+ * Garbage collection over real nodes (protocol.md §8): storage and metadata stay O(keys)
+ * under overwrites, a version a running reader still needs is never deleted (the §8
+ * example), orphans of commits that died before their record are deleted, and a pass's
+ * work is bounded.
+ */
+import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectGarbage } from '../../gc/collector.js';
+import { INTENTS_NAMESPACE } from '../../shim/commit.js';
+import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { rest } from '../cluster/rest.js';
+import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+
+/** Short protocol bounds: a record can land at most 200 ms late; pulls overlap every time. */
+const TIMING = { recordDeadlineMs: 100, storageCallTimeoutMs: 100, maxClockSkewMs: 20, overlapPullEvery: 1 };
+const OVERLAP_MS = 220;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startNodes(storage: MemoryAdapter | FaultyAdapter, count: number): Promise<RunningShim[]> {
+  const nodes = await Promise.all(
+    Array.from({ length: count }, () =>
+      startShim({
+        port: 0,
+        adapter: storage,
+        gc: false,
+        heartbeatMs: 50,
+        deadAfterMs: 2000,
+        pullIntervalMs: 30,
+        timing: TIMING,
+        localGcIntervalMs: 50,
+        shutdownGraceMs: 100,
+        env: {},
+      }),
+    ),
+  );
+  await Promise.all(nodes.map((node) => node.ready));
+  return nodes;
+}
+
+const collect = (storage: MemoryAdapter | FaultyAdapter, maxDeletes = 10_000) =>
+  collectGarbage({ storage, timing: TIMING, deadAfterMs: 2000, maxDeletes });
+
+async function put(url: string, values: Record<string, string>): Promise<string> {
+  const txid = await rest.begin(url);
+  await rest.write(
+    url,
+    txid,
+    Object.entries(values).map(([key, value]) => ({ key, value })),
+  );
+  return (await rest.commit(url, txid))!;
+}
+
+describe('garbage collection', () => {
+  it('N rounds of overwrites over K keys leave K versions in storage and O(K) metadata per node', async () => {
+    const storage = new MemoryAdapter();
+    const nodes = await startNodes(storage, 2);
+    try {
+      const K = 20;
+      for (let round = 0; round < 30; round += 1) {
+        const values: Record<string, string> = {};
+        for (let i = 0; i < 5; i += 1) values[`key-${(round * 7 + i * 3) % K}`] = `round ${round}`;
+        await put(nodes[round % 2]!.url, values);
+      }
+      for (let i = 0; i < K; i += 1) await put(nodes[0]!.url, { [`key-${i}`]: 'last' });
+      expect(storage.versionCount).toBeGreaterThan(5 * K);
+      await sleep(OVERLAP_MS + 300); // heartbeats carry low-water marks past every commit
+      const report = await collect(storage);
+      expect(report.liveNodes).toBe(2);
+      expect(storage.versionCount).toBe(K);
+      expect((await storage.listCommitRecords(undefined)).length).toBeLessThanOrEqual(K);
+      await sleep(200);
+      for (const node of nodes) expect(node.node.stats.transactions).toBeLessThanOrEqual(K);
+      // Everything still reads, on both nodes.
+      for (const node of nodes) {
+        const txid = await rest.begin(node.url);
+        const items = await rest.read(
+          node.url,
+          txid,
+          Array.from({ length: K }, (_, i) => `key-${i}`),
+        );
+        expect(items.every((item) => item.value === 'last')).toBe(true);
+      }
+    } finally {
+      await Promise.all(nodes.map((node) => node.close()));
+    }
+  }, 30_000);
+
+  it('never deletes a version a running reader still needs (the example of protocol.md §8)', async () => {
+    const storage = new MemoryAdapter();
+    const [a, b] = await startNodes(storage, 2);
+    try {
+      await put(a!.url, { k: 'k@3' });
+      await put(a!.url, { l: 'l@5' });
+      await sleep(OVERLAP_MS + 100);
+      // T reads l@5; then U writes {k, l} and supersedes k@3. k@U is invalid for T, which
+      // holds l@5 < U: T must still be able to read k@3.
+      const t = await rest.begin(a!.url);
+      expect((await rest.read(a!.url, t, ['l']))[0]?.value).toBe('l@5');
+      await put(b!.url, { k: 'k@8', l: 'l@8' });
+      await sleep(OVERLAP_MS + 300);
+      await collect(storage);
+      await sleep(200); // local GC runs too
+      expect((await rest.read(b!.url, t, ['k']))[0]?.value).toBe('k@3');
+      await rest.commit(a!.url, t);
+      // Once T is over, k@3 and l@5 go.
+      await sleep(300);
+      const before = storage.versionCount;
+      const report = await collect(storage);
+      expect(report.versionsDeleted).toBe(2);
+      expect(storage.versionCount).toBe(before - 2);
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  }, 30_000);
+
+  it('deletes the versions of a commit that died before its record, and leftover intents', async () => {
+    const inner = new MemoryAdapter();
+    const storage = new FaultyAdapter(inner);
+    const [node] = await startNodes(storage, 1);
+    try {
+      await put(node!.url, { kept: 'yes' });
+      const txid = await rest.begin(node!.url);
+      await rest.write(node!.url, txid, [
+        { key: 'orphan-1', value: 'x' },
+        { key: 'orphan-2', value: 'y' },
+      ]);
+      // The node "dies" as it writes the record: versions and intent are in storage, no record.
+      storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
+      void rest.commit(node!.url, txid).catch(() => undefined);
+      await sleep(100);
+      expect(inner.versionCount).toBe(3);
+      expect((await inner.listEntries(INTENTS_NAMESPACE)).length).toBe(1);
+      // A committed transaction's intent left behind (its delete was lost).
+      const committed = await put(node!.url, { also: 'kept' });
+      await inner.putEntry(INTENTS_NAMESPACE, committed, new TextEncoder().encode('{"keys":["also"]}'));
+
+      const early = await collect(storage);
+      expect(early.orphanVersionsDeleted).toBe(0); // too young: its record could still land
+      await sleep(2 * OVERLAP_MS + 200);
+      const report = await collect(storage);
+      expect(report.orphanVersionsDeleted).toBe(2);
+      expect(report.intentsDeleted).toBe(2);
+      expect(inner.versionCount).toBe(2);
+      expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+    } finally {
+      await node!.close();
+    }
+  }, 30_000);
+
+  it('bounds the work of a pass, and keeps a record until all its versions are gone', async () => {
+    const storage = new MemoryAdapter();
+    const [node] = await startNodes(storage, 1);
+    try {
+      for (let round = 0; round < 4; round += 1) {
+        await put(node!.url, Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, `r${round}`])));
+      }
+      await sleep(OVERLAP_MS + 300);
+      const first = await collect(storage, 5);
+      expect(first.versionsDeleted).toBe(5);
+      expect(first.backlog).toBe(13);
+      expect(first.recordsDeleted).toBe(0);
+      const second = await collect(storage, 100);
+      expect(second.versionsDeleted).toBe(13);
+      expect(second.recordsDeleted).toBe(3);
+      expect(storage.versionCount).toBe(6);
+
+      // A record one of whose keys is still current stays; its collected key is not deleted twice.
+      await put(node!.url, { k0: 'only k0' });
+      await sleep(OVERLAP_MS + 300);
+      expect((await collect(storage)).versionsDeleted).toBe(1);
+      const again = await collect(storage);
+      expect([again.versionsDeleted, again.recordsDeleted, again.backlog]).toEqual([0, 0, 0]);
+      expect(storage.versionCount).toBe(6);
+    } finally {
+      await node!.close();
+    }
+  }, 30_000);
+});
