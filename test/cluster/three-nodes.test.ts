@@ -11,7 +11,7 @@ import { RestError, rest } from './rest.js';
 const KEYS = Array.from({ length: 8 }, (_, i) => `k${i}`);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
-export const FAST_CLUSTER = {
+const FAST_CLUSTER = {
   heartbeatMs: 100,
   deadAfterMs: 1500,
   pullIntervalMs: 100,
