@@ -114,6 +114,12 @@ interface FinishedTransaction {
 }
 
 const BOOTSTRAP_PAGE = 1000;
+
+/** The earlier of two listing watermarks (undefined lists from the start). */
+function minWatermark(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  return a < b ? a : b;
+}
 const textEncoder = new TextEncoder();
 
 export class ShimNode {
@@ -138,6 +144,8 @@ export class ShimNode {
   /** Every commit with a version time up to this is in the metadata (or was collected). */
   private knownThroughMs = 0;
   private pulls = 0;
+  /** When the last overlapping pull (or the bootstrap) began. */
+  private lastOverlapPullMs = 0;
   private pulling: Promise<number> | undefined;
   private fencedReason: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -236,6 +244,7 @@ export class ShimNode {
   async start(signal?: AbortSignal): Promise<void> {
     const startedMs = this.now();
     await this.pullFrom(this.metadata.newestVersionId, signal);
+    this.lastOverlapPullMs = startedMs;
     // Every record older than the overlap had landed when the listing began, so it was listed.
     this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
     this.readyFlag = true;
@@ -264,12 +273,19 @@ export class ShimNode {
       const startedMs = this.now();
       this.pulls += 1;
       const overlap = this.pulls % this.timing.overlapPullEvery === 0;
+      // An overlapping pull starts `pullOverlapMs` before the previous one began: a record
+      // older than that had landed by then and was listed then (or at bootstrap).
       const from = overlap
-        ? versionIdFloor(startedMs - pullOverlapMs(this.timing))
+        ? minWatermark(
+            this.metadata.newestVersionId,
+            versionIdFloor(this.lastOverlapPullMs - pullOverlapMs(this.timing)),
+          )
         : this.metadata.newestVersionId;
       const learned = await this.pullFrom(from, signal);
-      if (overlap)
+      if (overlap) {
         this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
+        this.lastOverlapPullMs = startedMs;
+      }
       return learned;
     })().finally(() => {
       this.pulling = undefined;
