@@ -50,15 +50,17 @@ describe('aft gc', () => {
 
     // A node holds this period's lease: the job stands down, unless forced. (Near the end of
     // a period, the test waits for the next one so both runs fall in the same period.)
-    let lease = await acquireLease(storage, 'node-x', 30_000);
+    const other = mkdtempSync(join(tmpdir(), 'aft-gc-lease-'));
+    const otherStorage = new FileAdapter({ directory: other, fsync: false });
+    let lease = await acquireLease(otherStorage, 'node-x', 30_000);
     if (lease.untilMs - Date.now() < 5_000) {
       await new Promise((resolve) => setTimeout(resolve, lease.untilMs - Date.now() + 50));
-      lease = await acquireLease(storage, 'node-x', 30_000);
+      lease = await acquireLease(otherStorage, 'node-x', 30_000);
     }
     expect(lease.held).toBe(true);
-    const polite = await run(process.execPath, [AFT_BIN, 'gc', '--storage', `file:${directory}`]);
+    const polite = await run(process.execPath, [AFT_BIN, 'gc', '--storage', `file:${other}`]);
     expect(polite.stdout).toContain('node node-x holds the GC lease this period; nothing done');
-    const forced = await run(process.execPath, [AFT_BIN, 'gc', '--force', '--storage', `file:${directory}`]);
+    const forced = await run(process.execPath, [AFT_BIN, 'gc', '--force', '--storage', `file:${other}`]);
     expect(forced.stdout).toMatch(/versions deleted +0\n/);
   });
 });
