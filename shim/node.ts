@@ -293,6 +293,13 @@ export class ShimNode {
     return this.pulling;
   }
 
+  /** The version of a committed transaction this node knows of (null: read-only), else undefined. */
+  committedVersionOf(txid: string): string | null | undefined {
+    const finished = this.finished.get(txid);
+    if (finished?.status === 'committed') return finished.version;
+    return this.metadata.versionIdOfTxid(txid);
+  }
+
   /** Learns commit records pushed by a peer. Resolves with the number that were new. */
   learnCommits(records: readonly CommitRecord[]): number {
     let learned = 0;

@@ -7,7 +7,7 @@
  * forwarded again.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { TransactionLostError } from '../errors.js';
+import { TransactionLostError, TransactionNotRunningError } from '../errors.js';
 import { ownerOfTxid } from '../ids.js';
 import { sendError } from './errors.js';
 
@@ -19,17 +19,20 @@ export interface ForwardingOptions {
   readonly urlOf: (nodeId: string) => string | undefined;
   /** How long the owner may take to answer. @default 60000 */
   readonly timeoutMs?: number;
+  /** The version of a transaction this node knows committed (null: read-only), else undefined. */
+  readonly committedVersion?: (txid: string) => string | null | undefined;
 }
 
-const TRANSACTION_PATH = /^\/v1\/transactions\/([^/]+)(?:\/|$)/;
+const TRANSACTION_PATH = /^\/v1\/transactions\/([^/]+)(\/.*)?$/;
 /** Headers that describe the request or answer itself, copied across the hop. */
 const REQUEST_HEADERS = ['authorization', 'content-type', 'accept'] as const;
 const ANSWER_HEADERS = ['content-type', 'aft-version', 'retry-after'] as const;
 
 export function forwardToOwner(options: ForwardingOptions) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const txid = TRANSACTION_PATH.exec(req.path)?.[1];
-    const owner = txid === undefined ? undefined : ownerOfTxid(decodeURIComponent(txid));
+    const match = TRANSACTION_PATH.exec(req.path);
+    const txid = match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+    const owner = txid === undefined ? undefined : ownerOfTxid(txid);
     if (owner === undefined || owner === options.nodeId || req.headers[FORWARDED_HEADER] !== undefined) {
       next();
       return;
@@ -61,13 +64,24 @@ export function forwardToOwner(options: ForwardingOptions) {
       }
       res.send(Buffer.from(await answer.arrayBuffer()));
     } catch (error) {
-      sendError(
-        res,
-        new TransactionLostError(
-          decodeURIComponent(txid!),
-          `transaction ${decodeURIComponent(txid!)} is owned by node ${owner}, which did not answer: ${(error as Error).message}`,
-        ),
-      );
+      // The owner is gone (it may not be counted dead yet). A commit this node knows of is
+      // still answered as committed; anything else of the transaction is lost.
+      const version = options.committedVersion?.(txid!);
+      if (version === undefined) {
+        sendError(
+          res,
+          new TransactionLostError(
+            txid!,
+            `transaction ${txid} is owned by node ${owner}, which did not answer: ${(error as Error).message}`,
+          ),
+        );
+      } else if (req.method === 'GET' && match?.[2] === undefined) {
+        res.json({ txid, status: 'committed' });
+      } else if (req.method === 'POST' && match?.[2] === '/commit') {
+        res.json({ txid, status: 'committed', version });
+      } else {
+        sendError(res, new TransactionNotRunningError(txid!, 'committed'));
+      }
     }
   };
 }

@@ -80,7 +80,11 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     tokens: config.tokens,
     logger,
     isShuttingDown: () => shuttingDown,
-    forwarding: { nodeId: shimNode.nodeId, urlOf: (nodeId) => membership?.urlOf(nodeId) },
+    forwarding: {
+      nodeId: shimNode.nodeId,
+      urlOf: (nodeId) => membership?.urlOf(nodeId),
+      committedVersion: (txid) => shimNode.committedVersionOf(txid),
+    },
     describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
   });
 

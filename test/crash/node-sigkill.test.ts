@@ -106,6 +106,12 @@ describe.each([ENGINES.file, ENGINES.redis])('SIGKILL of one of three nodes, on 
         expect((error as RestError).code).toBe('TXN_LOST');
       }
 
+      // Its committed transactions still answer as committed, even before it is counted dead.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const [lastVersion] = [...(load.acknowledged.get(victim.url)?.keys() ?? [])].slice(-1);
+      expect(lastVersion).toBeDefined();
+      expect(await rest.status(survivors[1]!, lastVersion!.split('.')[1]!)).toBe('committed');
+
       // A new node takes its place (a restarted node is a new node).
       nodes[2] = await start();
       live = [...survivors, nodes[2].url];
