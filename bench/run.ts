@@ -5,7 +5,9 @@
  * DynamoDB Local); each aft node runs as its own `aft serve` process, and the clients run
  * in this one, over HTTP keep-alive.
  *
- *   BENCH_ENGINES=redis,dynamodb   only these (memory, file, redis, redis-cluster, s3, dynamodb)
+ *   BENCH_ENGINES=redis,dynamodb   only these (memory, file, redis, redis-cluster, s3, dynamodb, none)
+ *   BENCH_CLUSTER=off              skip the shim-tier part (1, 2, 3 nodes; GC on and off)
+ *   BENCH_GC_SECONDS=150           how long each GC run lasts
  *   BENCH_SAMPLES=200              latency samples per workload
  *   BENCH_SECONDS=3                seconds per throughput figure
  *
@@ -24,6 +26,7 @@ import { startTestServers } from '../test/servers/all.js';
 import { ENGINES } from '../test/servers/engines.js';
 import { freePort } from '../test/servers/managed-process.js';
 import { S3RVER_BUCKET } from '../test/servers/s3.js';
+import { benchCluster } from './cluster.js';
 import {
   type AwsEndpoint,
   adapterDirect,
@@ -208,15 +211,27 @@ async function main(): Promise<void> {
       output.push(...result.lines);
       requestRows.push(`| ${engine.name} | ${result.requests.map(fmt).join(' | ')} |`);
     }
+    if (requestRows.length > 0) {
+      output.push('### aft, each request alone: p50 ms, one client', '');
+      output.push(
+        '| engine | begin | read one key | write one key (buffered) | commit of 2 writes |',
+        '|---|---|---|---|---|',
+      );
+      output.push(...requestRows, '');
+    }
+    if (process.env.BENCH_CLUSTER !== 'off') {
+      output.push(
+        ...(await benchCluster({
+          redisUrl: process.env.AFT_TEST_REDIS_URL!,
+          seconds: THROUGHPUT_MS / 1000 + 2,
+          gcSeconds: Number(process.env.BENCH_GC_SECONDS ?? 150),
+          plotPath: fileURLToPath(new URL('../../bench/gc-storage.svg', import.meta.url)),
+        })),
+      );
+    }
   } finally {
     await servers.stop();
   }
-  output.push('### aft, each request alone: p50 ms, one client', '');
-  output.push(
-    '| engine | begin | read one key | write one key (buffered) | commit of 2 writes |',
-    '|---|---|---|---|---|',
-  );
-  output.push(...requestRows, '');
   process.stdout.write(`${output.join('\n')}\n`);
 }
 

@@ -1,7 +1,8 @@
 /**
  * The fast path of learning commits (protocol.md §7): right after a commit, its record is
- * pushed to every live peer. Records committed in the same tick go in one request per peer.
- * A lost push costs only latency: peers learn every commit from storage on their next pull.
+ * pushed to every live peer. Records committed within `batchMs` go in one request per peer,
+ * so a busy node sends a few pushes a second per peer, not one per commit. A lost push
+ * costs only latency: peers learn every commit from storage on their next pull.
  */
 import type { CommitRecord } from '../adapters/contract.js';
 import type { NodeLogger } from './telemetry.js';
@@ -12,6 +13,8 @@ export interface CommitPushOptions {
   readonly logger?: NodeLogger;
   /** @default 2000 */
   readonly timeoutMs?: number;
+  /** How long records wait to share a push. @default 10 */
+  readonly batchMs?: number;
 }
 
 export class CommitPush {
@@ -24,7 +27,7 @@ export class CommitPush {
     this.queued.push(record);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setTimeout(() => this.flush(), this.options.batchMs ?? 10).unref();
   }
 
   private flush(): void {

@@ -24,7 +24,7 @@ export const DEFAULT_TIMING: Timing = {
   storageCallTimeoutMs: 20_000,
   maxClockSkewMs: 5_000,
   pullIntervalMs: 1_000,
-  overlapPullEvery: 5,
+  overlapPullEvery: 10,
 };
 
 /** After this long past its version time, no commit record of that version can still land. */

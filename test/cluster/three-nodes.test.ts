@@ -44,9 +44,33 @@ describe.each([ENGINES.file, ENGINES.redis])('three nodes on $name', (engine) =>
     expect(await rest.status(c, txid)).toBe('running');
     const version = await rest.commit(b, txid);
     expect(await rest.status(a, txid)).toBe('committed');
-    // The commit is pushed to the others at once.
+    // The others learn it within a pull interval at most.
+    await new Promise((resolve) => setTimeout(resolve, 250));
     const reader = await rest.begin(c);
     expect(await rest.read(c, reader, ['hello'])).toEqual([{ key: 'hello', value: 'from b', version }]);
+  });
+
+  it('push each commit to the others, long before their next pull', async () => {
+    const storage = await engine.freshStorageUrl();
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => startShim({ port: 0, storage, gc: false, ...FAST_CLUSTER, pullIntervalMs: 600_000 })),
+    );
+    try {
+      await Promise.all([a!.ready, b!.ready]);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // they meet through heartbeats
+      const txid = await rest.begin(a!.url);
+      await rest.write(a!.url, txid, [{ key: 'pushed', value: 'yes' }]);
+      const version = await rest.commit(a!.url, txid);
+      let seen: string | null | undefined;
+      for (let i = 0; i < 50 && seen !== version; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        const reader = await rest.begin(b!.url);
+        seen = (await rest.read(b!.url, reader, ['pushed']))[0]?.version;
+      }
+      expect(seen).toBe(version);
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+    }
   });
 
   it('show no anomaly to readers and writers spread over all nodes', async () => {
