@@ -196,6 +196,7 @@ function plot(
   const ticks = (max: number) => [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${yLabel} over ${xLabel}: ${series.map(({ label }) => label).join(', ')}</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<line x1="${margin.left}" y1="${sy(0)}" x2="${width - margin.right}" y2="${sy(0)}" stroke="black"/>`,
     `<line x1="${margin.left}" y1="${sy(0)}" x2="${margin.left}" y2="${margin.top}" stroke="black"/>`,

@@ -122,6 +122,11 @@ export class Membership {
     this.timer.unref();
   }
 
+  /** One heartbeat and one read of the member list, now. */
+  refresh(): Promise<void> {
+    return this.beat();
+  }
+
   /** The URL of a live node, or undefined when it is unknown or dead. */
   urlOf(nodeId: string): string | undefined {
     if (nodeId === this.options.nodeId) return this.options.url;

@@ -30,7 +30,16 @@ export class ManagedProcess {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     child.on('error', (error) => keep(Buffer.from(`\n${error.message}\n`)));
+    // A server that dies under a test or benchmark says so, with its last words.
+    child.on('exit', (code, signal) => {
+      if (this.stopping) return;
+      process.stderr.write(
+        `${label} exited unexpectedly (${code ?? signal}); its last output:\n${this.log.slice(-4000)}\n`,
+      );
+    });
   }
+
+  private stopping = false;
 
   static spawn(
     label: string,
@@ -64,6 +73,7 @@ export class ManagedProcess {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.exited) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');

@@ -1,13 +1,15 @@
 /**
  * s3rver (npm) for tests and benchmarks: an S3 API over a temp directory, with one bucket.
  * It runs in its own Node process with --openssl-legacy-provider, without which its
- * paginated ListObjectsV2 answers 500 on Node 17+. It accepts only the credentials
- * S3RVER/S3RVER, and it ignores If-None-Match (see test/adapters/s3-put-if-absent.test.ts).
+ * paginated ListObjectsV2 answers 500 on Node 17+, through s3rver-main.cjs, which works
+ * around its crash when a DELETE empties a directory a PUT is writing into. It accepts only
+ * the credentials S3RVER/S3RVER, and it ignores If-None-Match (see
+ * test/adapters/s3-requests.test.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, ManagedProcess } from './managed-process.js';
 import type { RunningServer } from './redis.js';
 
@@ -16,19 +18,13 @@ export const S3RVER_BUCKET = 'aft-test';
 export async function startS3rver(): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), 'aft-s3rver-'));
   const port = await freePort();
-  // This module runs only from dist/ (as ESM), where import.meta is available.
-  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  // This module runs only from dist/test/servers/ (as ESM), where import.meta is available.
+  const main = fileURLToPath(new URL('../../../test/servers/s3rver-main.cjs', import.meta.url));
   const server = ManagedProcess.spawn(`s3rver :${port}`, process.execPath, [
     '--openssl-legacy-provider',
-    bin,
-    '--directory',
+    main,
     directory,
-    '--port',
     String(port),
-    '--address',
-    '127.0.0.1',
-    '--silent',
-    '--configure-bucket',
     S3RVER_BUCKET,
   ]);
   const endpoint = `http://127.0.0.1:${port}`;
