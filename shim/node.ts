@@ -115,11 +115,6 @@ interface FinishedTransaction {
 
 const BOOTSTRAP_PAGE = 1000;
 
-/** The earlier of two listing watermarks (undefined lists from the start). */
-function minWatermark(a: string | undefined, b: string | undefined): string | undefined {
-  if (a === undefined || b === undefined) return undefined;
-  return a < b ? a : b;
-}
 const textEncoder = new TextEncoder();
 
 export class ShimNode {
@@ -655,4 +650,10 @@ export class ShimNode {
       }
     }
   }
+}
+
+/** The earlier of two listing watermarks (undefined lists from the start). */
+function minWatermark(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  return a < b ? a : b;
 }
