@@ -160,20 +160,7 @@ export class DynamoDbAdapter implements StorageAdapter {
       );
       item.x = { N: String(chunks.length) };
     }
-    try {
-      await db.send(
-        new PutItemCommand({
-          TableName: this.commitsTable,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(v)',
-        }),
-        { abortSignal: options?.signal },
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.putIfAbsent(item, options);
   }
 
   async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
@@ -344,20 +331,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   ): Promise<boolean> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    try {
-      await this.db().send(
-        new PutItemCommand({
-          TableName: this.commitsTable,
-          Item: { ...entryKey(namespace, id), d: { B: value } },
-          ConditionExpression: 'attribute_not_exists(v)',
-        }),
-        { abortSignal: options?.signal },
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.putIfAbsent({ ...entryKey(namespace, id), d: { B: value } }, options);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
@@ -471,6 +445,24 @@ export class DynamoDbAdapter implements StorageAdapter {
     const body = joinChunks(chunks, '');
     if (!body) throw new Error(`commit record ${versionId} has lost its overflow body`);
     return decodeRecord(body);
+  }
+
+  /** PutItem into the commits table unless an item with its key exists; true when it was written. */
+  private async putIfAbsent(item: Item, options?: CallOptions): Promise<boolean> {
+    try {
+      await this.db().send(
+        new PutItemCommand({
+          TableName: this.commitsTable,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(v)',
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** Every item of a query (or the first `limit`), following LastEvaluatedKey. */
