@@ -28,7 +28,13 @@ export function buildProgram(version: string): Command {
     .description('run a shim node: the REST transaction API over a storage engine')
     .addHelpText('after', STORAGE_URL_HELP);
   const flagged = SETTINGS.map((entry) => {
-    const shown = Array.isArray(entry.default) ? entry.default.join(',') || '(none)' : String(entry.default);
+    const shown = Array.isArray(entry.default)
+      ? entry.default.join(',') || '(none)'
+      : typeof entry.default === 'boolean'
+        ? entry.default
+          ? 'on'
+          : 'off'
+        : String(entry.default) || '(none)';
     const option = new Option(entry.flag, `${entry.description} [env ${entry.env}; default ${shown}]`);
     serve.addOption(option);
     return { entry, attribute: option.attributeName() };
