@@ -3,8 +3,6 @@
  * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { CommitRecord } from '../../adapters/contract.js';
-import { VERSION_ID_PATTERN } from '../../adapters/contract.js';
 import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
 import type { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
@@ -13,7 +11,13 @@ import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
 import type { PrometheusMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { decodeBase64, validateBegin, validateRead, validateWrite } from './validation.js';
+import {
+  decodeBase64,
+  validateBegin,
+  validatePushCommits,
+  validateRead,
+  validateWrite,
+} from './validation.js';
 
 export interface AppOptions {
   readonly node: ShimNode;
@@ -91,7 +95,7 @@ export function createApp(options: AppOptions): express.Express {
 
   // Commit records pushed by a peer right after its commits.
   app.post('/v1/internal/commits', jsonBody, (req, res) => {
-    const learned = node.learnCommits(validateRecords(req.body));
+    const learned = node.learnCommits(validatePushCommits(req.body).records);
     res.json({ learned });
   });
 
@@ -176,30 +180,6 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.use(errorHandler(logger));
   return app;
-}
-
-function validateRecords(body: unknown): CommitRecord[] {
-  const records = (body as { records?: unknown } | undefined)?.records;
-  const isStrings = (value: unknown): value is string[] =>
-    Array.isArray(value) && value.every((item) => typeof item === 'string');
-  if (!Array.isArray(records)) throw new BadRequestError('records must be an array of commit records');
-  return records.map((record: Partial<CommitRecord>, index) => {
-    if (
-      typeof record?.versionId !== 'string' ||
-      !VERSION_ID_PATTERN.test(record.versionId) ||
-      typeof record.txid !== 'string' ||
-      !isStrings(record.writeSet) ||
-      !isStrings(record.deleted)
-    ) {
-      throw new BadRequestError(`records[${index}] is not a commit record`);
-    }
-    return {
-      versionId: record.versionId,
-      txid: record.txid,
-      writeSet: record.writeSet,
-      deleted: record.deleted,
-    };
-  });
 }
 
 /** The key of a `keys/*key` route: express decodes each segment; an unencoded `/` is literal. */

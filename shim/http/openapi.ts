@@ -211,6 +211,27 @@ export const openApiDocument = {
         responses: { '200': { description: 'Ready' }, '503': errorResponse('NOT_READY or SHUTTING_DOWN') },
       },
     },
+    '/v1/node': {
+      get: {
+        operationId: 'node',
+        summary: 'This node: its id, readiness, advertised URL and metadata counts (asked by peers)',
+        responses: { '200': { description: 'This node', content: { 'application/json': {} } }, ...common },
+      },
+    },
+    '/v1/internal/commits': {
+      post: {
+        operationId: 'pushCommits',
+        summary: "A peer's commit records, pushed right after its commits",
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/PushCommitsRequest' } } },
+        },
+        responses: {
+          '200': { description: 'How many were new here', content: { 'application/json': {} } },
+          ...common,
+        },
+      },
+    },
     '/metrics': {
       get: {
         operationId: 'metrics',
@@ -296,6 +317,21 @@ export const openApiDocument = {
         type: 'object',
         required: ['txid', 'status'],
         properties: { txid: { type: 'string' }, status: { const: 'aborted' } },
+      },
+      CommitRecord: {
+        type: 'object',
+        required: ['versionId', 'txid', 'writeSet', 'deleted'],
+        properties: {
+          versionId: { type: 'string', pattern: '^[0-9A-Za-z._-]{1,128}$' },
+          txid: { type: 'string' },
+          writeSet: { type: 'array', items: { type: 'string' } },
+          deleted: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      PushCommitsRequest: {
+        type: 'object',
+        required: ['records'],
+        properties: { records: { type: 'array', items: { $ref: '#/components/schemas/CommitRecord' } } },
       },
       Error: {
         type: 'object',

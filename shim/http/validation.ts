@@ -3,6 +3,7 @@
  * cannot say cheaply (strict base64 of any length).
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { CommitRecord } from '../../adapters/contract.js';
 import { BadRequestError } from '../errors.js';
 import { openApiDocument } from './openapi.js';
 
@@ -44,7 +45,12 @@ export interface WriteBody {
   readonly items: readonly { readonly key: string; readonly value: string | null }[];
 }
 
+export interface PushCommitsBody {
+  readonly records: readonly CommitRecord[];
+}
+
 export const validateBegin = validator<BeginBody>('BeginRequest');
+export const validatePushCommits = validator<PushCommitsBody>('PushCommitsRequest');
 export const validateRead = validator<ReadBody>('ReadRequest');
 export const validateWrite = validator<WriteBody>('WriteRequest');
 

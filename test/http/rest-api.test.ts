@@ -93,3 +93,39 @@ describe('REST API readiness and shutdown', () => {
     await expect(call('GET', '/healthz')).rejects.toThrow();
   });
 });
+
+describe('REST API between nodes', () => {
+  it('learns commit records a peer pushes, and refuses malformed ones with 400', async () => {
+    const storage = new MemoryAdapter();
+    const shim = await startShim({ port: 0, adapter: storage, env: {} });
+    await shim.ready;
+    const call = httpClient(shim.url);
+    try {
+      const versionId = '0190a1b2c3d4000000.peer00000-1-0000beef';
+      await storage.putVersions([{ key: 'k', versionId, value: new TextEncoder().encode('from a peer') }]);
+      const record = { versionId, txid: 'peer00000-1-0000beef', writeSet: ['k'], deleted: [] };
+      expectError(
+        await call('POST', '/v1/internal/commits', { json: { records: [{ ...record, versionId: 'a b' }] } }),
+        400,
+        'BAD_REQUEST',
+      );
+      expectError(
+        await call('POST', '/v1/internal/commits', { json: { records: [{ versionId }] } }),
+        400,
+        'BAD_REQUEST',
+      );
+      const pushed = await call('POST', '/v1/internal/commits', { json: { records: [record] } });
+      expect(pushed.json).toEqual({ learned: 1 });
+      expect((await call('POST', '/v1/internal/commits', { json: { records: [record] } })).json).toEqual({
+        learned: 0,
+      });
+      const txid = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
+      const read = await call('GET', keyPath(txid, 'k'));
+      expect([read.status, read.headers.get('aft-version')]).toEqual([200, versionId]);
+      const node = (await call('GET', '/v1/node')).json as { nodeId: string; ready: boolean };
+      expect(node).toMatchObject({ nodeId: shim.node.nodeId, ready: true });
+    } finally {
+      await shim.close();
+    }
+  });
+});
