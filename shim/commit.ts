@@ -35,6 +35,8 @@ export interface CommitContext {
 /** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
 export const INTENTS_NAMESPACE = 'intents';
 
+const textEncoder = new TextEncoder();
+
 /**
  * Where a failed commit stands. VERSIONS_FAILED: no commit record was attempted, so the
  * transaction can be aborted safely. OUTCOME_UNKNOWN: the commit record write failed and may
@@ -60,8 +62,8 @@ export class CommitError extends StorageUnavailableError {
   }
 }
 
-/** Runs steps 1-4 for a transaction with writes; resolves with its version id. */
-export async function commitWrites(txn: Transaction, context: CommitContext): Promise<string> {
+/** Runs steps 1-4 for a transaction with writes; resolves with its commit record. */
+export async function commitWrites(txn: Transaction, context: CommitContext): Promise<CommitRecord> {
   const { storage, metrics } = context;
   txn.versionId ??= formatVersionId(context.clock.tick(), txn.txid);
   const versionId = txn.versionId;
@@ -78,7 +80,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   if (!txn.versionsDurable) {
     try {
       if (versions.length > 0) {
-        const intent = new TextEncoder().encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
+        const intent = textEncoder.encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
         await guardStorage(storage, metrics, 'putEntry', () =>
           storage.putEntry(INTENTS_NAMESPACE, versionId, intent),
         );
@@ -146,7 +148,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     // The intent has done its job; one left behind is deleted by garbage collection.
     storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   }
-  return versionId;
+  return record;
 }
 
 async function writeRecord(record: CommitRecord, txn: Transaction, context: CommitContext): Promise<void> {

@@ -517,19 +517,11 @@ export class ShimNode {
       return null;
     }
     try {
-      const versionId = await commitWrites(txn, this.commitContext);
-      this.finishCommitted(txn, versionId);
-      const record = this.metadata.get(versionId);
-      if (record && this.onCommitted) {
-        this.onCommitted({
-          versionId,
-          txid: record.txid,
-          writeSet: [...record.writeSet],
-          deleted: [...record.deleted],
-        });
-      }
+      const record = await commitWrites(txn, this.commitContext);
+      this.finishCommitted(txn, record.versionId);
+      this.onCommitted?.(record);
       this.metrics.observeCommit((performance.now() - started) / 1000);
-      return versionId;
+      return record.versionId;
     } catch (error) {
       txn.commitInFlight = undefined;
       if (error instanceof CommitError && error.failure === CommitFailure.OUTCOME_UNKNOWN) {

@@ -5,7 +5,12 @@
  */
 import type { CallOptions, CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
 
-export type FaultOperation = 'putVersions' | 'putCommitRecord' | 'getVersion' | 'listCommitRecords';
+export type FaultOperation =
+  | 'putEntry'
+  | 'putVersions'
+  | 'putCommitRecord'
+  | 'getVersion'
+  | 'listCommitRecords';
 export type FaultPhase = 'before' | 'halfway' | 'after';
 export type FaultEffect = 'throw' | 'crash';
 
@@ -86,7 +91,13 @@ export class FaultyAdapter implements StorageAdapter {
   deleteVersions: StorageAdapter['deleteVersions'] = (...args) => this.inner.deleteVersions(...args);
   deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
     this.inner.deleteCommitRecords(...args);
-  putEntry: StorageAdapter['putEntry'] = (...args) => this.inner.putEntry(...args);
+  async putEntry(...args: Parameters<StorageAdapter['putEntry']>): ReturnType<StorageAdapter['putEntry']> {
+    const fault = this.take('putEntry');
+    if (!fault) return this.inner.putEntry(...args);
+    // One entry: halfway is the same as before.
+    if (fault.phase === 'after') await this.inner.putEntry(...args);
+    return this.fail(fault);
+  }
   createEntry: StorageAdapter['createEntry'] = (...args) => this.inner.createEntry(...args);
   listEntries: StorageAdapter['listEntries'] = (...args) => this.inner.listEntries(...args);
   deleteEntries: StorageAdapter['deleteEntries'] = (...args) => this.inner.deleteEntries(...args);

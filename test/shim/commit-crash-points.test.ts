@@ -6,7 +6,7 @@
  * commit returning the first outcome (G6).
  */
 import { FileAdapter } from '../../adapters/file.js';
-import { CommitError, CommitFailure } from '../../shim/commit.js';
+import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { ErrorCode, StorageUnavailableError, TransactionNotRunningError } from '../../shim/errors.js';
 import { ShimNode } from '../../shim/node.js';
 import { type Fault, type FaultPhase, FaultyAdapter } from '../helpers/faulty-adapter.js';
@@ -28,6 +28,10 @@ async function setUp() {
     KEYS.map((key) => ({ key, value: encoder.encode(`old ${key}`) })),
   );
   await node.commit(seed);
+  // The seed's intent is deleted in the background; start from a store without one.
+  while ((await inner.listEntries(INTENTS_NAMESPACE)).length > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   // The transaction under test: three writes and one delete.
   const txid = node.begin().txid;
   node.write(txid, [
@@ -56,19 +60,30 @@ async function visibleState(inner: FileAdapter): Promise<Record<string, string |
 const OLD = { k: 'old k', l: 'old l', m: 'old m', gone: 'old gone' };
 const NEW = { k: 'new k', l: 'new l', m: 'new m', gone: null };
 
-/** Crash points in commit order, and whether the transaction is committed once the node died there. */
-const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean }[] = [
-  { fault: { operation: 'putVersions', phase: 'before' }, committed: false },
-  { fault: { operation: 'putVersions', phase: 'halfway' }, committed: false },
-  { fault: { operation: 'putVersions', phase: 'after' }, committed: false },
-  { fault: { operation: 'putCommitRecord', phase: 'before' }, committed: false },
-  { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true },
+/** The keys named by the commit intents left in storage (what GC can find orphans by). */
+async function intentKeys(inner: FileAdapter): Promise<string[][]> {
+  const intents = await inner.listEntries(INTENTS_NAMESPACE);
+  return intents.map((intent) => (JSON.parse(decoder.decode(intent.value)) as { keys: string[] }).keys);
+}
+
+/**
+ * Crash points in commit order: whether the transaction is committed once the node died
+ * there, and whether its intent (naming the keys it stored versions of) is in storage.
+ */
+const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean; intent: boolean }[] = [
+  { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putEntry', phase: 'after' }, committed: false, intent: true },
+  { fault: { operation: 'putVersions', phase: 'before' }, committed: false, intent: true },
+  { fault: { operation: 'putVersions', phase: 'halfway' }, committed: false, intent: true },
+  { fault: { operation: 'putVersions', phase: 'after' }, committed: false, intent: true },
+  { fault: { operation: 'putCommitRecord', phase: 'before' }, committed: false, intent: true },
+  { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true, intent: true },
 ];
 
 describe('a node dying at each point of a commit', () => {
   it.each(CRASH_POINTS)(
     'dies $fault.phase $fault.operation: all or nothing is visible',
-    async ({ fault, committed }) => {
+    async ({ fault, committed, intent }) => {
       const { inner, storage, node, txid } = await setUp();
       storage.arm({ ...fault, effect: 'crash' });
       const commit = node.commit(txid);
@@ -77,6 +92,8 @@ describe('a node dying at each point of a commit', () => {
       expect(storage.fired).toBe(1);
       // The node is gone; another one takes over the same storage.
       expect(await visibleState(inner)).toEqual(committed ? NEW : OLD);
+      // Any version stored without a record is named by an intent, for GC to delete.
+      expect(await intentKeys(inner)).toEqual(intent ? [['k', 'l', 'm']] : []);
       await node.close();
     },
   );
@@ -85,12 +102,29 @@ describe('a node dying at each point of a commit', () => {
     const { inner, node, txid } = await setUp();
     await node.commit(txid);
     expect(await visibleState(inner)).toEqual(NEW);
+    // The intent has done its job and goes (in the background).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await intentKeys(inner)).toEqual([]);
     await node.close();
   });
 });
 
 describe('a storage failure at each point of a commit', () => {
   const versionFailures: FaultPhase[] = ['before', 'halfway', 'after'];
+
+  it.each(['before', 'after'] as const)(
+    'the intent write fails %s landing: aborted, retryable, nothing visible',
+    async (phase) => {
+      const { inner, storage, node, txid } = await setUp();
+      storage.arm({ operation: 'putEntry', phase, effect: 'throw' });
+      const error = await node.commit(txid).catch((caught: unknown) => caught);
+      expect((error as CommitError).failure).toBe(CommitFailure.VERSIONS_FAILED);
+      expect((error as CommitError).retryable).toBe(true);
+      expect(node.status(txid).status).toBe('aborted');
+      expect(await visibleState(inner)).toEqual(OLD);
+      await node.close();
+    },
+  );
 
   it.each(versionFailures)('putVersions fails %s: aborted, retryable, nothing visible', async (phase) => {
     const { inner, storage, node, txid } = await setUp();
