@@ -74,13 +74,14 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const deadAfterMs = options.deadAfterMs ?? 10_000;
   const progress = options.onProgress ?? (() => undefined);
   const startedMs = now();
+  const call = signal ? { signal } : {};
 
   // 1. The least low-water mark of the live nodes; with none, every record old enough to
   //    have surely landed is known to any node that starts later.
   progress({ phase: 'members', done: 0, total: 1 });
   let lowWaterMs = startedMs - pullOverlapMs(timing);
   let liveNodes = 0;
-  for (const entry of await storage.listEntries(MEMBERS_NAMESPACE, { ...(signal && { signal }) })) {
+  for (const entry of await storage.listEntries(MEMBERS_NAMESPACE, call)) {
     const member = decodeMember(entry.value);
     if (!member) continue;
     if (startedMs - member.heartbeatAtMs > deadAfterMs + timing.maxClockSkewMs) continue;
@@ -92,7 +93,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const records = new Map<string, CommitRecord>();
   const versionsByKey = new Map<string, string[]>();
   for (let after: string | undefined; ; ) {
-    const page = await storage.listCommitRecords(after, { limit: PAGE, ...(signal && { signal }) });
+    const page = await storage.listCommitRecords(after, { limit: PAGE, ...call });
     for (const record of page) {
       records.set(record.versionId, record);
       for (const key of record.writeSet) {
@@ -108,7 +109,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
 
   // 3. A version is collectable when a newer version of its key is at or below the low water.
   const alreadyCollected = new Map<string, Set<string>>();
-  for (const entry of await storage.listEntries(COLLECTED_NAMESPACE, { ...(signal && { signal }) })) {
+  for (const entry of await storage.listEntries(COLLECTED_NAMESPACE, call)) {
     alreadyCollected.set(entry.id, new Set(JSON.parse(textDecoder.decode(entry.value)) as string[]));
   }
   const newlyCollected = new Map<string, string[]>();
@@ -140,7 +141,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   let versionsDeleted = 0;
   for (let i = 0; i < toDelete.length; i += DELETE_BATCH) {
     const batch = toDelete.slice(i, i + DELETE_BATCH);
-    await storage.deleteVersions(batch, { ...(signal && { signal }) });
+    await storage.deleteVersions(batch, call);
     versionsDeleted += batch.length;
     progress({ phase: 'versions', done: versionsDeleted, total: toDelete.length });
   }
@@ -148,13 +149,10 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   // 4. Orphans: intents of commits that wrote no record before no record could land any more.
   let orphanVersionsDeleted = 0;
   const settledIntents: string[] = [];
-  const intents = await storage.listEntries(INTENTS_NAMESPACE, { ...(signal && { signal }) });
+  const intents = await storage.listEntries(INTENTS_NAMESPACE, call);
   for (const intent of intents) {
     if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) continue;
-    if (
-      !records.has(intent.id) &&
-      !(await storage.getCommitRecord(intent.id, { ...(signal && { signal }) }))
-    ) {
+    if (!records.has(intent.id) && !(await storage.getCommitRecord(intent.id, call))) {
       if (versionsDeleted + orphanVersionsDeleted >= maxDeletes) {
         backlog += 1;
         continue;
@@ -162,7 +160,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
       const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
       await storage.deleteVersions(
         keys.map((key) => ({ key, versionId: intent.id })),
-        { ...(signal && { signal }) },
+        call,
       );
       orphanVersionsDeleted += keys.length;
     }
@@ -170,7 +168,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     progress({ phase: 'orphans', done: settledIntents.length, total: intents.length });
   }
   if (settledIntents.length > 0) {
-    await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, { ...(signal && { signal }) });
+    await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, call);
   }
 
   // 5. Records last, once every key they wrote is collected. Keys left for the next pass
@@ -183,22 +181,19 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   for (const [versionId, keys] of newlyCollected) {
     if (staying.has(versionId)) continue;
     const all = [...(alreadyCollected.get(versionId) ?? []), ...keys];
-    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(all)), {
-      ...(signal && { signal }),
-    });
+    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(all)), call);
   }
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
     const batch = deletableRecords.slice(i, i + DELETE_BATCH);
-    await storage.deleteCommitRecords(batch, { ...(signal && { signal }) });
+    await storage.deleteCommitRecords(batch, call);
     recordsDeleted += batch.length;
     progress({ phase: 'records', done: recordsDeleted, total: deletableRecords.length });
   }
   const finished = deletableRecords.filter((versionId) => alreadyCollected.has(versionId));
   // Notes of records that are gone (or whose record another collector deleted) go last.
   for (const versionId of alreadyCollected.keys()) if (!records.has(versionId)) finished.push(versionId);
-  if (finished.length > 0)
-    await storage.deleteEntries(COLLECTED_NAMESPACE, finished, { ...(signal && { signal }) });
+  if (finished.length > 0) await storage.deleteEntries(COLLECTED_NAMESPACE, finished, call);
   progress({ phase: 'done', done: 1, total: 1 });
 
   return {
