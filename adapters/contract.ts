@@ -80,6 +80,15 @@ export interface StorageAdapter {
    */
   listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]>;
 
+  /**
+   * The ids of commit records after `after`, ascending, at most `limit`, without reading the
+   * records: for a caller that knows most of them already (a node's overlapping pull). Every
+   * id listCommitRecords would return is listed; so may be ids whose record is not readable
+   * (deleted meanwhile, or, on an engine that indexes a record before writing it, not yet
+   * written), so the caller reads the records it wants and skips the absent ones.
+   */
+  listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]>;
+
   /** Deletes versions; deleting one that is not stored is not an error. */
   deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void>;
 
@@ -91,6 +100,9 @@ export interface StorageAdapter {
 
   /** Creates an entry if none with this id exists (atomically); true when this call created it. */
   createEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<boolean>;
+
+  /** One entry's value, or undefined when there is none. */
+  getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined>;
 
   /** A namespace's entries in ascending id order, at most `limit` of them. */
   listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]>;

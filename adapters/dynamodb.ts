@@ -178,9 +178,36 @@ export class DynamoDbAdapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    const records: CommitRecord[] = [];
+    await this.walkCommitItems(after, options, records, {}, async (page) => {
+      records.push(...(await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options))));
+    });
+    return records;
+  }
+
+  async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
+    const ids: string[] = [];
+    // Only the sort key comes back: no record bodies are read.
+    await this.walkCommitItems(after, options, ids, { ProjectionExpression: 'v' }, async (page) => {
+      ids.push(...page.map((item) => item.v!.S!));
+    });
+    return ids;
+  }
+
+  /**
+   * Walks the commit items after `after` in id order, a page at a time (each bucket's shards
+   * merged), handing each page to `visit`, which adds to `into`, until `into` holds `limit`
+   * items or the items end.
+   */
+  private async walkCommitItems(
+    after: string | undefined,
+    options: ListOptions | undefined,
+    into: readonly unknown[],
+    projection: Pick<QueryCommandInput, 'ProjectionExpression'>,
+    visit: (page: Item[]) => Promise<void>,
+  ): Promise<void> {
     options?.signal?.throwIfAborted();
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
-    const records: CommitRecord[] = [];
     const firstBucket = firstBucketAfter(after);
     const buckets = await this.queryAll(
       {
@@ -197,8 +224,8 @@ export class DynamoDbAdapter implements StorageAdapter {
     for (const bucketItem of buckets) {
       const bucket = bucketItem.v!.S!;
       let cursor = after;
-      while (records.length < limit) {
-        const want = Math.min(1000, limit - records.length);
+      while (into.length < limit) {
+        const want = Math.min(1000, limit - into.length);
         // Each shard's first `want` ids past the cursor hold the bucket's first `want`.
         const shards = await Promise.all(
           Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
@@ -211,6 +238,7 @@ export class DynamoDbAdapter implements StorageAdapter {
                   ...(cursor !== undefined && { ':after': { S: cursor } }),
                 },
                 ConsistentRead: true,
+                ...projection,
               },
               options,
               want,
@@ -221,13 +249,12 @@ export class DynamoDbAdapter implements StorageAdapter {
           .flat()
           .sort((a, b) => compare(a.v!.S!, b.v!.S!))
           .slice(0, want);
-        records.push(...(await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options))));
+        await visit(page);
         if (page.length < want) break;
         cursor = page[page.length - 1]!.v!.S!;
       }
-      if (records.length >= limit) break;
+      if (into.length >= limit) break;
     }
-    return records;
   }
 
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
@@ -332,6 +359,21 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
     return this.putIfAbsent({ ...entryKey(namespace, id), d: { B: value } }, options);
+  }
+
+  async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    const answer = await this.db().send(
+      new GetItemCommand({
+        TableName: this.commitsTable,
+        Key: entryKey(namespace, id),
+        ConsistentRead: true,
+      }),
+      { abortSignal: options?.signal },
+    );
+    const value = answer.Item?.d?.B;
+    return value === undefined ? undefined : new Uint8Array(value);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {

@@ -124,6 +124,13 @@ export class FileAdapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    const page = await this.listCommitRecordIds(after, options);
+    const records = await mapLimit(page, this.concurrency, (id) => this.getCommitRecord(id, options));
+    // A record deleted between readdir and read is simply no longer there.
+    return records.filter((record): record is CommitRecord => record !== undefined);
+  }
+
+  async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
     options?.signal?.throwIfAborted();
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
     const commitsRoot = join(this.directory, 'commits');
@@ -142,10 +149,7 @@ export class FileAdapter implements StorageAdapter {
       ids.push(...bucketIds);
       if (ids.length >= limit) break;
     }
-    const page = ids.slice(0, limit);
-    const records = await mapLimit(page, this.concurrency, (id) => this.getCommitRecord(id, options));
-    // A record deleted between readdir and read is simply no longer there.
-    return records.filter((record): record is CommitRecord => record !== undefined);
+    return ids.slice(0, limit);
   }
 
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
@@ -206,6 +210,12 @@ export class FileAdapter implements StorageAdapter {
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
+  }
+
+  async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    return readIfExists(join(this.directory, 'entries', namespace, id), options);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {

@@ -64,6 +64,12 @@ export class MemoryAdapter implements StorageAdapter {
     return this.commitOrder.slice(start, end).map((id) => copyRecord(this.commits.get(id)!));
   }
 
+  async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
+    await settle(options);
+    const start = after === undefined ? 0 : upperBound(this.commitOrder, after);
+    return this.commitOrder.slice(start, start + (options?.limit ?? Number.POSITIVE_INFINITY));
+  }
+
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
     await settle(options);
     for (const { key, versionId } of refs) {
@@ -98,6 +104,12 @@ export class MemoryAdapter implements StorageAdapter {
     if (entries.has(id)) return false;
     entries.set(id, value.slice());
     return true;
+  }
+
+  async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    await settle(options);
+    assertEntryName(namespace, id);
+    return this.entries.get(namespace)?.get(id)?.slice();
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {

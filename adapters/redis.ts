@@ -161,39 +161,69 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
-    const signal = options?.signal;
-    signal?.throwIfAborted();
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
     const redis = this.redis();
     const records: CommitRecord[] = [];
+    await this.walkCommitIds(after, options?.signal, limit, records, async (bucket, ids) => {
+      const values = await raceSignal(redis.hmgetBuffer(this.recordsKey(bucket), ...ids), options?.signal);
+      // A record deleted between the two calls is simply no longer there.
+      for (const value of values) if (value) records.push(decodeRecord(value));
+    });
+    return records;
+  }
+
+  async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
+    const listed: string[] = [];
+    await this.walkCommitIds(
+      after,
+      options?.signal,
+      options?.limit ?? Number.POSITIVE_INFINITY,
+      listed,
+      async (_, ids) => {
+        listed.push(...ids);
+      },
+    );
+    return listed;
+  }
+
+  /**
+   * Walks the commit ids after `after` in order, a page of one bucket at a time, handing each
+   * page to `visit`, which adds to `into`, until `into` holds `limit` items or the ids end.
+   */
+  private async walkCommitIds(
+    after: string | undefined,
+    signal: AbortSignal | undefined,
+    limit: number,
+    into: readonly unknown[],
+    visit: (bucket: string, ids: string[]) => Promise<void>,
+  ): Promise<void> {
+    signal?.throwIfAborted();
+    const redis = this.redis();
     const firstBucket = firstBucketAfter(after);
     let bucketFrom = firstBucket === '' ? '-' : `[${firstBucket}`;
-    while (records.length < limit) {
+    while (into.length < limit) {
       const buckets = await raceSignal(
         redis.zrangebylex(this.bucketsKey(), bucketFrom, '+', 'LIMIT', 0, 100),
         signal,
       );
       for (const bucket of buckets) {
         let idFrom = after === undefined ? '-' : `(${after}`;
-        while (records.length < limit) {
-          const want = Math.min(LIST_PAGE, limit - records.length);
+        while (into.length < limit) {
+          const want = Math.min(LIST_PAGE, limit - into.length);
           const ids = await raceSignal(
             redis.zrangebylex(this.idsKey(bucket), idFrom, '+', 'LIMIT', 0, want),
             signal,
           );
           if (ids.length === 0) break;
-          const values = await raceSignal(redis.hmgetBuffer(this.recordsKey(bucket), ...ids), signal);
-          // A record deleted between the two calls is simply no longer there.
-          for (const value of values) if (value) records.push(decodeRecord(value));
+          await visit(bucket, ids);
           if (ids.length < want) break;
           idFrom = `(${ids[ids.length - 1]}`;
         }
-        if (records.length >= limit) break;
+        if (into.length >= limit) break;
       }
       if (buckets.length < 100) break;
       bucketFrom = `(${buckets[buckets.length - 1]}`;
     }
-    return records;
   }
 
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
@@ -256,6 +286,13 @@ export class RedisAdapter implements StorageAdapter {
       options?.signal,
     );
     return created === 1;
+  }
+
+  async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    const value = await raceSignal(this.redis().hgetBuffer(this.entriesKey(namespace), id), options?.signal);
+    return value === null ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {

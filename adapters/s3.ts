@@ -108,16 +108,20 @@ export class S3Adapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+    const ids = await this.listCommitRecordIds(after, options);
+    const records = await mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options));
+    // A record deleted between the listing and the read is simply no longer there.
+    return records.filter((record): record is CommitRecord => record !== undefined);
+  }
+
+  async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
     options?.signal?.throwIfAborted();
-    const ids = await this.listIds(
+    return this.listIds(
       `${this.prefix}c/`,
       after === undefined ? undefined : this.recordKey(after),
       options?.limit ?? Number.POSITIVE_INFINITY,
       options,
     );
-    const records = await mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options));
-    // A record deleted between the listing and the read is simply no longer there.
-    return records.filter((record): record is CommitRecord => record !== undefined);
   }
 
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
@@ -156,6 +160,12 @@ export class S3Adapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
     return this.putIfAbsent(this.entryKey(namespace, id), value, 'application/octet-stream', options);
+  }
+
+  async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    return this.getObject(this.entryKey(namespace, id), options);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {

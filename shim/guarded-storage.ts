@@ -13,12 +13,15 @@ export type StorageOperation =
   | 'putCommitRecord'
   | 'getCommitRecord'
   | 'listCommitRecords'
+  | 'listCommitRecordIds'
   | 'deleteVersions'
   | 'deleteCommitRecords'
   | 'putEntry'
   | 'createEntry'
   | 'listEntries'
-  | 'deleteEntries';
+  | 'deleteEntries'
+  /** The idempotency claim of a commit (a listing, record look-ups and a create). */
+  | 'claimIdempotencyKey';
 
 export async function guardStorage<T>(
   adapter: StorageAdapter,

@@ -7,10 +7,12 @@ import type { CallOptions, CommitRecord, StorageAdapter, VersionWrite } from '..
 
 export type FaultOperation =
   | 'putEntry'
+  | 'createEntry'
   | 'putVersions'
   | 'putCommitRecord'
   | 'getVersion'
-  | 'listCommitRecords';
+  | 'listCommitRecords'
+  | 'listCommitRecordIds';
 export type FaultPhase = 'before' | 'halfway' | 'after';
 export type FaultEffect = 'throw' | 'crash';
 
@@ -27,7 +29,7 @@ export class InjectedFault extends Error {
 export class FaultyAdapter implements StorageAdapter {
   readonly name: string;
   private armed: Fault | undefined;
-  /** How many faults fired. */
+  /** How many faults fired (their storage effect done, the call now failing or hanging). */
   fired = 0;
 
   constructor(readonly inner: StorageAdapter) {
@@ -46,11 +48,12 @@ export class FaultyAdapter implements StorageAdapter {
     if (this.armed?.operation !== operation) return undefined;
     const fault = this.armed;
     this.armed = undefined;
-    this.fired += 1;
     return fault;
   }
 
+  /** Called once the fault's storage effect (none, half, all) is done: it has fired. */
   private async fail(fault: Fault): Promise<never> {
+    this.fired += 1;
     if (fault.effect === 'crash') return new Promise<never>(() => undefined);
     throw new InjectedFault(`injected ${fault.phase} ${fault.operation}`);
   }
@@ -87,6 +90,14 @@ export class FaultyAdapter implements StorageAdapter {
     return this.inner.listCommitRecords(...args);
   }
 
+  async listCommitRecordIds(
+    ...args: Parameters<StorageAdapter['listCommitRecordIds']>
+  ): ReturnType<StorageAdapter['listCommitRecordIds']> {
+    const fault = this.take('listCommitRecordIds');
+    if (fault) return this.fail(fault);
+    return this.inner.listCommitRecordIds(...args);
+  }
+
   getCommitRecord: StorageAdapter['getCommitRecord'] = (...args) => this.inner.getCommitRecord(...args);
   deleteVersions: StorageAdapter['deleteVersions'] = (...args) => this.inner.deleteVersions(...args);
   deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
@@ -98,7 +109,15 @@ export class FaultyAdapter implements StorageAdapter {
     if (fault.phase === 'after') await this.inner.putEntry(...args);
     return this.fail(fault);
   }
-  createEntry: StorageAdapter['createEntry'] = (...args) => this.inner.createEntry(...args);
+  async createEntry(
+    ...args: Parameters<StorageAdapter['createEntry']>
+  ): ReturnType<StorageAdapter['createEntry']> {
+    const fault = this.take('createEntry');
+    if (!fault) return this.inner.createEntry(...args);
+    if (fault.phase === 'after') await this.inner.createEntry(...args);
+    return this.fail(fault);
+  }
+  getEntry: StorageAdapter['getEntry'] = (...args) => this.inner.getEntry(...args);
   listEntries: StorageAdapter['listEntries'] = (...args) => this.inner.listEntries(...args);
   deleteEntries: StorageAdapter['deleteEntries'] = (...args) => this.inner.deleteEntries(...args);
   close: StorageAdapter['close'] = async () => undefined;

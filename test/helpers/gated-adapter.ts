@@ -43,11 +43,14 @@ export class GatedAdapter implements StorageAdapter {
   };
   getCommitRecord: StorageAdapter['getCommitRecord'] = (...args) => this.inner.getCommitRecord(...args);
   listCommitRecords: StorageAdapter['listCommitRecords'] = (...args) => this.inner.listCommitRecords(...args);
+  listCommitRecordIds: StorageAdapter['listCommitRecordIds'] = (...args) =>
+    this.inner.listCommitRecordIds(...args);
   deleteVersions: StorageAdapter['deleteVersions'] = (...args) => this.inner.deleteVersions(...args);
   deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
     this.inner.deleteCommitRecords(...args);
   putEntry: StorageAdapter['putEntry'] = (...args) => this.inner.putEntry(...args);
   createEntry: StorageAdapter['createEntry'] = (...args) => this.inner.createEntry(...args);
+  getEntry: StorageAdapter['getEntry'] = (...args) => this.inner.getEntry(...args);
   listEntries: StorageAdapter['listEntries'] = (...args) => this.inner.listEntries(...args);
   deleteEntries: StorageAdapter['deleteEntries'] = (...args) => this.inner.deleteEntries(...args);
   close: StorageAdapter['close'] = async () => {
