@@ -88,7 +88,10 @@ describe('a node dying at each point of a commit', () => {
       storage.arm({ ...fault, effect: 'crash' });
       const commit = node.commit(txid);
       commit.catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The commit reaches the armed call within milliseconds, or longer on a loaded machine.
+      for (let waited = 0; storage.fired === 0 && waited < 5000; waited += 5) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       expect(storage.fired).toBe(1);
       // The node is gone; another one takes over the same storage.
       expect(await visibleState(inner)).toEqual(committed ? NEW : OLD);
@@ -176,7 +179,10 @@ describe('a storage failure at each point of a commit', () => {
     node.write(txid, [{ key: 'k', value: encoder.encode('v') }]);
     storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'throw' });
     await expect(node.commit(txid)).rejects.toBeInstanceOf(CommitError);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The reaper finds it idle after 100 ms and commits it (a loaded machine may take longer).
+    for (let waited = 0; node.status(txid).status === 'running' && waited < 5000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(node.status(txid).status).toBe('committed');
     expect(await visibleState(inner)).toMatchObject({ k: 'v' });
     await node.close();
