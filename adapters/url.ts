@@ -9,8 +9,12 @@
  *   dynamodb://[key:secret@]table-prefix[?region=..&endpoint=..]   tables <prefix>versions, <prefix>commits
  *   redis://[user:password@]host:port[/db][?prefix=aft:]        a standalone Redis (rediss:// for TLS)
  *   redis+cluster://[user:password@]host:port,host:port[?prefix=aft:]   a Redis Cluster
+ *   anna://host:6450[,host:6451][?prefix=aft/&response-host=10.0.0.7&address-port=6760&key-port=6460&timeout-ms=2000]
+ *                                                                   Anna (its routing threads)
  */
+
 import { fileURLToPath } from 'node:url';
+import { AnnaAdapter } from './anna.js';
 import type { StorageAdapter } from './contract.js';
 import { DynamoDbAdapter } from './dynamodb.js';
 import { FileAdapter } from './file.js';
@@ -108,10 +112,45 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
         redisOptions: { ...(username && { username }), ...(password && { password }) },
       });
     }
+    case 'anna': {
+      const routing = (location.startsWith('//') ? location.slice(2) : location)
+        .replace(/\/$/, '')
+        .split(',')
+        .filter(Boolean);
+      for (const hostPort of routing) {
+        if (!/^[^:/]+:\d+$/.test(hostPort)) {
+          throw new StorageUrlError(`anna routing node ${JSON.stringify(hostPort)} is not host:port`);
+        }
+      }
+      if (routing.length === 0)
+        throw new StorageUrlError(`storage URL ${describeStorageUrl(url)} names no routing node`);
+      const port = (name: string) => {
+        const raw = params.get(name);
+        if (raw === null) return undefined;
+        if (!/^\d+$/.test(raw) || Number(raw) > 65535)
+          throw new StorageUrlError(`anna ${name}=${raw} is not a port`);
+        return Number(raw);
+      };
+      const timeout = params.get('timeout-ms');
+      if (timeout !== null && !/^\d+$/.test(timeout))
+        throw new StorageUrlError(`anna timeout-ms=${timeout} is not a number`);
+      const addressPort = port('address-port');
+      const keyPort = port('key-port');
+      const responseHost = params.get('response-host') ?? undefined;
+      const prefix = params.get('prefix') ?? undefined;
+      return new AnnaAdapter({
+        routing,
+        ...(prefix !== undefined && { prefix }),
+        ...(responseHost !== undefined && { responseHost }),
+        ...(addressPort !== undefined && { addressPort }),
+        ...(keyPort !== undefined && { keyPort }),
+        ...(timeout !== null && { timeoutMs: Number(timeout) }),
+      });
+    }
     default:
       throw new StorageUrlError(
         `unsupported storage URL ${JSON.stringify(describeStorageUrl(url))}: expected file:<dir>, memory:, ` +
-          's3://, dynamodb://, redis:// or redis+cluster://',
+          's3://, dynamodb://, redis://, redis+cluster:// or anna://',
       );
   }
 }
