@@ -14,6 +14,14 @@
  */
 import type { CommitRecord, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { INTENTS_NAMESPACE } from '../shim/commit.js';
+import {
+  claimSettledAfterMs,
+  decodeClaim,
+  encodeClaim,
+  epochOfClaimId,
+  IDEMPOTENCY_NAMESPACE,
+  markCommitted,
+} from '../shim/idempotency.js';
 import { parseVersionId } from '../shim/ids.js';
 import { decodeMember, MEMBERS_NAMESPACE } from '../shim/membership.js';
 import { DEFAULT_TIMING, orphanAfterMs, pullOverlapMs, type Timing } from '../shim/timing.js';
@@ -30,7 +38,7 @@ export interface CollectorOptions {
   readonly onProgress?: (progress: GcProgress) => void;
 }
 
-export type GcPhase = 'members' | 'listing' | 'versions' | 'orphans' | 'records' | 'done';
+export type GcPhase = 'members' | 'listing' | 'versions' | 'orphans' | 'claims' | 'records' | 'done';
 
 export interface GcProgress {
   readonly phase: GcPhase;
@@ -48,6 +56,8 @@ export interface GcReport {
   readonly orphanVersionsDeleted: number;
   readonly recordsDeleted: number;
   readonly intentsDeleted: number;
+  /** Idempotency claims deleted: those of epochs that ended over a time-to-live ago. */
+  readonly claimsDeleted: number;
   /** Collectable versions left for the next pass (the per-pass bound was reached). */
   readonly backlog: number;
 }
@@ -171,11 +181,22 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, call);
   }
 
-  // 5. Records last, once every key they wrote is collected. Keys left for the next pass
+  // 5. Idempotency claims: old epochs go; the outcome of each settled claim is written into
+  //    it before step 6 may delete its commit record (shim/idempotency.ts).
+  progress({ phase: 'claims', done: 0, total: 1 });
+  const claims = await settleIdempotencyClaims(storage, records, startedMs, timing, call);
+
+  // 6. Records last, once every key they wrote is collected. Keys left for the next pass
   //    were not counted, so such a record stays until they are gone.
   const deletableRecords = [...collectableKeys]
     .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length)
     .map(([versionId]) => versionId);
+  // A record that wrote no key (a read-only run recorded under an idempotency key) supersedes
+  // nothing and is superseded by nothing: it goes once below the low water, its claim settled.
+  for (const [versionId, record] of records) {
+    if (record.writeSet.length === 0 && versionTime(versionId) <= lowWaterMs)
+      deletableRecords.push(versionId);
+  }
   // Records that stay remember which of their keys are gone, for the next passes.
   const staying = new Set(deletableRecords);
   for (const [versionId, keys] of newlyCollected) {
@@ -204,6 +225,64 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     orphanVersionsDeleted,
     recordsDeleted,
     intentsDeleted: settledIntents.length,
+    claimsDeleted: claims.deleted,
     backlog,
   };
+}
+
+/**
+ * Marks committed the settled claims whose committer died before doing so (and abandoned the
+ * dead ones, whose transaction never wrote its record), and deletes the
+ * claims of old epochs (shim/idempotency.ts): an epoch's claims are all expired, and nobody
+ * reads or writes them any more, once the epoch after it has ended too. A claim's epoch
+ * length is its time-to-live (expiry minus version time), so this needs no configuration.
+ * Safe to delete a record afterwards: a record this pass may delete has a version time below
+ * the low-water mark, itself at least the record window back, so its claim is settled by now.
+ */
+async function settleIdempotencyClaims(
+  storage: StorageAdapter,
+  records: ReadonlyMap<string, CommitRecord>,
+  startedMs: number,
+  timing: Timing,
+  call: { signal?: AbortSignal },
+): Promise<{ deleted: number }> {
+  let deleted = 0;
+  for (let after: string | undefined; ; ) {
+    const page = await storage.listEntries(IDEMPOTENCY_NAMESPACE, {
+      limit: PAGE,
+      ...call,
+      ...(after && { after }),
+    });
+    const gone: string[] = [];
+    for (const entry of page) {
+      const claim = decodeClaim(entry.value);
+      const epoch = epochOfClaimId(entry.id);
+      if (!claim || epoch === undefined) {
+        gone.push(entry.id);
+        continue;
+      }
+      const ttlMs = claim.expiresAtMs - versionTime(claim.versionId);
+      if (ttlMs > 0 && startedMs - timing.maxClockSkewMs >= (epoch + 2) * ttlMs) {
+        gone.push(entry.id);
+        continue;
+      }
+      if (claim.committed || claim.abandoned || startedMs <= claimSettledAfterMs(claim, timing)) continue;
+      if (records.has(claim.versionId) || (await storage.getCommitRecord(claim.versionId, call))) {
+        await markCommitted(entry.id, claim, storage, call);
+      } else {
+        // Dead: no record, and none can land any more. It stays until its epoch goes (deleting
+        // it could leave a gap), marked so that lookups and later passes skip it unread.
+        await storage.putEntry(
+          IDEMPOTENCY_NAMESPACE,
+          entry.id,
+          encodeClaim({ ...claim, abandoned: true }),
+          call,
+        );
+      }
+    }
+    if (gone.length > 0) await storage.deleteEntries(IDEMPOTENCY_NAMESPACE, gone, call);
+    deleted += gone.length;
+    if (page.length < PAGE) return { deleted };
+    after = page[page.length - 1]!.id;
+  }
 }

@@ -13,10 +13,13 @@
  * errors and retryable answers (503, 429). Begin is retried only when the shim certainly
  * did not run it: the connection was refused, or it answered with a retryable error.
  */
+
 import {
   AftError,
   BadRequestError,
   ConnectionError,
+  DuplicateCommittedError,
+  DuplicateInProgressError,
   ErrorCode,
   ForbiddenError,
   KeyNotFoundError,
@@ -29,6 +32,7 @@ import {
   TransactionNotRunningError,
   UnauthorizedError,
 } from '../shim/errors.js';
+import { backoffPause } from './backoff.js';
 
 export * from '../shim/errors.js';
 
@@ -72,6 +76,15 @@ export interface CommitOutcome {
   readonly version: string | null;
 }
 
+/** What an idempotent begin answers when its key already committed. */
+export interface ReplayedCommit {
+  readonly replayed: true;
+  readonly txid: string;
+  readonly version: string | null;
+  /** The result that commit recorded, or null for none. */
+  readonly result: Uint8Array | null;
+}
+
 export type TransactionState = 'running' | 'committed' | 'aborted';
 
 interface ErrorBody {
@@ -87,6 +100,11 @@ export class AftClient {
   private readonly retry: Required<RetryOptions>;
   private readonly requestTimeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+
+  /** The shim's base URL, as given. */
+  get url(): string {
+    return this.baseUrl;
+  }
 
   constructor(options: AftClientOptions) {
     this.baseUrl = options.url.replace(/\/+$/, '');
@@ -105,6 +123,36 @@ export class AftClient {
       signal: options.signal,
     });
     return new Transaction(this, answer.txid);
+  }
+
+  /**
+   * Begins a transaction that commits only if no other transaction with `idempotencyKey`
+   * commits. When one already did (within the shim's idempotency time-to-live), nothing
+   * begins: the answer is that commit's txid and the result it recorded. When one is
+   * committing right now, this throws DuplicateInProgressError (retryable).
+   */
+  async beginIdempotent(
+    idempotencyKey: string,
+    options: RequestOptions & { timeoutMs?: number } = {},
+  ): Promise<Transaction | ReplayedCommit> {
+    const answer = await this.request<{
+      txid: string;
+      replayed?: true;
+      version?: string | null;
+      result?: string | null;
+    }>('POST', '/v1/transactions', {
+      json: { idempotencyKey, ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) },
+      // A lost reply leaves at most an idle transaction behind; the key still guards the commit.
+      idempotent: true,
+      signal: options.signal,
+    });
+    if (!answer.replayed) return new Transaction(this, answer.txid);
+    return {
+      replayed: true,
+      txid: answer.txid,
+      version: answer.version ?? null,
+      result: answer.result === null || answer.result === undefined ? null : fromBase64(answer.result),
+    };
   }
 
   /** Resumes a transaction begun elsewhere (another function passed its txid along). */
@@ -210,7 +258,12 @@ export class AftClient {
         return (await response.json()) as T;
       }
       const error = await errorFromResponse(response);
-      const transient = error.retryable && error.code !== ErrorCode.TXN_LOST;
+      // A lost transaction or a duplicate in progress is news for the caller, not a hiccup:
+      // repeating the same request cannot help (the caller starts over or waits).
+      const transient =
+        error.retryable &&
+        error.code !== ErrorCode.TXN_LOST &&
+        error.code !== ErrorCode.DUPLICATE_IN_PROGRESS;
       if (transient && attempt < this.retry.attempts) {
         await this.backoff(attempt, options.signal);
         continue;
@@ -220,24 +273,15 @@ export class AftClient {
   }
 
   private async backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-    const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-    const delay = Math.random() * ceiling;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, delay);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
+    await backoffPause(attempt - 1, this.retry.baseDelayMs, this.retry.maxDelayMs, signal);
   }
 }
 
 /** One transaction, bound to a client. Cheap: it is only a txid. */
 export class Transaction {
+  /** Tells a Transaction from a ReplayedCommit. */
+  readonly replayed = false;
+
   constructor(
     private readonly client: AftClient,
     readonly txid: string,
@@ -283,7 +327,7 @@ export class Transaction {
     }>('POST', this.path('read'), { json: { keys }, signal: options.signal });
     return answer.items.map(({ key, value, version }) => ({
       key,
-      value: value === null ? undefined : new Uint8Array(Buffer.from(value, 'base64')),
+      value: value === null ? undefined : fromBase64(value),
       version: version ?? undefined,
     }));
   }
@@ -324,9 +368,19 @@ export class Transaction {
     );
   }
 
-  /** Commits; safe to repeat (the shim returns the first outcome). */
-  async commit(options: RequestOptions = {}): Promise<CommitOutcome> {
-    return this.client.request<CommitOutcome>('POST', this.path('commit'), { signal: options.signal });
+  /**
+   * Commits; safe to repeat (the shim returns the first outcome). `result` is recorded with
+   * the transaction's idempotency key, in the same atomic commit.
+   */
+  async commit(options: RequestOptions & { result?: Value | null } = {}): Promise<CommitOutcome> {
+    const body =
+      options.result === undefined || options.result === null
+        ? undefined
+        : { result: Buffer.from(toBytes(options.result)).toString('base64') };
+    return this.client.request<CommitOutcome>('POST', this.path('commit'), {
+      ...(body && { json: body }),
+      signal: options.signal,
+    });
   }
 
   async abort(options: RequestOptions = {}): Promise<void> {
@@ -361,6 +415,11 @@ function toBytes(value: Value): Uint8Array {
   return typeof value === 'string' ? encoder.encode(value) : value;
 }
 
+function fromBase64(value: string): Uint8Array {
+  const bytes = Buffer.from(value, 'base64');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function isRetryableTransactionError(error: unknown): boolean {
   return error instanceof AftError && error.retryable && error.code !== ErrorCode.CONNECTION_FAILED;
 }
@@ -389,6 +448,10 @@ async function errorFromResponse(response: Response): Promise<AftError> {
       return Object.assign(new TransactionNotRunningError('', ''), { message });
     case ErrorCode.TXN_LOST:
       return new TransactionLostError('', message);
+    case ErrorCode.DUPLICATE_COMMITTED:
+      return Object.assign(new DuplicateCommittedError('', ''), { message });
+    case ErrorCode.DUPLICATE_IN_PROGRESS:
+      return Object.assign(new DuplicateInProgressError('', ''), { message });
     case ErrorCode.TOO_LARGE:
       return new TooLargeError(message);
     case ErrorCode.STORAGE_UNAVAILABLE:

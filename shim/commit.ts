@@ -3,19 +3,26 @@
  *   1. assign the version id (hybrid logical clock, at commit time);
  *   2. write an intent entry naming the keys, then every buffered version, batched, and wait
  *      until all are durable;
- *   3. only then write the commit record, put-if-absent: from this instant T is committed;
+ *   3. a transaction begun with an idempotency key claims it, with its result
+ *      (shim/idempotency.ts), so that no second transaction with the key can commit;
+ *   4. only then write the commit record, put-if-absent: from this instant T is committed;
  *      the record is written only while the version id is younger than the record deadline
  *      (shim/timing.ts), so other nodes know how late a record can appear;
- *   4. add T to the node's metadata and cache, then acknowledge; the intent is deleted.
+ *   5. add T to the node's metadata and cache, then acknowledge; the intent is deleted. (The
+ *      claim needs no write of its own: its record says T committed; the first reader that
+ *      looks, or GC before it may delete the record, marks the claim.)
  *
- * A crash before 3 leaves orphan versions that no reader can reach (no record names them);
- * the intent lets garbage collection find and delete them. A crash after 3 loses nothing:
+ * A crash before 4 leaves orphan versions that no reader can reach (no record names them);
+ * the intent lets garbage collection find and delete them, and a claim that stops blocking
+ * its key once the record window has passed (a claim is never deleted early: see
+ * shim/idempotency.ts). A crash after 4 loses nothing:
  * any node bootstrapping or pulling from storage learns T.
  */
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/contract.js';
 import type { VersionCache } from './cache.js';
 import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
+import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
 import type { Metadata } from './metadata.js';
 import type { NodeMetrics } from './telemetry.js';
@@ -30,6 +37,8 @@ export interface CommitContext {
   readonly metrics: NodeMetrics;
   readonly timing: Timing;
   readonly now: () => number;
+  /** How long an idempotency claim blocks a new run of its key. */
+  readonly idempotencyTtlMs: number;
 }
 
 /** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
@@ -62,7 +71,7 @@ export class CommitError extends StorageUnavailableError {
   }
 }
 
-/** Runs steps 1-4 for a transaction with writes; resolves with its commit record. */
+/** Runs steps 1-5 for a transaction with writes; resolves with its commit record. */
 export async function commitWrites(txn: Transaction, context: CommitContext): Promise<CommitRecord> {
   const { storage, metrics } = context;
   txn.versionId ??= formatVersionId(context.clock.tick(), txn.txid);
@@ -94,6 +103,22 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       );
     }
     txn.versionsDurable = true;
+  }
+
+  if (txn.idempotencyKey !== undefined && txn.idempotencyClaimId === undefined) {
+    const claim = idempotencyClaimOf(txn, versionId, context);
+    try {
+      txn.idempotencyClaimId = await guardStorage(storage, metrics, 'claimIdempotencyKey', () =>
+        claimKey(claim, context),
+      );
+    } catch (error) {
+      if (error instanceof AftError && error.code !== ErrorCode.STORAGE_UNAVAILABLE) throw error;
+      throw new CommitError(
+        CommitFailure.VERSIONS_FAILED,
+        `commit of ${txn.txid} failed claiming its idempotency key`,
+        error,
+      );
+    }
   }
 
   const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
@@ -149,6 +174,17 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   }
   return record;
+}
+
+function idempotencyClaimOf(txn: Transaction, versionId: string, context: CommitContext): IdempotencyClaim {
+  return {
+    key: txn.idempotencyKey!,
+    txid: txn.txid,
+    versionId,
+    expiresAtMs: (parseVersionId(versionId)?.physicalMs ?? context.now()) + context.idempotencyTtlMs,
+    result: txn.result === null ? null : Buffer.from(txn.result).toString('base64'),
+    committed: false,
+  };
 }
 
 async function writeRecord(record: CommitRecord, txn: Transaction, context: CommitContext): Promise<void> {

@@ -12,6 +12,8 @@ export interface ShimConfig {
   readonly storage: string;
   /** Bearer tokens accepted by the REST API; empty turns auth off. */
   readonly tokens: readonly string[];
+  /** /metrics needs a token too when auth is on. */
+  readonly metricsAuth: boolean;
   readonly logLevel: string;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
@@ -21,6 +23,10 @@ export interface ShimConfig {
   readonly transactionTimeoutMs: number;
   readonly maxTransactionTimeoutMs: number;
   readonly cacheBytes: number;
+  /** How long a committed transaction's idempotency key keeps its result and blocks re-runs. */
+  readonly idempotencyTtlMs: number;
+  /** Largest result a transaction records with its idempotency key. */
+  readonly maxResultBytes: number;
   readonly shutdownGraceMs: number;
   /** The URL peers reach this node at; empty: http://<host>:<port> as listening. */
   readonly advertiseUrl: string;
@@ -75,6 +81,14 @@ export const SETTINGS: readonly AnySetting[] = [
     [],
     'comma-separated bearer tokens; empty: no auth',
     list,
+  ),
+  setting(
+    'metricsAuth',
+    'AFT_METRICS_AUTH',
+    '--metrics-auth <on|off>',
+    true,
+    'with auth on, /metrics needs a token too (off: a scraper without one may read it)',
+    onOff,
   ),
   setting(
     'logLevel',
@@ -147,6 +161,22 @@ export const SETTINGS: readonly AnySetting[] = [
     256 * MiB,
     'bound of the data cache in bytes (0: no cache)',
     integer(0, Number.MAX_SAFE_INTEGER),
+  ),
+  setting(
+    'idempotencyTtlMs',
+    'AFT_IDEMPOTENCY_TTL_MS',
+    '--idempotency-ttl-ms <n>',
+    3_600_000,
+    'how long a committed idempotency key returns its recorded result instead of running again',
+    integer(120_000, 30 * 24 * 3_600_000),
+  ),
+  setting(
+    'maxResultBytes',
+    'AFT_MAX_RESULT_BYTES',
+    '--max-result-bytes <n>',
+    256 * 1024,
+    'largest result recorded with an idempotency key (it must fit one storage entry)',
+    integer(0, 300 * 1024),
   ),
   setting(
     'shutdownGraceMs',

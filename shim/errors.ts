@@ -13,12 +13,18 @@ export const ErrorCode = {
   ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
   TXN_NOT_RUNNING: 'TXN_NOT_RUNNING',
   TXN_LOST: 'TXN_LOST',
+  DUPLICATE_COMMITTED: 'DUPLICATE_COMMITTED',
+  DUPLICATE_IN_PROGRESS: 'DUPLICATE_IN_PROGRESS',
   TOO_LARGE: 'TOO_LARGE',
   TOO_MANY_TRANSACTIONS: 'TOO_MANY_TRANSACTIONS',
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   NOT_READY: 'NOT_READY',
   CONNECTION_FAILED: 'CONNECTION_FAILED',
+  /** Raised by the Lambda layer only: a function it invoked failed. */
+  FUNCTION_FAILED: 'FUNCTION_FAILED',
+  /** Raised by the Lambda layer only: the handler ran into the function's deadline. */
+  DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -146,6 +152,35 @@ export class NotReadyError extends AftError {
     super(ErrorCode.NOT_READY, message, {
       retryable: true,
     });
+  }
+}
+
+/** Another transaction with the same idempotency key committed; begin again with the key for its result. */
+export class DuplicateCommittedError extends AftError {
+  override readonly name: string = 'DuplicateCommittedError';
+  constructor(
+    readonly idempotencyKey: string,
+    readonly committedTxid: string,
+  ) {
+    super(
+      ErrorCode.DUPLICATE_COMMITTED,
+      `transaction ${committedTxid} already committed with idempotency key ${JSON.stringify(idempotencyKey)}; begin again with the key to get its result`,
+    );
+  }
+}
+
+/** Another transaction with the same idempotency key is committing; retry shortly. */
+export class DuplicateInProgressError extends AftError {
+  override readonly name: string = 'DuplicateInProgressError';
+  constructor(
+    readonly idempotencyKey: string,
+    readonly otherTxid: string,
+  ) {
+    super(
+      ErrorCode.DUPLICATE_IN_PROGRESS,
+      `transaction ${otherTxid} is committing with idempotency key ${JSON.stringify(idempotencyKey)}; retry shortly`,
+      { retryable: true },
+    );
   }
 }
 

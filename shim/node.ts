@@ -6,12 +6,15 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import { mapLimit } from '../adapters/map-limit.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { DEFAULT_CONFIG, type ShimConfig } from './config.js';
 import {
   AftError,
   BadRequestError,
+  DuplicateCommittedError,
+  DuplicateInProgressError,
   ErrorCode,
   NotReadyError,
   ShuttingDownError,
@@ -23,6 +26,7 @@ import {
   TransactionNotRunningError,
 } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
+import { standingOf } from './idempotency.js';
 import {
   HybridLogicalClock,
   newNodeId,
@@ -55,6 +59,8 @@ export type NodeLimits = Pick<
   | 'transactionTimeoutMs'
   | 'maxTransactionTimeoutMs'
   | 'cacheBytes'
+  | 'idempotencyTtlMs'
+  | 'maxResultBytes'
 >;
 
 export interface ShimNodeOptions {
@@ -90,6 +96,15 @@ export interface CommitResult {
   readonly version: string | null;
 }
 
+/** The answer to an idempotent begin whose key already committed: that transaction and its result. */
+export interface Replay {
+  readonly txid: string;
+  readonly status: 'committed';
+  readonly version: string | null;
+  readonly result: Uint8Array | null;
+  readonly replayed: true;
+}
+
 export interface ReadResult {
   readonly key: string;
   /** The value, or undefined when no version is visible (never written, or deleted). Do not mutate. */
@@ -114,6 +129,8 @@ interface FinishedTransaction {
 }
 
 const BOOTSTRAP_PAGE = 1000;
+/** Commit records an overlapping pull reads at once (those it did not know). */
+const RECORD_READS_IN_FLIGHT = 16;
 
 const textEncoder = new TextEncoder();
 
@@ -161,6 +178,8 @@ export class ShimNode {
       transactionTimeoutMs: limits.transactionTimeoutMs,
       maxTransactionTimeoutMs: limits.maxTransactionTimeoutMs,
       cacheBytes: limits.cacheBytes,
+      idempotencyTtlMs: limits.idempotencyTtlMs,
+      maxResultBytes: limits.maxResultBytes,
     };
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
@@ -182,6 +201,7 @@ export class ShimNode {
       metrics: this.metrics,
       timing: this.timing,
       now: this.now,
+      idempotencyTtlMs: this.limits.idempotencyTtlMs,
     };
   }
 
@@ -276,7 +296,9 @@ export class ShimNode {
             versionIdFloor(this.lastOverlapPullMs - pullOverlapMs(this.timing)),
           )
         : this.metadata.newestVersionId;
-      const learned = await this.pullFrom(from, signal);
+      // An overlapping pull re-lists a window of records this node almost all knows: it lists
+      // their ids only and reads the few it does not know.
+      const learned = overlap ? await this.pullUnknownFrom(from, signal) : await this.pullFrom(from, signal);
       if (overlap) {
         this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
         this.lastOverlapPullMs = startedMs;
@@ -354,6 +376,26 @@ export class ShimNode {
     }
   }
 
+  private async pullUnknownFrom(after: string | undefined, signal?: AbortSignal): Promise<number> {
+    const call = signal ? { signal } : {};
+    let learned = 0;
+    for (;;) {
+      const ids = await guardStorage(this.storage, this.metrics, 'listCommitRecordIds', () =>
+        this.storage.listCommitRecordIds(after, { limit: BOOTSTRAP_PAGE, ...call }),
+      );
+      const unknown = ids.filter((id) => !this.collected.has(id) && this.metadata.get(id) === undefined);
+      const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
+        guardStorage(this.storage, this.metrics, 'getCommitRecord', () =>
+          this.storage.getCommitRecord(id, call),
+        ),
+      );
+      // An id whose record is gone (collected meanwhile) or not yet written is skipped.
+      learned += this.learnCommits(records.filter((record): record is CommitRecord => record !== undefined));
+      if (ids.length < BOOTSTRAP_PAGE) return learned;
+      after = ids[ids.length - 1]!;
+    }
+  }
+
   begin(options: { timeoutMs?: number } = {}): TransactionInfo {
     this.assertAccepting();
     if (this.running.size >= this.limits.maxOpenTransactions) {
@@ -374,6 +416,42 @@ export class ShimNode {
     );
     this.running.set(txn.txid, txn);
     return { txid: txn.txid, status: 'running' };
+  }
+
+  /**
+   * Begins a transaction that will commit only if no other transaction with the same
+   * idempotency key commits (shim/idempotency.ts). When one already committed within the
+   * key's time-to-live, nothing begins: its txid and recorded result come back instead, and
+   * when one is committing right now this throws DuplicateInProgressError (retryable).
+   */
+  async beginIdempotent(
+    idempotencyKey: string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<TransactionInfo | Replay> {
+    this.assertAccepting();
+    checkIdempotencyKey(idempotencyKey);
+    const standing = await guardStorage(this.storage, this.metrics, 'claimIdempotencyKey', () =>
+      standingOf(
+        idempotencyKey,
+        undefined,
+        this.commitContext,
+        options.signal ? { signal: options.signal } : {},
+      ),
+    );
+    if (standing.state === 'committed') {
+      const { txid, versionId, result } = standing.claim;
+      return {
+        txid,
+        status: 'committed',
+        version: versionId,
+        result: result === null ? null : new Uint8Array(Buffer.from(result, 'base64')),
+        replayed: true,
+      };
+    }
+    if (standing.state === 'pending') throw new DuplicateInProgressError(idempotencyKey, standing.claim.txid);
+    const info = this.begin(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    this.running.get(info.txid)!.idempotencyKey = idempotencyKey;
+    return info;
   }
 
   status(txid: string): TransactionInfo {
@@ -447,7 +525,7 @@ export class ShimNode {
    * Commits. Idempotent: a repeated commit returns the first outcome and writes nothing new;
    * a concurrent one joins the commit in flight.
    */
-  async commit(txid: string): Promise<CommitResult> {
+  async commit(txid: string, options: { result?: Uint8Array | null } = {}): Promise<CommitResult> {
     const txn = this.running.get(txid);
     if (!txn) {
       const finished = this.finishedOf(txid);
@@ -455,6 +533,17 @@ export class ShimNode {
       throw new TransactionNotRunningError(txid, finished.status, finished.reason);
     }
     if (this.closing && txn.status === TransactionStatus.RUNNING) throw new ShuttingDownError();
+    if (options.result !== undefined && options.result !== null && txn.status === TransactionStatus.RUNNING) {
+      if (txn.idempotencyKey === undefined) {
+        throw new BadRequestError('a result is recorded only for a transaction begun with an idempotencyKey');
+      }
+      if (options.result.byteLength > this.limits.maxResultBytes) {
+        throw new TooLargeError(
+          `a result of ${options.result.byteLength} bytes is over the limit of ${this.limits.maxResultBytes}`,
+        );
+      }
+      txn.result = options.result;
+    }
     txn.touch(this.now());
     txn.commitInFlight ??= this.runCommit(txn);
     const version = await txn.commitInFlight;
@@ -512,7 +601,9 @@ export class ShimNode {
   private async runCommit(txn: Transaction): Promise<string | null> {
     const started = performance.now();
     txn.status = TransactionStatus.COMMITTING;
-    if (txn.writes.size === 0) {
+    // A read-only transaction commits without storage, unless it records a result under an
+    // idempotency key (its run then must not repeat: it goes through the protocol, writing none).
+    if (txn.writes.size === 0 && (txn.idempotencyKey === undefined || txn.result === null)) {
       this.finishCommitted(txn, null);
       return null;
     }
@@ -529,6 +620,8 @@ export class ShimNode {
           { txid: txn.txid, err: error },
           'commit outcome unknown; it will be resolved on retry',
         );
+      } else if (error instanceof DuplicateCommittedError || error instanceof DuplicateInProgressError) {
+        this.finishAborted(txn, error.message, TransactionOutcome.ABORTED);
       } else {
         this.finishAborted(txn, 'its commit failed in storage', TransactionOutcome.FAILED);
       }
@@ -641,6 +734,17 @@ export class ShimNode {
         });
       }
     }
+  }
+}
+
+const MAX_IDEMPOTENCY_KEY_BYTES = 1024;
+
+function checkIdempotencyKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0 || !key.isWellFormed()) {
+    throw new BadRequestError('an idempotencyKey must be a non-empty string of valid UTF-8');
+  }
+  if (textEncoder.encode(key).byteLength > MAX_IDEMPOTENCY_KEY_BYTES) {
+    throw new BadRequestError(`an idempotencyKey may be at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8`);
   }
 }
 

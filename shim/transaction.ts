@@ -26,6 +26,12 @@ export class Transaction {
   recordAttempted = false;
   /** Set while a commit runs, so a concurrent commit of the same transaction joins it. */
   commitInFlight: Promise<string | null> | undefined;
+  /** Set at begin: the transaction commits only if no other one with this key did (shim/idempotency.ts). */
+  idempotencyKey: string | undefined;
+  /** The handler's result, recorded with the idempotency claim at commit. */
+  result: Uint8Array | null = null;
+  /** The id of this transaction's idempotency claim, once written. */
+  idempotencyClaimId: string | undefined;
   /** Bytes of keys and values in the write buffer. */
   bufferedBytes = 0;
   lastActivityMs: number;

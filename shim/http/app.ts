@@ -14,6 +14,7 @@ import { openApiDocument } from './openapi.js';
 import {
   decodeBase64,
   validateBegin,
+  validateCommit,
   validatePushCommits,
   validateRead,
   validateWrite,
@@ -24,6 +25,8 @@ export interface AppOptions {
   readonly metrics: PrometheusMetrics;
   /** Bearer tokens; empty or absent turns auth off. */
   readonly tokens?: readonly string[];
+  /** Whether /metrics needs the token too (when auth is on). @default true */
+  readonly metricsAuth?: boolean;
   readonly logger?: NodeLogger;
   /** True once graceful shutdown began: responses ask clients to close their connection. */
   readonly isShuttingDown?: () => boolean;
@@ -73,7 +76,7 @@ export function createApp(options: AppOptions): express.Express {
     app.use('/v1/transactions', authenticated);
     app.use('/v1/node', authenticated);
     app.use('/v1/internal', authenticated);
-    app.use('/metrics', authenticated);
+    if (options.metricsAuth !== false) app.use('/metrics', authenticated);
   }
   // Before any body parser: the request goes on to its owner untouched.
   if (options.forwarding) app.use(forwardToOwner(options.forwarding));
@@ -99,11 +102,22 @@ export function createApp(options: AppOptions): express.Express {
     res.json({ learned });
   });
 
-  app.post('/v1/transactions', jsonBody, (req, res) => {
+  app.post('/v1/transactions', jsonBody, async (req, res) => {
     const body = validateBegin(req.body ?? {});
-    res
-      .status(201)
-      .json({ txid: node.begin(body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs }).txid });
+    const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
+    if (body.idempotencyKey === undefined) {
+      res.status(201).json({ txid: node.begin(options).txid });
+      return;
+    }
+    const begun = await node.beginIdempotent(body.idempotencyKey, { ...options, signal: closeSignal(res) });
+    if (!('replayed' in begun)) {
+      res.status(201).json({ txid: begun.txid });
+      return;
+    }
+    res.status(200).json({
+      ...begun,
+      result: begun.result === null ? null : Buffer.from(begun.result).toString('base64'),
+    });
   });
 
   app.get('/v1/transactions/:txid', (req, res) => {
@@ -167,8 +181,11 @@ export function createApp(options: AppOptions): express.Express {
     res.status(204).end();
   });
 
-  app.post('/v1/transactions/:txid/commit', async (req, res) => {
-    res.json(await node.commit(req.params.txid!));
+  app.post('/v1/transactions/:txid/commit', jsonBody, async (req, res) => {
+    const { result } = validateCommit(req.body ?? {});
+    const options =
+      result === undefined ? {} : { result: result === null ? null : decodeBase64(result, 'result') };
+    res.json(await node.commit(req.params.txid!, options));
   });
 
   app.post('/v1/transactions/:txid/abort', (req, res) => {

@@ -56,11 +56,19 @@ export const openApiDocument = {
           content: { 'application/json': { schema: { $ref: '#/components/schemas/BeginRequest' } } },
         },
         responses: {
+          '200': {
+            description:
+              'Not begun: a transaction with this idempotencyKey already committed; its txid and recorded result',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/ReplayResponse' } } },
+          },
           '201': {
             description: 'Begun',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/BeginResponse' } } },
           },
           '400': common['400'],
+          '409': errorResponse(
+            'DUPLICATE_IN_PROGRESS: a transaction with this idempotencyKey is committing; retryable',
+          ),
           '401': common['401'],
           '403': common['403'],
           '429': errorResponse('TOO_MANY_TRANSACTIONS: the node runs its limit of transactions; retryable'),
@@ -170,13 +178,20 @@ export const openApiDocument = {
         operationId: 'commit',
         summary: 'Commit; repeating it returns the same answer',
         parameters: [txidParameter],
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/CommitRequest' } } },
+        },
         responses: {
           '200': {
             description: 'Committed',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/CommitResponse' } } },
           },
           ...common,
-          ...notRunning,
+          '409': errorResponse(
+            'TXN_NOT_RUNNING (the transaction aborted), DUPLICATE_COMMITTED (another transaction with its idempotencyKey committed: begin again with the key for its result) or DUPLICATE_IN_PROGRESS (one is committing; retryable)',
+          ),
+          '413': errorResponse('TOO_LARGE: the result is over maxResultBytes'),
         },
       },
     },
@@ -253,9 +268,39 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           timeoutMs: { type: 'integer', minimum: 1, description: 'Idle timeout of this transaction' },
+          idempotencyKey: {
+            type: 'string',
+            minLength: 1,
+            description:
+              'Commit only if no other transaction with this key committed within its time-to-live; when one did, begin answers 200 with its result instead',
+          },
         },
       },
       BeginResponse: { type: 'object', required: ['txid'], properties: { txid: { type: 'string' } } },
+      ReplayResponse: {
+        type: 'object',
+        required: ['txid', 'status', 'version', 'result', 'replayed'],
+        properties: {
+          txid: { type: 'string', description: 'The transaction that committed with the key' },
+          status: { const: 'committed' },
+          version: { type: ['string', 'null'] },
+          result: {
+            oneOf: [{ $ref: '#/components/schemas/Base64' }, { type: 'null' }],
+            description: 'The result its commit recorded',
+          },
+          replayed: { const: true },
+        },
+      },
+      CommitRequest: {
+        type: 'object',
+        properties: {
+          result: {
+            oneOf: [{ $ref: '#/components/schemas/Base64' }, { type: 'null' }],
+            description:
+              'Recorded with the idempotency key in the same atomic commit, and returned by a later begin with that key',
+          },
+        },
+      },
       TransactionStatus: {
         type: 'object',
         required: ['txid', 'status'],

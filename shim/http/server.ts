@@ -78,6 +78,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     node: shimNode,
     metrics,
     tokens: config.tokens,
+    metricsAuth: config.metricsAuth,
     logger,
     isShuttingDown: () => shuttingDown,
     forwarding: {

@@ -37,6 +37,10 @@ function describe(errors: ErrorObject[] | null | undefined): string {
 
 export interface BeginBody {
   readonly timeoutMs?: number;
+  readonly idempotencyKey?: string;
+}
+export interface CommitBody {
+  readonly result?: string | null;
 }
 export interface ReadBody {
   readonly keys: readonly string[];
@@ -50,6 +54,7 @@ export interface PushCommitsBody {
 }
 
 export const validateBegin = validator<BeginBody>('BeginRequest');
+export const validateCommit = validator<CommitBody>('CommitRequest');
 export const validatePushCommits = validator<PushCommitsBody>('PushCommitsRequest');
 export const validateRead = validator<ReadBody>('ReadRequest');
 export const validateWrite = validator<WriteBody>('WriteRequest');

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import {
   AftClient,
   ConnectionError,
+  DuplicateCommittedError,
   KeyNotFoundError,
   StorageUnavailableError,
   TransactionLostError,
@@ -20,6 +21,23 @@ describe('AftClient against a real shim', () => {
     client = new AftClient({ url: shim.url, token: 'tok' });
   });
   afterAll(() => shim.close());
+
+  it('an idempotent begin replays the recorded result of a committed key, with typed duplicate errors', async () => {
+    const first = await client.beginIdempotent('order-17');
+    const second = await client.beginIdempotent('order-17');
+    if (first.replayed || second.replayed) throw new Error('expected two new transactions');
+    await first.put('order-17', 'placed');
+    await second.put('order-17', 'placed again');
+    const commit = await first.commit({ result: '{"orderId":17}' });
+    await expect(second.commit({ result: 'other' })).rejects.toBeInstanceOf(DuplicateCommittedError);
+    const replay = await client.beginIdempotent('order-17');
+    expect(replay).toEqual({
+      replayed: true,
+      txid: first.txid,
+      version: commit.version,
+      result: new TextEncoder().encode('{"orderId":17}'),
+    });
+  });
 
   it('runs a transaction with text, JSON, bytes, batches and deletes', async () => {
     const { commit } = await client.run(async (tx) => {

@@ -103,6 +103,62 @@ export function registerRestApiSuite(engine: TestEngine): void {
       });
     });
 
+    it('an idempotency key: the first commit records its result, a later begin replays it', async () => {
+      const key = `request ${Math.random()}`;
+      const txid = await begin({ idempotencyKey: key });
+      await call('PUT', keyPath(txid, 'paid'), { raw: 'once' });
+      const loser = await begin({ idempotencyKey: key });
+      await call('PUT', keyPath(loser, 'paid'), { raw: 'twice' });
+      const commit = await call('POST', `/v1/transactions/${txid}/commit`, {
+        json: { result: b64('receipt 1') },
+      });
+      expect(commit.status).toBe(200);
+      const version = (commit.json as { version: string }).version;
+
+      const duplicate = await call('POST', `/v1/transactions/${loser}/commit`, {
+        json: { result: b64('receipt 2') },
+      });
+      expectError(duplicate, 409, 'DUPLICATE_COMMITTED');
+      const replay = await call('POST', '/v1/transactions', { json: { idempotencyKey: key } });
+      expect(replay.status).toBe(200);
+      expect(replay.json).toEqual({
+        txid,
+        status: 'committed',
+        version,
+        result: b64('receipt 1'),
+        replayed: true,
+      });
+
+      const reader = await begin();
+      expect(txt(await call('GET', keyPath(reader, 'paid')))).toBe('once');
+    });
+
+    it('an idempotency key: bad input is a BAD_REQUEST', async () => {
+      expectError(
+        await call('POST', '/v1/transactions', { json: { idempotencyKey: '' } }),
+        400,
+        'BAD_REQUEST',
+      );
+      expectError(
+        await call('POST', '/v1/transactions', { json: { idempotencyKey: 7 } }),
+        400,
+        'BAD_REQUEST',
+      );
+      const plain = await begin();
+      expectError(
+        await call('POST', `/v1/transactions/${plain}/commit`, { json: { result: b64('r') } }),
+        400,
+        'BAD_REQUEST',
+      );
+      const keyed = await begin({ idempotencyKey: `request ${Math.random()}` });
+      expectError(
+        await call('POST', `/v1/transactions/${keyed}/commit`, { json: { result: 'not base64!' } }),
+        400,
+        'BAD_REQUEST',
+      );
+      expect((await call('POST', `/v1/transactions/${keyed}/commit`, { json: {} })).status).toBe(200);
+    });
+
     it('DELETE writes a tombstone: later reads get KEY_NOT_FOUND', async () => {
       const writer = await begin();
       await call('PUT', keyPath(writer, 'to-delete'), { raw: 'x' });

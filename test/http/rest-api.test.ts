@@ -51,6 +51,21 @@ describe('REST API with auth on', () => {
   });
 });
 
+describe('REST API with auth on and --metrics-auth off', () => {
+  it('lets a scraper read /metrics without a token, and nothing else', async () => {
+    const shim = await startShim({
+      port: 0,
+      storage: 'memory:',
+      env: { AFT_TOKENS: 'secret', AFT_METRICS_AUTH: 'off' },
+    });
+    await shim.ready;
+    const anonymous = httpClient(shim.url);
+    expect((await anonymous('GET', '/metrics')).status).toBe(200);
+    expectError(await anonymous('POST', '/v1/transactions'), 401, 'UNAUTHORIZED');
+    await shim.close();
+  });
+});
+
 describe('REST API readiness and shutdown', () => {
   it('is alive but not ready while metadata cannot be loaded, and ready once it can', async () => {
     const storage = new FaultyAdapter(new MemoryAdapter());

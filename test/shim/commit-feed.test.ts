@@ -3,6 +3,7 @@
  * (the fault manager's path when a node dies before pushing), the overlap window for slow
  * committers, and the record deadline that bounds how late a record can land.
  */
+import type { ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { CommitError, CommitFailure } from '../../shim/commit.js';
 import { ShimNode } from '../../shim/node.js';
@@ -79,6 +80,42 @@ describe('learning commits from storage', () => {
       expect(await versionSeen(reader, 'slow')).toBe(slowVersion);
     } finally {
       await Promise.all([slow.close(), fast.close(), reader.close()]);
+    }
+  });
+
+  it('an overlapping pull lists ids and reads only the records it does not know', async () => {
+    const storage = new MemoryAdapter();
+    const reads: string[] = [];
+    const extraIds: string[] = [];
+    let started = false;
+    const counted = Object.assign(Object.create(storage) as MemoryAdapter, {
+      async getCommitRecord(versionId: string) {
+        reads.push(versionId);
+        return storage.getCommitRecord(versionId);
+      },
+      async listCommitRecords(after: string | undefined, options?: ListOptions) {
+        if (started) throw new Error('an overlapping pull lists ids only');
+        return storage.listCommitRecords(after, options);
+      },
+      async listCommitRecordIds(after: string | undefined, options?: ListOptions) {
+        return [...(await storage.listCommitRecordIds(after, options)), ...extraIds].sort();
+      },
+    });
+    const writer = await ShimNode.open({ storage, timing: MANUAL });
+    for (let i = 0; i < 20; i += 1) await write(writer, { [`k${i}`]: 'v' });
+    const reader = await ShimNode.open({ storage: counted, timing: { ...MANUAL, overlapPullEvery: 1 } });
+    started = true;
+    // Known to the reader: the 20 records its bootstrap read. Not known: one more, and an id
+    // listed whose record is absent (an engine may list one not yet written).
+    const unknown = (await write(writer, { late: 'v' }))!;
+    const absent = `${unknown.slice(0, -1)}~`;
+    extraIds.push(absent);
+    try {
+      expect(await reader.pull()).toBe(1);
+      expect(reads.sort()).toEqual([unknown, absent].sort());
+      expect(await versionSeen(reader, 'late')).toBe(unknown);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
     }
   });
 
