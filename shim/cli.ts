@@ -6,12 +6,19 @@ import { Command, Option } from 'commander';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
 import { collectGarbage, type GcProgress, type GcReport } from '../gc/collector.js';
 import { acquireLease } from '../gc/lease.js';
+import { startLambdaLocal } from '../lambda-layer/local/lambda-local.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from './config.js';
-import { AftError } from './errors.js';
+import { AftError, BadRequestError } from './errors.js';
 import { startShim } from './http/server.js';
 import { createLogger } from './logger.js';
 
-export function buildProgram(version: string): Command {
+export interface CliContext {
+  readonly version: string;
+  /** The installed aft package (`aft lambda-local` runs functions against its dist/ and node_modules). */
+  readonly packageRoot: string;
+}
+
+export function buildProgram({ version, packageRoot }: CliContext): Command {
   const program = new Command('aft')
     .description(
       'aft: atomic fault tolerance for serverless functions (read-atomic transactions over storage)',
@@ -76,6 +83,66 @@ export function buildProgram(version: string): Command {
         await adapter.close();
       }
     });
+  program
+    .command('lambda-local')
+    .description(
+      'serve the Lambda Invoke API for a folder of functions, each run as Lambda runs it (in its own ' +
+        'process under aws-lambda-ric, against a local Runtime API) with the aft layer on NODE_PATH',
+    )
+    .requiredOption(
+      '--functions <dir>',
+      'a folder with one folder per function (optional function.json in each)',
+    )
+    .option('--port <n>', 'TCP port of the Invoke API (0 picks a free one)', '9001')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--layer <dir>', 'an unpacked layer (holding nodejs/node_modules) [default: this aft package]')
+    .option('--env <name=value...>', 'environment for every function (AFT_* variables are passed on as well)')
+    .option('--max-environments <n>', 'concurrent processes per function at most', '10')
+    .option('--async-retry-delay-ms <n>', 'pause before retrying a failed Event invocation', '1000')
+    .addHelpText(
+      'after',
+      '\nExample:\n  AFT_URL=http://127.0.0.1:7070 aft lambda-local --functions examples/checkout/functions\n',
+    )
+    .action(
+      async (flags: {
+        functions: string;
+        port: string;
+        host: string;
+        layer?: string;
+        env?: string[];
+        maxEnvironments: string;
+        asyncRetryDelayMs: string;
+      }) => {
+        const environment: Record<string, string> = {};
+        for (const [name, value] of Object.entries(process.env)) {
+          if (name.startsWith('AFT_') && value !== undefined) environment[name] = value;
+        }
+        for (const pair of flags.env ?? []) {
+          const at = pair.indexOf('=');
+          if (at < 1) throw new BadRequestError(`--env ${pair}: expected name=value`);
+          environment[pair.slice(0, at)] = pair.slice(at + 1);
+        }
+        const local = await startLambdaLocal({
+          functionsDirectory: flags.functions,
+          port: wholeNumber(flags.port, '--port', 0, 65535),
+          host: flags.host,
+          packageRoot,
+          environment,
+          maxEnvironments: wholeNumber(flags.maxEnvironments, '--max-environments', 1, 1000),
+          asyncRetryDelayMs: wholeNumber(flags.asyncRetryDelayMs, '--async-retry-delay-ms', 0, 3_600_000),
+          ...(flags.layer !== undefined && { layerDirectory: flags.layer }),
+        });
+        const stop = () => {
+          local.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      },
+    );
+
   const gcDefaults = resolveConfig({}, {});
   program
     .command('gc')
@@ -168,6 +235,7 @@ function formatReport(storage: string, report: GcReport): string {
     `  orphan versions deleted ${report.orphanVersionsDeleted}`,
     `  records deleted         ${report.recordsDeleted}`,
     `  intents settled         ${report.intentsDeleted}`,
+    `  idempotency claims gone ${report.claimsDeleted}`,
     `  left for the next pass  ${report.backlog}`,
     '',
   ].join('\n');
@@ -211,9 +279,16 @@ async function startServing(options: ShimOptions): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-export async function runCli(argv: readonly string[], version: string): Promise<void> {
+function wholeNumber(raw: string, flag: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new BadRequestError(`${flag} ${raw}: expected a whole number from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+export async function runCli(argv: readonly string[], context: CliContext): Promise<void> {
   try {
-    await buildProgram(version).parseAsync([...argv]);
+    await buildProgram(context).parseAsync([...argv]);
   } catch (error) {
     const message = error instanceof AftError || error instanceof TypeError ? error.message : String(error);
     process.stderr.write(`aft: ${message}\n`);

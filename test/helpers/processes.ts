@@ -58,3 +58,34 @@ export async function kill9(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await waitForExit(child);
 }
+
+/** Runs `aft lambda-local` and resolves once its Invoke API listens. */
+export async function startLambdaLocalProcess(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<AftProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [AFT_BIN, 'lambda-local', '--port', String(port), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('lambda-local: the Lambda Invoke API at')) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`aft lambda-local exited with ${code}: ${output}`)));
+  });
+  await listening;
+  return { url: `http://127.0.0.1:${port}`, child, output: () => output };
+}
+
+/** Stops a process with SIGTERM (it cleans up its children) and waits for it. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await waitForExit(child);
+}
