@@ -129,6 +129,20 @@ async function aftTransaction(client: AftClient): Promise<void> {
   await tx.commit();
 }
 
+let runs = 0;
+/** The same transaction, exactly-once: begun with an idempotency key, committed with its result. */
+async function aftIdempotentTransaction(client: AftClient): Promise<void> {
+  runs += 1;
+  const tx = await client.beginIdempotent(`bench-${process.pid}-${runs}`);
+  if (tx.replayed) throw new Error('a fresh idempotency key replayed');
+  await tx.getMany([pick(), pick(), pick(), pick()]);
+  await tx.putMany([
+    { key: pick(), value: SHAPE.value },
+    { key: pick(), value: SHAPE.value },
+  ]);
+  await tx.commit({ result: '{"ok":true}' });
+}
+
 interface EngineResult {
   readonly lines: string[];
   /** p50 of each aft request: begin, read, write, commit. */
@@ -169,6 +183,10 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
       {
         label: '**aft**: begin, read 4, write 2, commit (4 HTTP requests)',
         run: () => aftTransaction(client),
+      },
+      {
+        label: '**aft, exactly-once**: the same with an idempotency key and a recorded result',
+        run: () => aftIdempotentTransaction(client),
       },
       ...direct.workloads,
     ];
