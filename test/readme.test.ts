@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { LAMBDA_SETTINGS } from '../lambda-layer/config.js';
 import { SETTINGS } from '../shim/config.js';
 import { freePort, ROOT } from './helpers/processes.js';
 
@@ -27,6 +28,15 @@ describe('README', () => {
             ? `\`${entry.default ? 'on' : 'off'}\``
             : `\`${String(entry.default)}\``;
       expect(row).toContain(shown);
+    }
+  });
+
+  it('documents every Lambda layer setting in its table', () => {
+    for (const entry of LAMBDA_SETTINGS) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${entry.option}\``));
+      expect(row).toBeDefined();
+      expect(row).toContain(`\`${entry.env}\``);
+      expect(row).toContain(/^\d+$|^on$|^off$/.test(entry.default) ? `\`${entry.default}\`` : entry.default);
     }
   });
 
