@@ -71,9 +71,9 @@ describe('the Anna client', () => {
 
   it('gives up with a clear error after its attempts when Anna never answers', async () => {
     anna.faults.dropReplies = 1000;
-    const started = Date.now();
     await expect(client.get('k')).rejects.toThrow(/GET of "k" failed: no reply/);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Five attempts (as configured), each ended by its own timeout: not one more, no hang.
+    expect(anna.seen).toEqual({ lookups: 5, keyRequests: 0 });
   });
 
   it('matches many concurrent replies to their requests', async () => {

@@ -1,4 +1,6 @@
 /** Plain REST calls against any node, so a test can spread one transaction over several nodes. */
+import { eventually } from '../helpers/eventually.js';
+
 export interface ReadItem {
   readonly key: string;
   readonly value: string | null;
@@ -62,3 +64,23 @@ export const rest = {
   status: async (url: string, txid: string): Promise<string> =>
     ((await call(url, 'GET', `/v1/transactions/${txid}`)) as { status: string }).status,
 };
+
+/**
+ * Resolves once every node routes every other node's transactions, i.e. the nodes have met
+ * through their heartbeats in storage (a node that does not know a transaction's owner
+ * answers 410 TXN_LOST). Throws if they have not met within `timeoutMs`.
+ */
+export async function untilAcquainted(urls: readonly string[], timeoutMs = 20_000): Promise<void> {
+  for (const owner of urls) {
+    const txid = await rest.begin(owner);
+    for (const other of urls.filter((url) => url !== owner)) {
+      const status = await eventually(
+        () => rest.status(other, txid).catch((error: unknown) => error),
+        (answer) => answer === 'running',
+        { timeoutMs, everyMs: 50 },
+      );
+      if (status !== 'running') throw new Error(`${other} does not route ${owner}'s transactions: ${status}`);
+    }
+    await rest.abort(owner, txid);
+  }
+}

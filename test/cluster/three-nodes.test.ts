@@ -4,9 +4,10 @@
  * read, read-your-writes or repeatable-read violation.
  */
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { ENGINES } from '../servers/engines.js';
 import { anomaliesIn, type Observation, type Token } from './anomalies.js';
-import { RestError, rest } from './rest.js';
+import { RestError, rest, untilAcquainted } from './rest.js';
 
 const KEYS = Array.from({ length: 8 }, (_, i) => `k${i}`);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
@@ -25,6 +26,7 @@ async function startCluster(storage: string, count: number): Promise<RunningShim
     Array.from({ length: count }, () => startShim({ port: 0, storage, gc: false, ...FAST_CLUSTER })),
   );
   await Promise.all(nodes.map((node) => node.ready));
+  await untilAcquainted(nodes.map((node) => node.url));
   return nodes;
 }
 
@@ -39,7 +41,6 @@ describe.each([ENGINES.file, ENGINES.redis])('three nodes on $name', (engine) =>
 
   it('find each other through storage and forward requests to the owner', async () => {
     const [a, b, c] = nodes.map((node) => node.url) as [string, string, string];
-    await new Promise((resolve) => setTimeout(resolve, 400));
     const txid = await rest.begin(a);
     await rest.write(b, txid, [{ key: 'hello', value: 'from b' }]);
     expect(await rest.read(c, txid, ['hello'])).toEqual([{ key: 'hello', value: 'from b', version: null }]);
@@ -47,13 +48,11 @@ describe.each([ENGINES.file, ENGINES.redis])('three nodes on $name', (engine) =>
     const version = await rest.commit(b, txid);
     expect(await rest.status(a, txid)).toBe('committed');
     // The others learn it within a pull interval (100 ms), or a few on a loaded machine.
-    let seen: unknown;
-    for (let waited = 0; waited < 5000; waited += 50) {
-      const reader = await rest.begin(c);
-      seen = await rest.read(c, reader, ['hello']);
-      if ((seen as { version: string | null }[])[0]?.version === version) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const seen = await eventually(
+      async () => rest.read(c, await rest.begin(c), ['hello']),
+      (items) => items[0]?.version === version,
+      { everyMs: 50 },
+    );
     expect(seen).toEqual([{ key: 'hello', value: 'from b', version }]);
   });
 
@@ -64,16 +63,15 @@ describe.each([ENGINES.file, ENGINES.redis])('three nodes on $name', (engine) =>
     );
     try {
       await Promise.all([a!.ready, b!.ready]);
-      await new Promise((resolve) => setTimeout(resolve, 300)); // they meet through heartbeats
+      await untilAcquainted([a!.url, b!.url]); // they meet through heartbeats
       const txid = await rest.begin(a!.url);
       await rest.write(a!.url, txid, [{ key: 'pushed', value: 'yes' }]);
       const version = await rest.commit(a!.url, txid);
-      let seen: string | null | undefined;
-      for (let i = 0; i < 50 && seen !== version; i += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        const reader = await rest.begin(b!.url);
-        seen = (await rest.read(b!.url, reader, ['pushed']))[0]?.version;
-      }
+      // b's next pull is minutes away: only the push can tell it this soon.
+      const seen = await eventually(
+        async () => (await rest.read(b!.url, await rest.begin(b!.url), ['pushed']))[0]?.version,
+        (learned) => learned === version,
+      );
       expect(seen).toBe(version);
     } finally {
       await Promise.all([a!.close(), b!.close()]);

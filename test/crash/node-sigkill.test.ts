@@ -6,7 +6,8 @@
  */
 
 import { anomaliesIn, type Observation, type Token } from '../cluster/anomalies.js';
-import { RestError, rest } from '../cluster/rest.js';
+import { RestError, rest, untilAcquainted } from '../cluster/rest.js';
+import { eventually } from '../helpers/eventually.js';
 import { type AftProcess, kill9, startAftProcess } from '../helpers/processes.js';
 import { ENGINES } from '../servers/engines.js';
 
@@ -86,15 +87,16 @@ describe.each([ENGINES.file, ENGINES.redis])('SIGKILL of one of three nodes, on 
     const start = () => startAftProcess(['--storage', storage], FAST);
     const nodes: AftProcess[] = [await start(), await start(), await start()];
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await untilAcquainted(nodes.map((node) => node.url));
       let live = nodes.map((node) => node.url);
       const load = runLoad(() => live);
       const victim = nodes[2]!;
       // Let the victim acknowledge a few commits first (some seconds on a loaded machine).
-      for (const started = Date.now(); Date.now() - started < 20_000; ) {
-        if ((load.acknowledged.get(victim.url)?.size ?? 0) > 10) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await eventually(
+        () => load.acknowledged.get(victim.url)?.size ?? 0,
+        (count) => count > 10,
+        { timeoutMs: 20_000, everyMs: 50 },
+      );
 
       const survivors = [nodes[0]!.url, nodes[1]!.url];
       const orphaned = [await rest.begin(victim.url), await rest.begin(victim.url)];
@@ -125,8 +127,15 @@ describe.each([ENGINES.file, ENGINES.redis])('SIGKILL of one of three nodes, on 
 
       // A new node takes its place (a restarted node is a new node).
       nodes[2] = await start();
+      await untilAcquainted([...survivors, nodes[2].url]);
       live = [...survivors, nodes[2].url];
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // The load runs through the new node for a while.
+      const newcomer = nodes[2].url;
+      await eventually(
+        () => load.acknowledged.get(newcomer)?.size ?? 0,
+        (count) => count > 10,
+        { timeoutMs: 20_000, everyMs: 50 },
+      );
       await load.stop();
       expect(load.problems).toEqual([]);
 

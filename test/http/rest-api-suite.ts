@@ -4,6 +4,7 @@
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { errorCodeOf, type HttpAnswer, httpClient } from '../helpers/http.js';
 import type { TestEngine } from '../servers/engines.js';
@@ -322,7 +323,13 @@ export function registerRestApiSuite(engine: TestEngine): void {
 
     it('an idle transaction is aborted by its timeout and answers 409', async () => {
       const txid = await begin({ timeoutMs: 100 });
-      await new Promise((resolve) => setTimeout(resolve, 1300));
+      // The reaper aborts it within about a second of going idle; asking its status is no activity.
+      const { status } = await eventually(
+        async () => (await call('GET', `/v1/transactions/${txid}`)).json as { status: string },
+        (info) => info.status !== 'running',
+        { everyMs: 100 },
+      );
+      expect(status).toBe('aborted');
       expectError(await call('PUT', keyPath(txid, 'k'), { raw: 'x' }), 409, 'TXN_NOT_RUNNING');
     });
 

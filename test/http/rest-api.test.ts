@@ -5,6 +5,7 @@
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { httpClient } from '../helpers/http.js';
 import { ENGINES } from '../servers/engines.js';
@@ -93,12 +94,17 @@ describe('REST API readiness and shutdown', () => {
     await call('PUT', keyPath(committing, 'k'), { raw: 'v' });
     // Slow storage: the commit is in flight when shutdown starts.
     const slowPut = inner.putVersions.bind(inner);
+    let putting = false;
     inner.putVersions = async (...args) => {
+      putting = true;
       await new Promise((resolve) => setTimeout(resolve, 300));
       return slowPut(...args);
     };
     const commit = call('POST', `/v1/transactions/${committing}/commit`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(
+      () => putting,
+      (started) => started,
+    );
     const closed = shim.close();
     const answer = await commit;
     expect(answer.status).toBe(200);

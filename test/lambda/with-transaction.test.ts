@@ -18,6 +18,7 @@ import {
   withTransaction,
 } from '../../lambda-layer/index.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';
 
@@ -128,7 +129,11 @@ describe('withTransaction', () => {
     );
     const error = await handler({}, fakeContext({ remainingMs: 250 })).catch((caught: unknown) => caught);
     expect((error as { code: string }).code).toBe(ErrorCode.DEADLINE_EXCEEDED);
-    await sleep(300);
+    // The handler goes on after the abort; its late write fails once it gets there.
+    await eventually(
+      () => lateError,
+      (error) => error !== undefined,
+    );
     expect((lateError as { code: string }).code).toBe(ErrorCode.TXN_NOT_RUNNING);
     expect(await read(key)).toBeUndefined();
   });

@@ -9,6 +9,7 @@ import { FileAdapter } from '../../adapters/file.js';
 import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { ErrorCode, StorageUnavailableError, TransactionNotRunningError } from '../../shim/errors.js';
 import { ShimNode } from '../../shim/node.js';
+import { eventually } from '../helpers/eventually.js';
 import { type Fault, type FaultPhase, FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';
 
@@ -29,9 +30,10 @@ async function setUp() {
   );
   await node.commit(seed);
   // The seed's intent is deleted in the background; start from a store without one.
-  while ((await inner.listEntries(INTENTS_NAMESPACE)).length > 0) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await eventually(
+    () => inner.listEntries(INTENTS_NAMESPACE),
+    (intents) => intents.length === 0,
+  );
   // The transaction under test: three writes and one delete.
   const txid = node.begin().txid;
   node.write(txid, [
@@ -89,10 +91,12 @@ describe('a node dying at each point of a commit', () => {
       const commit = node.commit(txid);
       commit.catch(() => undefined);
       // The commit reaches the armed call within milliseconds, or longer on a loaded machine.
-      for (let waited = 0; storage.fired === 0 && waited < 5000; waited += 5) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      expect(storage.fired).toBe(1);
+      expect(
+        await eventually(
+          () => storage.fired,
+          (fired) => fired > 0,
+        ),
+      ).toBe(1);
       // The node is gone; another one takes over the same storage.
       expect(await visibleState(inner)).toEqual(committed ? NEW : OLD);
       // Any version stored without a record is named by an intent, for GC to delete.
@@ -106,8 +110,12 @@ describe('a node dying at each point of a commit', () => {
     await node.commit(txid);
     expect(await visibleState(inner)).toEqual(NEW);
     // The intent has done its job and goes (in the background).
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await intentKeys(inner)).toEqual([]);
+    expect(
+      await eventually(
+        () => intentKeys(inner),
+        (keys) => keys.length === 0,
+      ),
+    ).toEqual([]);
     await node.close();
   });
 });
@@ -180,10 +188,12 @@ describe('a storage failure at each point of a commit', () => {
     storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'throw' });
     await expect(node.commit(txid)).rejects.toBeInstanceOf(CommitError);
     // The reaper finds it idle after 100 ms and commits it (a loaded machine may take longer).
-    for (let waited = 0; node.status(txid).status === 'running' && waited < 5000; waited += 20) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(node.status(txid).status).toBe('committed');
+    expect(
+      await eventually(
+        () => node.status(txid).status,
+        (status) => status !== 'running',
+      ),
+    ).toBe('committed');
     expect(await visibleState(inner)).toMatchObject({ k: 'v' });
     await node.close();
   });
