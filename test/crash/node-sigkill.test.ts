@@ -131,11 +131,12 @@ describe.each([ENGINES.file, ENGINES.redis])('SIGKILL of one of three nodes, on 
       live = [...survivors, nodes[2].url];
       // The load runs through the new node for a while.
       const newcomer = nodes[2].url;
-      await eventually(
+      const throughNewcomer = await eventually(
         () => load.acknowledged.get(newcomer)?.size ?? 0,
         (count) => count > 10,
         { timeoutMs: 20_000, everyMs: 50 },
       );
+      expect(throughNewcomer).toBeGreaterThan(0);
       await load.stop();
       expect(load.problems).toEqual([]);
 
