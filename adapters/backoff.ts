@@ -3,6 +3,8 @@
  * the few retries an adapter does itself: partial batch results and conditional-write
  * conflicts. Engine clients retry their own transport errors.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+
 export interface BackoffOptions {
   /** Tries in all, the first included. @default 8 */
   readonly attempts?: number;
@@ -18,22 +20,13 @@ export function backoffDelay(attempt: number, baseMs = 25, capMs = 2000): number
   return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms`; rejects with the signal's own reason (not Node's AbortError) when it aborts first. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, signal ? { signal } : {});
+  } catch (error) {
+    throw signal?.aborted ? signal.reason : error;
+  }
 }
 
 /**

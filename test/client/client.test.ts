@@ -10,6 +10,7 @@ import {
   TransactionNotRunningError,
 } from '../../lambda-layer/client.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/processes.js';
 
 describe('AftClient against a real shim', () => {
@@ -215,5 +216,21 @@ describe('AftClient retries', () => {
     await expect(
       new AftClient({ url, retry: fast }).transaction('t').get('k', { signal: controller.signal }),
     ).rejects.toThrow('stop');
+  });
+
+  it('an abort during a retry pause ends it with the signal’s reason', async () => {
+    script = () => unavailable;
+    const controller = new AbortController();
+    const slow = { attempts: 3, baseDelayMs: 600_000, maxDelayMs: 600_000 };
+    const read = new AftClient({ url, retry: slow }).transaction('t').get('k', { signal: controller.signal });
+    read.catch(() => undefined);
+    await eventually(
+      () => calls.length,
+      (count) => count > 0,
+    );
+    const reason = new Error('stop while waiting');
+    controller.abort(reason);
+    await expect(read).rejects.toBe(reason);
+    expect(calls).toHaveLength(1);
   });
 });
