@@ -55,7 +55,10 @@ export class FunctionTransaction {
   private closedReason: string | undefined;
   /** Why the transaction must not commit (a callee failed after its writes joined). */
   private poisonReason: string | undefined;
-  /** Writes already sent to the shim's transaction (before a sync call). */
+  /**
+   * Set by the first sync call: writes of this function (flushed before it) or of a callee
+   * further down (flushed before its own calls) may be in the shim's transaction since.
+   */
   private flushedAny = false;
 
   constructor(
@@ -179,7 +182,7 @@ export class FunctionTransaction {
     this.pending.clear();
   }
 
-  /** @internal Whether any write reached the shim's transaction before the end (a sync call flushed). */
+  /** @internal Whether writes may have reached the shim's transaction before the end (after a sync call). */
   get wroteRemotely(): boolean {
     return this.flushedAny;
   }

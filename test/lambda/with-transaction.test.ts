@@ -10,6 +10,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { FileAdapter } from '../../adapters/file.js';
 import { AftClient } from '../../lambda-layer/client.js';
 import { LambdaConfigError, resolveLambdaSettings } from '../../lambda-layer/config.js';
+import { PARTIAL_WRITES_ERROR } from '../../lambda-layer/envelope.js';
 import {
   ErrorCode,
   FunctionError,
@@ -311,6 +312,35 @@ describe('txn.invoke', () => {
     const stockBefore = await read(stockKey);
     await expect(handler({}, fakeContext())).rejects.toThrow(/may have joined the transaction/);
     expect(await read(leaked)).toBeUndefined();
+    expect(await read(stockKey)).toBe(stockBefore);
+  });
+
+  it('a callee that throws after its own sync call sent its writes: the caller cannot commit, handled or not', async () => {
+    const fraudKey = unique('fraud-checked');
+    const fraudCheck = withTransaction(async () => ({ ok: true }));
+    // The middle callee's write reaches the shared transaction when it calls fraud-check;
+    // then it throws, so that write must not commit with the caller.
+    const middle = withTransaction(async (_event, txn) => {
+      await txn.put(fraudKey, 'yes');
+      await txn.invoke('fraud-check', {});
+      throw new RangeError('refused after the check');
+    });
+    const { invoker } = inProcessLambda({ middle, 'fraud-check': fraudCheck });
+    let seenType: string | undefined;
+    const handler = withTransaction(
+      async (_event, txn) => {
+        await txn.put(stockKey, '7');
+        await txn.invoke('middle', {}).catch((error: unknown) => {
+          seenType = (error as FunctionError).errorType;
+        });
+        return 'handled it';
+      },
+      { url: shim.url, invoker },
+    );
+    const stockBefore = await read(stockKey);
+    await expect(handler({}, fakeContext())).rejects.toThrow(/may have joined the transaction/);
+    expect(seenType).toBe(PARTIAL_WRITES_ERROR);
+    expect(await read(fraudKey)).toBeUndefined();
     expect(await read(stockKey)).toBe(stockBefore);
   });
 
