@@ -232,9 +232,9 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
 
 /**
  * Marks committed the settled claims whose committer died before doing so (and abandoned the
- * dead ones, whose transaction never wrote its record), and deletes the
- * claims of old epochs (shim/idempotency.ts): an epoch's claims are all expired, and nobody
- * reads or writes them any more, once the epoch after it has ended too. A claim's epoch
+ * dead ones, whose transaction never wrote its record), and deletes the claims of old epochs
+ * (shim/idempotency.ts): an epoch's claims are all expired, and nobody reads or writes them
+ * any more, once the epoch after it has ended too. A claim's epoch
  * length is its time-to-live (expiry minus version time), so this needs no configuration.
  * Safe to delete a record afterwards: a record this pass may delete has a version time below
  * the low-water mark, itself at least the record window back, so its claim is settled by now.

@@ -195,8 +195,7 @@ async function runRoot<TEvent, TResult>(
       await begun.commit(key === undefined ? {} : { result: JSON.stringify(outcome) });
     } catch (error) {
       // Another run of this request committed first: begin again to get its result.
-      if (error instanceof DuplicateCommittedError) continue;
-      if (error instanceof DuplicateInProgressError) continue;
+      if (error instanceof DuplicateCommittedError || error instanceof DuplicateInProgressError) continue;
       if (error instanceof AftError && error.code === ErrorCode.TXN_LOST && runs < settings.attempts) {
         continue;
       }
