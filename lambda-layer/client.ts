@@ -13,7 +13,6 @@
  * errors and retryable answers (503, 429). Begin is retried only when the shim certainly
  * did not run it: the connection was refused, or it answered with a retryable error.
  */
-
 import {
   AftError,
   BadRequestError,
