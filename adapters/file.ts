@@ -33,6 +33,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertVersionId } from './contract.js';
+import { readListedRecords } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -124,10 +125,11 @@ export class FileAdapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
-    const page = await this.listCommitRecordIds(after, options);
-    const records = await mapLimit(page, this.concurrency, (id) => this.getCommitRecord(id, options));
-    // A record deleted between readdir and read is simply no longer there.
-    return records.filter((record): record is CommitRecord => record !== undefined);
+    return readListedRecords(
+      after,
+      (from) => this.listCommitRecordIds(from, options),
+      (ids) => mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options)),
+    );
   }
 
   async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {

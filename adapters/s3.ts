@@ -36,6 +36,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertVersionId } from './contract.js';
+import { readListedRecords } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -108,10 +109,11 @@ export class S3Adapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
-    const ids = await this.listCommitRecordIds(after, options);
-    const records = await mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options));
-    // A record deleted between the listing and the read is simply no longer there.
-    return records.filter((record): record is CommitRecord => record !== undefined);
+    return readListedRecords(
+      after,
+      (from) => this.listCommitRecordIds(from, options),
+      (ids) => mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options)),
+    );
   }
 
   async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
