@@ -39,6 +39,12 @@ export interface CommitRecord {
   readonly txid: string;
   readonly writeSet: readonly string[];
   readonly deleted: readonly string[];
+  /**
+   * An abort marker (docs/protocol.md, "Abort markers"): whoever judged the transaction dead
+   * took its record id first, so its real record can never be written. A marker's write set
+   * is empty. Adapters store and list it like any record.
+   */
+  readonly aborted?: true;
 }
 
 /**

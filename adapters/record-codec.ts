@@ -9,12 +9,13 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** A plain copy holding only the contract's fields (no caller-owned arrays or extra fields). */
 export function copyRecord(record: CommitRecord): CommitRecord {
-  return {
+  const copy = {
     versionId: record.versionId,
     txid: record.txid,
     writeSet: [...record.writeSet],
     deleted: [...record.deleted],
   };
+  return record.aborted === true ? { ...copy, aborted: true } : copy;
 }
 
 export function encodeRecord(record: CommitRecord): Uint8Array {
@@ -28,7 +29,8 @@ export function decodeRecord(bytes: Uint8Array | string): CommitRecord {
     typeof parsed.versionId !== 'string' ||
     typeof parsed.txid !== 'string' ||
     !Array.isArray(parsed.writeSet) ||
-    !Array.isArray(parsed.deleted)
+    !Array.isArray(parsed.deleted) ||
+    (parsed.aborted !== undefined && parsed.aborted !== true)
   ) {
     throw new Error(`stored commit record is malformed: ${text.slice(0, 200)}`);
   }

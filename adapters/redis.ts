@@ -339,7 +339,8 @@ export class RedisAdapter implements StorageAdapter {
       enableAutoPipelining: true,
       // Fail a command after a few reconnects, so the shim answers 503 instead of hanging.
       maxRetriesPerRequest: 3,
-      // A write that cannot land after 20 s lets nodes bound late commit records (shim/timing.ts).
+      // No command waits forever. A command that timed out may still be delivered later: abort
+      // markers make a late commit record safe (shim/commit-outcome.ts).
       commandTimeout: 20_000,
       retryStrategy: reconnectDelay,
       ...this.options.redisOptions,

@@ -10,10 +10,18 @@
  * a version time at or below the least L of the live nodes. Nodes register (with L = 0)
  * before they load their metadata, and a node that cannot heartbeat stops serving before it
  * can be counted dead, so no transaction escapes the minimum. New transactions know v too.
- * Commit records go last, and only when every key they wrote is collected.
+ * A member is counted dead only when this collector (or an earlier one, whose observations
+ * are kept in storage) saw its heartbeat unchanged for longer than its own dead-after time:
+ * no member's clock is compared with ours.
+ *
+ * Commit records go last, only when every key they wrote is collected, their intent is gone
+ * and they are older than the outcome retention (a repeated commit is answered from them).
+ * Orphan versions are deleted only after their record id holds an abort marker, so a late
+ * record can never make them visible again (shim/commit-outcome.ts).
  */
-import type { CommitRecord, StorageAdapter, VersionRef } from '../adapters/contract.js';
+import type { CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { INTENTS_NAMESPACE } from '../shim/commit.js';
+import { isAbortMarker, markAborted } from '../shim/commit-outcome.js';
 import {
   claimSettledAfterMs,
   decodeClaim,
@@ -23,14 +31,14 @@ import {
   markCommitted,
 } from '../shim/idempotency.js';
 import { parseVersionId } from '../shim/ids.js';
-import { decodeMember, MEMBERS_NAMESPACE } from '../shim/membership.js';
-import { DEFAULT_TIMING, orphanAfterMs, pullOverlapMs, type Timing } from '../shim/timing.js';
+import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
+import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 
 export interface CollectorOptions {
   readonly storage: StorageAdapter;
   /** Most versions one pass deletes (orphans included). @default 10000 */
   readonly maxDeletes?: number;
-  /** @default 10000 */
+  /** The dead-after time of a member whose entry does not state its own. @default 10000 */
   readonly deadAfterMs?: number;
   readonly timing?: Partial<Timing>;
   readonly now?: () => number;
@@ -58,6 +66,9 @@ export interface GcReport {
   readonly intentsDeleted: number;
   /** Idempotency claims deleted: those of epochs that ended over a time-to-live ago. */
   readonly claimsDeleted: number;
+  /** Abort markers written for commits judged dead, and markers deleted past their retention. */
+  readonly markersWritten: number;
+  readonly markersDeleted: number;
   /** Collectable versions left for the next pass (the per-pass bound was reached). */
   readonly backlog: number;
 }
@@ -69,6 +80,12 @@ export interface GcReport {
  */
 export const COLLECTED_NAMESPACE = 'gc-collected';
 
+/**
+ * What collectors saw of the members: id `members`, value JSON `{ [nodeId]: { seq, sinceMs } }`,
+ * `sinceMs` the observing collector's clock when it first saw that sequence number.
+ */
+export const OBSERVATIONS_NAMESPACE = 'gc-observations';
+
 const PAGE = 1000;
 const textEncoder = new TextEncoder();
 const DELETE_BATCH = 500;
@@ -79,32 +96,34 @@ const versionTime = (versionId: string): number => parseVersionId(versionId)?.ph
 export async function collectGarbage(options: CollectorOptions): Promise<GcReport> {
   const { storage, signal } = options;
   const timing = { ...DEFAULT_TIMING, ...options.timing };
+  checkTiming(timing);
   const now = options.now ?? Date.now;
   const maxDeletes = options.maxDeletes ?? 10_000;
-  const deadAfterMs = options.deadAfterMs ?? 10_000;
   const progress = options.onProgress ?? (() => undefined);
   const startedMs = now();
   const call = signal ? { signal } : {};
 
-  // 1. The least low-water mark of the live nodes; with none, every record old enough to
-  //    have surely landed is known to any node that starts later.
+  // 1. The least low-water mark of the live nodes; with none, every commit that far back has
+  //    landed or can be marked, and any node that starts later learns it.
   progress({ phase: 'members', done: 0, total: 1 });
-  let lowWaterMs = startedMs - pullOverlapMs(timing);
-  let liveNodes = 0;
-  for (const entry of await storage.listEntries(MEMBERS_NAMESPACE, call)) {
-    const member = decodeMember(entry.value);
-    if (!member) continue;
-    if (startedMs - member.heartbeatAtMs > deadAfterMs + timing.maxClockSkewMs) continue;
-    liveNodes += 1;
-    lowWaterMs = Math.min(lowWaterMs, member.lowWaterMs);
-  }
+  const live = await liveMembers(storage, now, options.deadAfterMs ?? 10_000, timing, call);
+  let lowWaterMs = startedMs - knownLagMs(timing);
+  for (const member of live) lowWaterMs = Math.min(lowWaterMs, member.lowWaterMs);
+  const liveNodes = live.length;
 
-  // 2. Every commit record: the versions of each key, in order.
+  // 2. Every commit record: the versions of each key, in order. Markers apart.
   const records = new Map<string, CommitRecord>();
+  const markers: string[] = [];
   const versionsByKey = new Map<string, string[]>();
   for (let after: string | undefined; ; ) {
     const page = await storage.listCommitRecords(after, { limit: PAGE, ...call });
+    // A short page is not the end (the contract allows them): only an empty one is.
+    if (page.length === 0) break;
     for (const record of page) {
+      if (isAbortMarker(record)) {
+        markers.push(record.versionId);
+        continue;
+      }
       records.set(record.versionId, record);
       for (const key of record.writeSet) {
         const versions = versionsByKey.get(key) ?? [];
@@ -113,13 +132,12 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
       }
     }
     progress({ phase: 'listing', done: records.size, total: records.size });
-    if (page.length < PAGE) break;
     after = page[page.length - 1]!.versionId;
   }
 
   // 3. A version is collectable when a newer version of its key is at or below the low water.
   const alreadyCollected = new Map<string, Set<string>>();
-  for (const entry of await storage.listEntries(COLLECTED_NAMESPACE, call)) {
+  for (const entry of await listAllEntries(storage, COLLECTED_NAMESPACE, call)) {
     alreadyCollected.set(entry.id, new Set(JSON.parse(textDecoder.decode(entry.value)) as string[]));
   }
   const newlyCollected = new Map<string, string[]>();
@@ -156,24 +174,44 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     progress({ phase: 'versions', done: versionsDeleted, total: toDelete.length });
   }
 
-  // 4. Orphans: intents of commits that wrote no record before no record could land any more.
+  // 4. Orphans: intents of commits with no record this long after their version time are
+  //    judged dead: the abort marker goes first, so no late record can follow, then the
+  //    versions. Intents of committed transactions are deleted at any age, before their
+  //    records may be (a node settling intents reads a missing record as not yet landed).
   let orphanVersionsDeleted = 0;
+  let markersWritten = 0;
   const settledIntents: string[] = [];
-  const intents = await storage.listEntries(INTENTS_NAMESPACE, call);
+  const intentsLeft = new Set<string>();
+  const intents = await listAllEntries(storage, INTENTS_NAMESPACE, call);
   for (const intent of intents) {
-    if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) continue;
-    if (!records.has(intent.id) && !(await storage.getCommitRecord(intent.id, call))) {
-      if (versionsDeleted + orphanVersionsDeleted >= maxDeletes) {
-        backlog += 1;
-        continue;
-      }
-      const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
+    if (records.has(intent.id)) {
+      settledIntents.push(intent.id);
+      continue;
+    }
+    if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) {
+      intentsLeft.add(intent.id);
+      continue;
+    }
+    if (versionsDeleted + orphanVersionsDeleted >= maxDeletes) {
+      backlog += 1;
+      intentsLeft.add(intent.id);
+      continue;
+    }
+    const decided = await markAborted(storage, intent.id, call);
+    if (decided.state === 'committed') {
+      // Its record landed since the listing: committed after all; its intent goes.
+      settledIntents.push(intent.id);
+      continue;
+    }
+    if (!markers.includes(intent.id)) markersWritten += 1;
+    const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
+    if (keys.length > 0) {
       await storage.deleteVersions(
         keys.map((key) => ({ key, versionId: intent.id })),
         call,
       );
-      orphanVersionsDeleted += keys.length;
     }
+    orphanVersionsDeleted += keys.length;
     settledIntents.push(intent.id);
     progress({ phase: 'orphans', done: settledIntents.length, total: intents.length });
   }
@@ -188,15 +226,26 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
 
   // 6. Records last, once every key they wrote is collected. Keys left for the next pass
   //    were not counted, so such a record stays until they are gone.
+  // Only past the outcome retention (a repeated commit is answered from the record), and
+  // with no intent left (one is deleted first, above).
+  const retainedAfterMs = startedMs - timing.outcomeRetentionMs;
+  const deletable = (versionId: string): boolean =>
+    versionTime(versionId) < retainedAfterMs && !intentsLeft.has(versionId);
   const deletableRecords = [...collectableKeys]
-    .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length)
+    .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length && deletable(versionId))
     .map(([versionId]) => versionId);
   // A record that wrote no key (a read-only run recorded under an idempotency key) supersedes
   // nothing and is superseded by nothing: it goes once below the low water, its claim settled.
   for (const [versionId, record] of records) {
-    if (record.writeSet.length === 0 && versionTime(versionId) <= lowWaterMs)
+    if (record.writeSet.length === 0 && versionTime(versionId) <= lowWaterMs && deletable(versionId))
       deletableRecords.push(versionId);
   }
+  // Markers stay while a late record could still arrive (shim/timing.ts, markerRetentionMs).
+  const expiredMarkers = markers.filter(
+    (versionId) =>
+      versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
+  );
+  deletableRecords.push(...expiredMarkers);
   // Records that stay remember which of their keys are gone, for the next passes.
   const staying = new Set(deletableRecords);
   for (const [versionId, keys] of newlyCollected) {
@@ -226,6 +275,8 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     recordsDeleted,
     intentsDeleted: settledIntents.length,
     claimsDeleted: claims.deleted,
+    markersWritten: markersWritten + claims.markersWritten,
+    markersDeleted: expiredMarkers.length,
     backlog,
   };
 }
@@ -245,14 +296,16 @@ async function settleIdempotencyClaims(
   startedMs: number,
   timing: Timing,
   call: { signal?: AbortSignal },
-): Promise<{ deleted: number }> {
+): Promise<{ deleted: number; markersWritten: number }> {
   let deleted = 0;
+  let markersWritten = 0;
   for (let after: string | undefined; ; ) {
     const page = await storage.listEntries(IDEMPOTENCY_NAMESPACE, {
       limit: PAGE,
       ...call,
       ...(after && { after }),
     });
+    if (page.length === 0) return { deleted, markersWritten };
     const gone: string[] = [];
     for (const entry of page) {
       const claim = decodeClaim(entry.value);
@@ -266,12 +319,19 @@ async function settleIdempotencyClaims(
         gone.push(entry.id);
         continue;
       }
+      // Settled from the instant its settle time has passed (strictly after, as lookups judge).
       if (claim.committed || claim.abandoned || startedMs <= claimSettledAfterMs(claim, timing)) continue;
-      if (records.has(claim.versionId) || (await storage.getCommitRecord(claim.versionId, call))) {
+      let committed = records.has(claim.versionId);
+      if (!committed) {
+        const decided = await markAborted(storage, claim.versionId, call);
+        committed = decided.state === 'committed';
+      }
+      if (committed) {
         await markCommitted(entry.id, claim, storage, call);
       } else {
-        // Dead: no record, and none can land any more. It stays until its epoch goes (deleting
-        // it could leave a gap), marked so that lookups and later passes skip it unread.
+        markersWritten += 1;
+        // Dead: its record id holds a marker. It stays until its epoch goes (deleting it could
+        // leave a gap), marked so that lookups and later passes skip it unread.
         await storage.putEntry(
           IDEMPOTENCY_NAMESPACE,
           entry.id,
@@ -282,7 +342,71 @@ async function settleIdempotencyClaims(
     }
     if (gone.length > 0) await storage.deleteEntries(IDEMPOTENCY_NAMESPACE, gone, call);
     deleted += gone.length;
-    if (page.length < PAGE) return { deleted };
     after = page[page.length - 1]!.id;
   }
+}
+
+/** Every entry of a namespace, page by page until an empty page. */
+async function listAllEntries(
+  storage: StorageAdapter,
+  namespace: string,
+  call: { signal?: AbortSignal },
+): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await storage.listEntries(namespace, { limit: PAGE, ...call, ...(after && { after }) });
+    if (page.length === 0) return entries;
+    entries.push(...page);
+    after = page[page.length - 1]!.id;
+  }
+}
+
+interface Observation {
+  readonly seq: number;
+  readonly sinceMs: number;
+}
+
+/**
+ * The members this collector may not count dead, and its observations saved for the next
+ * pass. A member is dead when an earlier observation saw its current sequence number more
+ * than its own dead-after time (plus the clock skew, as that observation may be another
+ * collector's) before this listing began. A member seen for the first time is live.
+ */
+async function liveMembers(
+  storage: StorageAdapter,
+  now: () => number,
+  defaultDeadAfterMs: number,
+  timing: Timing,
+  call: { signal?: AbortSignal },
+): Promise<MemberRecord[]> {
+  const saved = await storage.getEntry(OBSERVATIONS_NAMESPACE, 'members', call);
+  let previous: Record<string, Observation> = {};
+  try {
+    if (saved) previous = JSON.parse(textDecoder.decode(saved)) as Record<string, Observation>;
+  } catch {
+    // Unreadable observations only make this pass count everyone live.
+  }
+  const live: MemberRecord[] = [];
+  const observed: Record<string, Observation> = {};
+  const startedMs = now();
+  const entries = await listAllEntries(storage, MEMBERS_NAMESPACE, call);
+  // A heartbeat first seen in this listing had landed, so was sent, before it answered.
+  const listedMs = now();
+  for (const entry of entries) {
+    const member = decodeMember(entry.value);
+    if (!member) continue;
+    const before = previous[member.nodeId];
+    const sinceMs = before?.seq === member.seq ? before.sinceMs : listedMs;
+    observed[member.nodeId] = { seq: member.seq, sinceMs };
+    const deadAfterMs = member.deadAfterMs ?? defaultDeadAfterMs;
+    if (startedMs - sinceMs > deadAfterMs + timing.maxClockSkewMs) continue;
+    live.push(member);
+  }
+  await storage.putEntry(
+    OBSERVATIONS_NAMESPACE,
+    'members',
+    textEncoder.encode(JSON.stringify(observed)),
+    call,
+  );
+  return live;
 }

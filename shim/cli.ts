@@ -160,7 +160,10 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
       new Option('--max-deletes <n>', `most versions to delete [default ${gcDefaults.gcMaxDeletes}]`),
     )
     .addOption(
-      new Option('--dead-after-ms <n>', `heartbeat age of a dead node [default ${gcDefaults.deadAfterMs}]`),
+      new Option(
+        '--dead-after-ms <n>',
+        `dead-after time of a node whose heartbeat does not state its own [default ${gcDefaults.deadAfterMs}]`,
+      ),
     )
     .addOption(new Option('--force', 'run even when a node holds the GC lease this period'))
     .action(
@@ -196,6 +199,7 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
             storage: adapter,
             maxDeletes: config.gcMaxDeletes,
             deadAfterMs: config.deadAfterMs,
+            timing: { maxClockSkewMs: config.maxClockSkewMs, outcomeRetentionMs: config.outcomeRetentionMs },
             onProgress: progressPrinter(process.stderr),
           });
           process.stdout.write(formatReport(describeStorageUrl(config.storage), report));
@@ -235,6 +239,8 @@ function formatReport(storage: string, report: GcReport): string {
     `  orphan versions deleted ${report.orphanVersionsDeleted}`,
     `  records deleted         ${report.recordsDeleted}`,
     `  intents settled         ${report.intentsDeleted}`,
+    `  abort markers written   ${report.markersWritten}`,
+    `  abort markers deleted   ${report.markersDeleted}`,
     `  idempotency claims gone ${report.claimsDeleted}`,
     `  left for the next pass  ${report.backlog}`,
     '',

@@ -1,32 +1,32 @@
 /**
- * The commit protocol (protocol.md §4):
+ * The commit protocol (protocol.md, "Commit"):
  *   1. assign the version id (hybrid logical clock, at commit time);
- *   2. write an intent entry naming the keys, then every buffered version, batched, and wait
- *      until all are durable;
+ *   2. write an intent entry naming the keys; go on only if it was acknowledged within the
+ *      intent deadline by a node that is still a live member (shim/timing.ts); then write
+ *      every buffered version, batched, and wait until all are durable;
  *   3. a transaction begun with an idempotency key claims it, with its result
  *      (shim/idempotency.ts), so that no second transaction with the key can commit;
- *   4. only then write the commit record, put-if-absent: from this instant T is committed;
- *      the record is written only while the version id is younger than the record deadline
- *      (shim/timing.ts), so other nodes know how late a record can appear;
+ *   4. only then write the commit record, put-if-absent: from this instant T is committed,
+ *      unless an abort marker took the id first (shim/commit-outcome.ts): then T is aborted,
+ *      however late its record arrived;
  *   5. add T to the node's metadata and cache, then acknowledge; the intent is deleted. (The
  *      claim needs no write of its own: its record says T committed; the first reader that
  *      looks, or GC before it may delete the record, marks the claim.)
  *
  * A crash before 4 leaves orphan versions that no reader can reach (no record names them);
- * the intent lets garbage collection find and delete them, and a claim that stops blocking
- * its key once the record window has passed (a claim is never deleted early: see
- * shim/idempotency.ts). A crash after 4 loses nothing:
- * any node bootstrapping or pulling from storage learns T.
+ * the intent lets garbage collection find them, mark the record id and delete them. A crash
+ * after 4 loses nothing: any node bootstrapping or pulling from storage learns T.
  */
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/contract.js';
 import type { VersionCache } from './cache.js';
+import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
 import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
 import type { Metadata } from './metadata.js';
 import type { NodeMetrics } from './telemetry.js';
-import { recordWindowMs, type Timing } from './timing.js';
+import { orphanAfterMs, type Timing } from './timing.js';
 import type { Transaction } from './transaction.js';
 
 export interface CommitContext {
@@ -39,6 +39,8 @@ export interface CommitContext {
   readonly now: () => number;
   /** How long an idempotency claim blocks a new run of its key. */
   readonly idempotencyTtlMs: number;
+  /** Why this node may not commit now (it cannot vouch that it is a live member), if so. */
+  readonly liveness?: () => string | undefined;
 }
 
 /** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
@@ -54,8 +56,10 @@ const textEncoder = new TextEncoder();
  */
 export const CommitFailure = {
   VERSIONS_FAILED: 'versions_failed',
-  /** The record deadline passed with no record in storage: the transaction is aborted, safely. */
+  /** A step took past its deadline (or the node was not live): aborted before any record. */
   DEADLINE_PASSED: 'deadline_passed',
+  /** Someone judged the commit dead and took its record id with an abort marker first. */
+  JUDGED_DEAD: 'judged_dead',
   OUTCOME_UNKNOWN: 'outcome_unknown',
 } as const;
 export type CommitFailure = (typeof CommitFailure)[keyof typeof CommitFailure];
@@ -73,9 +77,13 @@ export class CommitError extends StorageUnavailableError {
 
 /** Runs steps 1-5 for a transaction with writes; resolves with its commit record. */
 export async function commitWrites(txn: Transaction, context: CommitContext): Promise<CommitRecord> {
-  const { storage, metrics } = context;
-  txn.versionId ??= formatVersionId(context.clock.tick(), txn.txid);
+  const { storage, metrics, timing } = context;
+  if (txn.versionId === undefined) {
+    txn.versionId = formatVersionId(context.clock.tick(), txn.txid);
+    txn.versionTakenAtMs = context.now();
+  }
   const versionId = txn.versionId;
+  const guard = { timeoutMs: timing.storageCallTimeoutMs };
 
   const writeSet: string[] = [];
   const deleted: string[] = [];
@@ -88,14 +96,33 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
 
   if (!txn.versionsDurable) {
     try {
+      // Every commit that may write a record has an intent first, even one with no versions:
+      // the intents are how other nodes find, and settle, the commits still in flight.
+      const intent = textEncoder.encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
+      await guardStorage(
+        storage,
+        metrics,
+        'putEntry',
+        (call) => storage.putEntry(INTENTS_NAMESPACE, versionId, intent, call),
+        guard,
+      );
+      // Only an intent acknowledged soon after its version id, by a node still a live member,
+      // may be followed by a record: nodes settle a window's intents once that bound passed.
+      checkInTime(txn, context, timing.intentDeadlineMs, 'writing its intent');
       if (versions.length > 0) {
-        const intent = textEncoder.encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
-        await guardStorage(storage, metrics, 'putEntry', () =>
-          storage.putEntry(INTENTS_NAMESPACE, versionId, intent),
+        await guardStorage(
+          storage,
+          metrics,
+          'putVersions',
+          (call) => storage.putVersions(versions, call),
+          guard,
         );
-        await guardStorage(storage, metrics, 'putVersions', () => storage.putVersions(versions));
       }
     } catch (error) {
+      if (error instanceof CommitError) {
+        abandon(storage, versionId, versions);
+        throw error;
+      }
       throw new CommitError(
         CommitFailure.VERSIONS_FAILED,
         `commit of ${txn.txid} failed writing versions`,
@@ -108,8 +135,13 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   if (txn.idempotencyKey !== undefined && txn.idempotencyClaimId === undefined) {
     const claim = idempotencyClaimOf(txn, versionId, context);
     try {
-      txn.idempotencyClaimId = await guardStorage(storage, metrics, 'claimIdempotencyKey', () =>
-        claimKey(claim, context),
+      // One deadline for the whole step: its look-ups and its create.
+      txn.idempotencyClaimId = await guardStorage(
+        storage,
+        metrics,
+        'claimIdempotencyKey',
+        (call) => claimKey(claim, context, call),
+        guard,
       );
     } catch (error) {
       if (error instanceof AftError && error.code !== ErrorCode.STORAGE_UNAVAILABLE) throw error;
@@ -122,43 +154,33 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   }
 
   const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
-  const ageMs = context.now() - (parseVersionId(versionId)?.physicalMs ?? 0);
+  let decided: Decided;
   try {
-    if (txn.recordAttempted) {
-      // An earlier attempt's outcome is unknown: if its record is there, T committed.
-      const existing = await guardStorage(storage, metrics, 'getCommitRecord', () =>
-        storage.getCommitRecord(versionId),
-      );
-      if (existing) {
-        checkOwnRecord(existing, txn.txid);
-      } else if (ageMs > recordWindowMs(context.timing)) {
-        // No attempt can land any more: T never committed.
-        throw new CommitError(
-          CommitFailure.DEADLINE_PASSED,
-          `commit of ${txn.txid} did not land before its record deadline; it is aborted`,
-          undefined,
-        );
-      } else if (ageMs > context.timing.recordDeadlineMs) {
-        throw new CommitError(
-          CommitFailure.OUTCOME_UNKNOWN,
-          `commit of ${txn.txid} is still undecided; repeat the commit to learn the outcome`,
-          undefined,
-        );
-      } else {
-        await writeRecord(record, txn, context);
-      }
-    } else if (ageMs > context.timing.recordDeadlineMs) {
-      throw new CommitError(
-        CommitFailure.DEADLINE_PASSED,
-        `commit of ${txn.txid} took over ${context.timing.recordDeadlineMs} ms writing its versions; it is aborted`,
-        undefined,
+    if (!txn.recordAttempted) {
+      // A claim written past this is stood back from by neighbouring epochs' claimants
+      // (shim/idempotency.ts), and a record this late would only be marked by others.
+      checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
+      txn.recordAttempted = true;
+      decided = await putRecord(record, context);
+    } else if (context.now() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
+      // Others may be judging this commit dead by now: decide it the way they would.
+      decided = await guardStorage(
+        storage,
+        metrics,
+        'putCommitRecord',
+        (call) => markAborted(storage, versionId, call),
+        guard,
       );
     } else {
-      txn.recordAttempted = true;
-      await writeRecord(record, txn, context);
+      // An earlier attempt's outcome is unknown: writing the same record again settles it.
+      decided = await putRecord(record, context);
     }
   } catch (error) {
-    if (error instanceof CommitError) throw error;
+    if (error instanceof CommitError) {
+      // Given up before any record was sent: decided at once, so nobody waits to judge it.
+      abandon(storage, versionId, versions);
+      throw error;
+    }
     if (error instanceof AftError && error.code === ErrorCode.INTERNAL) throw error;
     throw new CommitError(
       CommitFailure.OUTCOME_UNKNOWN,
@@ -166,14 +188,59 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       error,
     );
   }
+  if (decided.state === 'aborted') {
+    abandon(storage, versionId, versions);
+    throw new CommitError(
+      CommitFailure.JUDGED_DEAD,
+      `commit of ${txn.txid} was judged dead and marked aborted before its record landed`,
+      undefined,
+    );
+  }
+  checkOwnRecord(decided.record, txn.txid);
 
   context.metadata.add(record);
   for (const version of versions) context.cache.set(version.key, versionId, version.value);
-  if (versions.length > 0) {
-    // The intent has done its job; one left behind is deleted by garbage collection.
-    storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
-  }
+  // The intent has done its job; one left behind is deleted by garbage collection.
+  storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   return record;
+}
+
+/**
+ * Best effort, in the background: marks an aborted commit's record id (a no-op when a marker is
+ * there) and deletes its versions, then its intent. What fails here the collector finishes.
+ */
+function abandon(storage: StorageAdapter, versionId: string, versions: readonly VersionWrite[]): void {
+  const refs = versions.map(({ key }) => ({ key, versionId }));
+  markAborted(storage, versionId)
+    .then((decided) => {
+      if (decided.state === 'aborted') return storage.deleteVersions(refs);
+      throw new Error('a record landed');
+    })
+    .then(() => storage.deleteEntries(INTENTS_NAMESPACE, [versionId]))
+    .catch(() => undefined);
+}
+
+/**
+ * Throws DEADLINE_PASSED when the commit took longer than `limitMs` since its version id (on
+ * this node's clock), or the node can no longer vouch that it is a live member.
+ */
+function checkInTime(txn: Transaction, context: CommitContext, limitMs: number, step: string): void {
+  const elapsedMs = context.now() - txn.versionTakenAtMs;
+  if (elapsedMs > limitMs) {
+    throw new CommitError(
+      CommitFailure.DEADLINE_PASSED,
+      `commit of ${txn.txid} took ${elapsedMs} ms ${step}, over its ${limitMs} ms; it is aborted`,
+      undefined,
+    );
+  }
+  const notLive = context.liveness?.();
+  if (notLive !== undefined) {
+    throw new CommitError(
+      CommitFailure.DEADLINE_PASSED,
+      `commit of ${txn.txid} is aborted: this node cannot vouch that it is live (${notLive})`,
+      undefined,
+    );
+  }
 }
 
 function idempotencyClaimOf(txn: Transaction, versionId: string, context: CommitContext): IdempotencyClaim {
@@ -187,18 +254,29 @@ function idempotencyClaimOf(txn: Transaction, versionId: string, context: Commit
   };
 }
 
-async function writeRecord(record: CommitRecord, txn: Transaction, context: CommitContext): Promise<void> {
+/** Writes the record put-if-absent; when one is there already, answers what stands there. */
+async function putRecord(record: CommitRecord, context: CommitContext): Promise<Decided> {
   const { storage, metrics } = context;
-  const created = await guardStorage(storage, metrics, 'putCommitRecord', () =>
-    storage.putCommitRecord(record),
+  const guard = { timeoutMs: context.timing.storageCallTimeoutMs };
+  const created = await guardStorage(
+    storage,
+    metrics,
+    'putCommitRecord',
+    (call) => storage.putCommitRecord(record, call),
+    guard,
   );
-  if (!created) {
-    // An earlier attempt of this same commit landed (its reply was lost).
-    const existing = await guardStorage(storage, metrics, 'getCommitRecord', () =>
-      storage.getCommitRecord(record.versionId),
-    );
-    checkOwnRecord(existing, txn.txid);
-  }
+  if (created) return { state: 'committed', record };
+  // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
+  const existing = await guardStorage(
+    storage,
+    metrics,
+    'getCommitRecord',
+    (call) => storage.getCommitRecord(record.versionId, call),
+    guard,
+  );
+  if (isAbortMarker(existing)) return { state: 'aborted' };
+  checkOwnRecord(existing, record.txid);
+  return { state: 'committed', record: existing! };
 }
 
 /** Version ids embed the txid, so a record under this id from another transaction is a bug. */

@@ -35,6 +35,10 @@ export interface ShimConfig {
   readonly heartbeatMs: number;
   readonly deadAfterMs: number;
   readonly pullIntervalMs: number;
+  /** The most two nodes' clocks may disagree (shim/timing.ts); every node and `aft gc` alike. */
+  readonly maxClockSkewMs: number;
+  /** How long commit records stay, so a repeated commit is answered from storage. */
+  readonly outcomeRetentionMs: number;
   /** Run global garbage collection in this node (one node at a time holds the lease). */
   readonly gc: boolean;
   readonly gcIntervalMs: number;
@@ -226,6 +230,22 @@ export const SETTINGS: readonly AnySetting[] = [
     "how often a node lists new commit records (learning dead nodes' last commits)",
     integer(10, 600_000),
   ),
+  setting(
+    'maxClockSkewMs',
+    'AFT_MAX_CLOCK_SKEW_MS',
+    '--max-clock-skew-ms <n>',
+    5_000,
+    "most two nodes' clocks may disagree; a node further off from most of its peers stops serving",
+    integer(10, 600_000),
+  ),
+  setting(
+    'outcomeRetentionMs',
+    'AFT_OUTCOME_RETENTION_MS',
+    '--outcome-retention-ms <n>',
+    900_000,
+    'how long commit records stay, so a repeated commit any node forgot is still answered committed',
+    integer(60_000, 30 * 24 * 3_600_000),
+  ),
   setting('gc', 'AFT_GC', '--gc <on|off>', true, 'take part in global garbage collection', onOff),
   setting(
     'gcIntervalMs',
@@ -256,6 +276,13 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
     else resolved[entry.option] = entry.default;
   }
   const config = resolved as unknown as ShimConfig;
+  if (config.heartbeatMs * 2 >= config.deadAfterMs) {
+    // A node fences itself after half the dead-after time without a heartbeat: one late
+    // heartbeat must not be enough to fence it.
+    throw new ConfigError(
+      `heartbeatMs (${config.heartbeatMs}) must be under half of deadAfterMs (${config.deadAfterMs})`,
+    );
+  }
   if (config.transactionTimeoutMs > config.maxTransactionTimeoutMs) {
     throw new ConfigError(
       `transactionTimeoutMs (${config.transactionTimeoutMs}) exceeds maxTransactionTimeoutMs (${config.maxTransactionTimeoutMs})`,

@@ -10,8 +10,8 @@
  *   - Claims of one key form generations: `<hash>.<epoch>.000000`, `.000001`, ... where the
  *     epoch is the claim's version time divided by the time-to-live. A generation is written
  *     only when every earlier one (in this epoch, the one before and, near its end, the next)
- *     is settled as dead (its transaction can no longer commit: no record after the record
- *     window, shim/timing.ts), abandoned or expired. So at most one transaction per key
+ *     is settled as dead (its transaction can no longer commit: whoever judged it dead put
+ *     an abort marker at its record id, shim/commit-outcome.ts), abandoned or expired. So at most one transaction per key
  *     commits within the time-to-live. (Claims in two epochs cannot race through
  *     put-if-absent; claimKey's second look settles that case.)
  *   - Nothing deletes a claim of the current or the previous epoch, so a key's generations
@@ -24,9 +24,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
+import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import { DuplicateCommittedError, DuplicateInProgressError } from './errors.js';
 import { parseVersionId } from './ids.js';
-import { pullOverlapMs, type Timing } from './timing.js';
+import { orphanAfterMs, type Timing } from './timing.js';
 
 /** id = `<sha256 of the key, hex>.<epoch>.<generation, 6 digits>`, value = JSON of an IdempotencyClaim. */
 export const IDEMPOTENCY_NAMESPACE = 'idempotency';
@@ -95,9 +96,12 @@ export function decodeClaim(value: Uint8Array): IdempotencyClaim | undefined {
   }
 }
 
-/** After this instant, a claim whose commit record is absent belongs to a transaction that never committed. */
+/**
+ * After this instant, a claim whose commit record is absent may be judged dead: whoever does
+ * so first marks its record id aborted (shim/commit-outcome.ts), so no late record can follow.
+ */
 export function claimSettledAfterMs(claim: IdempotencyClaim, timing: Timing): number {
-  return (parseVersionId(claim.versionId)?.physicalMs ?? 0) + pullOverlapMs(timing);
+  return (parseVersionId(claim.versionId)?.physicalMs ?? 0) + orphanAfterMs(timing);
 }
 
 /**
@@ -135,11 +139,16 @@ async function scanEpoch(
     if (claim.txid === txid) return { state: 'own', id, claim };
     if (claim.abandoned || claim.expiresAtMs <= now()) continue;
     if (claim.committed) return { state: 'committed', claim };
-    if (await storage.getCommitRecord(claim.versionId, call)) {
-      await markCommitted(id, claim, storage, call).catch(() => undefined);
-      return { state: 'committed', claim: { ...claim, committed: true } };
+    let record = await storage.getCommitRecord(claim.versionId, call);
+    if (record === undefined) {
+      if (now() <= claimSettledAfterMs(claim, timing)) return { state: 'pending', claim };
+      // Judged dead: the marker makes sure its record can never land after this look.
+      const decided = await markAborted(storage, claim.versionId, call);
+      record = decided.state === 'committed' ? decided.record : abortMarker(claim.versionId);
     }
-    if (now() <= claimSettledAfterMs(claim, timing)) return { state: 'pending', claim };
+    if (isAbortMarker(record)) continue;
+    await markCommitted(id, claim, storage, call).catch(() => undefined);
+    return { state: 'committed', claim: { ...claim, committed: true } };
   }
 }
 
@@ -227,8 +236,11 @@ async function standBackFromNeighbours(
   options: CallOptions,
 ): Promise<void> {
   const own = epochAt(atMs, context.idempotencyTtlMs);
+  // A claim is followed by its record only if written within the record deadline of its
+  // version time (shim/commit.ts), so past that (and the skew) the previous epoch is done.
   const previousStillWritten =
-    context.now() <= own * context.idempotencyTtlMs + pullOverlapMs(context.timing);
+    context.now() <=
+    own * context.idempotencyTtlMs + context.timing.recordDeadlineMs + context.timing.maxClockSkewMs;
   const neighbours = epochsAround(own, context).filter(
     (epoch) => epoch !== own && (epoch > own || previousStillWritten),
   );

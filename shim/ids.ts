@@ -14,8 +14,11 @@ const MS_HEX_DIGITS = 12;
 const LOGICAL_HEX_DIGITS = 6;
 const MAX_LOGICAL = 16 ** LOGICAL_HEX_DIGITS - 1;
 
-/** `<node id>-<sequence base36>-<8 hex random>`: unique, names its owner, safe in a URL path. */
-const TXID_PATTERN = /^([a-z2-7]{10})-([0-9a-z]{1,11})-([0-9a-f]{8})$/;
+/**
+ * `<node id>-<begin ms base36>-<sequence base36>-<32 hex random>`: unique, names its owner and
+ * when it began (so its commit record can be found in storage by time), safe in a URL path.
+ */
+const TXID_PATTERN = /^([a-z2-7]{10})-([0-9a-z]{1,11})-([0-9a-z]{1,11})-([0-9a-f]{32})$/;
 const VERSION_ID_PATTERN = /^([0-9a-f]{12})([0-9a-f]{6})\.(.+)$/;
 
 /** A fresh random node id. A restarted node is a new node with a new id. */
@@ -28,11 +31,16 @@ export function newNodeId(): string {
 
 export class TxidGenerator {
   private sequence = 0;
-  constructor(readonly nodeId: string) {}
+  constructor(
+    readonly nodeId: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   next(): string {
     this.sequence += 1;
-    return `${this.nodeId}-${this.sequence.toString(36)}-${randomBytes(4).toString('hex')}`;
+    // 128 random bits: a txid is a capability, not guessable from the ones a client has seen.
+    const random = randomBytes(16).toString('hex');
+    return `${this.nodeId}-${Math.floor(this.now()).toString(36)}-${this.sequence.toString(36)}-${random}`;
   }
 }
 
@@ -43,6 +51,12 @@ export function isTxid(value: string): boolean {
 /** The id of the node that began the transaction, or undefined for a malformed txid. */
 export function ownerOfTxid(txid: string): string | undefined {
   return TXID_PATTERN.exec(txid)?.[1];
+}
+
+/** The owner's clock when the transaction began, or undefined for a malformed txid. */
+export function beganAtOfTxid(txid: string): number | undefined {
+  const match = TXID_PATTERN.exec(txid);
+  return match ? Number.parseInt(match[2]!, 36) : undefined;
 }
 
 export interface HlcTimestamp {

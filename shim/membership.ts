@@ -4,11 +4,15 @@
  * peer URLs may be given as well. Each heartbeat also publishes the node's low-water mark
  * for global garbage collection.
  *
- * A node is live while its heartbeat keeps changing. Liveness is judged from the heartbeat
- * time the member wrote (for the standalone collector, which sees each entry once) and, in a
- * node, from when this node saw the member's sequence number change (so a peer's clock skew
- * does not matter for forwarding). A node that cannot write its own heartbeat for half the
- * dead-after time fences itself: it stops serving before anyone may count it dead.
+ * A node is live while its heartbeat keeps changing. An observer judges a member dead only
+ * from what it saw itself: the member's sequence number unchanged across its own reads that
+ * span more than the member's own dead-after time (published in its entry). No clock of the
+ * member's is compared with the observer's, and an observer that cannot read the list judges
+ * nobody dead. A node whose last acknowledged heartbeat was *sent* over half its dead-after
+ * time ago fences itself, and commits nothing (`liveness`): it stops before anyone may count
+ * it dead. Each heartbeat that changed between two reads also bounds the member's clock
+ * offset; a node whose clock disagrees with most of its peers by more than the allowed skew
+ * fences itself too.
  */
 import type { StorageAdapter } from '../adapters/contract.js';
 import { guardStorage } from './guarded-storage.js';
@@ -27,6 +31,9 @@ export interface MemberRecord {
   readonly heartbeatAtMs: number;
   /** Every transaction running on the node began knowing every commit up to this version time. */
   readonly lowWaterMs: number;
+  /** The member's own settings, so observers judge it by them. */
+  readonly heartbeatMs?: number;
+  readonly deadAfterMs?: number;
 }
 
 export interface MembershipOptions {
@@ -47,12 +54,20 @@ export interface MembershipOptions {
   readonly now?: () => number;
   readonly logger?: NodeLogger;
   readonly metrics?: NodeMetrics;
+  /** Clocks further apart than this from most peers fence this node. @default 5000 */
+  readonly maxClockSkewMs?: number;
 }
 
 interface Observed {
   readonly record: MemberRecord;
-  /** Local time at which this node last saw the member's heartbeat change. */
+  /** Local time at which a read of this node first answered with the member's current sequence number. */
   readonly changedAtMs: number;
+}
+
+/** What one heartbeat change tells of a member's clock: its offset from ours lies in [low, high]. */
+interface ClockOffset {
+  readonly lowMs: number;
+  readonly highMs: number;
 }
 
 const encoder = new TextEncoder();
@@ -72,6 +87,8 @@ export function decodeMember(value: Uint8Array): MemberRecord | undefined {
       seq: Number(parsed.seq ?? 0),
       heartbeatAtMs: Number(parsed.heartbeatAtMs ?? 0),
       lowWaterMs: Number(parsed.lowWaterMs ?? 0),
+      ...(Number.isFinite(parsed.heartbeatMs) && { heartbeatMs: Number(parsed.heartbeatMs) }),
+      ...(Number.isFinite(parsed.deadAfterMs) && { deadAfterMs: Number(parsed.deadAfterMs) }),
     };
   } catch {
     return undefined;
@@ -89,7 +106,13 @@ export class Membership {
   /** Static peers by URL: the node id they answered with, and when. */
   private readonly staticPeers = new Map<string, { nodeId: string; seenAtMs: number }>();
   private seq = 0;
-  private lastHeartbeatOkMs: number;
+  /** When the newest heartbeat that storage acknowledged was sent (not answered). */
+  private lastHeartbeatSentOkMs: number;
+  /** When the latest successful read of the member list began, and the one before. */
+  private lastListingStartMs: number | undefined;
+  private readonly offsets = new Map<string, ClockOffset>();
+  private skewReason: string | undefined;
+  private readonly maxClockSkewMs: number;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private registered = false;
@@ -98,10 +121,28 @@ export class Membership {
     this.options = options;
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.deadAfterMs = options.deadAfterMs ?? 10_000;
+    this.maxClockSkewMs = options.maxClockSkewMs ?? 5000;
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
     this.metrics = options.metrics ?? noMetrics;
-    this.lastHeartbeatOkMs = this.now();
+    this.lastHeartbeatSentOkMs = this.now();
+  }
+
+  /**
+   * Why this node cannot vouch that it is live now, if so: its last acknowledged heartbeat was
+   * sent over half the dead-after time ago (others may count it dead from then on), or its
+   * clock disagrees with its peers'. A commit checks this before its record (shim/commit.ts).
+   */
+  liveness(): string | undefined {
+    if (!this.registered) return undefined;
+    const silentMs = this.now() - this.lastHeartbeatSentOkMs;
+    if (silentMs > this.deadAfterMs / 2) return `no heartbeat reached storage for ${silentMs} ms`;
+    return this.skewReason;
+  }
+
+  /** The offset of each peer's clock from this node's, as last measured (for operators). */
+  clockOffsets(): ReadonlyMap<string, ClockOffset> {
+    return this.offsets;
   }
 
   /**
@@ -113,10 +154,13 @@ export class Membership {
     this.registered = true;
   }
 
-  /** Starts heartbeating; the first heartbeat (with the real low-water mark) is awaited. */
+  /**
+   * Starts heartbeating; the first heartbeat is awaited. A node starts this before it loads
+   * its metadata (with a low-water mark of 0 until then), so a long load never looks dead.
+   */
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => {
+    this.timer ??= setInterval(() => {
       this.beat().catch(() => undefined);
     }, this.heartbeatMs);
     this.timer.unref();
@@ -132,20 +176,30 @@ export class Membership {
     if (nodeId === this.options.nodeId) return this.options.url;
     const nowMs = this.now();
     const seen = this.observed.get(nodeId);
-    if (seen && nowMs - seen.changedAtMs <= this.deadAfterMs) return seen.record.url;
+    if (seen && !this.isDead(seen)) return seen.record.url;
     for (const [url, peer] of this.staticPeers) {
       if (peer.nodeId === nodeId && nowMs - peer.seenAtMs <= this.deadAfterMs) return url;
     }
     return undefined;
   }
 
+  /**
+   * Whether this node has seen `nodeId` dead: registered, then its heartbeat unchanged across
+   * this node's own reads for longer than its dead-after time. A node it never saw is not
+   * judged (undefined from `urlOf`, false here).
+   */
+  isKnownDead(nodeId: string): boolean {
+    const seen = this.observed.get(nodeId);
+    return seen !== undefined && this.isDead(seen);
+  }
+
   /** URLs of the live peers (this node excluded). */
   livePeerUrls(): string[] {
     const nowMs = this.now();
     const urls = new Set<string>();
-    for (const { record, changedAtMs } of this.observed.values()) {
-      if (record.nodeId !== this.options.nodeId && nowMs - changedAtMs <= this.deadAfterMs)
-        urls.add(record.url);
+    for (const observed of this.observed.values()) {
+      if (observed.record.nodeId !== this.options.nodeId && !this.isDead(observed))
+        urls.add(observed.record.url);
     }
     for (const [url, peer] of this.staticPeers) {
       if (peer.nodeId !== this.options.nodeId && nowMs - peer.seenAtMs <= this.deadAfterMs) urls.add(url);
@@ -165,12 +219,17 @@ export class Membership {
     }
   }
 
+  /** Dead: unchanged across this node's reads for longer than the member's own dead-after time. */
+  private isDead(observed: Observed): boolean {
+    if (this.lastListingStartMs === undefined) return false;
+    const deadAfterMs = observed.record.deadAfterMs ?? this.deadAfterMs;
+    return this.lastListingStartMs - observed.changedAtMs > deadAfterMs;
+  }
+
   private beat(): Promise<void> {
     // A heartbeat write that hangs fences as surely as one that fails.
-    const silentMs = this.now() - this.lastHeartbeatOkMs;
-    if (this.registered && silentMs > this.deadAfterMs / 2) {
-      this.options.onFenced?.(`no heartbeat reached storage for ${silentMs} ms`);
-    }
+    const notLive = this.liveness();
+    if (notLive !== undefined) this.options.onFenced?.(notLive);
     this.beating ??= (async () => {
       try {
         await this.writeHeartbeat(this.options.lowWaterMs());
@@ -185,35 +244,45 @@ export class Membership {
 
   private async writeHeartbeat(lowWaterMs: number, signal?: AbortSignal): Promise<void> {
     this.seq += 1;
+    const sentMs = this.now();
     const record: MemberRecord = {
       nodeId: this.options.nodeId,
       url: this.options.url,
       seq: this.seq,
-      heartbeatAtMs: this.now(),
+      heartbeatAtMs: sentMs,
       lowWaterMs,
+      heartbeatMs: this.heartbeatMs,
+      deadAfterMs: this.deadAfterMs,
     };
     try {
-      await guardStorage(this.options.storage, this.metrics, 'putEntry', () =>
-        this.options.storage.putEntry(MEMBERS_NAMESPACE, this.options.nodeId, encodeMember(record), {
-          ...(signal && { signal }),
-        }),
+      await guardStorage(
+        this.options.storage,
+        this.metrics,
+        'putEntry',
+        (call) =>
+          this.options.storage.putEntry(MEMBERS_NAMESPACE, this.options.nodeId, encodeMember(record), call),
+        // A heartbeat that lands later than this is worth nothing to the fencing rule.
+        { signal, timeoutMs: this.deadAfterMs / 2 },
       );
-      this.lastHeartbeatOkMs = this.now();
-      this.options.onUnfenced?.();
+      // Freshness counts from the sending: the write landed no earlier, and an observer saw
+      // it change no earlier than that.
+      this.lastHeartbeatSentOkMs = Math.max(this.lastHeartbeatSentOkMs, sentMs);
+      if (this.liveness() === undefined) this.options.onUnfenced?.();
     } catch (error) {
-      const silentMs = this.now() - this.lastHeartbeatOkMs;
-      if (silentMs > this.deadAfterMs / 2) {
-        this.options.onFenced?.(`no heartbeat reached storage for ${silentMs} ms`);
-      }
+      const notLive = this.liveness();
+      if (notLive !== undefined) this.options.onFenced?.(notLive);
       throw error;
     }
   }
 
   private async readMembers(): Promise<void> {
-    const entries = await guardStorage(this.options.storage, this.metrics, 'listEntries', () =>
-      this.options.storage.listEntries(MEMBERS_NAMESPACE),
+    const startedMs = this.now();
+    const entries = await guardStorage(this.options.storage, this.metrics, 'listEntries', (call) =>
+      this.options.storage.listEntries(MEMBERS_NAMESPACE, call),
     );
     const nowMs = this.now();
+    const previousListingMs = this.lastListingStartMs;
+    this.lastListingStartMs = startedMs;
     const present = new Set<string>();
     const stale: string[] = [];
     for (const entry of entries) {
@@ -222,15 +291,66 @@ export class Membership {
       present.add(record.nodeId);
       const previous = this.observed.get(record.nodeId);
       const changed = !previous || previous.record.seq !== record.seq;
+      // Counted from when this read answered: the heartbeat had landed by then, so it was sent
+      // no later, and its node stops by half its dead-after time after that.
       const changedAtMs = changed ? nowMs : previous.changedAtMs;
       this.observed.set(record.nodeId, { record, changedAtMs });
-      if (!changed && nowMs - changedAtMs > 10 * this.deadAfterMs) stale.push(entry.id);
+      if (changed && previous && previousListingMs !== undefined && record.nodeId !== this.options.nodeId) {
+        // Written after the previous read began and before this one answered.
+        this.offsets.set(record.nodeId, {
+          lowMs: record.heartbeatAtMs - nowMs,
+          highMs: record.heartbeatAtMs - previousListingMs,
+        });
+      }
+      if (!changed && nowMs - changedAtMs > 10 * (record.deadAfterMs ?? this.deadAfterMs)) {
+        stale.push(entry.id);
+      }
     }
+    for (const nodeId of this.offsets.keys()) if (!present.has(nodeId)) this.offsets.delete(nodeId);
+    this.judgeClock();
     for (const nodeId of this.observed.keys()) if (!present.has(nodeId)) this.observed.delete(nodeId);
     if (stale.length > 0) {
       // Long-dead members leave the list, so it does not grow with every restart.
       await this.options.storage.deleteEntries(MEMBERS_NAMESPACE, stale).catch(() => undefined);
       this.logger?.info({ nodes: stale }, 'removed dead members');
+    }
+  }
+
+  /**
+   * Fences this node while its clock is off by more than the allowed skew from a majority of
+   * the live peers it measured (a peer's offset is known only within an interval; only an
+   * interval wholly past the bound counts). With one peer, both fence: neither can tell who is
+   * wrong, and trusting either could let the collector delete a version someone reads.
+   */
+  private judgeClock(): void {
+    let measured = 0;
+    let off = 0;
+    let worstMs = 0;
+    for (const [nodeId, offset] of this.offsets) {
+      const observed = this.observed.get(nodeId);
+      if (!observed || this.isDead(observed)) continue;
+      measured += 1;
+      const beyond =
+        offset.lowMs > this.maxClockSkewMs
+          ? offset.lowMs
+          : offset.highMs < -this.maxClockSkewMs
+            ? offset.highMs
+            : 0;
+      if (beyond !== 0) {
+        off += 1;
+        if (Math.abs(beyond) > Math.abs(worstMs)) worstMs = beyond;
+      }
+    }
+    const wasSkewed = this.skewReason !== undefined;
+    this.skewReason =
+      measured > 0 && off * 2 > measured
+        ? `this node's clock disagrees with ${off} of ${measured} peers by over ${this.maxClockSkewMs} ms (a peer is ${Math.round(worstMs)} ms off)`
+        : undefined;
+    if (this.skewReason !== undefined) {
+      this.logger?.error({ reason: this.skewReason }, 'clock skew over the bound');
+      this.options.onFenced?.(this.skewReason);
+    } else if (wasSkewed && this.liveness() === undefined) {
+      this.options.onUnfenced?.();
     }
   }
 

@@ -6,9 +6,9 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
-import { mapLimit } from '../adapters/map-limit.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
+import { CommitLearner } from './commit-learning.js';
 import { DEFAULT_CONFIG, type ShimConfig } from './config.js';
 import {
   AftError,
@@ -27,14 +27,7 @@ import {
 } from './errors.js';
 import { guardStorage } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
-import {
-  HybridLogicalClock,
-  newNodeId,
-  ownerOfTxid,
-  parseVersionId,
-  TxidGenerator,
-  versionIdFloor,
-} from './ids.js';
+import { HybridLogicalClock, newNodeId, ownerOfTxid, TxidGenerator } from './ids.js';
 import { supersededBefore } from './local-gc.js';
 import { Metadata } from './metadata.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
@@ -45,7 +38,7 @@ import {
   silentLogger,
   TransactionOutcome,
 } from './telemetry.js';
-import { DEFAULT_TIMING, pullOverlapMs, type Timing } from './timing.js';
+import { checkTiming, DEFAULT_TIMING, type Timing } from './timing.js';
 import { type BufferedValue, Transaction, TransactionStatus } from './transaction.js';
 
 /** The settings a node enforces; see shim/config.ts for each one's meaning and default. */
@@ -80,9 +73,21 @@ export interface ShimNodeOptions {
   readonly localGcIntervalMs?: number;
   /** Called with each commit record this node writes, to push it to peers. */
   readonly onCommitted?: (record: CommitRecord) => void;
+  /**
+   * Why this node cannot vouch that it is a live member right now (membership's heartbeat
+   * freshness), if so: a commit then stops before its record (docs/protocol.md).
+   */
+  readonly liveness?: () => string | undefined;
+  /** Records a listing asks storage for at once. @default 1000 */
+  readonly listPageSize?: number;
 }
 
 export type TransactionState = 'running' | 'committed' | 'aborted';
+
+/** A transaction's outcome once storage has decided it. */
+export type DecidedOutcome =
+  | { readonly status: 'committed'; readonly version: string | null }
+  | { readonly status: 'aborted' };
 
 export interface TransactionInfo {
   readonly txid: string;
@@ -126,11 +131,9 @@ interface FinishedTransaction {
   readonly status: 'committed' | 'aborted';
   readonly version: string | null;
   readonly reason: string;
+  /** Aborted by the node or the protocol, not by its client: it was lost (see finishAborted). */
+  readonly lost?: true;
 }
-
-const BOOTSTRAP_PAGE = 1000;
-/** Commit records an overlapping pull reads at once (those it did not know). */
-const RECORD_READS_IN_FLIGHT = 16;
 
 const textEncoder = new TextEncoder();
 
@@ -153,17 +156,10 @@ export class ShimNode {
   private closing = false;
   readonly timing: Timing;
   private readonly onCommitted: ((record: CommitRecord) => void) | undefined;
-  /** Every commit with a version time up to this is in the metadata (or was collected). */
-  private knownThroughMs = 0;
-  private pulls = 0;
-  /** When the last overlapping pull (or the bootstrap) began. */
-  private lastOverlapPullMs = 0;
-  private pulling: Promise<number> | undefined;
+  private readonly learner: CommitLearner;
   private fencedReason: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly localGcIntervalMs: number;
-  /** Recently collected transactions, so an overlapping pull does not learn them again. */
-  private readonly collected = new LRUCache<string, true>({ max: 100_000 });
 
   constructor(options: ShimNodeOptions) {
     this.storage = options.storage;
@@ -184,13 +180,14 @@ export class ShimNode {
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
-    this.txids = new TxidGenerator(this.nodeId);
+    this.txids = new TxidGenerator(this.nodeId, this.now);
     this.clock = new HybridLogicalClock(this.now);
     this.cache = new VersionCache(this.limits.cacheBytes);
     this.finished = new LRUCache({ max: options.finishedMemory ?? 100_000 });
     this.reaper = setInterval(() => this.reapIdle(), options.reaperIntervalMs ?? 1000);
     this.reaper.unref();
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    checkTiming(this.timing);
     this.onCommitted = options.onCommitted;
     this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     this.commitContext = {
@@ -202,7 +199,17 @@ export class ShimNode {
       timing: this.timing,
       now: this.now,
       idempotencyTtlMs: this.limits.idempotencyTtlMs,
+      ...(options.liveness && { liveness: options.liveness }),
     };
+    this.learner = new CommitLearner({
+      storage: this.storage,
+      metrics: this.metrics,
+      metadata: this.metadata,
+      clock: this.clock,
+      timing: this.timing,
+      now: this.now,
+      ...(options.listPageSize !== undefined && { pageSize: options.listPageSize }),
+    });
   }
 
   /** A node that has loaded the metadata of every commit in storage. */
@@ -226,7 +233,7 @@ export class ShimNode {
    * here began knowing every commit with a version time up to it.
    */
   get lowWaterMs(): number {
-    let low = this.knownThroughMs;
+    let low = this.learner.knownThroughMs;
     for (const txn of this.running.values()) low = Math.min(low, txn.knownThroughAtStartMs);
     return low;
   }
@@ -244,7 +251,7 @@ export class ShimNode {
     knownThroughMs: number;
   } {
     return {
-      knownThroughMs: this.knownThroughMs,
+      knownThroughMs: this.learner.knownThroughMs,
       transactions: this.metadata.transactionCount,
       keys: this.metadata.keyCount,
       cacheBytes: this.cache.sizeBytes,
@@ -253,15 +260,11 @@ export class ShimNode {
   }
 
   /**
-   * Bootstrap: reads every commit record in storage, in version order, into the metadata and
-   * moves the clock past the newest, so this node's commits order after all of them.
+   * Bootstrap: settles the intents in flight and reads every commit record in storage into
+   * the metadata, moving the clock past the newest, so this node's commits order after all.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    const startedMs = this.now();
-    await this.pullFrom(this.metadata.newestVersionId, signal);
-    this.lastOverlapPullMs = startedMs;
-    // Every record older than the overlap had landed when the listing began, so it was listed.
-    this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
+    await this.learner.bootstrap(signal);
     this.readyFlag = true;
     this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
     if (this.closing) return;
@@ -278,36 +281,12 @@ export class ShimNode {
   }
 
   /**
-   * Learns the commit records in storage this node does not know (the fault manager's safe
-   * path: a commit whose node died before pushing it is learned here). Every few pulls the
-   * listing starts `pullOverlapMs` back, for records that landed late; after such a pull the
-   * node knows every commit up to then. Resolves with the number of commits learned.
+   * Learns the commit records in storage this node does not know (shim/commit-learning.ts);
+   * every few pulls a settling pull moves what this node claims to know. Resolves with the
+   * number of commits learned.
    */
   pull(signal?: AbortSignal): Promise<number> {
-    this.pulling ??= (async () => {
-      const startedMs = this.now();
-      this.pulls += 1;
-      const overlap = this.pulls % this.timing.overlapPullEvery === 0;
-      // An overlapping pull starts `pullOverlapMs` before the previous one began: a record
-      // older than that had landed by then and was listed then (or at bootstrap).
-      const from = overlap
-        ? minWatermark(
-            this.metadata.newestVersionId,
-            versionIdFloor(this.lastOverlapPullMs - pullOverlapMs(this.timing)),
-          )
-        : this.metadata.newestVersionId;
-      // An overlapping pull re-lists a window of records this node almost all knows: it lists
-      // their ids only and reads the few it does not know.
-      const learned = overlap ? await this.pullUnknownFrom(from, signal) : await this.pullFrom(from, signal);
-      if (overlap) {
-        this.knownThroughMs = Math.max(this.knownThroughMs, startedMs - pullOverlapMs(this.timing));
-        this.lastOverlapPullMs = startedMs;
-      }
-      return learned;
-    })().finally(() => {
-      this.pulling = undefined;
-    });
-    return this.pulling;
+    return this.learner.pull(signal);
   }
 
   /** The version of a committed transaction this node knows of (null: read-only), else undefined. */
@@ -319,9 +298,7 @@ export class ShimNode {
 
   /** Learns commit records pushed by a peer. Resolves with the number that were new. */
   learnCommits(records: readonly CommitRecord[]): number {
-    let learned = 0;
-    for (const record of records) if (this.learnCommit(record)) learned += 1;
-    return learned;
+    return this.learner.learnAll(records);
   }
 
   /**
@@ -337,7 +314,7 @@ export class ShimNode {
       if (!committed) continue;
       for (const key of committed.writeSet) this.cache.delete(key, versionId);
       this.metadata.remove(versionId);
-      this.collected.set(versionId, true);
+      this.learner.collected.set(versionId, true);
     }
     return removable.length;
   }
@@ -353,7 +330,7 @@ export class ShimNode {
     this.logger.error({ reason }, 'node fenced: it stops serving until it reaches storage again');
     for (const txn of this.running.values()) {
       if (txn.status === TransactionStatus.RUNNING) {
-        this.finishAborted(txn, `the node was fenced: ${reason}`, TransactionOutcome.ABORTED);
+        this.finishAborted(txn, `the node was fenced: ${reason}`, TransactionOutcome.ABORTED, true);
       }
     }
   }
@@ -362,38 +339,6 @@ export class ShimNode {
     if (this.fencedReason === undefined) return;
     this.fencedReason = undefined;
     this.logger.info({}, 'node serves again');
-  }
-
-  private async pullFrom(after: string | undefined, signal?: AbortSignal): Promise<number> {
-    let learned = 0;
-    for (;;) {
-      const page = await guardStorage(this.storage, this.metrics, 'listCommitRecords', () =>
-        this.storage.listCommitRecords(after, { limit: BOOTSTRAP_PAGE, ...(signal ? { signal } : {}) }),
-      );
-      learned += this.learnCommits(page);
-      if (page.length < BOOTSTRAP_PAGE) return learned;
-      after = page[page.length - 1]!.versionId;
-    }
-  }
-
-  private async pullUnknownFrom(after: string | undefined, signal?: AbortSignal): Promise<number> {
-    const call = signal ? { signal } : {};
-    let learned = 0;
-    for (;;) {
-      const ids = await guardStorage(this.storage, this.metrics, 'listCommitRecordIds', () =>
-        this.storage.listCommitRecordIds(after, { limit: BOOTSTRAP_PAGE, ...call }),
-      );
-      const unknown = ids.filter((id) => !this.collected.has(id) && this.metadata.get(id) === undefined);
-      const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
-        guardStorage(this.storage, this.metrics, 'getCommitRecord', () =>
-          this.storage.getCommitRecord(id, call),
-        ),
-      );
-      // An id whose record is gone (collected meanwhile) or not yet written is skipped.
-      learned += this.learnCommits(records.filter((record): record is CommitRecord => record !== undefined));
-      if (ids.length < BOOTSTRAP_PAGE) return learned;
-      after = ids[ids.length - 1]!;
-    }
   }
 
   begin(options: { timeoutMs?: number } = {}): TransactionInfo {
@@ -412,7 +357,7 @@ export class ShimNode {
       this.now(),
       timeoutMs,
       this.metadata.learnedSeq,
-      this.knownThroughMs,
+      this.learner.knownThroughMs,
     );
     this.running.set(txn.txid, txn);
     return { txid: txn.txid, status: 'running' };
@@ -454,11 +399,36 @@ export class ShimNode {
     return info;
   }
 
+  /** Where a transaction stands, from this node's memory only. */
   status(txid: string): TransactionInfo {
     const txn = this.running.get(txid);
     if (txn) return { txid, status: 'running' };
     const finished = this.finishedOf(txid);
     return { txid, status: finished.status };
+  }
+
+  /**
+   * Where a transaction stands: from memory, else from storage, so that a transaction that
+   * committed answers committed on every node for the outcome retention, whoever forgot it.
+   */
+  async statusOf(txid: string, signal?: AbortSignal): Promise<TransactionInfo> {
+    const txn = this.running.get(txid);
+    if (txn) return { txid, status: 'running' };
+    const finished = await this.finishedOrStored(txid, signal);
+    return { txid, status: finished.status };
+  }
+
+  /**
+   * For a transaction whose owner is a live member that did not answer: its outcome when
+   * storage has decided it, else undefined (the owner may still commit it).
+   */
+  async decidedOutcome(txid: string, signal?: AbortSignal): Promise<DecidedOutcome | undefined> {
+    const version = this.committedVersionOf(txid);
+    if (version !== undefined) return { status: 'committed', version };
+    const stored = await this.learner.outcomeOf(txid, false, signal);
+    if (stored.status === 'committed') return { status: 'committed', version: stored.version };
+    if (stored.status === 'aborted') return { status: 'aborted' };
+    return undefined;
   }
 
   /**
@@ -528,8 +498,10 @@ export class ShimNode {
   async commit(txid: string, options: { result?: Uint8Array | null } = {}): Promise<CommitResult> {
     const txn = this.running.get(txid);
     if (!txn) {
-      const finished = this.finishedOf(txid);
+      const finished = await this.finishedOrStored(txid);
       if (finished.status === 'committed') return { txid, status: 'committed', version: finished.version };
+      if (finished.lost)
+        throw new TransactionLostError(txid, `transaction ${txid} was lost: ${finished.reason}`);
       throw new TransactionNotRunningError(txid, finished.status, finished.reason);
     }
     if (this.closing && txn.status === TransactionStatus.RUNNING) throw new ShuttingDownError();
@@ -623,7 +595,12 @@ export class ShimNode {
       } else if (error instanceof DuplicateCommittedError || error instanceof DuplicateInProgressError) {
         this.finishAborted(txn, error.message, TransactionOutcome.ABORTED);
       } else {
-        this.finishAborted(txn, 'its commit failed in storage', TransactionOutcome.FAILED);
+        this.finishAborted(
+          txn,
+          error instanceof Error ? error.message : 'its commit failed in storage',
+          TransactionOutcome.FAILED,
+          true,
+        );
       }
       throw error;
     }
@@ -636,18 +613,21 @@ export class ShimNode {
     this.metrics.transactionEnded(TransactionOutcome.COMMITTED);
   }
 
-  private finishAborted(txn: Transaction, reason: string, outcome: TransactionOutcome): void {
+  /**
+   * `lost`: aborted by the node or the protocol, not by its client (the node was fenced, or
+   * the commit failed or was judged dead before its record): nothing of it is visible and
+   * running its function again is safe, so later requests answer TXN_LOST, retryable.
+   */
+  private finishAborted(txn: Transaction, reason: string, outcome: TransactionOutcome, lost = false): void {
     txn.status = TransactionStatus.ABORTED;
     this.running.delete(txn.txid);
-    this.finished.set(txn.txid, { status: 'aborted', version: null, reason });
+    this.finished.set(txn.txid, {
+      status: 'aborted',
+      version: null,
+      reason,
+      ...(lost && { lost: true as const }),
+    });
     this.metrics.transactionEnded(outcome);
-  }
-
-  private learnCommit(record: CommitRecord): boolean {
-    if (this.collected.has(record.versionId) || !this.metadata.add(record)) return false;
-    const timestamp = parseVersionId(record.versionId);
-    if (timestamp) this.clock.observe(timestamp);
-    return true;
   }
 
   private async fetchVersion(
@@ -677,6 +657,8 @@ export class ShimNode {
     if (txn?.status === TransactionStatus.RUNNING) return txn;
     if (txn) throw new TransactionNotRunningError(txid, 'committing', 'a commit has started');
     const finished = this.finishedOf(txid);
+    if (finished.lost)
+      throw new TransactionLostError(txid, `transaction ${txid} was lost: ${finished.reason}`);
     throw new TransactionNotRunningError(txid, finished.status, finished.reason);
   }
 
@@ -691,6 +673,31 @@ export class ShimNode {
     const owner = ownerOfTxid(txid);
     if (owner !== undefined && owner !== this.nodeId) throw new TransactionLostError(txid);
     throw new TransactionNotFoundError(txid);
+  }
+
+  /**
+   * The outcome of a transaction that is not running here, from memory, else from storage.
+   * Only a transaction this node does not own, or owns and forgot, gets here, so it is judged
+   * dead: an intent of it without a record is marked aborted (shim/commit-outcome.ts).
+   */
+  private async finishedOrStored(txid: string, signal?: AbortSignal): Promise<FinishedTransaction> {
+    try {
+      return this.finishedOf(txid);
+    } catch (error) {
+      if (!(error instanceof TransactionLostError || error instanceof TransactionNotFoundError)) throw error;
+      const stored = await this.learner.outcomeOf(txid, true, signal);
+      if (stored.status === 'committed') {
+        const finished = { status: 'committed', version: stored.version, reason: '' } as const;
+        this.finished.set(txid, finished);
+        return finished;
+      }
+      // Aborted by a marker: it was lost, and running the function again is safe. (Absent:
+      // it never reached its commit, and the error already says lost, or unknown here.)
+      if (stored.status === 'aborted') {
+        throw error instanceof TransactionLostError ? error : new TransactionLostError(txid);
+      }
+      throw error;
+    }
   }
 
   /** Validates a key and returns its UTF-8 length. */
@@ -746,10 +753,4 @@ function checkIdempotencyKey(key: string): void {
   if (textEncoder.encode(key).byteLength > MAX_IDEMPOTENCY_KEY_BYTES) {
     throw new BadRequestError(`an idempotencyKey may be at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8`);
   }
-}
-
-/** The earlier of two listing watermarks (undefined lists from the start). */
-function minWatermark(a: string | undefined, b: string | undefined): string | undefined {
-  if (a === undefined || b === undefined) return undefined;
-  return a < b ? a : b;
 }

@@ -120,8 +120,8 @@ export function createApp(options: AppOptions): express.Express {
     });
   });
 
-  app.get('/v1/transactions/:txid', (req, res) => {
-    res.json(node.status(req.params.txid));
+  app.get('/v1/transactions/:txid', async (req, res) => {
+    res.json(await node.statusOf(req.params.txid));
   });
 
   app.all('/v1/transactions/:txid/keys/', () => {

@@ -2,13 +2,19 @@
  * Forwarding (protocol.md §7): a transaction is owned by the node that began it (its txid
  * names the node). A request for it that reaches another node is sent on to the owner and
  * the owner's answer is passed back, so a load balancer may spread one transaction's
- * requests over every node. An owner that is dead, or unreachable, means the transaction is
- * lost: 410 TXN_LOST, retryable (the function starts over). A forwarded request is never
- * forwarded again.
+ * requests over every node. A forwarded request is never forwarded again.
+ *
+ * An owner that is dead is answered for by this node, from memory or storage (a committed
+ * transaction answers committed; one still in its commit is marked aborted, then it is lost:
+ * 410 TXN_LOST, retryable). An owner that is live but does not answer may still commit: a
+ * commit or status request gets only an outcome storage has decided, else 503 NOT_READY,
+ * retryable, so the client repeats it rather than running its function again; any other
+ * request of the transaction is lost (its client starts over and never commits it).
  */
 import type { NextFunction, Request, Response } from 'express';
-import { TransactionLostError, TransactionNotRunningError } from '../errors.js';
+import { NotReadyError, TransactionLostError, TransactionNotRunningError } from '../errors.js';
 import { ownerOfTxid } from '../ids.js';
+import type { DecidedOutcome } from '../node.js';
 import { sendError } from './errors.js';
 
 export const FORWARDED_HEADER = 'aft-forwarded-by';
@@ -19,8 +25,8 @@ export interface ForwardingOptions {
   readonly urlOf: (nodeId: string) => string | undefined;
   /** How long the owner may take to answer. @default 60000 */
   readonly timeoutMs?: number;
-  /** The version of a transaction this node knows committed (null: read-only), else undefined. */
-  readonly committedVersion?: (txid: string) => string | null | undefined;
+  /** The outcome of a transaction when storage has decided it, else undefined. */
+  readonly decidedOutcome?: (txid: string) => Promise<DecidedOutcome | undefined>;
 }
 
 const TRANSACTION_PATH = /^\/v1\/transactions\/([^/]+)(\/.*)?$/;
@@ -64,23 +70,21 @@ export function forwardToOwner(options: ForwardingOptions) {
       }
       res.send(Buffer.from(await answer.arrayBuffer()));
     } catch (error) {
-      // The owner is gone (it may not be counted dead yet). A commit this node knows of is
-      // still answered as committed; anything else of the transaction is lost.
-      const version = options.committedVersion?.(txid!);
-      if (version === undefined) {
-        sendError(
-          res,
-          new TransactionLostError(
-            txid!,
-            `transaction ${txid} is owned by node ${owner}, which did not answer: ${(error as Error).message}`,
-          ),
-        );
-      } else if (req.method === 'GET' && match?.[2] === undefined) {
-        res.json({ txid, status: 'committed' });
-      } else if (req.method === 'POST' && match?.[2] === '/commit') {
-        res.json({ txid, status: 'committed', version });
+      const why = `transaction ${txid} is owned by node ${owner}, which did not answer: ${(error as Error).message}`;
+      const isCommit = req.method === 'POST' && match?.[2] === '/commit';
+      const isStatus = req.method === 'GET' && match?.[2] === undefined;
+      // The owner is live (not counted dead) but did not answer. A commit or status request
+      // asks for an outcome, which only storage may decide while the owner may still commit.
+      const outcome = await options.decidedOutcome?.(txid!).catch(() => undefined);
+      if (outcome?.status === 'committed') {
+        if (isStatus) res.json({ txid, status: 'committed' });
+        else if (isCommit) res.json({ txid, status: 'committed', version: outcome.version });
+        else sendError(res, new TransactionNotRunningError(txid!, 'committed'));
+      } else if (outcome === undefined && (isCommit || isStatus)) {
+        sendError(res, new NotReadyError(`${why}; its outcome is not decided yet, repeat the request`));
       } else {
-        sendError(res, new TransactionNotRunningError(txid!, 'committed'));
+        // Any other request of it is lost: its client starts over and never commits it.
+        sendError(res, new TransactionLostError(txid!, why));
       }
     }
   };

@@ -68,9 +68,15 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     limits: config,
     metrics,
     logger,
-    timing: { pullIntervalMs: config.pullIntervalMs, ...timing },
+    timing: {
+      pullIntervalMs: config.pullIntervalMs,
+      maxClockSkewMs: config.maxClockSkewMs,
+      outcomeRetentionMs: config.outcomeRetentionMs,
+      ...timing,
+    },
     ...(localGcIntervalMs !== undefined && { localGcIntervalMs }),
     onCommitted: (record) => push.push(record),
+    liveness: () => membership?.liveness(),
   });
   const shimNode = node;
   let shuttingDown = false;
@@ -84,7 +90,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     forwarding: {
       nodeId: shimNode.nodeId,
       urlOf: (nodeId) => membership?.urlOf(nodeId),
-      committedVersion: (txid) => shimNode.committedVersionOf(txid),
+      decidedOutcome: (txid) => shimNode.decidedOutcome(txid),
     },
     describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
   });
@@ -111,6 +117,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     ...(config.tokens[0] !== undefined && { token: config.tokens[0] }),
     onFenced: (reason) => shimNode.fence(reason),
     onUnfenced: () => shimNode.unfence(),
+    maxClockSkewMs: shimNode.timing.maxClockSkewMs,
     logger,
     metrics,
   });
@@ -121,11 +128,12 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   const ready = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
-        // Registered first, with a low-water mark of 0: no collector deletes what this
-        // node may need while it loads.
+        // Registered first, with a low-water mark of 0, and heartbeating while it loads: no
+        // collector deletes what this node may need, however long the load takes.
         await members.register(bootstrap.signal);
-        await shimNode.start(bootstrap.signal);
         await members.start();
+        await shimNode.start(bootstrap.signal);
+        await members.refresh();
         return;
       } catch (error) {
         if (bootstrap.signal.aborted) throw error;

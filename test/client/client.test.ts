@@ -100,9 +100,9 @@ describe('AftClient against a real shim', () => {
     const aborted = await client.begin();
     await aborted.abort();
     await aborted.abort();
-    await expect(client.transaction('aaaaaaaaaa-1-00000000').get('k')).rejects.toBeInstanceOf(
-      TransactionLostError,
-    );
+    await expect(
+      client.transaction(`aaaaaaaaaa-${Date.now().toString(36)}-1-${'0'.repeat(32)}`).get('k'),
+    ).rejects.toBeInstanceOf(TransactionLostError);
     const unauthenticated = new AftClient({ url: shim.url });
     await expect(unauthenticated.begin()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });

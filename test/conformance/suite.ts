@@ -184,6 +184,23 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'an abort marker takes a record id first: it round-trips, lists, and the late real record loses',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      const v = versionAt(6200);
+      const marker: CommitRecord = { ...record(v, []), aborted: true };
+      assert.equal(await adapter.putCommitRecord(marker), true);
+      assert.equal(await adapter.putCommitRecord(record(v, ['late'])), false);
+      assert.deepEqual(await adapter.getCommitRecord(v), marker);
+      assert.deepEqual(await adapter.listCommitRecords(undefined), [marker]);
+      assert.deepEqual(await adapter.listCommitRecordIds(undefined), [v]);
+      const real = versionAt(6300);
+      assert.equal(await adapter.putCommitRecord(record(real, ['k'])), true);
+      assert.deepEqual(await adapter.getCommitRecord(real), record(real, ['k']));
+      assert.equal('aborted' in (await adapter.listCommitRecords(v))[0]!, false);
+    },
+  },
+  {
     name: 'put-if-absent race: of many concurrent writers of one record exactly one wins',
     needs: ['conditionalWrites'],
     async run(adapter) {

@@ -17,9 +17,10 @@ describe('aft gc', () => {
   it('deletes superseded and orphan versions, reports what it did, and respects the lease', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'aft-gc-cli-'));
     const storage = new FileAdapter({ directory, fsync: false });
-    // A history ten minutes old: k written three times, an orphan of a commit that died.
+    // A history twenty minutes old (past the outcome retention): k written three times, an
+    // orphan of a commit that died.
     const at = (offset: number, txid: string) =>
-      formatVersionId({ physicalMs: Date.now() - 600_000 + offset, logical: 0 }, txid);
+      formatVersionId({ physicalMs: Date.now() - 1_200_000 + offset, logical: 0 }, txid);
     const versions = [at(0, 'n-1-00000001'), at(1, 'n-2-00000002'), at(2, 'n-3-00000003')];
     for (const versionId of versions) {
       await storage.putVersions([{ key: 'k', versionId, value: bytes(versionId) }]);
@@ -39,14 +40,18 @@ describe('aft gc', () => {
     expect(stdout).toMatch(/versions deleted +2\n/);
     expect(stdout).toMatch(/orphan versions deleted +1\n/);
     expect(stdout).toMatch(/records deleted +2\n/);
+    expect(stdout).toMatch(/abort markers written +1\n/);
     expect(stderr).toContain('aft gc: listing');
     expect(stderr).toContain('aft gc: done');
     expect(await storage.getVersion({ key: 'k', versionId: versions[0]! })).toBeUndefined();
     expect(await storage.getVersion({ key: 'o', versionId: orphan })).toBeUndefined();
     expect(await storage.getVersion({ key: 'k', versionId: versions[2]! })).toEqual(bytes(versions[2]!));
+    // The orphan's record id holds its abort marker, so its record can never land.
     expect((await storage.listCommitRecords(undefined)).map((record) => record.versionId)).toEqual([
       versions[2],
+      orphan,
     ]);
+    expect((await storage.getCommitRecord(orphan))?.aborted).toBe(true);
 
     // A node holds this period's lease: the job stands down, unless forced. (Near the end of
     // a period, the test waits for the next one so both runs fall in the same period.)

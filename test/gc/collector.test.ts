@@ -12,7 +12,15 @@ import { rest } from '../cluster/rest.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 
 /** Short protocol bounds: a record can land at most 200 ms late; pulls overlap every time. */
-const TIMING = { recordDeadlineMs: 100, storageCallTimeoutMs: 100, maxClockSkewMs: 20, overlapPullEvery: 1 };
+const TIMING = {
+  intentDeadlineMs: 50,
+  recordDeadlineMs: 100,
+  storageCallTimeoutMs: 100,
+  maxClockSkewMs: 20,
+  overlapPullEvery: 1,
+  outcomeRetentionMs: 440,
+  markerRetentionMs: 440,
+};
 const OVERLAP_MS = 220;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -136,10 +144,15 @@ describe('garbage collection', () => {
 
       const early = await collect(storage);
       expect(early.orphanVersionsDeleted).toBe(0); // too young: its record could still land
+      expect(early.intentsDeleted).toBe(1); // a committed transaction's intent goes at any age
       await sleep(2 * OVERLAP_MS + 200);
       const report = await collect(storage);
       expect(report.orphanVersionsDeleted).toBe(2);
-      expect(report.intentsDeleted).toBe(2);
+      expect(report.intentsDeleted).toBe(1);
+      // Its record id was marked before its versions went: that record can never land now.
+      expect(report.markersWritten).toBe(1);
+      const marker = (await inner.listCommitRecords(undefined)).find((record) => record.aborted);
+      expect(marker?.versionId.endsWith(txid)).toBe(true);
       expect(inner.versionCount).toBe(2);
       expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
     } finally {

@@ -293,7 +293,9 @@ export function registerRestApiSuite(engine: TestEngine): void {
       expectError(await call('GET', '/v1/transactions/nope'), 404, 'TXN_NOT_FOUND');
       expectError(await call('POST', '/v1/transactions/nope/commit'), 404, 'TXN_NOT_FOUND');
       expectError(await call('GET', keyPath('nope', 'k')), 404, 'TXN_NOT_FOUND');
-      expectError(await call('GET', '/v1/transactions/aaaaaaaaaa-1-00000000'), 410, 'TXN_LOST', true);
+      // A well-formed txid of a node that is gone, with nothing of it in storage: lost.
+      const gone = `aaaaaaaaaa-${Date.now().toString(36)}-1-${'0'.repeat(32)}`;
+      expectError(await call('GET', `/v1/transactions/${gone}`), 410, 'TXN_LOST', true);
     });
 
     it('TXN_NOT_RUNNING for operations after commit or abort, and commit after abort', async () => {

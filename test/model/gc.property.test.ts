@@ -15,8 +15,11 @@ import { type ModelCommit, NOTHING, newestValidRead } from './brute-force.js';
 const KEYS = ['a', 'b', 'c'] as const;
 const keyArb = fc.constantFrom(...KEYS);
 const TIMING = {
+  intentDeadlineMs: 5,
   recordDeadlineMs: 5,
   storageCallTimeoutMs: 5,
+  outcomeRetentionMs: 20,
+  markerRetentionMs: 20,
   maxClockSkewMs: 0,
   overlapPullEvery: 1,
   pullIntervalMs: 1e9,

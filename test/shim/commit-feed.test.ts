@@ -1,17 +1,19 @@
 /**
- * How a node learns other nodes' commits from storage (protocol.md §7): the periodic pull
- * (the fault manager's path when a node dies before pushing), the overlap window for slow
- * committers, and the record deadline that bounds how late a record can land.
+ * How a node learns other nodes' commits from storage (protocol.md, "Learning commits"): the
+ * periodic pull (the fault manager's path when a node dies before pushing), the settling pull
+ * for slow committers, and the deadlines and markers that decide a commit that is late.
  */
-import type { ListOptions } from '../../adapters/contract.js';
+import type { CommitRecord, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { CommitError, CommitFailure } from '../../shim/commit.js';
 import { ShimNode } from '../../shim/node.js';
+import { DEFAULT_TIMING, orphanAfterMs } from '../../shim/timing.js';
 import { flush, GatedAdapter } from '../helpers/gated-adapter.js';
 
 const bytes = (value: string) => new TextEncoder().encode(value);
 const MANUAL = {
   pullIntervalMs: 1e9,
+  intentDeadlineMs: 500,
   recordDeadlineMs: 1000,
   storageCallTimeoutMs: 500,
   maxClockSkewMs: 100,
@@ -98,7 +100,8 @@ describe('learning commits from storage', () => {
         return storage.listCommitRecords(after, options);
       },
       async listCommitRecordIds(after: string | undefined, options?: ListOptions) {
-        return [...(await storage.listCommitRecordIds(after, options)), ...extraIds].sort();
+        const extra = extraIds.filter((id) => after === undefined || id > after);
+        return [...(await storage.listCommitRecordIds(after, options)), ...extra].sort();
       },
     });
     const writer = await ShimNode.open({ storage, timing: MANUAL });
@@ -141,12 +144,13 @@ describe('learning commits from storage', () => {
     }
   });
 
-  it('an undecided commit stays undecided inside the record window; a retry after it aborts the transaction', async () => {
+  it('an undecided commit is repeated while it may land; past the orphan bound it decides itself aborted with a marker', async () => {
     let clock = 1_800_000_000_000;
     const storage = new MemoryAdapter();
-    // Every record write fails as a timeout would: the record may or may not have landed.
+    // Every write of a real record fails as a timeout would: it may or may not have landed.
     const flaky = Object.assign(Object.create(storage) as MemoryAdapter, {
-      async putCommitRecord(): Promise<boolean> {
+      async putCommitRecord(record: CommitRecord): Promise<boolean> {
+        if (record.aborted) return storage.putCommitRecord(record);
         throw new Error('record write timed out');
       },
     });
@@ -156,16 +160,19 @@ describe('learning commits from storage', () => {
       node.write(txid, [{ key: 'k', value: bytes('v') }]);
       const first = await node.commit(txid).catch((e: unknown) => e);
       expect((first as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
-      // Past the deadline but inside the window, an earlier attempt could still land: undecided.
+      // Past the record deadline, an earlier attempt could still land: the repeat writes it again.
       clock += MANUAL.recordDeadlineMs + 1;
       const second = await node.commit(txid).catch((e: unknown) => e);
       expect((second as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
       expect(node.status(txid).status).toBe('running');
-      // Past the window, no attempt can land: aborted, and it says so.
-      clock += MANUAL.storageCallTimeoutMs;
+      // Past the orphan bound others may judge it dead: the repeat does so itself, first.
+      clock += orphanAfterMs({ ...DEFAULT_TIMING, ...MANUAL });
       const third = await node.commit(txid).catch((e: unknown) => e);
-      expect((third as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      expect((third as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
       expect(node.status(txid).status).toBe('aborted');
+      const [marker] = await storage.listCommitRecords(undefined);
+      expect(marker).toMatchObject({ aborted: true, writeSet: [] });
+      expect(marker!.versionId.endsWith(txid)).toBe(true);
     } finally {
       await node.close();
     }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  beganAtOfTxid,
   formatVersionId,
   HybridLogicalClock,
   isTxid,
@@ -9,13 +10,15 @@ import {
 } from '../../shim/ids.js';
 
 describe('ids', () => {
-  it('txids are unique, name their node and are safe in a URL path', () => {
-    const generator = new TxidGenerator('abcdefghij');
+  it('txids are unique, name their node and begin time, carry 128 random bits and are safe in a URL path', () => {
+    const generator = new TxidGenerator('abcdefghij', () => 1_800_000_000_123);
     const ids = new Set(Array.from({ length: 1000 }, () => generator.next()));
     expect(ids.size).toBe(1000);
     for (const id of ids) {
       expect(isTxid(id)).toBe(true);
       expect(ownerOfTxid(id)).toBe('abcdefghij');
+      expect(beganAtOfTxid(id)).toBe(1_800_000_000_123);
+      expect(id.split('-').pop()).toMatch(/^[0-9a-f]{32}$/);
       expect(encodeURIComponent(id)).toBe(id);
     }
     expect(ownerOfTxid('not a txid')).toBeUndefined();

@@ -1,0 +1,318 @@
+/**
+ * How a node learns the commits of others from storage (docs/protocol.md, "Learning
+ * commits"), and what it may claim to know.
+ *
+ * - A plain pull lists the records past the newest this node knows: cheap, and claims
+ *   nothing (a short page just leaves the rest for the next pull).
+ * - A settling pull (every few pulls, and at start-up) makes a claim: after it, this node knows
+ *   every commit with a version time up to `knownThroughMs`, or knows it aborted. It first
+ *   settles the intents of that stretch (an intent whose record is absent and old enough to
+ *   be judged dead gets an abort marker, so its record can never land later), then lists
+ *   every record id of the stretch, page by page until an empty page (never stopping at a short
+ *   one: the contract allows short pages). An intent still in flight caps the claim below it.
+ * - A transaction's outcome can be read back from storage by its txid alone (its begin time
+ *   bounds where its record can be), for a repeated commit that no node remembers.
+ */
+import { LRUCache } from 'lru-cache';
+import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import { mapLimit } from '../adapters/map-limit.js';
+import { INTENTS_NAMESPACE } from './commit.js';
+import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
+import { guardStorage, type StorageOperation } from './guarded-storage.js';
+import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
+import type { Metadata } from './metadata.js';
+import type { NodeMetrics } from './telemetry.js';
+import { knownLagMs, orphanAfterMs, type Timing } from './timing.js';
+
+export interface LearningContext {
+  readonly storage: StorageAdapter;
+  readonly metrics: NodeMetrics;
+  readonly metadata: Metadata;
+  readonly clock: HybridLogicalClock;
+  readonly timing: Timing;
+  readonly now: () => number;
+  /** Records or ids asked for per listing call. @default 1000 */
+  readonly pageSize?: number;
+}
+
+/** What storage says of a transaction this node does not remember. */
+export type StoredOutcome =
+  | { readonly status: 'committed'; readonly version: string }
+  | { readonly status: 'aborted' }
+  /** Its intent is there without a record, and nobody may judge it dead yet. */
+  | { readonly status: 'pending' }
+  /** No intent and no record: it never reached its commit, and (its owner dead) never will. */
+  | { readonly status: 'absent' }
+  /** Too old to tell: its record may have been collected. */
+  | { readonly status: 'forgotten' };
+
+const DEFAULT_PAGE = 1000;
+/** Commit records a settling pull reads at once (those it did not know). */
+const RECORD_READS_IN_FLIGHT = 16;
+
+const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
+
+export class CommitLearner {
+  /** Every commit with a version time up to this is known here, aborted, or was collected. */
+  knownThroughMs = 0;
+  /** Recently collected transactions, so a settling pull does not learn them again. */
+  readonly collected = new LRUCache<string, true>({ max: 100_000 });
+  /** Commits known to be aborted (their record id holds a marker). */
+  private readonly aborted = new LRUCache<string, true>({ max: 100_000 });
+  /** The newest record id learned, markers included (with the metadata's newest, where plain pulls go on from). */
+  private watermark: string | undefined;
+  private pulls = 0;
+  private pulling: Promise<number> | undefined;
+  private readonly pageSize: number;
+
+  constructor(private readonly context: LearningContext) {
+    this.pageSize = context.pageSize ?? DEFAULT_PAGE;
+  }
+
+  /** Adds a record to the metadata (a marker only to the aborted set); true when it was new. */
+  learn(record: CommitRecord): boolean {
+    if (this.watermark === undefined || record.versionId > this.watermark) this.watermark = record.versionId;
+    if (isAbortMarker(record)) {
+      this.aborted.set(record.versionId, true);
+      return false;
+    }
+    if (this.collected.has(record.versionId) || !this.context.metadata.add(record)) return false;
+    const timestamp = parseVersionId(record.versionId);
+    if (timestamp) this.context.clock.observe(timestamp);
+    return true;
+  }
+
+  learnAll(records: readonly CommitRecord[]): number {
+    let learned = 0;
+    for (const record of records) if (this.learn(record)) learned += 1;
+    return learned;
+  }
+
+  /** Start-up: settles the intents, then lists every record in storage, to the end. */
+  async bootstrap(signal?: AbortSignal): Promise<void> {
+    const startedMs = this.context.now();
+    const claim = await this.settleIntents(startedMs, signal);
+    await this.listRecords(undefined, signal);
+    this.knownThroughMs = Math.max(this.knownThroughMs, claim);
+  }
+
+  /**
+   * Learns the commit records in storage this node does not know (the fault manager's safe
+   * path: a commit whose node died before pushing it is learned here). Every
+   * `overlapPullEvery`-th pull settles. Resolves with the number of commits learned.
+   */
+  pull(signal?: AbortSignal): Promise<number> {
+    this.pulling ??= (async () => {
+      this.pulls += 1;
+      if (this.pulls % this.context.timing.overlapPullEvery === 0) return this.settle(signal);
+      const page = await this.guarded(
+        'listCommitRecords',
+        (call) =>
+          this.context.storage.listCommitRecords(this.plainPullWatermark(), {
+            limit: this.pageSize,
+            ...call,
+          }),
+        signal,
+      );
+      return this.learnAll(page);
+    })().finally(() => {
+      this.pulling = undefined;
+    });
+    return this.pulling;
+  }
+
+  /** The newest record id this node knows: its own commits, learned ones and markers alike. */
+  private plainPullWatermark(): string | undefined {
+    const newest = this.context.metadata.newestVersionId;
+    // Version ids compare as plain strings (code units): the later of the two.
+    return [this.watermark, newest]
+      .filter((id) => id !== undefined)
+      .sort()
+      .at(-1);
+  }
+
+  /** A settling pull: afterwards `knownThroughMs` has moved as far as storage allows. */
+  async settle(signal?: AbortSignal): Promise<number> {
+    const startedMs = this.context.now();
+    const from = versionIdFloor(this.knownThroughMs);
+    const claim = await this.settleIntents(startedMs, signal);
+    // Intents first, records second: a record whose intent was gone by then had landed.
+    const learned = await this.listUnknownRecords(from, signal);
+    this.knownThroughMs = Math.max(this.knownThroughMs, claim);
+    return learned;
+  }
+
+  /**
+   * Decides every intent with a version time up to `startedMs − knownLag` whose record this
+   * node does not know: learns its record, or marks it aborted when it is old enough to be
+   * judged dead. Resolves with how far this node may claim to know: the lag back, or just
+   * below the oldest intent still in flight (or too old to mark safely: the collector's).
+   */
+  private async settleIntents(startedMs: number, signal?: AbortSignal): Promise<number> {
+    const { timing } = this.context;
+    const claimMs = startedMs - knownLagMs(timing);
+    const oldestMarkableMs = startedMs - (timing.outcomeRetentionMs - orphanAfterMs(timing));
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.guarded(
+        'listEntries',
+        (call) =>
+          this.context.storage.listEntries(INTENTS_NAMESPACE, {
+            limit: this.pageSize,
+            ...call,
+            ...(after !== undefined && { after }),
+          }),
+        signal,
+      );
+      if (page.length === 0) return claimMs;
+      for (const { id } of page) {
+        const versionMs = versionTime(id);
+        // Intents list in version order: the rest are all younger than the claim.
+        if (versionMs > claimMs) return claimMs;
+        if (this.isDecided(id)) continue;
+        let record = await this.guarded(
+          'getCommitRecord',
+          (call) => this.context.storage.getCommitRecord(id, call),
+          signal,
+        );
+        if (record === undefined) {
+          const inFlight = startedMs - versionMs <= orphanAfterMs(timing);
+          if (inFlight || versionMs < oldestMarkableMs) return Math.min(claimMs, versionMs - 1);
+          const decided = await this.guarded(
+            'putCommitRecord',
+            (call) => markAborted(this.context.storage, id, call),
+            signal,
+          );
+          record = decided.state === 'committed' ? decided.record : abortMarker(id);
+        }
+        this.learn(record);
+      }
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  /** Lists every record after `after` into the metadata, to the end. */
+  private async listRecords(after: string | undefined, signal?: AbortSignal): Promise<number> {
+    let learned = 0;
+    for (;;) {
+      const page = await this.guarded(
+        'listCommitRecords',
+        (call) => this.context.storage.listCommitRecords(after, { limit: this.pageSize, ...call }),
+        signal,
+      );
+      if (page.length === 0) return learned;
+      learned += this.learnAll(page);
+      after = page[page.length - 1]!.versionId;
+    }
+  }
+
+  /** Lists record ids after `after`, to the end, and reads only those this node does not know. */
+  private async listUnknownRecords(after: string | undefined, signal?: AbortSignal): Promise<number> {
+    let learned = 0;
+    for (;;) {
+      const ids = await this.guarded(
+        'listCommitRecordIds',
+        (call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
+        signal,
+      );
+      if (ids.length === 0) return learned;
+      const unknown = ids.filter((id) => !this.isDecided(id));
+      const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
+        this.guarded('getCommitRecord', (call) => this.context.storage.getCommitRecord(id, call), signal),
+      );
+      // An id whose record is gone (collected meanwhile) or not yet written is skipped.
+      learned += this.learnAll(records.filter((record): record is CommitRecord => record !== undefined));
+      after = ids[ids.length - 1]!;
+    }
+  }
+
+  /**
+   * What storage says of `txid`. With `judgeDead` (its owner is gone, or is this node and has
+   * forgotten it) an intent without a record is marked aborted; otherwise it is pending.
+   */
+  async outcomeOf(txid: string, judgeDead: boolean, signal?: AbortSignal): Promise<StoredOutcome> {
+    const { timing } = this.context;
+    const beganMs = beganAtOfTxid(txid);
+    if (beganMs === undefined) return { status: 'absent' };
+    if (this.context.now() - beganMs > timing.outcomeRetentionMs - orphanAfterMs(timing)) {
+      return { status: 'forgotten' };
+    }
+    const from = versionIdFloor(beganMs - timing.maxClockSkewMs);
+    const suffix = `.${txid}`;
+    const intent = await this.findId(
+      from,
+      suffix,
+      (after, call) =>
+        this.context.storage
+          .listEntries(INTENTS_NAMESPACE, {
+            limit: this.pageSize,
+            ...call,
+            ...(after !== undefined && { after }),
+          })
+          .then((entries) => entries.map((entry) => entry.id)),
+      signal,
+    );
+    // Intents first, records second: a record whose intent was gone by then had landed.
+    const versionId =
+      intent ??
+      (await this.findId(
+        from,
+        suffix,
+        (after, call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
+        signal,
+      ));
+    if (versionId === undefined) return { status: 'absent' };
+    let record = await this.guarded(
+      'getCommitRecord',
+      (options) => this.context.storage.getCommitRecord(versionId, options),
+      signal,
+    );
+    if (record === undefined) {
+      if (!judgeDead) return { status: 'pending' };
+      const decided = await this.guarded(
+        'putCommitRecord',
+        (options) => markAborted(this.context.storage, versionId, options),
+        signal,
+      );
+      if (decided.state === 'aborted') return { status: 'aborted' };
+      record = decided.record;
+    }
+    this.learn(record);
+    return isAbortMarker(record) ? { status: 'aborted' } : { status: 'committed', version: versionId };
+  }
+
+  private async findId(
+    from: string,
+    suffix: string,
+    list: (after: string | undefined, call: CallOptions) => Promise<string[]>,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    for (let after: string | undefined = from; ; ) {
+      const ids = await this.guarded('listEntries', (call) => list(after, call), signal);
+      if (ids.length === 0) return undefined;
+      const found = ids.find((id) => id.endsWith(suffix));
+      if (found !== undefined) return found;
+      after = ids[ids.length - 1]!;
+    }
+  }
+
+  private isDecided(versionId: string): boolean {
+    return (
+      this.collected.has(versionId) ||
+      this.aborted.has(versionId) ||
+      this.context.metadata.get(versionId) !== undefined
+    );
+  }
+
+  /** One storage call under the storage deadline, also ended by the caller's signal. */
+  private guarded<T>(
+    operation: StorageOperation,
+    call: (options: CallOptions) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    return guardStorage(this.context.storage, this.context.metrics, operation, call, {
+      timeoutMs: this.context.timing.storageCallTimeoutMs,
+      signal,
+    });
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Late commit records (docs/protocol.md, "Abort markers"): a record write held in the network
+ * or by a paused process arrives after someone acted on its absence. The abort marker makes
+ * it lose, so it is never acknowledged, and no node is left knowing a commit others never
+ * learn. Faults are injected by holding the storage call (test/helpers/holding-adapter.ts);
+ * time moves through an injected clock, so nothing waits.
+ */
+import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectGarbage } from '../../gc/collector.js';
+import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
+import { ErrorCode, StorageUnavailableError, TransactionLostError } from '../../shim/errors.js';
+import { ShimNode } from '../../shim/node.js';
+import { DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../../shim/timing.js';
+import { HoldingAdapter } from '../helpers/holding-adapter.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+/** Storage calls may take a (real) minute here: only the injected clock decides what is late. */
+const TIMING: Timing = {
+  ...DEFAULT_TIMING,
+  intentDeadlineMs: 500,
+  recordDeadlineMs: 1000,
+  storageCallTimeoutMs: 60_000,
+  maxClockSkewMs: 100,
+  pullIntervalMs: 1e9,
+  overlapPullEvery: 1,
+};
+
+async function valueOn(node: ShimNode, key: string): Promise<string | undefined> {
+  const txid = node.begin().txid;
+  const [item] = await node.read(txid, [key]);
+  node.abort(txid);
+  return item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
+}
+
+describe('late commit records', () => {
+  let clock: number;
+  const now = () => clock;
+  beforeEach(() => {
+    clock = 1_800_000_000_000;
+  });
+
+  it('a record that lands after the collector deleted its versions as orphans loses to the marker, and its commit reports aborted', async () => {
+    const inner = new MemoryAdapter();
+    const holding = new HoldingAdapter(inner);
+    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
+    try {
+      holding.hold('putCommitRecord');
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const commit = a.commit(txid).catch((error: unknown) => error);
+      await holding.waitForHeld();
+
+      // The record is on the wire for longer than any node waits for it.
+      clock += orphanAfterMs(TIMING) + 1;
+      const report = await collectGarbage({ storage: inner, now, timing: TIMING });
+      expect(report.markersWritten).toBe(1);
+      expect(report.orphanVersionsDeleted).toBe(1);
+
+      expect(await holding.land('putCommitRecord')).toBe(false); // the late record lost
+      const error = await commit;
+      expect(error).toBeInstanceOf(CommitError);
+      expect((error as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+      expect(a.status(txid).status).toBe('aborted');
+      // Its client repeats the commit: lost, retryable, so the function runs again.
+      await expect(a.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+
+      // Every node agrees: nothing was committed, and nothing is missing.
+      const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+      try {
+        expect(await valueOn(b, 'k')).toBeUndefined();
+        expect(await valueOn(a, 'k')).toBeUndefined();
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a paused committer cannot land its record after another node claimed to know its time', async () => {
+    const inner = new MemoryAdapter();
+    const holding = new HoldingAdapter(inner);
+    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
+    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    try {
+      // A is paused between its deadline check and its record write.
+      holding.hold('putCommitRecord');
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const commit = a.commit(txid).catch((error: unknown) => error);
+      await holding.waitForHeld();
+      const versionTime = clock;
+
+      // Still in flight: B's settling pull claims no further than just below it.
+      clock += knownLagMs(TIMING) + 1;
+      await b.pull();
+      expect(b.stats.knownThroughMs).toBeLessThan(versionTime);
+
+      // Paused for longer than a commit may take: B judges it dead, marks it, and moves on.
+      clock += orphanAfterMs(TIMING);
+      await b.pull();
+      expect(b.stats.knownThroughMs).toBeGreaterThan(versionTime);
+
+      // A resumes: its record arrives and loses; it never acknowledges the commit.
+      holding.stopHolding();
+      expect(await holding.land('putCommitRecord')).toBe(false);
+      expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+      expect(await valueOn(a, 'k')).toBeUndefined();
+      expect(await valueOn(b, 'k')).toBeUndefined();
+      // A marker is an abort to every reader: B never takes it for a commit.
+      expect(b.committedVersionOf(txid)).toBeUndefined();
+      await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+      expect(await b.pull()).toBe(0);
+      // Its orphans are cleaned up by the committer that learned it lost.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a record that lands while it is still in flight is learned by the next settling pull', async () => {
+    const inner = new MemoryAdapter();
+    const holding = new HoldingAdapter(inner);
+    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
+    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    try {
+      holding.hold('putCommitRecord');
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const commit = a.commit(txid);
+      await holding.waitForHeld();
+      // A newer commit on B moves B's plain-pull watermark past A's version id.
+      const other = b.begin().txid;
+      b.write(other, [{ key: 'other', value: bytes('o') }]);
+      clock += 1;
+      await b.commit(other);
+      clock += knownLagMs(TIMING) + 1;
+      await b.pull();
+      expect(await holding.land('putCommitRecord')).toBe(true);
+      expect((await commit).status).toBe('committed');
+      await b.pull();
+      expect(await valueOn(b, 'k')).toBe('v');
+      expect(b.stats.knownThroughMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('an intent acknowledged past the intent deadline is never followed by a record', async () => {
+    const inner = new MemoryAdapter();
+    const holding = new HoldingAdapter(inner);
+    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
+    try {
+      holding.hold('putEntry', ([namespace]) => namespace === INTENTS_NAMESPACE);
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const commit = a.commit(txid).catch((error: unknown) => error);
+      await holding.waitForHeld();
+      clock += TIMING.intentDeadlineMs + 1;
+      holding.stopHolding();
+      await holding.land('putEntry');
+      expect(((await commit) as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      expect(a.status(txid).status).toBe('aborted');
+      await new Promise((resolve) => setImmediate(resolve));
+      // It decided itself at once: its record id holds a marker, and it wrote no versions.
+      const records = await inner.listCommitRecords(undefined);
+      expect(records).toHaveLength(1);
+      expect(records[0]!.aborted).toBe(true);
+      expect(await inner.getVersion({ key: 'k', versionId: records[0]!.versionId })).toBeUndefined();
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a node that cannot vouch that it is live writes no record', async () => {
+    const storage = new MemoryAdapter();
+    let notLive: string | undefined;
+    const a = await ShimNode.open({ storage, now, timing: TIMING, liveness: () => notLive });
+    try {
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      notLive = 'no heartbeat reached storage for 6000 ms';
+      const error = await a.commit(txid).catch((e: unknown) => e);
+      expect((error as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      expect((error as CommitError).message).toContain('cannot vouch');
+      expect((await storage.listCommitRecords(undefined)).filter((record) => !record.aborted)).toEqual([]);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('every storage call of a commit has one deadline: a held intent fails the commit in time, retryable', async () => {
+    const holding = new HoldingAdapter(new MemoryAdapter());
+    const a = await ShimNode.open({
+      storage: holding.adapter,
+      now,
+      timing: { ...TIMING, storageCallTimeoutMs: 50 },
+    });
+    try {
+      holding.hold('putEntry', ([namespace]) => namespace === INTENTS_NAMESPACE);
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const error = await a.commit(txid).catch((e: unknown) => e);
+      expect((error as CommitError).failure).toBe(CommitFailure.VERSIONS_FAILED);
+      const cause = (error as CommitError).cause;
+      expect(cause).toBeInstanceOf(StorageUnavailableError);
+      expect((cause as StorageUnavailableError).code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
+      expect((cause as Error).message).toMatch(/did not answer putEntry within 50 ms/);
+      expect((error as CommitError).retryable).toBe(true);
+    } finally {
+      holding.stopHolding();
+      await a.close();
+    }
+  });
+});
