@@ -8,10 +8,13 @@ import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
 import { INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { parseVersionId } from '../../shim/ids.js';
+import { decodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { rest } from '../cluster/rest.js';
+import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 
-/** Short protocol bounds: a record can land at most 200 ms late; pulls overlap every time. */
+/** Short protocol bounds (orphan bound 220 ms, known lag 70 ms); every pull settles. */
 const TIMING = {
   intentDeadlineMs: 50,
   recordDeadlineMs: 100,
@@ -21,8 +24,7 @@ const TIMING = {
   outcomeRetentionMs: 440,
   markerRetentionMs: 440,
 };
-const OVERLAP_MS = 220;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const versionTime = (versionId: string) => parseVersionId(versionId)!.physicalMs;
 
 async function startNodes(storage: MemoryAdapter | FaultyAdapter, count: number): Promise<RunningShim[]> {
   const nodes = await Promise.all(
@@ -45,8 +47,29 @@ async function startNodes(storage: MemoryAdapter | FaultyAdapter, count: number)
   return nodes;
 }
 
+/**
+ * A pass run as if the outcome retention had passed (records may go, orphans are old enough);
+ * what it may delete is still bounded by the low-water marks the nodes publish.
+ */
 const collect = (storage: MemoryAdapter | FaultyAdapter, maxDeletes = 10_000) =>
-  collectGarbage({ storage, timing: TIMING, deadAfterMs: 2000, maxDeletes });
+  collectGarbage({
+    storage,
+    timing: TIMING,
+    deadAfterMs: 2000,
+    maxDeletes,
+    now: () => Date.now() + TIMING.outcomeRetentionMs,
+  });
+
+/** Waits until every node has published (in its heartbeat) a low-water mark at or past `versionId`. */
+async function untilLowWaterPast(storage: MemoryAdapter | FaultyAdapter, versionId: string): Promise<void> {
+  const lowest = async () =>
+    Math.min(
+      ...(await storage.listEntries(MEMBERS_NAMESPACE)).map((entry) => decodeMember(entry.value)!.lowWaterMs),
+    );
+  expect(await eventually(lowest, (low) => low >= versionTime(versionId))).toBeGreaterThanOrEqual(
+    versionTime(versionId),
+  );
+}
 
 async function put(url: string, values: Record<string, string>): Promise<string> {
   const txid = await rest.begin(url);
@@ -69,15 +92,22 @@ describe('garbage collection', () => {
         for (let i = 0; i < 5; i += 1) values[`key-${(round * 7 + i * 3) % K}`] = `round ${round}`;
         await put(nodes[round % 2]!.url, values);
       }
-      for (let i = 0; i < K; i += 1) await put(nodes[0]!.url, { [`key-${i}`]: 'last' });
+      let last = '';
+      for (let i = 0; i < K; i += 1) last = await put(nodes[0]!.url, { [`key-${i}`]: 'last' });
       expect(storage.versionCount).toBeGreaterThan(5 * K);
-      await sleep(OVERLAP_MS + 300); // heartbeats carry low-water marks past every commit
+      await untilLowWaterPast(storage, last);
       const report = await collect(storage);
       expect(report.liveNodes).toBe(2);
       expect(storage.versionCount).toBe(K);
       expect((await storage.listCommitRecords(undefined)).length).toBeLessThanOrEqual(K);
-      await sleep(200);
-      for (const node of nodes) expect(node.node.stats.transactions).toBeLessThanOrEqual(K);
+      for (const node of nodes) {
+        expect(
+          await eventually(
+            () => node.node.stats.transactions,
+            (count) => count <= K,
+          ),
+        ).toBeLessThanOrEqual(K);
+      }
       // Everything still reads, on both nodes.
       for (const node of nodes) {
         const txid = await rest.begin(node.url);
@@ -98,20 +128,26 @@ describe('garbage collection', () => {
     const [a, b] = await startNodes(storage, 2);
     try {
       await put(a!.url, { k: 'k@3' });
-      await put(a!.url, { l: 'l@5' });
-      await sleep(OVERLAP_MS + 100);
+      const l5 = await put(a!.url, { l: 'l@5' });
+      const knows = (node: RunningShim, versionId: string) =>
+        eventually(
+          () => node.node.stats.knownThroughMs,
+          (known) => known >= versionTime(versionId),
+        );
+      expect(await knows(a!, l5)).toBeGreaterThanOrEqual(versionTime(l5));
       // T reads l@5; then U writes {k, l} and supersedes k@3. k@U is invalid for T, which
       // holds l@5 < U: T must still be able to read k@3.
       const t = await rest.begin(a!.url);
       expect((await rest.read(a!.url, t, ['l']))[0]?.value).toBe('l@5');
-      await put(b!.url, { k: 'k@8', l: 'l@8' });
-      await sleep(OVERLAP_MS + 300);
+      const u = await put(b!.url, { k: 'k@8', l: 'l@8' });
+      // Both nodes know U; only T's start holds a's low-water mark back.
+      for (const node of [a!, b!]) expect(await knows(node, u)).toBeGreaterThanOrEqual(versionTime(u));
       await collect(storage);
-      await sleep(200); // local GC runs too
+      for (const node of [a!, b!]) node.node.collectLocal(); // local GC runs too
       expect((await rest.read(b!.url, t, ['k']))[0]?.value).toBe('k@3');
       await rest.commit(a!.url, t);
       // Once T is over, k@3 and l@5 go.
-      await sleep(300);
+      await untilLowWaterPast(storage, u);
       const before = storage.versionCount;
       const report = await collect(storage);
       expect(report.versionsDeleted).toBe(2);
@@ -135,18 +171,20 @@ describe('garbage collection', () => {
       // The node "dies" as it writes the record: versions and intent are in storage, no record.
       storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
       void rest.commit(node!.url, txid).catch(() => undefined);
-      await sleep(100);
+      await eventually(
+        () => inner.listEntries(INTENTS_NAMESPACE),
+        (intents) => intents.length === 1,
+      );
       expect(inner.versionCount).toBe(3);
       expect((await inner.listEntries(INTENTS_NAMESPACE)).length).toBe(1);
       // A committed transaction's intent left behind (its delete was lost).
       const committed = await put(node!.url, { also: 'kept' });
       await inner.putEntry(INTENTS_NAMESPACE, committed, new TextEncoder().encode('{"keys":["also"]}'));
 
-      const early = await collect(storage);
+      const early = await collectGarbage({ storage, timing: TIMING, deadAfterMs: 2000 });
       expect(early.orphanVersionsDeleted).toBe(0); // too young: its record could still land
       expect(early.intentsDeleted).toBe(1); // a committed transaction's intent goes at any age
-      await sleep(2 * OVERLAP_MS + 200);
-      const report = await collect(storage);
+      const report = await collect(storage); // as if well past the orphan bound
       expect(report.orphanVersionsDeleted).toBe(2);
       expect(report.intentsDeleted).toBe(1);
       // Its record id was marked before its versions went: that record can never land now.
@@ -164,10 +202,14 @@ describe('garbage collection', () => {
     const storage = new MemoryAdapter();
     const [node] = await startNodes(storage, 1);
     try {
+      let last = '';
       for (let round = 0; round < 4; round += 1) {
-        await put(node!.url, Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, `r${round}`])));
+        last = await put(
+          node!.url,
+          Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, `r${round}`])),
+        );
       }
-      await sleep(OVERLAP_MS + 300);
+      await untilLowWaterPast(storage, last);
       const first = await collect(storage, 5);
       expect(first.versionsDeleted).toBe(5);
       expect(first.backlog).toBe(13);
@@ -178,8 +220,7 @@ describe('garbage collection', () => {
       expect(storage.versionCount).toBe(6);
 
       // A record one of whose keys is still current stays; its collected key is not deleted twice.
-      await put(node!.url, { k0: 'only k0' });
-      await sleep(OVERLAP_MS + 300);
+      await untilLowWaterPast(storage, await put(node!.url, { k0: 'only k0' }));
       expect((await collect(storage)).versionsDeleted).toBe(1);
       const again = await collect(storage);
       expect([again.versionsDeleted, again.recordsDeleted, again.backlog]).toEqual([0, 0, 0]);

@@ -7,6 +7,7 @@ import { MemoryAdapter } from '../../adapters/memory.js';
 import { type RunningShim, startShim } from '../../shim/http/server.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { HoldingAdapter } from '../helpers/holding-adapter.js';
 import { httpClient } from '../helpers/http.js';
 import { ENGINES } from '../servers/engines.js';
 import { expectError, registerRestApiSuite } from './rest-api-suite.js';
@@ -71,15 +72,24 @@ describe('REST API readiness and shutdown', () => {
   it('is alive but not ready while metadata cannot be loaded, and ready once it can', async () => {
     const storage = new FaultyAdapter(new MemoryAdapter());
     storage.arm({ operation: 'listCommitRecords', phase: 'before', effect: 'throw' });
-    const shim = await startShim({ port: 0, adapter: storage, env: {} });
+    // Each listing waits until the test lets it go, so "not ready yet" is certain, not likely.
+    const holding = new HoldingAdapter(storage);
+    holding.hold('listCommitRecords');
+    const shim = await startShim({ port: 0, adapter: holding.adapter, env: {} });
     const call = httpClient(shim.url);
     expect((await call('GET', '/healthz')).status).toBe(200);
-    // The first attempt failed; the retry (after 100 ms) succeeds.
-    const early = await call('GET', '/readyz');
-    const beginEarly = await call('POST', '/v1/transactions');
-    if (early.status === 503) expectError(beginEarly, 503, 'NOT_READY', true);
+    await holding.waitForHeld();
+    expect((await call('GET', '/readyz')).status).toBe(503);
+    expectError(await call('POST', '/v1/transactions'), 503, 'NOT_READY', true);
+    // The first attempt fails; the retry (after 100 ms) succeeds.
+    await expect(holding.land('listCommitRecords')).rejects.toThrow();
+    await holding.waitForHeld();
+    expectError(await call('POST', '/v1/transactions'), 503, 'NOT_READY', true);
+    holding.stopHolding();
+    await holding.land('listCommitRecords');
     await shim.ready;
     expect((await call('GET', '/readyz')).status).toBe(200);
+    expect((await call('POST', '/v1/transactions')).status).toBe(201);
     await shim.close();
   });
 

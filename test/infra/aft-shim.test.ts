@@ -112,17 +112,28 @@ describe.each([AftStorageEngine.S3, AftStorageEngine.DYNAMODB, AftStorageEngine.
     });
 
     it('exposes nothing publicly: no ingress from anywhere, no public subnets for the tasks', () => {
-      for (const group of Object.values(template.findResources('AWS::EC2::SecurityGroup'))) {
-        const ingress = (group as { Properties: { SecurityGroupIngress?: { CidrIp?: string }[] } }).Properties
-          .SecurityGroupIngress;
-        for (const rule of ingress ?? []) expect(rule.CidrIp).not.toBe('0.0.0.0/0');
-      }
+      const groups = Object.values(template.findResources('AWS::EC2::SecurityGroup'));
+      expect(groups.length).toBeGreaterThan(0);
+      // Ingress rules inline in a group, and standalone ones: every one is checked.
+      const rules = [
+        ...groups.flatMap(
+          (group) =>
+            (group as { Properties: { SecurityGroupIngress?: { CidrIp?: string }[] } }).Properties
+              .SecurityGroupIngress ?? [],
+        ),
+        ...Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map(
+          (rule) => (rule as { Properties: { CidrIp?: string } }).Properties,
+        ),
+      ];
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) expect(rule.CidrIp).not.toBe('0.0.0.0/0');
       template.hasResourceProperties('AWS::ECS::Service', {
         NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
       });
     });
 
     it('grants no wildcard action, and on data exactly what the adapter calls', () => {
+      expect(actions(template).length).toBeGreaterThan(0);
       for (const action of actions(template)) {
         expect(action).not.toBe('*');
         expect(action).not.toMatch(/^[a-z0-9-]+:\*$/);
@@ -167,7 +178,9 @@ describe.each([AftStorageEngine.S3, AftStorageEngine.DYNAMODB, AftStorageEngine.
     });
 
     it('keeps logs for a month, and alarms and a dashboard on the /metrics figures', () => {
-      for (const group of Object.values(template.findResources('AWS::Logs::LogGroup'))) {
+      const logGroups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+      expect(logGroups.length).toBeGreaterThan(0);
+      for (const group of logGroups) {
         expect((group as { Properties: { RetentionInDays?: number } }).Properties.RetentionInDays).toBe(30);
       }
       template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
@@ -295,10 +308,13 @@ describe('AftShim storage resources', () => {
       storage: AftStorageEngine.DYNAMODB,
       removalPolicy: RemovalPolicy.DESTROY,
     }).template;
-    for (const table of Object.values(kept.findResources('AWS::DynamoDB::GlobalTable'))) {
+    const keptTables = Object.values(kept.findResources('AWS::DynamoDB::GlobalTable'));
+    const droppedTables = Object.values(dropped.findResources('AWS::DynamoDB::GlobalTable'));
+    expect([keptTables.length, droppedTables.length]).toEqual([2, 2]);
+    for (const table of keptTables) {
       expect((table as { DeletionPolicy: string }).DeletionPolicy).toBe('Retain');
     }
-    for (const table of Object.values(dropped.findResources('AWS::DynamoDB::GlobalTable'))) {
+    for (const table of droppedTables) {
       expect((table as { DeletionPolicy: string }).DeletionPolicy).toBe('Delete');
     }
   });

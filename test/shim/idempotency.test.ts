@@ -24,6 +24,7 @@ import {
 import { formatVersionId } from '../../shim/ids.js';
 import { type Replay, ShimNode, type TransactionInfo } from '../../shim/node.js';
 import { DEFAULT_TIMING, type Timing } from '../../shim/timing.js';
+import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';
 
@@ -47,6 +48,10 @@ const now = () => Date.now() + offsetMs;
 const jump = (ms: number) => {
   offsetMs += ms;
 };
+// Each test starts at real time: no jump leaks into the next.
+beforeEach(() => {
+  offsetMs = 0;
+});
 
 function replayOf(begun: TransactionInfo | Replay): Replay {
   if (!('replayed' in begun)) throw new Error(`expected a replay, got a new transaction ${begun.txid}`);
@@ -78,8 +83,6 @@ async function charge(node: ShimNode, key: string, result: string): Promise<stri
   await node.commit(txid, { result: encoder.encode(result) });
   return txid;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('idempotency keys', () => {
   it('a committed key replays its result and runs nothing again', async () => {
@@ -199,7 +202,12 @@ describe('each crash and failure point of the claim', () => {
     const { inner, storage, node, txid } = await setUp();
     storage.arm({ operation: 'createEntry', phase: 'before', effect: 'crash' });
     node.commit(txid, { result: encoder.encode('first') }).catch(() => undefined);
-    while (storage.fired === 0) await sleep(5);
+    expect(
+      await eventually(
+        () => storage.fired,
+        (fired) => fired > 0,
+      ),
+    ).toBeGreaterThan(0);
     expect(storage.fired).toBe(1);
     const retry = await openNode(inner);
     await charge(retry, 'request-1', 'retry');
@@ -212,7 +220,12 @@ describe('each crash and failure point of the claim', () => {
     const { inner, storage, node, txid } = await setUp();
     storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
     node.commit(txid, { result: encoder.encode('first') }).catch(() => undefined);
-    while (storage.fired === 0) await sleep(5);
+    expect(
+      await eventually(
+        () => storage.fired,
+        (fired) => fired > 0,
+      ),
+    ).toBeGreaterThan(0);
     const retry = await openNode(inner);
     const error = await retry.beginIdempotent('request-1').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DuplicateInProgressError);
@@ -229,7 +242,9 @@ describe('each crash and failure point of the claim', () => {
     const { inner, storage, node, txid } = await setUp();
     storage.arm({ operation: 'putCommitRecord', phase: 'after', effect: 'crash' });
     node.commit(txid, { result: encoder.encode('first') }).catch(() => undefined);
-    while (!(await inner.listCommitRecords(undefined)).some((record) => record.txid === txid)) await sleep(5);
+    const landed = async () =>
+      (await inner.listCommitRecords(undefined)).some((record) => record.txid === txid);
+    expect(await eventually(landed, (found) => found)).toBe(true);
     const retry = await openNode(inner);
     expect(decoder.decode(replayOf(await retry.beginIdempotent('request-1')).result!)).toBe('first');
     expect(await visibleValue(retry, 'ledger')).toBe('first;');
@@ -363,7 +378,12 @@ describe('garbage collection of claims', () => {
     node.write(dead, [{ key: 'b', value: encoder.encode('2') }]);
     storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
     node.commit(dead).catch(() => undefined);
-    while (storage.fired === 0) await sleep(5);
+    expect(
+      await eventually(
+        () => storage.fired,
+        (fired) => fired > 0,
+      ),
+    ).toBeGreaterThan(0);
     jump(SETTLED_MS + 1);
 
     // Unmark the committed claim, as if its committer died before marking it.

@@ -1,4 +1,4 @@
-/** `aft storage init`: creates what each engine needs, idempotently, and fails clearly. */
+/** `aft storage init`: creates what each engine needs, idempotently (a second run changes nothing), and fails clearly. */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { createAdapterFromUrl } from '../../adapters/url.js';
 import { AFT_BIN } from '../helpers/processes.js';
 import { ENGINES, uniquePrefix } from '../servers/engines.js';
 
@@ -19,14 +20,29 @@ describe('aft storage init', () => {
     const first = await aft('storage', 'init', '--storage', url);
     expect(first.stdout).toMatch(/\(dynamodb\) is ready/);
     expect(first.stdout).not.toContain('local:local');
-    await aft('storage', 'init', '--storage', url);
     const endpoint = decodeURIComponent(/endpoint=([^&]+)/.exec(url)![1]!);
     const client = new DynamoDBClient({
       endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
+    const created = async () =>
+      Promise.all(
+        ['versions', 'commits'].map(async (table) => {
+          const { Table } = await client.send(new DescribeTableCommand({ TableName: `${prefix}${table}` }));
+          return Table?.CreationDateTime?.getTime();
+        }),
+      );
     try {
+      // Data written between the runs survives the second, which recreates nothing.
+      const before = await created();
+      const store = createAdapterFromUrl(url);
+      await store.putEntry('ns', 'kept', new TextEncoder().encode('yes'));
+      const second = await aft('storage', 'init', '--storage', url);
+      expect(second.stdout).toMatch(/\(dynamodb\) is ready/);
+      expect(await created()).toEqual(before);
+      expect(new TextDecoder().decode(await store.getEntry('ns', 'kept'))).toBe('yes');
+      await store.close();
       for (const [table, partition] of [
         ['versions', 'k'],
         ['commits', 'b'],
@@ -47,7 +63,12 @@ describe('aft storage init', () => {
     const bucket = `b-${uniquePrefix().toLowerCase()}`;
     const url = process.env.AFT_TEST_S3_URL!.replace('aft-test/PREFIX', `${bucket}/app`);
     await aft('storage', 'init', '--storage', url);
-    await aft('storage', 'init', '--storage', url);
+    const store = createAdapterFromUrl(url);
+    await store.putEntry('ns', 'kept', new TextEncoder().encode('yes'));
+    const second = await aft('storage', 'init', '--storage', url);
+    expect(second.stdout).toMatch(/\(s3\) is ready/);
+    expect(new TextDecoder().decode(await store.getEntry('ns', 'kept'))).toBe('yes');
+    await store.close();
     const endpoint = decodeURIComponent(/endpoint=([^&]+)/.exec(url)![1]!);
     const client = new S3Client({
       endpoint,
@@ -66,6 +87,12 @@ describe('aft storage init', () => {
     const directory = join(mkdtempSync(join(tmpdir(), 'aft-init-')), 'data');
     await aft('storage', 'init', '--storage', `file:${directory}`);
     expect(readdirSync(directory).sort()).toEqual(['commits', 'tmp', 'versions']);
+    const store = createAdapterFromUrl(`file:${directory}`);
+    await store.putEntry('ns', 'kept', new TextEncoder().encode('yes'));
+    const second = await aft('storage', 'init', '--storage', `file:${directory}`);
+    expect(second.stdout).toMatch(/\(file\) is ready/);
+    expect(new TextDecoder().decode(await store.getEntry('ns', 'kept'))).toBe('yes');
+    await store.close();
     const redis = await aft('storage', 'init', '--storage', await ENGINES.redisCluster.freshStorageUrl());
     expect(redis.stdout).toMatch(/\(redis-cluster\) is ready/);
   });
