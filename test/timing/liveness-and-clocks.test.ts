@@ -9,6 +9,7 @@ import { collectGarbage } from '../../gc/collector.js';
 import { ConfigError, resolveConfig } from '../../shim/config.js';
 import { startShim } from '../../shim/http/server.js';
 import { decodeMember, MEMBERS_NAMESPACE, Membership } from '../../shim/membership.js';
+import { ShimNode } from '../../shim/node.js';
 import { eventually } from '../helpers/eventually.js';
 
 function member(
@@ -101,6 +102,66 @@ describe('liveness', () => {
     expect((await collectGarbage({ storage, now })).liveNodes).toBe(1);
     clock += 1;
     expect((await collectGarbage({ storage, now })).liveNodes).toBe(0);
+  });
+});
+
+describe('fencing on time', () => {
+  it('a node that cannot heartbeat stops serving before any peer or the collector may count it dead', async () => {
+    const storage = new MemoryAdapter();
+    let clock = 1_800_000_000_000;
+    const now = () => clock;
+    let failing = false;
+    const flaky = Object.assign(Object.create(storage) as MemoryAdapter, {
+      async putEntry(...args: Parameters<MemoryAdapter['putEntry']>) {
+        if (failing) throw new Error('storage unreachable from node-a');
+        return storage.putEntry(...args);
+      },
+    });
+    const node = await ShimNode.open({ storage, now });
+    const a = new Membership({
+      storage: flaky,
+      nodeId: 'node-a',
+      url: 'http://node-a',
+      lowWaterMs: () => node.lowWaterMs,
+      heartbeatMs: 2 ** 30,
+      deadAfterMs: 10_000,
+      now,
+      onFenced: (reason) => node.fence(reason),
+      onUnfenced: () => node.unfence(),
+    });
+    const b = member(storage, 'node-b', now);
+    try {
+      await a.register();
+      await b.membership.register();
+      for (let beat = 0; beat < 2; beat += 1) {
+        clock += 1_000;
+        await a.refresh();
+        await b.membership.refresh();
+      }
+      await collectGarbage({ storage, now });
+      const lastHeartbeatMs = clock;
+      failing = true;
+      let fencedAt: number | undefined;
+      let peerSawDeadAt: number | undefined;
+      let collectorSawDeadAt: number | undefined;
+      for (let step = 0; step < 400 && collectorSawDeadAt === undefined; step += 1) {
+        clock += 100;
+        await a.refresh().catch(() => undefined);
+        await b.membership.refresh();
+        if (fencedAt === undefined && !node.ready) fencedAt = clock;
+        if (peerSawDeadAt === undefined && b.membership.isKnownDead('node-a')) peerSawDeadAt = clock;
+        const report = await collectGarbage({ storage, now });
+        if (collectorSawDeadAt === undefined && report.liveNodes === 1) collectorSawDeadAt = clock;
+      }
+      // Fenced at its first beat past half its dead-after time, long before anyone counts it dead.
+      expect(fencedAt! - lastHeartbeatMs).toBeGreaterThan(5_000);
+      expect(fencedAt! - lastHeartbeatMs).toBeLessThanOrEqual(5_100);
+      expect(peerSawDeadAt! - fencedAt!).toBeGreaterThanOrEqual(4_900);
+      expect(collectorSawDeadAt! - fencedAt!).toBeGreaterThanOrEqual(4_900);
+      expect(a.liveness()).toMatch(/no heartbeat reached storage/);
+    } finally {
+      await node.close();
+    }
   });
 });
 
