@@ -11,6 +11,7 @@ import { collectGarbage } from '../../gc/collector.js';
 import { encodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
 import { type ModelCommit, NOTHING, newestValidRead } from './brute-force.js';
+import { propertyRuns } from './seed.js';
 
 const KEYS = ['a', 'b', 'c'] as const;
 const keyArb = fc.constantFrom(...KEYS);
@@ -148,7 +149,7 @@ describe('garbage collection against the model', () => {
           await other.close();
         }
       }),
-      { numRuns: 300 },
+      propertyRuns(300),
     );
   }, 120_000);
 });

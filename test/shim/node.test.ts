@@ -138,6 +138,50 @@ describe('ShimNode transactions', () => {
   });
 });
 
+describe('ShimNode read atomicity, by example', () => {
+  it('a key read as missing stays missing, and hides the other writes of whoever wrote it later', async () => {
+    const node = await ShimNode.open({ storage: new MemoryAdapter() });
+    try {
+      const reader = node.begin().txid;
+      expect((await node.read(reader, ['k']))[0]?.version).toBeUndefined();
+      await commitValues(node, { k: 'k by t', l: 'l by t' });
+      // T wrote k, which this transaction read as missing: T's l would be a fractured read.
+      const [l] = await node.read(reader, ['l']);
+      expect(l?.value).toBeUndefined();
+      expect((await node.read(reader, ['k']))[0]?.value).toBeUndefined();
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('a read joins the read set when its versions are chosen, before its values arrive: a second read issued meanwhile honours it', async () => {
+    const storage = new GatedAdapter();
+    // No cache: the first read's value waits at the gate until the test lets it through.
+    const node = await ShimNode.open({ storage, limits: { cacheBytes: 0 } });
+    const other = await ShimNode.open({ storage: storage.inner });
+    try {
+      await commitValues(other, { k: 'k1', l: 'l1' });
+      await node.pull();
+      const reader = node.begin().txid;
+      const readK = node.read(reader, ['k']);
+      await flush();
+      expect(storage.pending).toBe(1);
+      // T2 writes both keys; the node learns it while the first read is still in flight.
+      await commitValues(other, { k: 'k2', l: 'l2' });
+      await node.pull();
+      const readL = node.read(reader, ['l']);
+      while (storage.pending > 0) {
+        storage.releaseAll();
+        await flush();
+      }
+      const [[k], [l]] = await Promise.all([readK, readL]);
+      expect([text(k?.value), text(l?.value)]).toEqual(['k1', 'l1']);
+    } finally {
+      await Promise.all([node.close(), other.close()]);
+    }
+  });
+});
+
 describe('ShimNode limits', () => {
   it('refuses values, keys per transaction and bytes per transaction over the limits, all or nothing', async () => {
     const node = await ShimNode.open({
