@@ -1,4 +1,5 @@
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { INTENTS_NAMESPACE } from '../../shim/commit.js';
 import {
   BadRequestError,
   NotReadyError,
@@ -178,6 +179,48 @@ describe('ShimNode read atomicity, by example', () => {
       expect([text(k?.value), text(l?.value)]).toEqual(['k1', 'l1']);
     } finally {
       await Promise.all([node.close(), other.close()]);
+    }
+  });
+});
+
+describe('ShimNode commit order, by example', () => {
+  it('writes its record only once every version is durable: a node that learns the record can read every value', async () => {
+    const storage = new GatedAdapter();
+    const writer = await ShimNode.open({ storage });
+    const reader = await ShimNode.open({ storage: storage.inner, limits: { cacheBytes: 0 } });
+    try {
+      const txid = writer.begin().txid;
+      writer.write(txid, [
+        { key: 'k', value: bytes('k1') },
+        { key: 'l', value: bytes('l1') },
+      ]);
+      const commit = writer.commit(txid);
+      await flush();
+      // The versions wait at the gate: no record may exist yet, so no reader can find one.
+      expect(storage.pending).toBe(1);
+      expect(await storage.inner.listCommitRecords(undefined)).toEqual([]);
+      storage.release(0);
+      await flush();
+      // Now the record waits: the versions are all there already.
+      expect(storage.pending).toBe(1);
+      expect(await storage.inner.listCommitRecords(undefined)).toEqual([]);
+      const [intent] = await storage.inner.listEntries(INTENTS_NAMESPACE);
+      for (const [key, value] of [
+        ['k', 'k1'],
+        ['l', 'l1'],
+      ] as const) {
+        expect(await storage.inner.getVersion({ key, versionId: intent!.id })).toEqual(bytes(value));
+      }
+      storage.releaseAll();
+      const { version } = await commit;
+      await reader.pull();
+      const items = await reader.read(reader.begin().txid, ['k', 'l']);
+      expect(items.map((item) => [item.version, text(item.value)])).toEqual([
+        [version, 'k1'],
+        [version, 'l1'],
+      ]);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
     }
   });
 });
