@@ -19,7 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { commitBucketOf, firstBucketAfter } from './commit-buckets.js';
 import type {
@@ -47,7 +47,18 @@ export interface FileAdapterOptions {
   readonly fsync?: boolean;
   /** How many files one batch works on at once. @default 32 */
   readonly concurrency?: number;
+  /**
+   * The file system calls the adapter makes, for tests that record them or inject a crash
+   * between two of them. @default node:fs/promises
+   */
+  readonly fileSystem?: FileSystem;
 }
+
+/** The calls of node:fs/promises the file adapter uses. */
+export type FileSystem = Pick<
+  typeof nodeFs,
+  'link' | 'mkdir' | 'open' | 'readdir' | 'readFile' | 'rename' | 'rmdir' | 'stat' | 'unlink'
+>;
 
 const STALE_TMP_MS = 60 * 60 * 1000;
 
@@ -60,8 +71,10 @@ export class FileAdapter implements StorageAdapter {
   private tmpCounter = 0;
   private readonly tmpPrefix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   private opened: Promise<void> | undefined;
+  private readonly fs: FileSystem;
 
   constructor(options: FileAdapterOptions) {
+    this.fs = options.fileSystem ?? nodeFs;
     this.directory = resolve(options.directory);
     this.fsync = options.fsync ?? true;
     this.concurrency = options.concurrency ?? 32;
@@ -77,7 +90,7 @@ export class FileAdapter implements StorageAdapter {
       const directory = this.keyDirectory(key);
       await this.ensureDirectory(directory);
       const tmp = await this.writeTemp(value);
-      await rename(tmp, join(directory, versionId));
+      await this.fs.rename(tmp, join(directory, versionId));
       touched.add(directory);
     });
     await mapLimit([...touched], this.concurrency, (directory) => this.syncDirectory(directory));
@@ -86,7 +99,7 @@ export class FileAdapter implements StorageAdapter {
   async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertVersionId(ref.versionId);
-    return readIfExists(join(this.keyDirectory(ref.key), ref.versionId), options);
+    return readIfExists(this.fs, join(this.keyDirectory(ref.key), ref.versionId), options);
   }
 
   async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
@@ -101,7 +114,7 @@ export class FileAdapter implements StorageAdapter {
       for (let attempt = 0; ; attempt++) {
         await this.ensureDirectory(directory);
         try {
-          await link(tmp, target);
+          await this.fs.link(tmp, target);
           break;
         } catch (error) {
           if (errorCode(error) === 'EEXIST') return false;
@@ -113,14 +126,18 @@ export class FileAdapter implements StorageAdapter {
       await this.syncDirectory(directory);
       return true;
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      await this.fs.unlink(tmp).catch(() => undefined);
     }
   }
 
   async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
     options?.signal?.throwIfAborted();
     assertVersionId(versionId);
-    const bytes = await readIfExists(join(this.commitBucket(versionId), `${versionId}.json`), options);
+    const bytes = await readIfExists(
+      this.fs,
+      join(this.commitBucket(versionId), `${versionId}.json`),
+      options,
+    );
     return bytes && decodeRecord(bytes);
   }
 
@@ -136,13 +153,13 @@ export class FileAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
     const commitsRoot = join(this.directory, 'commits');
-    const buckets = (await readdirIfExists(commitsRoot)).sort();
+    const buckets = (await readdirIfExists(this.fs, commitsRoot)).sort();
     const firstBucket = firstBucketAfter(after);
     const ids: string[] = [];
     for (const bucket of buckets) {
       if (bucket < firstBucket) continue;
       options?.signal?.throwIfAborted();
-      const names = await readdirIfExists(join(commitsRoot, bucket));
+      const names = await readdirIfExists(this.fs, join(commitsRoot, bucket));
       const bucketIds = names
         .filter((name) => name.endsWith('.json'))
         .map((name) => name.slice(0, -'.json'.length))
@@ -158,7 +175,7 @@ export class FileAdapter implements StorageAdapter {
     await mapLimit(refs, this.concurrency, async ({ key, versionId }) => {
       options?.signal?.throwIfAborted();
       assertVersionId(versionId);
-      await unlinkIfExists(join(this.keyDirectory(key), versionId));
+      await unlinkIfExists(this.fs, join(this.keyDirectory(key), versionId));
     });
   }
 
@@ -168,12 +185,12 @@ export class FileAdapter implements StorageAdapter {
       options?.signal?.throwIfAborted();
       assertVersionId(versionId);
       const directory = this.commitBucket(versionId);
-      await unlinkIfExists(join(directory, `${versionId}.json`));
+      await unlinkIfExists(this.fs, join(directory, `${versionId}.json`));
       buckets.add(directory);
     });
     for (const directory of buckets) {
       // Empty buckets go, so listing does not walk a growing number of directories.
-      await rmdir(directory).then(
+      await this.fs.rmdir(directory).then(
         () => this.knownDirectories.delete(directory),
         () => undefined,
       );
@@ -186,7 +203,7 @@ export class FileAdapter implements StorageAdapter {
     await this.open();
     const directory = join(this.directory, 'entries', namespace);
     await this.ensureDirectory(directory);
-    await rename(await this.writeTemp(value), join(directory, id));
+    await this.fs.rename(await this.writeTemp(value), join(directory, id));
     await this.syncDirectory(directory);
   }
 
@@ -203,21 +220,21 @@ export class FileAdapter implements StorageAdapter {
     await this.ensureDirectory(directory);
     const tmp = await this.writeTemp(value);
     try {
-      await link(tmp, join(directory, id));
+      await this.fs.link(tmp, join(directory, id));
       await this.syncDirectory(directory);
       return true;
     } catch (error) {
       if (errorCode(error) === 'EEXIST') return false;
       throw error;
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      await this.fs.unlink(tmp).catch(() => undefined);
     }
   }
 
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    return readIfExists(join(this.directory, 'entries', namespace, id), options);
+    return readIfExists(this.fs, join(this.directory, 'entries', namespace, id), options);
   }
 
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
@@ -225,12 +242,12 @@ export class FileAdapter implements StorageAdapter {
     assertEntryName(namespace);
     const directory = join(this.directory, 'entries', namespace);
     const after = options?.after;
-    const ids = (await readdirIfExists(directory))
+    const ids = (await readdirIfExists(this.fs, directory))
       .filter((id) => after === undefined || id > after)
       .sort()
       .slice(0, options?.limit ?? Number.POSITIVE_INFINITY);
     const entries = await mapLimit(ids, this.concurrency, async (id) => {
-      const value = await readIfExists(join(directory, id), options);
+      const value = await readIfExists(this.fs, join(directory, id), options);
       return value && { id, value };
     });
     return entries.filter((entry): entry is Entry => entry !== undefined);
@@ -240,7 +257,7 @@ export class FileAdapter implements StorageAdapter {
     assertEntryName(namespace, ...ids);
     await mapLimit(ids, this.concurrency, async (id) => {
       options?.signal?.throwIfAborted();
-      await unlinkIfExists(join(this.directory, 'entries', namespace, id));
+      await unlinkIfExists(this.fs, join(this.directory, 'entries', namespace, id));
     });
   }
 
@@ -259,10 +276,10 @@ export class FileAdapter implements StorageAdapter {
     this.opened ??= (async () => {
       for (const sub of ['versions', 'commits', 'tmp']) await this.ensureDirectory(join(this.directory, sub));
       const tmpDirectory = join(this.directory, 'tmp');
-      for (const name of await readdirIfExists(tmpDirectory)) {
+      for (const name of await readdirIfExists(this.fs, tmpDirectory)) {
         const path = join(tmpDirectory, name);
-        const info = await stat(path).catch(() => undefined);
-        if (info && Date.now() - info.mtimeMs > STALE_TMP_MS) await unlinkIfExists(path);
+        const info = await this.fs.stat(path).catch(() => undefined);
+        if (info && Date.now() - info.mtimeMs > STALE_TMP_MS) await unlinkIfExists(this.fs, path);
       }
     })().catch((error: unknown) => {
       this.opened = undefined;
@@ -284,7 +301,11 @@ export class FileAdapter implements StorageAdapter {
   private async writeTemp(bytes: Uint8Array): Promise<string> {
     this.tmpCounter += 1;
     const path = join(this.directory, 'tmp', `${this.tmpPrefix}-${this.tmpCounter}`);
-    const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    const handle = await this.fs.open(
+      path,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL,
+      0o644,
+    );
     try {
       if (bytes.byteLength > 0) await handle.writeFile(bytes);
       if (this.fsync) await handle.datasync();
@@ -303,7 +324,7 @@ export class FileAdapter implements StorageAdapter {
     let made = this.knownDirectories.get(directory);
     if (!made) {
       made = (async () => {
-        const firstCreated = await mkdir(directory, { recursive: true });
+        const firstCreated = await this.fs.mkdir(directory, { recursive: true });
         if (firstCreated === undefined) return;
         for (let current = directory; current !== dirname(current); current = dirname(current)) {
           await this.syncDirectory(dirname(current));
@@ -318,7 +339,7 @@ export class FileAdapter implements StorageAdapter {
 
   private async syncDirectory(directory: string): Promise<void> {
     if (!this.fsync) return;
-    const handle = await open(directory, fsConstants.O_RDONLY);
+    const handle = await this.fs.open(directory, fsConstants.O_RDONLY);
     try {
       await handle.sync();
     } finally {
@@ -331,9 +352,13 @@ function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
-async function readIfExists(path: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+async function readIfExists(
+  fs: FileSystem,
+  path: string,
+  options?: CallOptions,
+): Promise<Uint8Array | undefined> {
   try {
-    const bytes = await readFile(path, options?.signal ? { signal: options.signal } : undefined);
+    const bytes = await fs.readFile(path, options?.signal ? { signal: options.signal } : undefined);
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
@@ -341,18 +366,18 @@ async function readIfExists(path: string, options?: CallOptions): Promise<Uint8A
   }
 }
 
-async function readdirIfExists(path: string): Promise<string[]> {
+async function readdirIfExists(fs: FileSystem, path: string): Promise<string[]> {
   try {
-    return await readdir(path);
+    return await fs.readdir(path);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return [];
     throw error;
   }
 }
 
-async function unlinkIfExists(path: string): Promise<void> {
+async function unlinkIfExists(fs: FileSystem, path: string): Promise<void> {
   try {
-    await unlink(path);
+    await fs.unlink(path);
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw error;
   }

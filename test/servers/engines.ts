@@ -49,6 +49,11 @@ export const ENGINES = {
     name: 'file',
     freshStorageUrl: async () => `file:${mkdtempSync(join(tmpdir(), 'aft-engine-'))}?fsync=false`,
   },
+  /** The file store as shipped: every file and directory synced before a write is acknowledged. */
+  fileSynced: {
+    name: 'file (fsync on)',
+    freshStorageUrl: async () => `file:${mkdtempSync(join(tmpdir(), 'aft-engine-'))}`,
+  },
   redis: {
     name: 'redis',
     freshStorageUrl: async () => withParam(required('AFT_TEST_REDIS_URL'), 'prefix', `${uniquePrefix()}:`),
