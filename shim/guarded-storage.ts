@@ -5,6 +5,7 @@
  * so attempts are bounded by time, not by a count). Adapters stay thin; this logic lives
  * once, here.
  */
+import { setMaxListeners } from 'node:events';
 import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
 import { AftError, isAbortError, StorageUnavailableError } from './errors.js';
 import type { NodeMetrics } from './telemetry.js';
@@ -42,6 +43,9 @@ export async function guardStorage<T>(
   const deadline = guard.timeoutMs === undefined ? undefined : AbortSignal.timeout(guard.timeoutMs);
   const signal =
     deadline && guard.signal ? AbortSignal.any([guard.signal, deadline]) : (deadline ?? guard.signal);
+  // One logical call may make many requests at once (a listing reads its records in parallel),
+  // each listening on this signal: that is expected, not a leak.
+  if (deadline && signal) setMaxListeners(0, signal);
   try {
     return await call(signal ? { signal } : {});
   } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * The `aft serve` process is SIGKILLed while many commits are in flight, then restarted on
  * the same storage, several times in one test, on the file store (with fsync off, and on as
- * shipped), Redis and DynamoDB (DynamoDB Local). After every restart:
+ * shipped), Redis, DynamoDB (DynamoDB Local) and S3 (s3rver, with conditional writes). After every restart:
  *  - every acknowledged commit is visible (G5): each key it wrote reads at its version or newer;
  *  - no transaction is partly visible (G1, G7): each value names the transaction that wrote it
  *    and that transaction's write set, and every other key of that write set reads at the
@@ -84,7 +84,7 @@ async function checkState(url: string, acknowledged: ReadonlyMap<string, string[
   }
 }
 
-describe.each([ENGINES.file, ENGINES.fileSynced, ENGINES.redis, ENGINES.dynamodb])(
+describe.each([ENGINES.file, ENGINES.fileSynced, ENGINES.redis, ENGINES.dynamodb, ENGINES.s3])(
   'SIGKILL of the aft process mid-commit, on $name',
   (engine) => {
     it(`loses no acknowledged commit and shows no partial transaction, over ${ROUNDS} kills`, async () => {
@@ -98,7 +98,7 @@ describe.each([ENGINES.file, ENGINES.fileSynced, ENGINES.redis, ENGINES.dynamodb
           const stop = { now: false };
           const writing = runWriters(server.url, stop);
           // DynamoDB Local commits are slow on a busy machine: its rounds last longer.
-          const roundMs = engine === ENGINES.dynamodb ? 1500 : 400;
+          const roundMs = engine === ENGINES.dynamodb || engine === ENGINES.s3 ? 1500 : 400;
           await new Promise((resolve) => setTimeout(resolve, roundMs + Math.random() * roundMs));
           await kill9(server.child);
           stop.now = true;

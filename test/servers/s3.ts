@@ -2,9 +2,10 @@
  * s3rver (npm) for tests and benchmarks: an S3 API over a temp directory, with one bucket.
  * It runs in its own Node process with --openssl-legacy-provider, without which its
  * paginated ListObjectsV2 answers 500 on Node 17+, through s3rver-main.cjs, which works
- * around its crash when a DELETE empties a directory a PUT is writing into. It accepts only
- * the credentials S3RVER/S3RVER, and it ignores If-None-Match (see
- * test/adapters/s3-requests.test.ts).
+ * around its crash when a DELETE empties a directory a PUT is writing into and its torn
+ * objects when a client dies mid-PUT (S3 stores an object whole or not at all), and adds the
+ * conditional writes (If-None-Match, If-Match) s3rver ignores, as S3 answers them
+ * (test/adapters/s3rver-conditional.test.ts). It accepts only the credentials S3RVER/S3RVER.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

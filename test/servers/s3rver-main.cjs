@@ -1,4 +1,5 @@
-// Runs s3rver for tests and benchmarks, with one of its bugs worked around.
+// Runs s3rver for tests and benchmarks, with one of its bugs worked around and the conditional
+// writes it lacks added.
 //
 // After a DELETE, s3rver's file store removes the object's directory when it is empty. A
 // PUT into that directory at the same moment has already made it (mkdirp) and then fails to
@@ -20,13 +21,103 @@ FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key
   );
 };
 
+// s3rver ignores If-None-Match and If-Match on PUT. S3 answers them atomically: 412
+// PreconditionFailed when `If-None-Match: *` finds the key, or `If-Match` finds another ETag;
+// 404 NoSuchKey when `If-Match` finds no object. This layer does the same, checking and writing
+// under one lock per key (s3rver runs in this one process), so a race of conditional writers
+// has exactly one winner, as on S3, and aft's put-if-absent is tested on S3 like elsewhere.
+const locks = new Map();
+
+function s3Error(ctx, status, code, message, condition) {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body =
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>` +
+    `${condition ? `<Condition>${condition}</Condition>` : ''}</Error>`;
+}
+
+async function conditionalWrites(ctx, next) {
+  const ifNoneMatch = ctx.get('if-none-match');
+  const ifMatch = ctx.get('if-match');
+  if (ctx.method !== 'PUT' || (!ifNoneMatch && !ifMatch) || ctx.query.partNumber !== undefined) {
+    return next();
+  }
+  const [, bucketName, ...keyParts] = ctx.path.split('/');
+  const key = decodeURIComponent(keyParts.join('/'));
+  const name = `${decodeURIComponent(bucketName)}/${key}`;
+  const previous = locks.get(name) ?? Promise.resolve();
+  let release;
+  const mine = new Promise((resolve) => {
+    release = resolve;
+  });
+  const tail = previous.then(() => mine);
+  locks.set(name, tail);
+  await previous;
+  try {
+    const store = ctx.app.store;
+    const exists = await store.existsObject(decodeURIComponent(bucketName), key);
+    if (ifNoneMatch === '*' && exists) {
+      return s3Error(
+        ctx,
+        412,
+        'PreconditionFailed',
+        'At least one of the pre-conditions you specified did not hold',
+        'If-None-Match',
+      );
+    }
+    if (ifMatch) {
+      if (!exists) return s3Error(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+      const { etag } = await store.getMetadata(decodeURIComponent(bucketName), key);
+      if (ifMatch !== '*' && ifMatch !== etag) {
+        return s3Error(
+          ctx,
+          412,
+          'PreconditionFailed',
+          'At least one of the pre-conditions you specified did not hold',
+          'If-Match',
+        );
+      }
+    }
+    return await next();
+  } finally {
+    release();
+    if (locks.get(name) === tail) locks.delete(name);
+  }
+}
+
+// s3rver streams a PUT's body straight into the object's file, truncating it first: a client
+// that dies mid-request leaves an empty or torn object. S3 stores an object whole or not at
+// all. Here the body is read to its end first; a request cut off before it stores nothing.
+const streamingPutObject = FilesystemStore.prototype.putObject;
+FilesystemStore.prototype.putObject = async function putObject(object) {
+  if (!Buffer.isBuffer(object.content)) {
+    const chunks = [];
+    await new Promise((resolve, reject) => {
+      let ended = false;
+      object.content
+        .on('data', (chunk) => chunks.push(chunk))
+        .on('end', () => {
+          ended = true;
+          resolve();
+        })
+        .on('error', reject)
+        .on('close', () => {
+          if (!ended) reject(new Error('the request ended before its body did'));
+        });
+    });
+    object.content = Buffer.concat(chunks);
+  }
+  return streamingPutObject.call(this, object);
+};
+
 const [directory, port, bucket] = process.argv.slice(2);
-new S3rver({
+const server = new S3rver({
   directory,
   port: Number(port),
   address: '127.0.0.1',
   silent: true,
   configureBuckets: [{ name: bucket }],
-})
-  .run()
-  .then(() => process.stdout.write(`s3rver listening on 127.0.0.1:${port}\n`));
+});
+// First in line, before s3rver's own routes (Koa composes the list when the server starts).
+server.middleware.unshift(conditionalWrites);
+server.run().then(() => process.stdout.write(`s3rver listening on 127.0.0.1:${port}\n`));
