@@ -1,6 +1,7 @@
 /**
- * The S3 requests behind put-if-absent, checked on the wire. s3rver ignores If-None-Match,
- * so this stands in for S3 with a plain HTTP server that answers as S3 documents it:
+ * The S3 requests behind put-if-absent, checked on the wire, with a plain HTTP server that
+ * answers as S3 documents it (the conformance suite runs put-if-absent on s3rver, whose
+ * launcher adds S3's conditional writes):
  * 412 Precondition Failed when the key exists, 409 ConditionalRequestConflict while another
  * conditional write of that key is in flight.
  */
