@@ -30,7 +30,13 @@ type Command =
   | { readonly kind: 'begin' }
   | { readonly kind: 'read'; readonly reader: number; readonly key: string }
   | { readonly kind: 'end'; readonly reader: number }
-  | { readonly kind: 'commit'; readonly onOther: boolean; readonly keys: readonly string[] }
+  | {
+      readonly kind: 'commit';
+      readonly onOther: boolean;
+      readonly keys: readonly string[];
+      /** Which of the keys are written as tombstones (deletes). */
+      readonly deletes: readonly boolean[];
+    }
   | { readonly kind: 'gc'; readonly advanceMs: number };
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
@@ -43,6 +49,11 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
       kind: fc.constant('commit' as const),
       onOther: fc.boolean(),
       keys: fc.uniqueArray(keyArb, { minLength: 1, maxLength: 3 }),
+      // About one write in four is a delete.
+      deletes: fc.array(
+        fc.nat(3).map((n) => n === 0),
+        { minLength: 3, maxLength: 3 },
+      ),
     }),
   },
   {
@@ -102,13 +113,20 @@ describe('garbage collection against the model', () => {
                 const writer = command.onOther ? other : main;
                 const txid = writer.begin().txid;
                 sequence += 1;
-                const written = command.keys.map((key) => ({ key, value: `${key}=${sequence}` }));
+                const written = command.keys.map((key, i) => ({
+                  key,
+                  value: command.deletes[i] ? null : `${key}=${sequence}`,
+                }));
                 writer.write(
                   txid,
-                  written.map(({ key, value }) => ({ key, value: new TextEncoder().encode(value) })),
+                  written.map(({ key, value }) => ({
+                    key,
+                    value: value === null ? null : new TextEncoder().encode(value),
+                  })),
                 );
                 const version = (await writer.commit(txid)).version!;
-                for (const { key, value } of written) values.set(`${version}/${key}`, value);
+                for (const { key, value } of written)
+                  if (value !== null) values.set(`${version}/${key}`, value);
                 const commit: ModelCommit = {
                   versionId: version,
                   writes: new Map(written.map((w) => [w.key, w.value])),

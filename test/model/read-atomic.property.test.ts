@@ -26,7 +26,15 @@ const decoder = new TextDecoder();
 describe('read rule against the brute-force model', () => {
   it('chooses the newest valid version, and reads stay atomic and repeatable', () => {
     const historyArb = fc
-      .array(fc.uniqueArray(keyArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 })
+      .array(
+        // Each commit writes some keys, some of them as tombstones (deletes).
+        fc.uniqueArray(fc.record({ key: keyArb, deleted: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 4,
+          selector: (write) => write.key,
+        }),
+        { minLength: 1, maxLength: 12 },
+      )
       .chain((writeSets) =>
         fc.record({
           writeSets: fc.constant(writeSets),
@@ -46,7 +54,7 @@ describe('read rule against the brute-force model', () => {
         const all = writeSets.map(
           (keys, i): ModelCommit => ({
             versionId: formatVersionId({ physicalMs: 1000 + i, logical: 0 }, `t${i}`),
-            writes: new Map(keys.map((key) => [key, `v${i}`])),
+            writes: new Map(keys.map(({ key, deleted }) => [key, deleted ? null : `v${i}`])),
           }),
         );
         const metadata = new Metadata();
@@ -64,7 +72,7 @@ describe('read rule against the brute-force model', () => {
               versionId: commit.versionId,
               txid: `t${next}`,
               writeSet: [...commit.writes.keys()],
-              deleted: [],
+              deleted: [...commit.writes].filter(([, value]) => value === null).map(([key]) => key),
             });
             continue;
           }
@@ -74,6 +82,13 @@ describe('read rule against the brute-force model', () => {
           if (actual !== expected) {
             throw new Error(
               `read of ${key}: rule chose ${actual || 'nothing'}, model ${expected || 'nothing'}`,
+            );
+          }
+          // A tombstone read is a read of that version with no value.
+          const tombstone = actual !== NOTHING_READ && known.get(actual)?.writes.get(key) === null;
+          if (actual !== NOTHING_READ && metadata.isTombstone(key, actual) !== tombstone) {
+            throw new Error(
+              `read of ${key}@${actual}: tombstone ${!tombstone} in the metadata, ${tombstone} in the model`,
             );
           }
           readSet.set(key, actual);
