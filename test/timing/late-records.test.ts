@@ -9,21 +9,13 @@ import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
 import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { ErrorCode, StorageUnavailableError, TransactionLostError } from '../../shim/errors.js';
-import { ShimNode } from '../../shim/node.js';
-import { DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../../shim/timing.js';
+import { type CommitResult, ShimNode } from '../../shim/node.js';
+import { knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
+import { commitWithHeldRecord, nodesWithHeldStorage, TEST_TIMING } from './held-commit.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-/** Storage calls may take a (real) minute here: only the injected clock decides what is late. */
-const TIMING: Timing = {
-  ...DEFAULT_TIMING,
-  intentDeadlineMs: 500,
-  recordDeadlineMs: 1000,
-  storageCallTimeoutMs: 60_000,
-  maxClockSkewMs: 100,
-  pullIntervalMs: 1e9,
-  overlapPullEvery: 1,
-};
+const TIMING = TEST_TIMING;
 
 async function valueOn(node: ShimNode, key: string): Promise<string | undefined> {
   const txid = node.begin().txid;
@@ -44,11 +36,7 @@ describe('late commit records', () => {
     const holding = new HoldingAdapter(inner);
     const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
     try {
-      holding.hold('putCommitRecord');
-      const txid = a.begin().txid;
-      a.write(txid, [{ key: 'k', value: bytes('v') }]);
-      const commit = a.commit(txid).catch((error: unknown) => error);
-      await holding.waitForHeld();
+      const { txid, commit } = await commitWithHeldRecord({ a, holding });
 
       // The record is on the wire for longer than any node waits for it.
       clock += orphanAfterMs(TIMING) + 1;
@@ -78,17 +66,11 @@ describe('late commit records', () => {
   });
 
   it('a paused committer cannot land its record after another node claimed to know its time', async () => {
-    const inner = new MemoryAdapter();
-    const holding = new HoldingAdapter(inner);
-    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
-    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    const pair = await nodesWithHeldStorage(now, TIMING);
+    const { inner, holding, a, b } = pair;
     try {
       // A is paused between its deadline check and its record write.
-      holding.hold('putCommitRecord');
-      const txid = a.begin().txid;
-      a.write(txid, [{ key: 'k', value: bytes('v') }]);
-      const commit = a.commit(txid).catch((error: unknown) => error);
-      await holding.waitForHeld();
+      const { txid, commit } = await commitWithHeldRecord({ a, holding });
       const versionTime = clock;
 
       // Still in flight: B's settling pull claims no further than just below it.
@@ -115,21 +97,15 @@ describe('late commit records', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await pair.close();
     }
   });
 
   it('a record that lands while it is still in flight is learned by the next settling pull', async () => {
-    const inner = new MemoryAdapter();
-    const holding = new HoldingAdapter(inner);
-    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
-    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    const pair = await nodesWithHeldStorage(now, TIMING);
+    const { holding, a, b } = pair;
     try {
-      holding.hold('putCommitRecord');
-      const txid = a.begin().txid;
-      a.write(txid, [{ key: 'k', value: bytes('v') }]);
-      const commit = a.commit(txid);
-      await holding.waitForHeld();
+      const { commit } = await commitWithHeldRecord({ a, holding });
       // A newer commit on B moves B's plain-pull watermark past A's version id.
       const other = b.begin().txid;
       b.write(other, [{ key: 'other', value: bytes('o') }]);
@@ -138,12 +114,12 @@ describe('late commit records', () => {
       clock += knownLagMs(TIMING) + 1;
       await b.pull();
       expect(await holding.land('putCommitRecord')).toBe(true);
-      expect((await commit).status).toBe('committed');
+      expect(((await commit) as CommitResult).status).toBe('committed');
       await b.pull();
       expect(await valueOn(b, 'k')).toBe('v');
       expect(b.stats.knownThroughMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await pair.close();
     }
   });
 

@@ -7,19 +7,11 @@
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { type CommitError, CommitFailure } from '../../shim/commit.js';
 import { TransactionLostError, TransactionNotFoundError } from '../../shim/errors.js';
-import { ShimNode } from '../../shim/node.js';
-import { DEFAULT_TIMING, type Timing } from '../../shim/timing.js';
-import { HoldingAdapter } from '../helpers/holding-adapter.js';
+import { type CommitResult, ShimNode } from '../../shim/node.js';
+import { commitWithHeldRecord, nodesWithHeldStorage, TEST_TIMING } from './held-commit.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const TIMING: Timing = {
-  ...DEFAULT_TIMING,
-  intentDeadlineMs: 500,
-  recordDeadlineMs: 1000,
-  storageCallTimeoutMs: 60_000,
-  maxClockSkewMs: 100,
-  pullIntervalMs: 1e9,
-};
+const TIMING = TEST_TIMING;
 
 async function put(node: ShimNode, key: string, value: string): Promise<{ txid: string; version: string }> {
   const txid = node.begin().txid;
@@ -86,16 +78,10 @@ describe('outcomes from storage', () => {
   });
 
   it("a repeat on another node while the dead owner's record is still on the wire: marked aborted, answered lost, and the record loses", async () => {
-    const inner = new MemoryAdapter();
-    const holding = new HoldingAdapter(inner);
-    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
-    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    const pair = await nodesWithHeldStorage(now, TIMING);
+    const { holding, a, b } = pair;
     try {
-      holding.hold('putCommitRecord');
-      const txid = a.begin().txid;
-      a.write(txid, [{ key: 'k', value: bytes('v') }]);
-      const commit = a.commit(txid).catch((error: unknown) => error);
-      await holding.waitForHeld();
+      const { txid, commit } = await commitWithHeldRecord({ a, holding });
       holding.stopHolding();
       // The client repeats through the balancer and reaches B: the owner counts as dead.
       await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
@@ -104,28 +90,22 @@ describe('outcomes from storage', () => {
       expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
       await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await pair.close();
     }
   });
 
   it('an owner that is live but does not answer: a pending commit stays undecided, a decided one is answered', async () => {
-    const inner = new MemoryAdapter();
-    const holding = new HoldingAdapter(inner);
-    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
-    const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    const pair = await nodesWithHeldStorage(now, TIMING);
+    const { holding, a, b } = pair;
     try {
-      holding.hold('putCommitRecord');
-      const txid = a.begin().txid;
-      a.write(txid, [{ key: 'k', value: bytes('v') }]);
-      const commit = a.commit(txid);
-      await holding.waitForHeld();
+      const { txid, commit } = await commitWithHeldRecord({ a, holding });
       expect(await b.decidedOutcome(txid)).toBeUndefined();
       holding.stopHolding();
       await holding.land('putCommitRecord');
-      const { version } = await commit;
+      const { version } = (await commit) as CommitResult;
       expect(await b.decidedOutcome(txid)).toEqual({ status: 'committed', version });
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await pair.close();
     }
   });
 
