@@ -123,6 +123,12 @@ export interface StorageAdapter {
    */
   init?(options?: CallOptions): Promise<void>;
 
+  /**
+   * The engine's own clock, in ms since the epoch, where the engine tells time (Redis TIME).
+   * Each node compares its clock with it (shim/membership.ts). Absent where the engine has none.
+   */
+  time?(options?: CallOptions): Promise<number>;
+
   /** Releases connections and handles. The adapter is unusable afterwards. */
   close(): Promise<void>;
 }

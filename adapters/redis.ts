@@ -288,6 +288,12 @@ export class RedisAdapter implements StorageAdapter {
     return created === 1;
   }
 
+  async time(options?: CallOptions): Promise<number> {
+    options?.signal?.throwIfAborted();
+    const [seconds, micros] = await raceSignal(this.redis().time(), options?.signal);
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);

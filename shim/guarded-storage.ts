@@ -24,7 +24,8 @@ export type StorageOperation =
   | 'listEntries'
   | 'deleteEntries'
   /** The idempotency claim of a commit (a listing, record look-ups and a create). */
-  | 'claimIdempotencyKey';
+  | 'claimIdempotencyKey'
+  | 'time';
 
 export interface GuardOptions {
   /** The caller's signal: its abort rejects with its own reason. */

@@ -112,6 +112,8 @@ export class Membership {
   private lastListingStartMs: number | undefined;
   private readonly offsets = new Map<string, ClockOffset>();
   private skewReason: string | undefined;
+  /** This node's clock offset from the storage engine's, where the engine tells time. */
+  private engineOffset: ClockOffset | undefined;
   private readonly maxClockSkewMs: number;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
@@ -233,6 +235,7 @@ export class Membership {
     this.beating ??= (async () => {
       try {
         await this.writeHeartbeat(this.options.lowWaterMs());
+        await this.readEngineClock();
         await this.readMembers();
         await this.askStaticPeers();
       } finally {
@@ -317,12 +320,56 @@ export class Membership {
   }
 
   /**
-   * Fences this node while its clock is off by more than the allowed skew from a majority of
-   * the live peers it measured (a peer's offset is known only within an interval; only an
-   * interval wholly past the bound counts). With one peer, both fence: neither can tell who is
-   * wrong, and trusting either could let the collector delete a version someone reads.
+   * Where the engine tells time, bounds this node's offset from it: the engine read its clock
+   * between this node's two readings. (A failed read keeps the last bound.)
+   */
+  private async readEngineClock(): Promise<void> {
+    const { storage } = this.options;
+    if (!storage.time) return;
+    const beforeMs = this.now();
+    const engineMs = await guardStorage(storage, this.metrics, 'time', (call) => storage.time!(call), {
+      timeoutMs: this.deadAfterMs / 2,
+    }).catch(() => undefined);
+    if (engineMs === undefined) return;
+    this.engineOffset = { lowMs: beforeMs - engineMs, highMs: this.now() - engineMs };
+  }
+
+  /** This node's offset from the storage engine's clock, where the engine tells time (for operators). */
+  engineClockOffset(): ClockOffset | undefined {
+    return this.engineOffset;
+  }
+
+  /**
+   * Fences this node while its clock is off: from the storage engine's by over half the
+   * allowed skew, where the engine tells time; else from a majority of the live peers it
+   * measured by over the skew (a peer's offset is known only within an interval; only an
+   * interval wholly past the bound counts). With one peer and no engine clock, both fence:
+   * neither can tell who is wrong, and trusting either could let the collector delete a
+   * version someone reads.
    */
   private judgeClock(): void {
+    const wasSkewed = this.skewReason !== undefined;
+    this.skewReason = this.engineOffset ? this.engineSkew(this.engineOffset) : this.peerSkew();
+    if (this.skewReason !== undefined) {
+      this.logger?.error({ reason: this.skewReason }, 'clock skew over the bound');
+      this.options.onFenced?.(this.skewReason);
+    } else if (wasSkewed && this.liveness() === undefined) {
+      this.options.onUnfenced?.();
+    }
+  }
+
+  /**
+   * The engine's clock is every node's reference: within half the bound of it, any two nodes
+   * are within the bound of each other. Only an offset wholly past half the bound counts.
+   */
+  private engineSkew(offset: ClockOffset): string | undefined {
+    const halfMs = this.maxClockSkewMs / 2;
+    const beyond = offset.lowMs > halfMs ? offset.lowMs : offset.highMs < -halfMs ? offset.highMs : 0;
+    if (beyond === 0) return undefined;
+    return `this node's clock is ${Math.round(beyond)} ms off the storage engine's, over half the ${this.maxClockSkewMs} ms allowed between nodes`;
+  }
+
+  private peerSkew(): string | undefined {
     let measured = 0;
     let off = 0;
     let worstMs = 0;
@@ -341,17 +388,9 @@ export class Membership {
         if (Math.abs(beyond) > Math.abs(worstMs)) worstMs = beyond;
       }
     }
-    const wasSkewed = this.skewReason !== undefined;
-    this.skewReason =
-      measured > 0 && off * 2 > measured
-        ? `this node's clock disagrees with ${off} of ${measured} peers by over ${this.maxClockSkewMs} ms (a peer is ${Math.round(worstMs)} ms off)`
-        : undefined;
-    if (this.skewReason !== undefined) {
-      this.logger?.error({ reason: this.skewReason }, 'clock skew over the bound');
-      this.options.onFenced?.(this.skewReason);
-    } else if (wasSkewed && this.liveness() === undefined) {
-      this.options.onUnfenced?.();
-    }
+    return measured > 0 && off * 2 > measured
+      ? `this node's clock disagrees with ${off} of ${measured} peers by over ${this.maxClockSkewMs} ms (a peer is ${Math.round(worstMs)} ms off)`
+      : undefined;
   }
 
   private async askStaticPeers(): Promise<void> {

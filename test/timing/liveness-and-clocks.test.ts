@@ -5,12 +5,14 @@
  */
 import type { StorageAdapter } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { createAdapterFromUrl } from '../../adapters/url.js';
 import { collectGarbage } from '../../gc/collector.js';
 import { ConfigError, resolveConfig } from '../../shim/config.js';
 import { startShim } from '../../shim/http/server.js';
 import { decodeMember, MEMBERS_NAMESPACE, Membership } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
 import { eventually } from '../helpers/eventually.js';
+import { ENGINES } from '../servers/engines.js';
 
 function member(
   storage: StorageAdapter,
@@ -199,6 +201,40 @@ describe('clocks', () => {
     }
     expect(a.membership.liveness()).toMatch(/clock disagrees/);
     expect(b.membership.liveness()).toMatch(/clock disagrees/);
+  });
+
+  it("where the engine tells time, it settles who is off: only the node whose clock disagrees with the engine's fences, even with a single peer", async () => {
+    const storage = new MemoryAdapter();
+    let clock = 1_800_000_000_000;
+    const timed = Object.assign(Object.create(storage) as MemoryAdapter, {
+      async time() {
+        return clock;
+      },
+    });
+    const right = member(timed, 'node-a', () => clock);
+    const wrong = member(timed, 'node-b', () => clock - 20_000);
+    for (const { membership } of [right, wrong]) await membership.register();
+    for (let round = 0; round < 3; round += 1) {
+      clock += 1_000;
+      for (const { membership } of [right, wrong]) await membership.refresh();
+    }
+    expect(right.membership.liveness()).toBeUndefined();
+    expect(right.fenced).toEqual([]);
+    expect(wrong.membership.liveness()).toMatch(/-20000 ms off the storage engine's/);
+    expect(wrong.membership.engineClockOffset()?.highMs).toBe(-20_000);
+  });
+
+  it.each([ENGINES.redis, ENGINES.redisCluster])('$name tells its time, close to ours', async (engine) => {
+    const adapter = createAdapterFromUrl(await engine.freshStorageUrl());
+    try {
+      const before = Date.now();
+      const engineMs = await adapter.time!();
+      // Same machine: the engine's clock reads between our two readings (give or take a ms).
+      expect(engineMs).toBeGreaterThanOrEqual(before - 2);
+      expect(engineMs).toBeLessThanOrEqual(Date.now() + 2);
+    } finally {
+      await adapter.close();
+    }
   });
 
   it('a node whose heartbeats were sent long ago cannot vouch for itself, however late their answers came', async () => {
