@@ -13,6 +13,13 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testTimeout: 30000,
   maxWorkers: 2,
+  // Coverage of the code in the workers; test/coverage-reporter.cjs adds the child processes'
+  // and enforces the floor.
+  collectCoverage: true,
+  coverageProvider: 'v8',
+  collectCoverageFrom: ['{shim,adapters,gc,lambda-layer,infra,bin}/**/*.ts'],
+  coverageReporters: ['json'],
+  reporters: ['default', '<rootDir>/test/coverage-reporter.cjs'],
   globalSetup: '<rootDir>/test/global-setup.cjs',
   globalTeardown: '<rootDir>/test/global-teardown.cjs',
 };

@@ -4,6 +4,7 @@
 // test/global-teardown.cjs stops them. The server launchers are imported from dist/ because
 // they are shared with the benchmarks (bench/), which run from there.
 const { execFileSync } = require('node:child_process');
+const { rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
@@ -11,6 +12,10 @@ module.exports = async () => {
   // The AWS SDK's notice that its future versions need Node 22 would fill every test's output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const root = join(__dirname, '..');
+  // Every child process writes its V8 coverage here as it exits (test/coverage-reporter.cjs).
+  const processCoverage = join(root, 'coverage', 'processes');
+  rmSync(processCoverage, { recursive: true, force: true });
+  process.env.NODE_V8_COVERAGE = processCoverage;
   execFileSync(
     process.execPath,
     [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
