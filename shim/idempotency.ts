@@ -10,10 +10,10 @@
  *   - Claims of one key form generations: `<hash>.<epoch>.000000`, `.000001`, ... where the
  *     epoch is the claim's version time divided by the time-to-live. A generation is written
  *     only when every earlier one (in this epoch, the one before and, near its end, the next)
- *     is settled as dead (its transaction can no longer commit: whoever judged it dead put
- *     an abort marker at its record id, shim/commit-outcome.ts), abandoned or expired. So at most one transaction per key
- *     commits within the time-to-live. (Claims in two epochs cannot race through
- *     put-if-absent; claimKey's second look settles that case.)
+ *     is settled as dead (its transaction can no longer commit: whoever judged it dead put an
+ *     abort marker at its record id, shim/commit-outcome.ts), abandoned or expired. So at most
+ *     one transaction per key commits within the time-to-live. (Claims in two epochs cannot
+ *     race through put-if-absent; claimKey's second look settles that case.)
  *   - Nothing deletes a claim of the current or the previous epoch, so a key's generations
  *     there have no gaps and are read one by one, by id, until the first absent one (no
  *     listing on the hot path). Garbage collection deletes whole older epochs, whose claims
