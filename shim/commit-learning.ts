@@ -59,7 +59,10 @@ export class CommitLearner {
   readonly collected = new LRUCache<string, true>({ max: 100_000 });
   /** Commits known to be aborted (their record id holds a marker). */
   private readonly aborted = new LRUCache<string, true>({ max: 100_000 });
-  /** The newest record id learned, markers included (with the metadata's newest, where plain pulls go on from). */
+  /**
+   * The newest record id learned, markers included: with the metadata's newest, where plain
+   * pulls go on from.
+   */
   private watermark: string | undefined;
   private pulls = 0;
   private pulling: Promise<number> | undefined;
