@@ -4,7 +4,7 @@
 // test/global-teardown.cjs stops them. The server launchers are imported from dist/ because
 // they are shared with the benchmarks (bench/), which run from there.
 const { execFileSync } = require('node:child_process');
-const { rmSync } = require('node:fs');
+const { chmodSync, readdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
@@ -24,6 +24,10 @@ module.exports = async () => {
       stdio: 'inherit',
     },
   );
+  // The commands must be executable (tsc writes new files without the mode bits): `npx aft`
+  // runs dist/bin/aft.js through its bin link.
+  for (const name of readdirSync(join(root, 'dist', 'bin')))
+    chmodSync(join(root, 'dist', 'bin', name), 0o755);
   const { startTestServers } = await import(
     pathToFileURL(join(root, 'dist', 'test', 'servers', 'all.js')).href
   );
