@@ -9,7 +9,7 @@ import { createAdapterFromUrl, describeStorageUrl } from '../../adapters/url.js'
 import { collectGarbage } from '../../gc/collector.js';
 import { acquireLease } from '../../gc/lease.js';
 import { CommitPush } from '../commit-push.js';
-import { resolveConfig, type ShimConfig, type ShimOptions } from '../config.js';
+import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../config.js';
 import { Membership } from '../membership.js';
 import { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
@@ -95,9 +95,15 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
   });
 
+  // express 5 hands a listen error to this callback: without the check, a port in use went
+  // on as if listening (and failed reading the address of a server that has none).
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, () => resolve(listening));
-    listening.once('error', reject);
+    const listening = app.listen(config.port, config.host, (error?: Error) =>
+      error ? reject(error) : resolve(listening),
+    );
+  }).catch(async (error: unknown) => {
+    await shimNode.close();
+    throw listenError(error, config);
   });
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
@@ -198,4 +204,19 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   }
 
   return { url, node: shimNode, server, config, ready, close };
+}
+
+/** A listen failure an operator can act on: the address in use, or not allowed, named as such. */
+function listenError(error: unknown, config: ShimConfig): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(`--port ${config.port}: ${where} is in use (another process listens there)`, {
+      cause: error,
+    });
+  }
+  if (code === 'EACCES') {
+    return new ConfigError(`--port ${config.port}: not allowed to listen on ${where}`, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
 }
