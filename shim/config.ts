@@ -5,6 +5,7 @@
  */
 import { MAX_KEY_BYTES } from '../adapters/contract.js';
 import { BadRequestError } from './errors.js';
+import { checkTiming, DEFAULT_TIMING } from './timing.js';
 
 export interface ShimConfig {
   readonly port: number;
@@ -281,6 +282,19 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
     // heartbeat must not be enough to fence it.
     throw new ConfigError(
       `heartbeatMs (${config.heartbeatMs}) must be under half of deadAfterMs (${config.deadAfterMs})`,
+    );
+  }
+  // The node's time bounds must fit together (shim/timing.ts): say which setting is off, here,
+  // rather than fail inside the node with a RangeError.
+  try {
+    checkTiming({
+      ...DEFAULT_TIMING,
+      maxClockSkewMs: config.maxClockSkewMs,
+      outcomeRetentionMs: config.outcomeRetentionMs,
+    });
+  } catch (error) {
+    throw new ConfigError(
+      `outcomeRetentionMs (${config.outcomeRetentionMs}) and maxClockSkewMs (${config.maxClockSkewMs}) do not fit: ${(error as Error).message}`,
     );
   }
   if (config.transactionTimeoutMs > config.maxTransactionTimeoutMs) {

@@ -262,6 +262,16 @@ describe('settings', () => {
     expect(resolveConfig({ heartbeatMs: 4999, deadAfterMs: 10_000 }, {}).heartbeatMs).toBe(4999);
   });
 
+  it('rejects an outcome retention too short for the clock skew allowed, naming both settings', () => {
+    // A skew of 500 s makes the orphan bound 550 s: records must outlive twice that, 1100 s.
+    expect(() => resolveConfig({ maxClockSkewMs: 500_000 }, {})).toThrow(
+      /outcomeRetentionMs \(900000\) and maxClockSkewMs \(500000\) do not fit/,
+    );
+    expect(resolveConfig({ maxClockSkewMs: 500_000, outcomeRetentionMs: 1_100_000 }, {}).maxClockSkewMs).toBe(
+      500_000,
+    );
+  });
+
   it('a node heartbeats while it loads its metadata', async () => {
     const storage = new MemoryAdapter();
     let release!: () => void;
