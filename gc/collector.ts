@@ -203,7 +203,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
       settledIntents.push(intent.id);
       continue;
     }
-    if (!markers.includes(intent.id)) markersWritten += 1;
+    if (decided.created) markersWritten += 1;
     const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
     if (keys.length > 0) {
       await storage.deleteVersions(
@@ -321,15 +321,13 @@ async function settleIdempotencyClaims(
       }
       // Settled from the instant its settle time has passed (strictly after, as lookups judge).
       if (claim.committed || claim.abandoned || startedMs <= claimSettledAfterMs(claim, timing)) continue;
-      let committed = records.has(claim.versionId);
-      if (!committed) {
-        const decided = await markAborted(storage, claim.versionId, call);
-        committed = decided.state === 'committed';
-      }
-      if (committed) {
+      const decided = records.has(claim.versionId)
+        ? undefined
+        : await markAborted(storage, claim.versionId, call);
+      if (decided === undefined || decided.state === 'committed') {
         await markCommitted(entry.id, claim, storage, call);
       } else {
-        markersWritten += 1;
+        if (decided.created) markersWritten += 1;
         // Dead: its record id holds a marker. It stays until its epoch goes (deleting it could
         // leave a gap), marked so that lookups and later passes skip it unread.
         await storage.putEntry(

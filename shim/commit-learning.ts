@@ -127,11 +127,9 @@ export class CommitLearner {
   /** The newest record id this node knows: its own commits, learned ones and markers alike. */
   private plainPullWatermark(): string | undefined {
     const newest = this.context.metadata.newestVersionId;
-    // Version ids compare as plain strings (code units): the later of the two.
-    return [this.watermark, newest]
-      .filter((id) => id !== undefined)
-      .sort()
-      .at(-1);
+    if (newest === undefined) return this.watermark;
+    // Version ids compare as plain strings (code units).
+    return this.watermark !== undefined && this.watermark > newest ? this.watermark : newest;
   }
 
   /** A settling pull: afterwards `knownThroughMs` has moved as far as storage allows. */
@@ -243,6 +241,7 @@ export class CommitLearner {
     const from = versionIdFloor(beganMs - timing.maxClockSkewMs);
     const suffix = `.${txid}`;
     const intent = await this.findId(
+      'listEntries',
       from,
       suffix,
       (after, call) =>
@@ -259,6 +258,7 @@ export class CommitLearner {
     const versionId =
       intent ??
       (await this.findId(
+        'listCommitRecordIds',
         from,
         suffix,
         (after, call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
@@ -285,13 +285,14 @@ export class CommitLearner {
   }
 
   private async findId(
+    operation: StorageOperation,
     from: string,
     suffix: string,
     list: (after: string | undefined, call: CallOptions) => Promise<string[]>,
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
     for (let after: string | undefined = from; ; ) {
-      const ids = await this.guarded('listEntries', (call) => list(after, call), signal);
+      const ids = await this.guarded(operation, (call) => list(after, call), signal);
       if (ids.length === 0) return undefined;
       const found = ids.find((id) => id.endsWith(suffix));
       if (found !== undefined) return found;

@@ -28,7 +28,8 @@ export function isAbortMarker(record: CommitRecord | undefined): boolean {
 
 /** How a commit that was judged dead turned out to stand. */
 export type Decided =
-  | { readonly state: 'aborted' }
+  /** `created`: this call wrote the marker (else one was there already). */
+  | { readonly state: 'aborted'; readonly created?: true }
   | { readonly state: 'committed'; readonly record: CommitRecord };
 
 /**
@@ -40,7 +41,8 @@ export async function markAborted(
   versionId: string,
   options: CallOptions = {},
 ): Promise<Decided> {
-  if (await storage.putCommitRecord(abortMarker(versionId), options)) return { state: 'aborted' };
+  if (await storage.putCommitRecord(abortMarker(versionId), options))
+    return { state: 'aborted', created: true };
   const existing = await storage.getCommitRecord(versionId, options);
   // A record id is never deleted while anyone may still mark it (the collector keeps records
   // and markers for the outcome retention), so the loser of the put finds the winner.

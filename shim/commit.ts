@@ -189,7 +189,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     );
   }
   if (decided.state === 'aborted') {
-    abandon(storage, versionId, versions);
+    abandon(storage, versionId, versions, true);
     throw new CommitError(
       CommitFailure.JUDGED_DEAD,
       `commit of ${txn.txid} was judged dead and marked aborted before its record landed`,
@@ -209,9 +209,14 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
  * Best effort, in the background: marks an aborted commit's record id (a no-op when a marker is
  * there) and deletes its versions, then its intent. What fails here the collector finishes.
  */
-function abandon(storage: StorageAdapter, versionId: string, versions: readonly VersionWrite[]): void {
+function abandon(
+  storage: StorageAdapter,
+  versionId: string,
+  versions: readonly VersionWrite[],
+  marked = false,
+): void {
   const refs = versions.map(({ key }) => ({ key, versionId }));
-  markAborted(storage, versionId)
+  (marked ? Promise.resolve<Decided>({ state: 'aborted' }) : markAborted(storage, versionId))
     .then((decided) => {
       if (decided.state === 'aborted') return storage.deleteVersions(refs);
       throw new Error('a record landed');

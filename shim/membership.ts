@@ -351,7 +351,7 @@ export class Membership {
     const wasSkewed = this.skewReason !== undefined;
     this.skewReason = this.engineOffset ? this.engineSkew(this.engineOffset) : this.peerSkew();
     if (this.skewReason !== undefined) {
-      this.logger?.error({ reason: this.skewReason }, 'clock skew over the bound');
+      if (!wasSkewed) this.logger?.error({ reason: this.skewReason }, 'clock skew over the bound');
       this.options.onFenced?.(this.skewReason);
     } else if (wasSkewed && this.liveness() === undefined) {
       this.options.onUnfenced?.();
