@@ -37,6 +37,11 @@ export interface CommitContext {
   readonly metrics: NodeMetrics;
   readonly timing: Timing;
   readonly now: () => number;
+  /**
+   * A clock for durations that never steps back (the commit's deadlines are durations on this
+   * node): a wall clock stepped back by NTP must not let a late intent pass its deadline.
+   */
+  readonly elapsedNow: () => number;
   /** How long an idempotency claim blocks a new run of its key. */
   readonly idempotencyTtlMs: number;
   /** Why this node may not commit now (it cannot vouch that it is a live member), if so. */
@@ -80,7 +85,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   const { storage, metrics, timing } = context;
   if (txn.versionId === undefined) {
     txn.versionId = formatVersionId(context.clock.tick(), txn.txid);
-    txn.versionTakenAtMs = context.now();
+    txn.versionTakenAtMs = context.elapsedNow();
   }
   const versionId = txn.versionId;
   const guard = { timeoutMs: timing.storageCallTimeoutMs };
@@ -162,7 +167,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
       txn.recordAttempted = true;
       decided = await putRecord(record, context);
-    } else if (context.now() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
+    } else if (context.elapsedNow() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
       // Others may be judging this commit dead by now: decide it the way they would.
       decided = await guardStorage(
         storage,
@@ -230,7 +235,7 @@ function abandon(
  * this node's clock), or the node can no longer vouch that it is a live member.
  */
 function checkInTime(txn: Transaction, context: CommitContext, limitMs: number, step: string): void {
-  const elapsedMs = context.now() - txn.versionTakenAtMs;
+  const elapsedMs = context.elapsedNow() - txn.versionTakenAtMs;
   if (elapsedMs > limitMs) {
     throw new CommitError(
       CommitFailure.DEADLINE_PASSED,

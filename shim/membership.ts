@@ -51,7 +51,13 @@ export interface MembershipOptions {
   readonly token?: string;
   readonly onFenced?: (reason: string) => void;
   readonly onUnfenced?: () => void;
+  /** The wall clock, written in heartbeats and compared with peers'. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The clock for durations (heartbeat freshness, how long a member was seen unchanged): it
+   * must never step back. @default `now` when one is given, else performance.now
+   */
+  readonly elapsedNow?: () => number;
   readonly logger?: NodeLogger;
   readonly metrics?: NodeMetrics;
   /** Clocks further apart than this from most peers fence this node. @default 5000 */
@@ -60,7 +66,7 @@ export interface MembershipOptions {
 
 interface Observed {
   readonly record: MemberRecord;
-  /** Local time at which a read of this node first answered with the member's current sequence number. */
+  /** When (elapsed clock) a read of this node first answered with the member's current sequence number. */
   readonly changedAtMs: number;
 }
 
@@ -100,6 +106,7 @@ export class Membership {
   readonly deadAfterMs: number;
   private readonly options: MembershipOptions;
   private readonly now: () => number;
+  private readonly elapsedNow: () => number;
   private readonly logger: NodeLogger | undefined;
   private readonly metrics: NodeMetrics;
   private readonly observed = new Map<string, Observed>();
@@ -108,8 +115,9 @@ export class Membership {
   private seq = 0;
   /** When the newest heartbeat that storage acknowledged was sent (not answered). */
   private lastHeartbeatSentOkMs: number;
-  /** When the latest successful read of the member list began, and the one before. */
+  /** When the latest successful read of the member list began (elapsed clock, and wall clock). */
   private lastListingStartMs: number | undefined;
+  private lastListingWallMs: number | undefined;
   private readonly offsets = new Map<string, ClockOffset>();
   private skewReason: string | undefined;
   /** This node's clock offset from the storage engine's, where the engine tells time. */
@@ -125,9 +133,10 @@ export class Membership {
     this.deadAfterMs = options.deadAfterMs ?? 10_000;
     this.maxClockSkewMs = options.maxClockSkewMs ?? 5000;
     this.now = options.now ?? Date.now;
+    this.elapsedNow = options.elapsedNow ?? options.now ?? (() => performance.now());
     this.logger = options.logger;
     this.metrics = options.metrics ?? noMetrics;
-    this.lastHeartbeatSentOkMs = this.now();
+    this.lastHeartbeatSentOkMs = this.elapsedNow();
   }
 
   /**
@@ -137,7 +146,7 @@ export class Membership {
    */
   liveness(): string | undefined {
     if (!this.registered) return undefined;
-    const silentMs = this.now() - this.lastHeartbeatSentOkMs;
+    const silentMs = this.elapsedNow() - this.lastHeartbeatSentOkMs;
     if (silentMs > this.deadAfterMs / 2) return `no heartbeat reached storage for ${silentMs} ms`;
     return this.skewReason;
   }
@@ -176,7 +185,7 @@ export class Membership {
   /** The URL of a live node, or undefined when it is unknown or dead. */
   urlOf(nodeId: string): string | undefined {
     if (nodeId === this.options.nodeId) return this.options.url;
-    const nowMs = this.now();
+    const nowMs = this.elapsedNow();
     const seen = this.observed.get(nodeId);
     if (seen && !this.isDead(seen)) return seen.record.url;
     for (const [url, peer] of this.staticPeers) {
@@ -197,7 +206,7 @@ export class Membership {
 
   /** URLs of the live peers (this node excluded). */
   livePeerUrls(): string[] {
-    const nowMs = this.now();
+    const nowMs = this.elapsedNow();
     const urls = new Set<string>();
     for (const observed of this.observed.values()) {
       if (observed.record.nodeId !== this.options.nodeId && !this.isDead(observed))
@@ -248,6 +257,7 @@ export class Membership {
   private async writeHeartbeat(lowWaterMs: number, signal?: AbortSignal): Promise<void> {
     this.seq += 1;
     const sentMs = this.now();
+    const sentElapsedMs = this.elapsedNow();
     const record: MemberRecord = {
       nodeId: this.options.nodeId,
       url: this.options.url,
@@ -269,7 +279,7 @@ export class Membership {
       );
       // Freshness counts from the sending: the write landed no earlier, and an observer saw
       // it change no earlier than that.
-      this.lastHeartbeatSentOkMs = Math.max(this.lastHeartbeatSentOkMs, sentMs);
+      this.lastHeartbeatSentOkMs = Math.max(this.lastHeartbeatSentOkMs, sentElapsedMs);
       if (this.liveness() === undefined) this.options.onUnfenced?.();
     } catch (error) {
       const notLive = this.liveness();
@@ -280,12 +290,16 @@ export class Membership {
 
   private async readMembers(): Promise<void> {
     const startedMs = this.now();
+    const startedElapsedMs = this.elapsedNow();
     const entries = await guardStorage(this.options.storage, this.metrics, 'listEntries', (call) =>
       this.options.storage.listEntries(MEMBERS_NAMESPACE, call),
     );
     const nowMs = this.now();
-    const previousListingMs = this.lastListingStartMs;
-    this.lastListingStartMs = startedMs;
+    const answeredElapsedMs = this.elapsedNow();
+    // Wall times, to bound peers' clock offsets; durations run on the elapsed clock.
+    const previousListingMs = this.lastListingWallMs;
+    this.lastListingWallMs = startedMs;
+    this.lastListingStartMs = startedElapsedMs;
     const present = new Set<string>();
     const stale: string[] = [];
     for (const entry of entries) {
@@ -296,7 +310,7 @@ export class Membership {
       const changed = !previous || previous.record.seq !== record.seq;
       // Counted from when this read answered: the heartbeat had landed by then, so it was sent
       // no later, and its node stops by half its dead-after time after that.
-      const changedAtMs = changed ? nowMs : previous.changedAtMs;
+      const changedAtMs = changed ? answeredElapsedMs : previous.changedAtMs;
       this.observed.set(record.nodeId, { record, changedAtMs });
       if (changed && previous && previousListingMs !== undefined && record.nodeId !== this.options.nodeId) {
         // Written after the previous read began and before this one answered.
@@ -305,7 +319,7 @@ export class Membership {
           highMs: record.heartbeatAtMs - previousListingMs,
         });
       }
-      if (!changed && nowMs - changedAtMs > 10 * (record.deadAfterMs ?? this.deadAfterMs)) {
+      if (!changed && answeredElapsedMs - changedAtMs > 10 * (record.deadAfterMs ?? this.deadAfterMs)) {
         stale.push(entry.id);
       }
     }
@@ -404,7 +418,7 @@ export class Membership {
           });
           if (!response.ok) return;
           const { nodeId } = (await response.json()) as { nodeId?: string };
-          if (typeof nodeId === 'string') this.staticPeers.set(url, { nodeId, seenAtMs: this.now() });
+          if (typeof nodeId === 'string') this.staticPeers.set(url, { nodeId, seenAtMs: this.elapsedNow() });
         } catch {
           // Unreachable now: it turns dead once its last answer is older than deadAfterMs.
         }

@@ -63,6 +63,11 @@ export interface ShimNodeOptions {
   readonly logger?: NodeLogger;
   /** The clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The clock for durations (commit deadlines), for tests: it must never step back.
+   * @default `now` when one is given, else performance.now
+   */
+  readonly elapsedNow?: () => number;
   /** How often idle transactions are looked for. @default 1000 */
   readonly reaperIntervalMs?: number;
   /** How many finished transactions are remembered for status and repeated commits. @default 100000 */
@@ -198,6 +203,7 @@ export class ShimNode {
       metrics: this.metrics,
       timing: this.timing,
       now: this.now,
+      elapsedNow: options.elapsedNow ?? options.now ?? (() => performance.now()),
       idempotencyTtlMs: this.limits.idempotencyTtlMs,
       ...(options.liveness && { liveness: options.liveness }),
     };

@@ -20,7 +20,7 @@ export class Transaction {
   status: TransactionStatus = TransactionStatus.RUNNING;
   /** Assigned when commit starts and kept, so a repeated commit writes the same record. */
   versionId: string | undefined;
-  /** This node's clock when the version id was taken: the commit's deadlines count from it. */
+  /** The node's duration clock when the version id was taken: the commit's deadlines count from it. */
   versionTakenAtMs = 0;
   /** Every buffered version is durable in storage (step 2 of commit is done). */
   versionsDurable = false;

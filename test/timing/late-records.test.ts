@@ -149,6 +149,35 @@ describe('late commit records', () => {
     }
   });
 
+  it('a wall clock stepped back during the intent write does not let a late intent pass its deadline', async () => {
+    const inner = new MemoryAdapter();
+    const holding = new HoldingAdapter(inner);
+    let elapsed = 0;
+    const a = await ShimNode.open({
+      storage: holding.adapter,
+      now,
+      elapsedNow: () => elapsed,
+      timing: TIMING,
+    });
+    try {
+      holding.hold('putEntry', ([namespace]) => namespace === INTENTS_NAMESPACE);
+      const txid = a.begin().txid;
+      a.write(txid, [{ key: 'k', value: bytes('v') }]);
+      const commit = a.commit(txid).catch((error: unknown) => error);
+      await holding.waitForHeld();
+      // NTP steps the wall clock a minute back while the intent is held past its deadline.
+      clock -= 60_000;
+      elapsed += TIMING.intentDeadlineMs + 1;
+      holding.stopHolding();
+      await holding.land('putEntry');
+      expect(((await commit) as CommitError).failure).toBe(CommitFailure.DEADLINE_PASSED);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect((await inner.listCommitRecords(undefined)).every((record) => record.aborted)).toBe(true);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('a node that cannot vouch that it is live writes no record', async () => {
     const storage = new MemoryAdapter();
     let notLive: string | undefined;

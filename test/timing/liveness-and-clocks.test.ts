@@ -237,6 +237,36 @@ describe('clocks', () => {
     }
   });
 
+  it('a wall clock stepped back does not keep a node that cannot heartbeat from fencing', async () => {
+    const storage = new MemoryAdapter();
+    let wall = 1_800_000_000_000;
+    let elapsed = 0;
+    let failing = false;
+    const flaky = Object.assign(Object.create(storage) as MemoryAdapter, {
+      async putEntry(...args: Parameters<MemoryAdapter['putEntry']>) {
+        if (failing) throw new Error('storage unreachable');
+        return storage.putEntry(...args);
+      },
+    });
+    const membership = new Membership({
+      storage: flaky,
+      nodeId: 'node-a',
+      url: 'http://node-a',
+      lowWaterMs: () => 0,
+      heartbeatMs: 2 ** 30,
+      deadAfterMs: 10_000,
+      now: () => wall,
+      elapsedNow: () => elapsed,
+    });
+    await membership.register();
+    failing = true;
+    // Silent for 6 s, while NTP steps the wall clock a minute back.
+    elapsed += 6_000;
+    wall -= 60_000;
+    await membership.refresh().catch(() => undefined);
+    expect(membership.liveness()).toMatch(/no heartbeat reached storage for 6000 ms/);
+  });
+
   it('a node whose heartbeats were sent long ago cannot vouch for itself, however late their answers came', async () => {
     const storage = new MemoryAdapter();
     let clock = 1_800_000_000_000;
