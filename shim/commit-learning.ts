@@ -33,6 +33,10 @@ export interface LearningContext {
   readonly now: () => number;
   /** Records or ids asked for per listing call. @default 1000 */
   readonly pageSize?: number;
+  /** A pushed record was dropped: storage does not hold it as pushed. */
+  readonly onDroppedPushed?: (versionId: string, why: string) => void;
+  /** A record's version time is further ahead of this node's clock than the allowed skew. */
+  readonly onClockAhead?: (versionId: string, aheadMs: number) => void;
 }
 
 /** What storage says of a transaction this node does not remember. */
@@ -51,6 +55,10 @@ const DEFAULT_PAGE = 1000;
 const RECORD_READS_IN_FLIGHT = 16;
 
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
+
+function sameKeys(known: ReadonlySet<string>, stored: readonly string[]): boolean {
+  return known.size === stored.length && stored.every((key) => known.has(key));
+}
 
 export class CommitLearner {
   /** Every commit with a version time up to this is known here, aborted, or was collected. */
@@ -72,23 +80,107 @@ export class CommitLearner {
     this.pageSize = context.pageSize ?? DEFAULT_PAGE;
   }
 
-  /** Adds a record to the metadata (a marker only to the aborted set); true when it was new. */
-  learn(record: CommitRecord): boolean {
-    if (this.watermark === undefined || record.versionId > this.watermark) this.watermark = record.versionId;
+  /**
+   * Adds a record to the metadata (a marker only to the aborted set); true when it was new.
+   * `fromStorage` false: a peer pushed it (shim/pushed-records.ts checked its shape); it stays
+   * unverified until storage shows it. A record from storage confirms or replaces an
+   * unverified one with its version id.
+   */
+  learn(record: CommitRecord, fromStorage = true): boolean {
+    const { metadata } = this.context;
+    if (fromStorage && (this.watermark === undefined || record.versionId > this.watermark)) {
+      this.watermark = record.versionId;
+    }
     if (isAbortMarker(record)) {
       this.aborted.set(record.versionId, true);
+      if (metadata.get(record.versionId)) this.dropPushed(record.versionId, 'storage holds an abort marker');
       return false;
     }
-    if (this.collected.has(record.versionId) || !this.context.metadata.add(record)) return false;
-    const timestamp = parseVersionId(record.versionId);
-    if (timestamp) this.context.clock.observe(timestamp);
+    if (this.collected.has(record.versionId)) return false;
+    if (!metadata.add(record, fromStorage)) {
+      if (fromStorage) this.confirm(record);
+      else if (!this.matchesKnown(record)) {
+        // Two pushes of one id disagree: one of them is wrong, and storage says which.
+        this.verify(record.versionId).catch(() => undefined);
+      }
+      return false;
+    }
+    this.observeClock(record.versionId);
     return true;
   }
 
-  learnAll(records: readonly CommitRecord[]): number {
+  learnAll(records: readonly CommitRecord[], fromStorage = true): number {
     let learned = 0;
-    for (const record of records) if (this.learn(record)) learned += 1;
+    for (const record of records) if (this.learn(record, fromStorage)) learned += 1;
     return learned;
+  }
+
+  /**
+   * Checks a pushed record against storage before a read relies on it. Resolves true when it
+   * stands (storage holds it as pushed, or it came from storage); false when it was dropped,
+   * and replaced by storage's record of the same id if there is one.
+   */
+  async verify(versionId: string, signal?: AbortSignal): Promise<boolean> {
+    const known = this.context.metadata.get(versionId);
+    if (!known || known.verified) return true;
+    const stored = await this.guarded(
+      'getCommitRecord',
+      (options) => this.context.storage.getCommitRecord(versionId, options),
+      signal,
+    );
+    if (stored === undefined) {
+      this.dropPushed(versionId, 'storage holds no record of that id');
+      return false;
+    }
+    this.learn(stored);
+    return this.context.metadata.get(versionId)?.verified === true;
+  }
+
+  /** A record from storage meets one a peer pushed: the same, it is verified; else storage wins. */
+  private confirm(stored: CommitRecord): void {
+    const { metadata } = this.context;
+    const known = metadata.get(stored.versionId);
+    if (!known || known.verified) return;
+    if (this.matchesKnown(stored)) {
+      known.verified = true;
+      return;
+    }
+    this.dropPushed(stored.versionId, 'storage holds another record of that id');
+    metadata.add(stored, true);
+    this.observeClock(stored.versionId);
+  }
+
+  private matchesKnown(record: CommitRecord): boolean {
+    const known = this.context.metadata.get(record.versionId);
+    return (
+      known !== undefined &&
+      known.txid === record.txid &&
+      sameKeys(known.writeSet, record.writeSet) &&
+      sameKeys(known.deleted, record.deleted)
+    );
+  }
+
+  private dropPushed(versionId: string, why: string): void {
+    const known = this.context.metadata.get(versionId);
+    if (!known || known.verified) return;
+    this.context.metadata.remove(versionId);
+    this.context.onDroppedPushed?.(versionId, why);
+  }
+
+  /**
+   * Moves the clock past a learned commit, never further than now + the allowed skew: a
+   * record from a clock that far ahead cannot be from a live member (it would have fenced
+   * itself), and following it would push every later commit of this node into the future.
+   */
+  private observeClock(versionId: string): void {
+    const timestamp = parseVersionId(versionId);
+    if (!timestamp) return;
+    const aheadMs = timestamp.physicalMs - this.context.now();
+    if (aheadMs > this.context.timing.maxClockSkewMs) {
+      this.context.onClockAhead?.(versionId, aheadMs);
+      return;
+    }
+    this.context.clock.observe(timestamp);
   }
 
   /** Start-up: settles the intents, then lists every record in storage, to the end. */
@@ -217,7 +309,9 @@ export class CommitLearner {
         signal,
       );
       if (ids.length === 0) return learned;
-      const unknown = ids.filter((id) => !this.isDecided(id));
+      // A pushed record counts as known here: reading each again would cost a storage read per
+      // commit per node. It is verified where a forgery would show (verify).
+      const unknown = ids.filter((id) => !this.isDecided(id) && this.context.metadata.get(id) === undefined);
       const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
         this.guarded('getCommitRecord', (call) => this.context.storage.getCommitRecord(id, call), signal),
       );
@@ -304,7 +398,8 @@ export class CommitLearner {
     return (
       this.collected.has(versionId) ||
       this.aborted.has(versionId) ||
-      this.context.metadata.get(versionId) !== undefined
+      // A pushed record is not a decision until storage shows it.
+      this.context.metadata.get(versionId)?.verified === true
     );
   }
 

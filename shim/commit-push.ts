@@ -9,7 +9,8 @@ import type { NodeLogger } from './telemetry.js';
 
 export interface CommitPushOptions {
   readonly peers: () => readonly string[];
-  readonly token?: string;
+  /** The peer credential (docs/protocol.md, "Pushed records"). */
+  readonly token: () => string | undefined;
   readonly logger?: NodeLogger;
   /** @default 2000 */
   readonly timeoutMs?: number;
@@ -34,14 +35,13 @@ export class CommitPush {
     const records = this.queued;
     this.queued = [];
     this.scheduled = false;
+    const token = this.options.token();
+    if (token === undefined) return;
     const body = JSON.stringify({ records });
     for (const url of this.options.peers()) {
       fetch(`${url.replace(/\/$/, '')}/v1/internal/commits`, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(this.options.token && { authorization: `Bearer ${this.options.token}` }),
-        },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body,
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 2000),
       })

@@ -15,6 +15,11 @@ export interface ShimConfig {
   readonly tokens: readonly string[];
   /** /metrics needs a token too when auth is on. */
   readonly metricsAuth: boolean;
+  /**
+   * Bearer tokens of the peer routes (commit pushes); the first is the one this node sends.
+   * Empty: the nodes share a random secret they keep in storage (docs/protocol.md).
+   */
+  readonly peerTokens: readonly string[];
   readonly logLevel: string;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
@@ -94,6 +99,14 @@ export const SETTINGS: readonly AnySetting[] = [
     true,
     'with auth on, /metrics needs a token too (off: a scraper without one may read it)',
     onOff,
+  ),
+  setting(
+    'peerTokens',
+    'AFT_PEER_TOKENS',
+    '--peer-tokens <list>',
+    [],
+    'comma-separated bearer tokens of the peer routes, never a client token (the first is sent); empty: a secret the nodes share in storage',
+    list,
   ),
   setting(
     'logLevel',
@@ -296,6 +309,12 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
     throw new ConfigError(
       `outcomeRetentionMs (${config.outcomeRetentionMs}) and maxClockSkewMs (${config.maxClockSkewMs}) do not fit: ${(error as Error).message}`,
     );
+  }
+  const shared = config.peerTokens.find((token) => config.tokens.includes(token));
+  if (shared !== undefined) {
+    // A client holding a peer token could teach nodes commit records: the point of the
+    // separate credential is that clients do not have it.
+    throw new ConfigError('peerTokens and tokens share a token: a peer token must not be a client token');
   }
   if (config.transactionTimeoutMs > config.maxTransactionTimeoutMs) {
     throw new ConfigError(

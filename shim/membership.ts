@@ -47,8 +47,8 @@ export interface MembershipOptions {
   readonly deadAfterMs?: number;
   /** Peer URLs given by the operator, asked for their node id over HTTP. */
   readonly peers?: readonly string[];
-  /** Bearer token for asking static peers. */
-  readonly token?: string;
+  /** The peer credential, for asking static peers who they are. */
+  readonly token?: () => string | undefined;
   readonly onFenced?: (reason: string) => void;
   readonly onUnfenced?: () => void;
   /** The wall clock, written in heartbeats and compared with peers'. @default Date.now */
@@ -412,8 +412,9 @@ export class Membership {
     await Promise.all(
       peers.map(async (url) => {
         try {
+          const token = this.options.token?.();
           const response = await fetch(`${url.replace(/\/$/, '')}/v1/node`, {
-            headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+            headers: token ? { authorization: `Bearer ${token}` } : {},
             signal: AbortSignal.timeout(Math.max(500, this.heartbeatMs)),
           });
           if (!response.ok) return;

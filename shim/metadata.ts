@@ -13,6 +13,11 @@ export interface CommittedTransaction {
   readonly txid: string;
   readonly writeSet: ReadonlySet<string>;
   readonly deleted: ReadonlySet<string>;
+  /**
+   * False for a record a peer pushed and storage has not confirmed yet: a read that would
+   * rely on it where a forgery would show (a tombstone, a missing version) checks it first.
+   */
+  verified: boolean;
 }
 
 /** What the read rule needs to see of the metadata. */
@@ -35,7 +40,7 @@ export class Metadata implements MetadataView {
   private readonly severalVersions = new Set<string>();
 
   /** Adds a committed transaction; false when it was known already. */
-  add(record: CommitRecord): boolean {
+  add(record: CommitRecord, verified = true): boolean {
     if (this.commits.has(record.versionId)) return false;
     this.sequence += 1;
     const committed: CommittedTransaction = {
@@ -44,6 +49,7 @@ export class Metadata implements MetadataView {
       txid: record.txid,
       writeSet: new Set(record.writeSet),
       deleted: new Set(record.deleted),
+      verified,
     };
     this.commits.set(record.versionId, committed);
     this.versionIdByTxid.set(record.txid, record.versionId);

@@ -30,6 +30,7 @@ import { standingOf } from './idempotency.js';
 import { HybridLogicalClock, newNodeId, ownerOfTxid, TxidGenerator } from './ids.js';
 import { supersededBefore } from './local-gc.js';
 import { Metadata } from './metadata.js';
+import { refusalOf } from './pushed-records.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
 import {
   type NodeLogger,
@@ -142,6 +143,21 @@ interface FinishedTransaction {
 
 const textEncoder = new TextEncoder();
 
+/** One key of a batch read: its buffered write, or the committed version the read rule chose. */
+interface ReadChoice {
+  readonly key: string;
+  readonly buffered?: BufferedValue;
+  readonly version?: string;
+  /** Chosen by this batch (not read before by the transaction, nor buffered). */
+  readonly chosenNow: boolean;
+}
+
+/** A read chose a pushed record that storage does not confirm; it is gone from the metadata now. */
+class PushedRecordDropped extends Error {}
+
+/** A batch is chosen again at most this often after dropping pushed records. */
+const MAX_READ_ATTEMPTS = 4;
+
 export class ShimNode {
   readonly nodeId = newNodeId();
   readonly limits: NodeLimits;
@@ -215,6 +231,17 @@ export class ShimNode {
       timing: this.timing,
       now: this.now,
       ...(options.listPageSize !== undefined && { pageSize: options.listPageSize }),
+      onDroppedPushed: (versionId, why) => {
+        this.logger.warn(
+          { versionId, reason: why },
+          'dropped a pushed commit record storage does not confirm',
+        );
+      },
+      onClockAhead: (versionId, aheadMs) =>
+        this.logger.warn(
+          { versionId, aheadMs, maxClockSkewMs: this.timing.maxClockSkewMs },
+          "a commit record is further ahead of this node's clock than the allowed skew: the clock does not follow it",
+        ),
     });
   }
 
@@ -302,9 +329,29 @@ export class ShimNode {
     return this.metadata.versionIdOfTxid(txid);
   }
 
-  /** Learns commit records pushed by a peer. Resolves with the number that were new. */
-  learnCommits(records: readonly CommitRecord[]): number {
-    return this.learner.learnAll(records);
+  /**
+   * Learns commit records a peer pushed (the caller authenticated the peer). Each is checked
+   * first (shim/pushed-records.ts); a refused one is dropped and logged. Answers how many
+   * were new and how many were refused.
+   */
+  learnPushedCommits(records: readonly CommitRecord[]): { learned: number; refused: number } {
+    const bounds = {
+      nowMs: this.now(),
+      maxClockSkewMs: this.timing.maxClockSkewMs,
+      maxKeyBytes: this.limits.maxKeyBytes,
+    };
+    let learned = 0;
+    let refused = 0;
+    for (const record of records) {
+      const refusal = refusalOf(record, bounds);
+      if (refusal !== undefined) {
+        refused += 1;
+        this.logger.warn({ versionId: record.versionId, reason: refusal }, 'refused a pushed commit record');
+      } else if (this.learner.learn(record, false)) {
+        learned += 1;
+      }
+    }
+    return { learned, refused };
   }
 
   /**
@@ -452,26 +499,48 @@ export class ShimNode {
     for (const key of keys) this.checkKey(key);
     txn.touch(this.now());
 
-    const choices = keys.map((key): { key: string; buffered?: BufferedValue; version?: string } => {
-      if (txn.writes.has(key)) return { key, buffered: txn.writes.get(key)! };
+    // A pushed record storage does not confirm is dropped as the read finds it; the batch's
+    // choices may have leaned on it, so they are undone and made again without it. Reads of
+    // earlier batches never chose it (they would have found it then).
+    for (let attempt = 1; ; attempt++) {
+      const choices = this.chooseVersions(txn, keys);
+      try {
+        const results = await Promise.all(choices.map((choice) => this.readChoice(choice, options.signal)));
+        this.metrics.observeRead((performance.now() - started) / 1000);
+        return results;
+      } catch (error) {
+        if (!(error instanceof PushedRecordDropped) || attempt >= MAX_READ_ATTEMPTS) throw error;
+        for (const choice of choices) if (choice.chosenNow) txn.forgetRead(choice.key);
+      }
+    }
+  }
+
+  /** The read rule for each key, recorded in the read set before the next key is chosen. */
+  private chooseVersions(txn: Transaction, keys: readonly string[]): ReadChoice[] {
+    return keys.map((key): ReadChoice => {
+      const buffered = txn.writes.get(key);
+      if (buffered !== undefined) return { key, buffered, chosenNow: false };
+      const chosenNow = !txn.readSet.has(key);
       const version = chooseVersion(key, txn.readSet, this.metadata);
       txn.recordRead(key, version ?? NOTHING_READ);
-      return version === undefined ? { key } : { key, version };
+      return version === undefined ? { key, chosenNow } : { key, version, chosenNow };
     });
+  }
 
-    const results = await Promise.all(
-      choices.map(async ({ key, buffered, version }): Promise<ReadResult> => {
-        if (buffered !== undefined) {
-          return { key, value: buffered ?? undefined, version: undefined };
-        }
-        if (version === undefined || this.metadata.isTombstone(key, version)) {
-          return { key, value: undefined, version };
-        }
-        return { key, value: await this.fetchVersion(key, version, options.signal), version };
-      }),
-    );
-    this.metrics.observeRead((performance.now() - started) / 1000);
-    return results;
+  private async readChoice(choice: ReadChoice, signal: AbortSignal | undefined): Promise<ReadResult> {
+    const { key, buffered, version } = choice;
+    if (buffered !== undefined) return { key, value: buffered ?? undefined, version: undefined };
+    if (version === undefined) return { key, value: undefined, version };
+    if (this.metadata.isTombstone(key, version)) {
+      // A pushed tombstone would hide the key with no storage call to notice: check it first.
+      if (!(await this.learner.verify(version, signal))) throw new PushedRecordDropped();
+      return { key, value: undefined, version };
+    }
+    const value = await this.fetchVersion(key, version, signal);
+    if (value !== undefined) return { key, value, version };
+    if (!(await this.learner.verify(version, signal))) throw new PushedRecordDropped();
+    this.metrics.storageError('getVersion');
+    throw new StorageUnavailableError(`committed version ${version} of a key is missing from storage`);
   }
 
   /** Buffers writes (null deletes). All or none of the items are applied. */
@@ -636,11 +705,12 @@ export class ShimNode {
     this.metrics.transactionEnded(outcome);
   }
 
+  /** A version's bytes, from the cache or storage; undefined when storage does not hold it. */
   private async fetchVersion(
     key: string,
     versionId: string,
     signal: AbortSignal | undefined,
-  ): Promise<Uint8Array> {
+  ): Promise<Uint8Array | undefined> {
     const cached = this.cache.get(key, versionId);
     if (cached) {
       this.metrics.cacheHit();
@@ -650,11 +720,7 @@ export class ShimNode {
     const value = await guardStorage(this.storage, this.metrics, 'getVersion', () =>
       this.storage.getVersion({ key, versionId }, signal ? { signal } : {}),
     );
-    if (value === undefined) {
-      this.metrics.storageError('getVersion');
-      throw new StorageUnavailableError(`committed version ${versionId} of a key is missing from storage`);
-    }
-    this.cache.set(key, versionId, value);
+    if (value !== undefined) this.cache.set(key, versionId, value);
     return value;
   }
 

@@ -65,6 +65,11 @@ export class Transaction {
     this.reads.set(key, versionId);
   }
 
+  /** Undoes a read whose answer was never given (its choice rested on a dropped record). */
+  forgetRead(key: string): void {
+    this.reads.delete(key);
+  }
+
   /** Replaces the buffered value of each key; the caller has checked the limits. */
   bufferWrite(key: string, value: BufferedValue, keyBytes: number): void {
     const previous = this.buffered.get(key);

@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
 import type { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
-import { bearerAuth } from './auth.js';
+import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
 import type { PrometheusMetrics } from './metrics.js';
@@ -23,8 +23,14 @@ import {
 export interface AppOptions {
   readonly node: ShimNode;
   readonly metrics: PrometheusMetrics;
-  /** Bearer tokens; empty or absent turns auth off. */
+  /** Bearer tokens of clients; empty or absent turns client auth off. */
   readonly tokens?: readonly string[];
+  /**
+   * The peer credential: tokens the routes only nodes call need (a client token never passes
+   * there). A function while it is being loaded (undefined: answer NOT_READY). Absent: the
+   * peer routes refuse every request.
+   */
+  readonly peerTokens?: AcceptedTokens;
   /** Whether /metrics needs the token too (when auth is on). @default true */
   readonly metricsAuth?: boolean;
   readonly logger?: NodeLogger;
@@ -71,11 +77,15 @@ export function createApp(options: AppOptions): express.Express {
     res.json(openApiDocument);
   });
 
-  const authenticated = options.tokens && options.tokens.length > 0 ? bearerAuth(options.tokens) : undefined;
-  if (authenticated) {
+  const peerTokens = options.peerTokens ?? [];
+  // Peer routes take the peer credential, whether or not client auth is on.
+  app.use('/v1/internal', bearerAuth(peerTokens));
+  const clientTokens = options.tokens ?? [];
+  if (clientTokens.length > 0) {
+    const authenticated = bearerAuth(clientTokens);
     app.use('/v1/transactions', authenticated);
-    app.use('/v1/node', authenticated);
-    app.use('/v1/internal', authenticated);
+    // Operators (client tokens) and peers probing a static peer both ask a node who it is.
+    app.use('/v1/node', bearerAuth(clientTokens, peerTokens));
     if (options.metricsAuth !== false) app.use('/metrics', authenticated);
   }
   // Before any body parser: the request goes on to its owner untouched.
@@ -98,8 +108,7 @@ export function createApp(options: AppOptions): express.Express {
 
   // Commit records pushed by a peer right after its commits.
   app.post('/v1/internal/commits', jsonBody, (req, res) => {
-    const learned = node.learnCommits(validatePushCommits(req.body).records);
-    res.json({ learned });
+    res.json(node.learnPushedCommits(validatePushCommits(req.body).records));
   });
 
   app.post('/v1/transactions', jsonBody, async (req, res) => {

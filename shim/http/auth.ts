@@ -1,15 +1,33 @@
 /**
- * Optional bearer-token auth. Tokens are compared in constant time: both sides are hashed to
- * equal-length digests and every configured token is checked, so timing reveals neither a
+ * Bearer-token auth. Tokens are compared in constant time: both sides are hashed to
+ * equal-length digests and every accepted token is checked, so timing reveals neither a
  * token's prefix nor which token matched.
+ *
+ * Two credentials: client tokens for the REST API, peer tokens for the routes only nodes call
+ * (docs/protocol.md, "Pushed records"). A route may accept either.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import { ForbiddenError, NotReadyError, UnauthorizedError } from '../errors.js';
 
-export function bearerAuth(tokens: readonly string[]): RequestHandler {
-  const digests = tokens.map(digest);
+/**
+ * The tokens a route accepts: a fixed list, or one known only later (the peer secret is read
+ * from storage at start-up; until then the route answers NOT_READY).
+ */
+export type AcceptedTokens = readonly string[] | (() => readonly string[] | undefined);
+
+export function bearerAuth(...accepted: readonly AcceptedTokens[]): RequestHandler {
+  const digestsOf = new Map<string, Buffer>();
+  const digestOf = (token: string): Buffer => {
+    let known = digestsOf.get(token);
+    if (!known) {
+      known = digest(token);
+      digestsOf.set(token, known);
+    }
+    return known;
+  };
   return (req, _res, next) => {
+    const lists = accepted.map((tokens) => (typeof tokens === 'function' ? tokens() : tokens));
     const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!match) {
@@ -17,9 +35,16 @@ export function bearerAuth(tokens: readonly string[]): RequestHandler {
       return;
     }
     const offered = digest(match[1]!);
-    let accepted = false;
-    for (const candidate of digests) accepted = timingSafeEqual(candidate, offered) || accepted;
-    next(accepted ? undefined : new ForbiddenError());
+    let isAccepted = false;
+    for (const tokens of lists) {
+      for (const candidate of tokens ?? [])
+        isAccepted = timingSafeEqual(digestOf(candidate), offered) || isAccepted;
+    }
+    if (!isAccepted && lists.some((tokens) => tokens === undefined)) {
+      next(new NotReadyError('this node has not loaded the peer credential yet'));
+      return;
+    }
+    next(isAccepted ? undefined : new ForbiddenError());
   };
 }
 

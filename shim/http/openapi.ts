@@ -236,13 +236,17 @@ export const openApiDocument = {
     '/v1/internal/commits': {
       post: {
         operationId: 'pushCommits',
-        summary: "A peer's commit records, pushed right after its commits",
+        summary:
+          "A peer's commit records, pushed right after its commits. Needs the peer credential (--peer-tokens, or the secret the nodes share in storage); a client token is refused",
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { $ref: '#/components/schemas/PushCommitsRequest' } } },
         },
         responses: {
-          '200': { description: 'How many were new here', content: { 'application/json': {} } },
+          '200': {
+            description: 'How many were new here, and how many were refused (each is logged)',
+            content: { 'application/json': {} },
+          },
           ...common,
         },
       },

@@ -12,6 +12,7 @@ import { CommitPush } from '../commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../config.js';
 import { Membership } from '../membership.js';
 import { ShimNode } from '../node.js';
+import { sharedPeerSecret } from '../peer-secret.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import type { Timing } from '../timing.js';
 import { createApp } from './app.js';
@@ -58,9 +59,14 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     metadataTransactions: () => node?.stats.transactions ?? 0,
   });
   let membership: Membership | undefined;
+  // The peer credential: the operator's, else the secret the nodes share in storage, read
+  // while the node loads. Until then no push goes out and the peer routes answer NOT_READY.
+  let peerTokens: readonly string[] | undefined =
+    config.peerTokens.length > 0 ? config.peerTokens : undefined;
+  const peerToken = (): string | undefined => peerTokens?.[0];
   const push = new CommitPush({
-    peers: () => membership?.livePeerUrls() ?? [],
-    ...(config.tokens[0] !== undefined && { token: config.tokens[0] }),
+    peers: () => (peerToken() === undefined ? [] : (membership?.livePeerUrls() ?? [])),
+    token: peerToken,
     logger,
   });
   node = new ShimNode({
@@ -84,6 +90,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     node: shimNode,
     metrics,
     tokens: config.tokens,
+    peerTokens: () => peerTokens,
     metricsAuth: config.metricsAuth,
     logger,
     isShuttingDown: () => shuttingDown,
@@ -120,7 +127,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     heartbeatMs: config.heartbeatMs,
     deadAfterMs: config.deadAfterMs,
     peers: config.peers,
-    ...(config.tokens[0] !== undefined && { token: config.tokens[0] }),
+    token: peerToken,
     onFenced: (reason) => shimNode.fence(reason),
     onUnfenced: () => shimNode.unfence(),
     maxClockSkewMs: shimNode.timing.maxClockSkewMs,
@@ -138,6 +145,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
         // collector deletes what this node may need, however long the load takes.
         await members.register(bootstrap.signal);
         await members.start();
+        peerTokens ??= [await sharedPeerSecret(adapter, { signal: bootstrap.signal })];
         await shimNode.start(bootstrap.signal);
         await members.refresh();
         return;

@@ -128,13 +128,14 @@ describe('REST API readiness and shutdown', () => {
 describe('REST API between nodes', () => {
   it('learns commit records a peer pushes, and refuses malformed ones with 400', async () => {
     const storage = new MemoryAdapter();
-    const shim = await startShim({ port: 0, adapter: storage, env: {} });
+    const shim = await startShim({ port: 0, adapter: storage, peerTokens: ['peer-token'], env: {} });
     await shim.ready;
-    const call = httpClient(shim.url);
+    const call = httpClient(shim.url, { authorization: 'Bearer peer-token' });
     try {
-      const versionId = '0190a1b2c3d4000000.peer00000-1-0000beef';
+      const txid = `peerpeerpe-1-1-${'0'.repeat(31)}f`;
+      const versionId = `0190a1b2c3d4000000.${txid}`;
       await storage.putVersions([{ key: 'k', versionId, value: new TextEncoder().encode('from a peer') }]);
-      const record = { versionId, txid: 'peer00000-1-0000beef', writeSet: ['k'], deleted: [] };
+      const record = { versionId, txid, writeSet: ['k'], deleted: [] };
       expectError(
         await call('POST', '/v1/internal/commits', { json: { records: [{ ...record, versionId: 'a b' }] } }),
         400,
@@ -146,12 +147,13 @@ describe('REST API between nodes', () => {
         'BAD_REQUEST',
       );
       const pushed = await call('POST', '/v1/internal/commits', { json: { records: [record] } });
-      expect(pushed.json).toEqual({ learned: 1 });
+      expect(pushed.json).toEqual({ learned: 1, refused: 0 });
       expect((await call('POST', '/v1/internal/commits', { json: { records: [record] } })).json).toEqual({
         learned: 0,
+        refused: 0,
       });
-      const txid = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
-      const read = await call('GET', keyPath(txid, 'k'));
+      const reader = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
+      const read = await call('GET', keyPath(reader, 'k'));
       expect([read.status, read.headers.get('aft-version')]).toEqual([200, versionId]);
       const node = (await call('GET', '/v1/node')).json as { nodeId: string; ready: boolean };
       expect(node).toMatchObject({ nodeId: shim.node.nodeId, ready: true });

@@ -234,7 +234,7 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
                 }
                 case 'deliver': {
                   const member = members[command.node]!;
-                  member.node.learnCommits(member.inbox.splice(0));
+                  member.node.learnPushedCommits(member.inbox.splice(0));
                   break;
                 }
                 case 'pull':

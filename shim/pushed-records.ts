@@ -1,0 +1,60 @@
+/**
+ * What a node accepts of the commit records a peer pushes (docs/protocol.md, "Pushed
+ * records"). A push is only a hint that saves waiting for the next pull: the peer route needs
+ * the peer credential, and even a genuine peer is checked here, cheaply, record by record,
+ * with no storage call. A record that fails is dropped (and logged by the caller); storage
+ * stays the truth, and the node learns every real commit from it anyway.
+ *
+ * What no shape check can see (a well-formed record that storage does not hold, or holds with
+ * another write set) is caught where it would matter: a read that lands on a pushed record's
+ * tombstone, or finds its version missing, checks the record in storage first
+ * (CommitLearner.verify).
+ */
+import type { CommitRecord } from '../adapters/contract.js';
+import { isTxid, parseVersionId } from './ids.js';
+
+export interface PushedRecordBounds {
+  /** This node's wall clock now. */
+  readonly nowMs: number;
+  /** The most a peer's clock may be ahead of this node's (Timing.maxClockSkewMs). */
+  readonly maxClockSkewMs: number;
+  /** The longest key in UTF-8 bytes (the node's limit). */
+  readonly maxKeyBytes: number;
+}
+
+const textEncoder = new TextEncoder();
+
+/** Why a pushed record is refused, or undefined when it may be learned. */
+export function refusalOf(record: CommitRecord, bounds: PushedRecordBounds): string | undefined {
+  if (record.aborted) return 'peers push commits, never abort markers';
+  if (!isTxid(record.txid)) return 'its txid is malformed';
+  const parsed = parseVersionId(record.versionId);
+  if (!parsed || parsed.txid !== record.txid) return "its version id does not carry the record's txid";
+  // A version time further ahead than any live peer's clock may be is a forgery or a broken
+  // clock: learning it would move this node's clock (and every later commit) into the future.
+  if (parsed.physicalMs > bounds.nowMs + bounds.maxClockSkewMs) {
+    return `its version time is ${parsed.physicalMs - bounds.nowMs} ms ahead of this node's clock (at most ${bounds.maxClockSkewMs} allowed)`;
+  }
+  if (record.writeSet.length === 0) return 'its write set is empty';
+  const written = new Set<string>();
+  for (const key of record.writeSet) {
+    if (!isKey(key, bounds.maxKeyBytes)) return 'its write set holds a key outside the limits';
+    if (written.has(key)) return 'its write set names a key twice';
+    written.add(key);
+  }
+  const deleted = new Set<string>();
+  for (const key of record.deleted) {
+    if (!written.has(key) || deleted.has(key)) return 'its deleted keys are not a subset of its write set';
+    deleted.add(key);
+  }
+  return undefined;
+}
+
+function isKey(key: unknown, maxKeyBytes: number): boolean {
+  return (
+    typeof key === 'string' &&
+    key.length > 0 &&
+    key.isWellFormed() &&
+    textEncoder.encode(key).byteLength <= maxKeyBytes
+  );
+}
