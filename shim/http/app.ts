@@ -2,6 +2,7 @@
  * The REST API of docs/rest-api.md on express 5: validation, error bodies, auth, metrics,
  * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
  */
+import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
 import type { ShimNode } from '../node.js';
@@ -99,6 +100,10 @@ export function createApp(options: AppOptions): express.Express {
   const jsonBody = express.json({
     limit: Math.ceil((limits.maxTransactionBytes * 4) / 3) + 64 * 1024,
     strict: true,
+    // body-parser decodes invalid UTF-8 to U+FFFD, and a mangled key would commit.
+    verify: (_req, _res, bytes) => {
+      if (!isUtf8(bytes)) throw new BadRequestError('the JSON body is not valid UTF-8');
+    },
   });
   const rawBody = express.raw({ type: () => true, limit: limits.maxValueBytes });
 
