@@ -34,6 +34,14 @@ export interface ShimConfig {
   /** Largest result a transaction records with its idempotency key. */
   readonly maxResultBytes: number;
   readonly shutdownGraceMs: number;
+  /** Most time to receive one request; also how long a connection may go without any traffic. */
+  readonly requestTimeoutMs: number;
+  /** Most time to receive a request's headers. */
+  readonly headersTimeoutMs: number;
+  /** Most open client connections; more are closed as they come. */
+  readonly maxConnections: number;
+  /** Most bytes of answers held for clients that have not read them (shim/http/connection-gate.ts). */
+  readonly maxUnsentBytes: number;
   /** The URL peers reach this node at; empty: http://<host>:<port> as listening. */
   readonly advertiseUrl: string;
   /** Peer URLs known in advance, besides the members registered in storage. */
@@ -205,6 +213,38 @@ export const SETTINGS: readonly AnySetting[] = [
     integer(0, 3_600_000),
   ),
   setting(
+    'requestTimeoutMs',
+    'AFT_REQUEST_TIMEOUT_MS',
+    '--request-timeout-ms <n>',
+    60_000,
+    'most time to receive one request, and most a connection may go without traffic (a client that does not read its answers)',
+    integer(100, 3_600_000),
+  ),
+  setting(
+    'headersTimeoutMs',
+    'AFT_HEADERS_TIMEOUT_MS',
+    '--headers-timeout-ms <n>',
+    10_000,
+    "most time to receive a request's headers",
+    integer(100, 3_600_000),
+  ),
+  setting(
+    'maxConnections',
+    'AFT_MAX_CONNECTIONS',
+    '--max-connections <n>',
+    4096,
+    'most open client connections; further ones are closed as they come',
+    integer(1, 1_000_000),
+  ),
+  setting(
+    'maxUnsentBytes',
+    'AFT_MAX_UNSENT_BYTES',
+    '--max-unsent-bytes <n>',
+    256 * MiB,
+    'most bytes of answers held for clients that have not read them; past it no new request starts until some are read',
+    integer(0, Number.MAX_SAFE_INTEGER),
+  ),
+  setting(
     'advertiseUrl',
     'AFT_ADVERTISE_URL',
     '--advertise-url <url>',
@@ -308,6 +348,11 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
   } catch (error) {
     throw new ConfigError(
       `outcomeRetentionMs (${config.outcomeRetentionMs}) and maxClockSkewMs (${config.maxClockSkewMs}) do not fit: ${(error as Error).message}`,
+    );
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(
+      `headersTimeoutMs (${config.headersTimeoutMs}) exceeds requestTimeoutMs (${config.requestTimeoutMs})`,
     );
   }
   const shared = config.peerTokens.find((token) => config.tokens.includes(token));

@@ -6,6 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import { mapLimit } from '../adapters/map-limit.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { CommitLearner } from './commit-learning.js';
@@ -154,6 +155,9 @@ interface ReadChoice {
 
 /** A read chose a pushed record that storage does not confirm; it is gone from the metadata now. */
 class PushedRecordDropped extends Error {}
+
+/** Versions one batch read fetches from storage at once. */
+const READS_IN_FLIGHT = 64;
 
 /** A batch is chosen again at most this often after dropping pushed records. */
 const MAX_READ_ATTEMPTS = 4;
@@ -505,7 +509,7 @@ export class ShimNode {
     for (let attempt = 1; ; attempt++) {
       const choices = this.chooseVersions(txn, keys);
       try {
-        const results = await Promise.all(choices.map((choice) => this.readChoice(choice, options.signal)));
+        const results = await this.readChoices(choices, options.signal);
         this.metrics.observeRead((performance.now() - started) / 1000);
         return results;
       } catch (error) {
@@ -524,6 +528,28 @@ export class ShimNode {
       const version = chooseVersion(key, txn.readSet, this.metadata);
       txn.recordRead(key, version ?? NOTHING_READ);
       return version === undefined ? { key, chosenNow } : { key, version, chosenNow };
+    });
+  }
+
+  /**
+   * Reads the chosen versions, a bounded number at a time, and refuses an answer whose values
+   * add up past the transaction limit: one request never holds more than a transaction may
+   * write, whatever the client asks for.
+   */
+  private async readChoices(
+    choices: readonly ReadChoice[],
+    signal: AbortSignal | undefined,
+  ): Promise<ReadResult[]> {
+    const maxBytes = this.limits.maxTransactionBytes;
+    let answerBytes = 0;
+    const tooLarge = () =>
+      new TooLargeError(`a read may return at most ${maxBytes} bytes of values: read fewer keys at once`);
+    return mapLimit(choices, READS_IN_FLIGHT, async (choice) => {
+      if (answerBytes > maxBytes) throw tooLarge();
+      const result = await this.readChoice(choice, signal);
+      answerBytes += result.value?.byteLength ?? 0;
+      if (answerBytes > maxBytes) throw tooLarge();
+      return result;
     });
   }
 

@@ -2,7 +2,7 @@
  * A running shim: storage adapter, node and HTTP server wired together, with bootstrap in the
  * background (/readyz answers 503 until it is done) and graceful shutdown.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StorageAdapter } from '../../adapters/contract.js';
 import { createAdapterFromUrl, describeStorageUrl } from '../../adapters/url.js';
@@ -16,6 +16,7 @@ import { sharedPeerSecret } from '../peer-secret.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import type { Timing } from '../timing.js';
 import { createApp } from './app.js';
+import { gateConnections } from './connection-gate.js';
 import { PrometheusMetrics } from './metrics.js';
 
 export interface RunningShim {
@@ -102,18 +103,33 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
   });
 
-  // express 5 hands a listen error to this callback: without the check, a port in use went
-  // on as if listening (and failed reading the address of a server that has none).
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, (error?: Error) =>
-      error ? reject(error) : resolve(listening),
-    );
+  // The express app behind a server of our own: Node's timeouts as settings, and the
+  // connection gate in front (bounded memory whatever clients do).
+  const server = createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      // How often Node looks for requests past those timeouts (its default is 30 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(25, Math.floor(config.headersTimeoutMs / 4))),
+      // Longer than a typical load balancer's idle timeout, so the balancer closes first.
+      keepAliveTimeout: 65_000,
+    },
+    gateConnections(app, { maxUnsentBytes: config.maxUnsentBytes }),
+  );
+  server.maxConnections = config.maxConnections;
+  // A connection with no traffic this long (a client that stopped reading) is closed.
+  server.timeout = config.requestTimeoutMs;
+  // A listen error (a port in use) rejects here: it must not go on as if listening.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   }).catch(async (error: unknown) => {
     await shimNode.close();
     throw listenError(error, config);
   });
-  // Longer than a typical load balancer's idle timeout, so the balancer closes first.
-  server.keepAliveTimeout = 65_000;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
