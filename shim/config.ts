@@ -26,6 +26,8 @@ export interface ShimConfig {
   readonly maxTransactionKeys: number;
   readonly maxTransactionBytes: number;
   readonly maxOpenTransactions: number;
+  /** Most superseded transactions the metadata keeps for running ones (shim/local-gc.ts). */
+  readonly maxHeldTransactions: number;
   readonly transactionTimeoutMs: number;
   readonly maxTransactionTimeoutMs: number;
   readonly cacheBytes: number;
@@ -163,6 +165,14 @@ export const SETTINGS: readonly AnySetting[] = [
     10_000,
     'most running transactions per node',
     integer(1, 10_000_000),
+  ),
+  setting(
+    'maxHeldTransactions',
+    'AFT_MAX_HELD_TXNS',
+    '--max-held-txns <n>',
+    100_000,
+    'most superseded transactions a node keeps for its running ones; past it the oldest running transactions are aborted (TXN_LOST, retryable)',
+    integer(1, 100_000_000),
   ),
   setting(
     'transactionTimeoutMs',

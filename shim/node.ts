@@ -51,6 +51,7 @@ export type NodeLimits = Pick<
   | 'maxTransactionKeys'
   | 'maxTransactionBytes'
   | 'maxOpenTransactions'
+  | 'maxHeldTransactions'
   | 'transactionTimeoutMs'
   | 'maxTransactionTimeoutMs'
   | 'cacheBytes'
@@ -196,6 +197,7 @@ export class ShimNode {
       maxTransactionKeys: limits.maxTransactionKeys,
       maxTransactionBytes: limits.maxTransactionBytes,
       maxOpenTransactions: limits.maxOpenTransactions,
+      maxHeldTransactions: limits.maxHeldTransactions,
       transactionTimeoutMs: limits.transactionTimeoutMs,
       maxTransactionTimeoutMs: limits.maxTransactionTimeoutMs,
       cacheBytes: limits.cacheBytes,
@@ -365,7 +367,11 @@ export class ShimNode {
   collectLocal(): number {
     let horizon = this.metadata.learnedSeq;
     for (const txn of this.running.values()) horizon = Math.min(horizon, txn.startSeq);
-    const removable = supersededBefore(this.metadata, horizon);
+    let removable = supersededBefore(this.metadata, horizon);
+    if (horizon < this.metadata.learnedSeq) {
+      const held = supersededBefore(this.metadata, this.metadata.learnedSeq).length - removable.length;
+      if (held > this.limits.maxHeldTransactions) removable = this.releaseHeld(held);
+    }
     for (const versionId of removable) {
       const committed = this.metadata.get(versionId);
       if (!committed) continue;
@@ -374,6 +380,38 @@ export class ShimNode {
       this.learner.collected.set(versionId, true);
     }
     return removable.length;
+  }
+
+  /**
+   * The running transactions hold more superseded transactions than the bound: aborts the
+   * oldest, as lost (nothing of them is visible, so their functions may run again), until
+   * the rest hold no more than the bound. Committing ones are left to finish. Answers what
+   * local GC may then drop.
+   */
+  private releaseHeld(held: number): string[] {
+    const bound = this.limits.maxHeldTransactions;
+    const oldestFirst = [...this.running.values()].sort((a, b) => a.startSeq - b.startSeq);
+    const everySuperseded = supersededBefore(this.metadata, this.metadata.learnedSeq).length;
+    let removable: string[] = [];
+    for (const txn of oldestFirst) {
+      if (held <= bound) break;
+      if (txn.status !== TransactionStatus.RUNNING) continue;
+      this.finishAborted(
+        txn,
+        `it held back local garbage collection past --max-held-txns (${bound} superseded transactions)`,
+        TransactionOutcome.TIMED_OUT,
+        true,
+      );
+      let horizon = this.metadata.learnedSeq;
+      for (const running of this.running.values()) horizon = Math.min(horizon, running.startSeq);
+      removable = supersededBefore(this.metadata, horizon);
+      held = everySuperseded - removable.length;
+    }
+    this.logger.warn(
+      { held, maxHeldTransactions: bound },
+      'aborted the oldest running transactions: they held back local garbage collection',
+    );
+    return removable;
   }
 
   /**
