@@ -129,6 +129,19 @@ export interface StorageAdapter {
    */
   time?(options?: CallOptions): Promise<number>;
 
+  /**
+   * Ways the engine, as configured, may lose writes it acknowledged (Redis without AOF, or
+   * with a policy that evicts keys), one sentence each. `aft storage init` and `aft serve`
+   * print them. Absent where the adapter cannot tell.
+   */
+  durabilityWarnings?(options?: CallOptions): Promise<string[]>;
+
+  /**
+   * While the adapter has no connection: why its last attempt failed (a client that fails
+   * commands with "max retries reached" keeps the real cause, ECONNREFUSED, to itself).
+   */
+  connectionError?(): Error | undefined;
+
   /** Releases connections and handles. The adapter is unusable afterwards. */
   close(): Promise<void>;
 }

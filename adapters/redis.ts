@@ -82,6 +82,7 @@ export class RedisAdapter implements StorageAdapter {
   private readonly options: RedisAdapterOptions;
   private client: (Client & AftCommands) | undefined;
   private readonly ownsClient: boolean;
+  private lastConnectionError: Error | undefined;
   /** Buckets this adapter has put in the bucket index; adding one again is skipped. */
   private readonly listedBuckets = new Set<string>();
 
@@ -329,6 +330,51 @@ export class RedisAdapter implements StorageAdapter {
     await raceSignal(this.redis().ping(), options?.signal);
   }
 
+  connectionError(): Error | undefined {
+    return this.client?.status === 'ready' ? undefined : this.lastConnectionError;
+  }
+
+  async durabilityWarnings(options: CallOptions = {}): Promise<string[]> {
+    const client = this.redis();
+    const servers = client instanceof Cluster ? client.nodes('master') : [client];
+    const warnings = new Set<string>();
+    for (const server of servers) {
+      const where = `redis at ${server.options.host ?? '?'}:${server.options.port ?? '?'}`;
+      let config: string[];
+      try {
+        config = (await raceSignal(
+          server.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy'),
+          options.signal,
+        )) as string[];
+      } catch (error) {
+        warnings.add(
+          `${where}: could not read its configuration (${(error as Error).message}): make sure appendonly is yes and maxmemory-policy is noeviction, or a restart or eviction loses acknowledged commits`,
+        );
+        continue;
+      }
+      const settings = new Map<string, string>();
+      for (let index = 0; index + 1 < config.length; index += 2)
+        settings.set(config[index]!, config[index + 1]!);
+      if (settings.get('appendonly') === 'no') {
+        warnings.add(
+          `${where}: appendonly is off: a restart loses acknowledged commits (set appendonly yes, with appendfsync everysec or always)`,
+        );
+      } else if (settings.get('appendfsync') === 'no') {
+        warnings.add(
+          `${where}: appendfsync is no: a crash of its machine may lose acknowledged commits (use everysec or always)`,
+        );
+      }
+      // aft sets no expiry on its keys, so only the allkeys-* policies can evict them.
+      const policy = settings.get('maxmemory-policy') ?? '';
+      if (policy.startsWith('allkeys-')) {
+        warnings.add(
+          `${where}: maxmemory-policy is ${policy}: Redis may evict commit records and versions under memory pressure (use noeviction)`,
+        );
+      }
+    }
+    return [...warnings];
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
@@ -367,7 +413,14 @@ export class RedisAdapter implements StorageAdapter {
         : new Redis(this.options.url!, common));
     // Errors reach the caller through the failed command; without a listener ioredis would
     // print every reconnect attempt. A client the user passed keeps the user's own handling.
-    if (this.ownsClient) client.on('error', () => undefined);
+    if (this.ownsClient) {
+      client.on('error', (error: Error) => {
+        this.lastConnectionError = error;
+      });
+      client.on('ready', () => {
+        this.lastConnectionError = undefined;
+      });
+    }
     client.defineCommand('aftPutRecord', { numberOfKeys: 2, lua: PUT_RECORD_SCRIPT });
     client.defineCommand('aftDeleteRecords', { numberOfKeys: 2, lua: DELETE_RECORDS_SCRIPT });
     this.client = client as Client & AftCommands;

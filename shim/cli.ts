@@ -76,6 +76,8 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
       try {
         await adapter.init?.({ signal: AbortSignal.timeout(600_000) });
         process.stdout.write(`aft: storage ${describeStorageUrl(url)} (${adapter.name}) is ready\n`);
+        const warnings = await adapter.durabilityWarnings?.({ signal: AbortSignal.timeout(20_000) });
+        for (const warning of warnings ?? []) process.stderr.write(`aft: warning: ${warning}\n`);
       } catch (error) {
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         throw new StorageInitError(`storage init of ${describeStorageUrl(url)} failed: ${reason}`);

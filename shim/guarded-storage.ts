@@ -8,6 +8,7 @@
 import { setMaxListeners } from 'node:events';
 import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
 import { AftError, isAbortError, StorageUnavailableError } from './errors.js';
+import { storageStateOf } from './storage-state.js';
 import type { NodeMetrics } from './telemetry.js';
 
 export type StorageOperation =
@@ -47,10 +48,14 @@ export async function guardStorage<T>(
   // One logical call may make many requests at once (a listing reads its records in parallel),
   // each listening on this signal: that is expected, not a leak.
   if (deadline && signal) setMaxListeners(0, signal);
+  const state = storageStateOf(adapter);
   try {
-    return await call(signal ? { signal } : {});
+    const answer = await call(signal ? { signal } : {});
+    state?.answered();
+    return answer;
   } catch (error) {
     if (error instanceof AftError) throw error;
+    if (!guard.signal?.aborted) state?.failed(error);
     if (isAbortError(error) || deadline?.aborted) {
       if (!deadline?.aborted || guard.signal?.aborted) throw error;
       metrics.storageError(operation);

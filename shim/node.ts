@@ -308,9 +308,12 @@ export class ShimNode {
     this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
     if (this.closing) return;
     const pullTimer = setInterval(() => {
-      this.pull().catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'pulling commit records failed'),
-      );
+      this.pull().catch((error: unknown) => {
+        // Storage failing is said once per change of state (shim/storage-state.ts).
+        if (error instanceof StorageUnavailableError)
+          this.logger.debug({ err: error }, 'pulling commit records failed');
+        else this.logger.warn({ err: error }, 'pulling commit records failed');
+      });
     }, this.timing.pullIntervalMs);
     const gcTimer = setInterval(() => this.collectLocal(), this.localGcIntervalMs);
     for (const timer of [pullTimer, gcTimer]) {

@@ -13,6 +13,7 @@ import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '.
 import { Membership } from '../membership.js';
 import { ShimNode } from '../node.js';
 import { sharedPeerSecret } from '../peer-secret.js';
+import { StorageState } from '../storage-state.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import type { Timing } from '../timing.js';
 import { createApp } from './app.js';
@@ -54,6 +55,10 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   } = options;
   const config = resolveConfig(shimOptions, env);
   const adapter = givenAdapter ?? createAdapterFromUrl(config.storage);
+  const storageState = new StorageState(adapter, {
+    description: describeStorageUrl(config.storage),
+    logger,
+  }).watch();
   let node: ShimNode | undefined;
   const metrics = new PrometheusMetrics({
     openTransactions: () => node?.openTransactions ?? 0,
@@ -134,7 +139,10 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   const advertised = config.advertiseUrl || url;
-  logger.info({ url, storage: describeStorageUrl(config.storage), nodeId: shimNode.nodeId }, 'listening');
+  logger.info(
+    { url, storage: describeStorageUrl(config.storage), nodeId: shimNode.nodeId },
+    'listening; ready once storage answers and the metadata is loaded',
+  );
   membership = new Membership({
     storage: adapter,
     nodeId: shimNode.nodeId,
@@ -164,11 +172,16 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
         peerTokens ??= [await sharedPeerSecret(adapter, { signal: bootstrap.signal })];
         await shimNode.start(bootstrap.signal);
         await members.refresh();
+        storageState.answered();
+        logger.info({ url, nodeId: shimNode.nodeId }, 'ready');
+        warnOfDurability();
         return;
       } catch (error) {
         if (bootstrap.signal.aborted) throw error;
         const delay = Math.min(BOOTSTRAP_RETRY_MAX_MS, 100 * 2 ** attempt);
-        logger.warn({ err: error, retryInMs: delay }, 'loading metadata from storage failed');
+        // Said once per change of state (StorageState), not with a stack per retry.
+        storageState.failed(error);
+        logger.debug({ err: error, retryInMs: delay }, 'loading metadata from storage failed');
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -194,6 +207,16 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     })();
     return closed;
   };
+
+  /** Names, once, each way the engine as configured may lose acknowledged commits. */
+  function warnOfDurability(): void {
+    adapter
+      .durabilityWarnings?.({ signal: AbortSignal.timeout(shimNode.timing.storageCallTimeoutMs) })
+      .then((warnings) => {
+        for (const warning of warnings) logger.warn({ storage: describeStorageUrl(config.storage) }, warning);
+      })
+      .catch((error: unknown) => logger.debug({ err: error }, 'reading the engine configuration failed'));
+  }
 
   /** Every gcIntervalMs, whoever holds this period's lease runs one bounded pass. */
   function startGlobalGc(): NodeJS.Timeout {

@@ -55,11 +55,14 @@ function answers(port: number, command: string, expected: string): Promise<boole
   });
 }
 
-/** A standalone server, on `port` when given (to bring one back where it was), else a free one. */
-export async function startRedis(port?: number): Promise<RunningServer> {
+/**
+ * A standalone server, on `port` when given (to bring one back where it was), else a free one.
+ * `extra`: more redis-server arguments (they win over the defaults above).
+ */
+export async function startRedis(port?: number, extra: readonly string[] = []): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), 'aft-redis-'));
   port ??= await freePort();
-  const server = startRedisProcess(port, directory);
+  const server = startRedisProcess(port, directory, extra);
   await server.waitUntil(() => answers(port, 'PING', '+PONG'));
   return {
     url: `redis://127.0.0.1:${port}`,
