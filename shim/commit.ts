@@ -80,11 +80,33 @@ export class CommitError extends StorageUnavailableError {
   }
 }
 
+/**
+ * The clock follows learned commits only up to now + the allowed skew (docs/protocol.md,
+ * "Pushed records"): a commit known from a clock further ahead may be newer than this one's
+ * version of a key it writes, and this write would never be read. Refused before anything is
+ * written (the function may run again once the clocks agree).
+ */
+function refuseIfHidden(txn: Transaction, versionId: string, metadata: Metadata): void {
+  for (const key of txn.writes.keys()) {
+    const versions = metadata.versionsOf(key);
+    const newest = versions[versions.length - 1];
+    if (newest !== undefined && newest >= versionId) {
+      throw new CommitError(
+        CommitFailure.VERSIONS_FAILED,
+        `a known commit of a key this transaction writes (${newest}) is ahead of this node's clock by more than the allowed clock skew: the write would be hidden behind it`,
+        undefined,
+      );
+    }
+  }
+}
+
 /** Runs steps 1-5 for a transaction with writes; resolves with its commit record. */
 export async function commitWrites(txn: Transaction, context: CommitContext): Promise<CommitRecord> {
   const { storage, metrics, timing } = context;
   if (txn.versionId === undefined) {
-    txn.versionId = formatVersionId(context.clock.tick(), txn.txid);
+    const taken = formatVersionId(context.clock.tick(), txn.txid);
+    refuseIfHidden(txn, taken, context.metadata);
+    txn.versionId = taken;
     txn.versionTakenAtMs = context.elapsedNow();
   }
   const versionId = txn.versionId;

@@ -313,14 +313,33 @@ describe('ShimNode limits', () => {
 });
 
 describe('ShimNode start-up and shutdown', () => {
+  it('a node behind a known commit by more than the allowed skew refuses to write its keys (the write would be hidden)', async () => {
+    const storage = new MemoryAdapter();
+    const first = await ShimNode.open({ storage, now: () => 5_000_000 });
+    await commitValues(first, { k: 'from first' });
+    const behind = await ShimNode.open({ storage, now: () => 5_000_000 - 60_000 });
+    const txid = behind.begin().txid;
+    behind.write(txid, [{ key: 'k', value: bytes('hidden') }]);
+    await expect(behind.commit(txid)).rejects.toThrow(/ahead of this node's clock/);
+    expect(() => behind.status(txid)).not.toThrow();
+    await expect(behind.read(txid, ['k'])).rejects.toBeInstanceOf(TransactionLostError);
+    // Keys no commit from the future wrote are written as usual.
+    expect(await commitValues(behind, { other: 'fine' })).not.toBeNull();
+    const written = (await storage.listCommitRecords(undefined)).map((record) => record.writeSet.join());
+    expect(written.sort()).toEqual(['k', 'other']);
+    await first.close();
+    await behind.close();
+  });
+
   it('bootstraps every commit from storage and orders its own commits after them', async () => {
     const storage = new MemoryAdapter();
     const first = await ShimNode.open({ storage, now: () => 5_000_000 });
     const firstVersion = await commitValues(first, { k: 'from first', l: 'from first' });
     const firstTxid = parseVersionId(firstVersion!)!.txid;
 
-    // The second node's wall clock is behind: its hybrid clock still moves past what it loaded.
-    const second = await ShimNode.open({ storage: new FaultyAdapter(storage), now: () => 1_000 });
+    // The second node's wall clock is behind, within the allowed skew: its hybrid clock still
+    // moves past what it loaded.
+    const second = await ShimNode.open({ storage: new FaultyAdapter(storage), now: () => 5_000_000 - 4_000 });
     const txid = second.begin().txid;
     expect((await second.read(txid, ['k', 'l'])).map((item) => text(item.value))).toEqual([
       'from first',
