@@ -14,26 +14,36 @@
  * did not run it: the connection was refused, or it answered with a retryable error.
  */
 import {
+  type BeginAnswer,
+  type BeginRequest,
+  type CommitOutcome,
+  type CommitRequest,
+  decodeBase64,
+  encodeBase64,
+  isPathSafeKey,
+  PATHS,
+  type ReadAnswer,
+  type ReadItem,
+  type ReplayAnswer,
+  type ReplayedCommit,
+  type StatusAnswer,
+  type TransactionState,
+  transactionPaths,
+  VERSION_HEADER,
+  type WriteRequest,
+} from '../wire/api.js';
+import {
   AftError,
-  BadRequestError,
   ConnectionError,
-  DuplicateCommittedError,
-  DuplicateInProgressError,
   ErrorCode,
-  ForbiddenError,
+  errorFromBody,
   KeyNotFoundError,
-  NotReadyError,
-  ShuttingDownError,
-  StorageUnavailableError,
-  TooLargeError,
-  TransactionLostError,
-  TransactionNotFoundError,
   TransactionNotRunningError,
-  UnauthorizedError,
-} from '../shim/errors.js';
+} from '../wire/errors.js';
 import { backoffPause } from './backoff.js';
 
-export * from '../shim/errors.js';
+export * from '../wire/errors.js';
+export type { CommitOutcome, ReadItem, ReplayedCommit, TransactionState };
 
 export interface RetryOptions {
   /** Attempts in all, the first included. @default 4 */
@@ -62,34 +72,6 @@ export interface RequestOptions {
 
 export type Value = Uint8Array | string;
 
-export interface ReadItem {
-  readonly key: string;
-  readonly value: Uint8Array | undefined;
-  /** The committed version read; undefined for nothing visible or a value from the transaction's own writes. */
-  readonly version: string | undefined;
-}
-
-export interface CommitOutcome {
-  readonly txid: string;
-  readonly status: 'committed';
-  readonly version: string | null;
-}
-
-/** What an idempotent begin answers when its key already committed. */
-export interface ReplayedCommit {
-  readonly replayed: true;
-  readonly txid: string;
-  readonly version: string | null;
-  /** The result that commit recorded, or null for none. */
-  readonly result: Uint8Array | null;
-}
-
-export type TransactionState = 'running' | 'committed' | 'aborted';
-
-interface ErrorBody {
-  error?: { code?: string; message?: string; retryable?: boolean };
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -115,8 +97,8 @@ export class AftClient {
 
   /** Begins a transaction. `timeoutMs` is its idle timeout on the shim. */
   async begin(options: RequestOptions & { timeoutMs?: number } = {}): Promise<Transaction> {
-    const body = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-    const answer = await this.request<{ txid: string }>('POST', '/v1/transactions', {
+    const body: BeginRequest = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    const answer = await this.request<BeginAnswer>('POST', PATHS.transactions, {
       json: body,
       idempotent: false,
       signal: options.signal,
@@ -134,18 +116,17 @@ export class AftClient {
     idempotencyKey: string,
     options: RequestOptions & { timeoutMs?: number } = {},
   ): Promise<Transaction | ReplayedCommit> {
-    const answer = await this.request<{
-      txid: string;
-      replayed?: true;
-      version?: string | null;
-      result?: string | null;
-    }>('POST', '/v1/transactions', {
-      json: { idempotencyKey, ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) },
+    const request: BeginRequest = {
+      idempotencyKey,
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    };
+    const answer = await this.request<BeginAnswer | ReplayAnswer>('POST', PATHS.transactions, {
+      json: request,
       // A lost reply leaves at most an idle transaction behind; the key still guards the commit.
       idempotent: true,
       signal: options.signal,
     });
-    if (!answer.replayed) return new Transaction(this, answer.txid);
+    if (!('replayed' in answer)) return new Transaction(this, answer.txid);
     return {
       replayed: true,
       txid: answer.txid,
@@ -189,13 +170,9 @@ export class AftClient {
   }
 
   async status(txid: string, options: RequestOptions = {}): Promise<TransactionState> {
-    const answer = await this.request<{ status: TransactionState }>(
-      'GET',
-      `/v1/transactions/${encodeURIComponent(txid)}`,
-      {
-        signal: options.signal,
-      },
-    );
+    const answer = await this.request<StatusAnswer>('GET', transactionPaths.of(txid), {
+      signal: options.signal,
+    });
     return answer.status;
   }
 
@@ -248,7 +225,7 @@ export class AftClient {
       if (response.ok) {
         if (options.accept === 'bytes') {
           const bytes = new Uint8Array(await response.arrayBuffer());
-          return { bytes, version: response.headers.get('aft-version') ?? undefined } as T;
+          return { bytes, version: response.headers.get(VERSION_HEADER) ?? undefined } as T;
         }
         if (response.status === 204 || options.accept === 'none') {
           await response.body?.cancel();
@@ -302,14 +279,14 @@ export class Transaction {
   }
 
   async getWithVersion(key: string, options: RequestOptions = {}): Promise<ReadItem> {
-    if (!pathSafe(key)) {
+    if (!isPathSafeKey(key)) {
       const [item] = await this.getMany([key], options);
       return item!;
     }
     try {
       const answer = await this.client.request<{ bytes: Uint8Array; version: string | undefined }>(
         'GET',
-        this.keyPath(key),
+        transactionPaths.key(this.txid, key),
         { accept: 'bytes', signal: options.signal },
       );
       return { key, value: answer.bytes, version: answer.version };
@@ -321,9 +298,10 @@ export class Transaction {
 
   /** Reads several keys at once, read-atomically; items come back in the order asked. */
   async getMany(keys: readonly string[], options: RequestOptions = {}): Promise<ReadItem[]> {
-    const answer = await this.client.request<{
-      items: { key: string; value: string | null; version: string | null }[];
-    }>('POST', this.path('read'), { json: { keys }, signal: options.signal });
+    const answer = await this.client.request<ReadAnswer>('POST', transactionPaths.action(this.txid, 'read'), {
+      json: { keys },
+      signal: options.signal,
+    });
     return answer.items.map(({ key, value, version }) => ({
       key,
       value: value === null ? undefined : fromBase64(value),
@@ -332,8 +310,11 @@ export class Transaction {
   }
 
   async put(key: string, value: Value, options: RequestOptions = {}): Promise<void> {
-    if (!pathSafe(key)) return this.putMany([{ key, value }], options);
-    await this.client.request('PUT', this.keyPath(key), { bytes: toBytes(value), signal: options.signal });
+    if (!isPathSafeKey(key)) return this.putMany([{ key, value }], options);
+    await this.client.request('PUT', transactionPaths.key(this.txid, key), {
+      bytes: toBytes(value),
+      signal: options.signal,
+    });
   }
 
   async putJson(key: string, value: unknown, options: RequestOptions = {}): Promise<void> {
@@ -341,8 +322,8 @@ export class Transaction {
   }
 
   async delete(key: string, options: RequestOptions = {}): Promise<void> {
-    if (!pathSafe(key)) return this.putMany([{ key, value: null }], options);
-    await this.client.request('DELETE', this.keyPath(key), { signal: options.signal });
+    if (!isPathSafeKey(key)) return this.putMany([{ key, value: null }], options);
+    await this.client.request('DELETE', transactionPaths.key(this.txid, key), { signal: options.signal });
   }
 
   /** Buffers several writes at once; a null value deletes the key. */
@@ -350,12 +331,14 @@ export class Transaction {
     items: readonly { key: string; value: Value | null }[],
     options: RequestOptions = {},
   ): Promise<void> {
-    const encoded = items.map(({ key, value }) => ({
-      key,
-      value: value === null ? null : Buffer.from(toBytes(value)).toString('base64'),
-    }));
-    await this.client.request('POST', this.path('write'), {
-      json: { items: encoded },
+    const request: WriteRequest = {
+      items: items.map(({ key, value }) => ({
+        key,
+        value: value === null ? null : encodeBase64(toBytes(value)),
+      })),
+    };
+    await this.client.request('POST', transactionPaths.action(this.txid, 'write'), {
+      json: request,
       signal: options.signal,
     });
   }
@@ -372,11 +355,11 @@ export class Transaction {
    * the transaction's idempotency key, in the same atomic commit.
    */
   async commit(options: RequestOptions & { result?: Value | null } = {}): Promise<CommitOutcome> {
-    const body =
+    const body: CommitRequest | undefined =
       options.result === undefined || options.result === null
         ? undefined
-        : { result: Buffer.from(toBytes(options.result)).toString('base64') };
-    return this.client.request<CommitOutcome>('POST', this.path('commit'), {
+        : { result: encodeBase64(toBytes(options.result)) };
+    return this.client.request<CommitOutcome>('POST', transactionPaths.action(this.txid, 'commit'), {
       ...(body && { json: body }),
       signal: options.signal,
     });
@@ -384,10 +367,13 @@ export class Transaction {
 
   async abort(options: RequestOptions = {}): Promise<void> {
     try {
-      await this.client.request('POST', this.path('abort'), { signal: options.signal, accept: 'none' });
+      await this.client.request('POST', transactionPaths.action(this.txid, 'abort'), {
+        signal: options.signal,
+        accept: 'none',
+      });
     } catch (error) {
       // A retried abort whose first attempt landed finds the transaction aborted: done.
-      if (error instanceof TransactionNotRunningError && /is aborted/.test(error.message)) return;
+      if (error instanceof TransactionNotRunningError && error.status === 'aborted') return;
       throw error;
     }
   }
@@ -395,19 +381,6 @@ export class Transaction {
   async status(options: RequestOptions = {}): Promise<TransactionState> {
     return this.client.status(this.txid, options);
   }
-
-  private path(action: string): string {
-    return `/v1/transactions/${encodeURIComponent(this.txid)}/${action}`;
-  }
-
-  private keyPath(key: string): string {
-    return `/v1/transactions/${encodeURIComponent(this.txid)}/keys/${encodeURIComponent(key)}`;
-  }
-}
-
-/** URL normalization turns a `.` or `..` segment into a path step, so such keys go through the JSON routes. */
-function pathSafe(key: string): boolean {
-  return key !== '.' && key !== '..';
 }
 
 function toBytes(value: Value): Uint8Array {
@@ -415,8 +388,9 @@ function toBytes(value: Value): Uint8Array {
 }
 
 function fromBase64(value: string): Uint8Array {
-  const bytes = Buffer.from(value, 'base64');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bytes = decodeBase64(value);
+  if (!bytes) throw new AftError(ErrorCode.INTERNAL, 'the shim answered a value that is not base64');
+  return bytes;
 }
 
 function isRetryableTransactionError(error: unknown): boolean {
@@ -424,53 +398,13 @@ function isRetryableTransactionError(error: unknown): boolean {
 }
 
 async function errorFromResponse(response: Response): Promise<AftError> {
-  let body: ErrorBody = {};
+  let body: unknown;
   try {
-    body = (await response.json()) as ErrorBody;
+    body = await response.json();
   } catch {
-    // Not our error body (a proxy's page, say): fall back on the status.
+    // Not our error body (a proxy's page, say): errorFromBody falls back on the status.
   }
-  const message = body.error?.message ?? `HTTP ${response.status}`;
-  const code = body.error?.code;
-  switch (code) {
-    case ErrorCode.BAD_REQUEST:
-      return new BadRequestError(message);
-    case ErrorCode.UNAUTHORIZED:
-      return new UnauthorizedError(message);
-    case ErrorCode.FORBIDDEN:
-      return new ForbiddenError(message);
-    case ErrorCode.TXN_NOT_FOUND:
-      return Object.assign(new TransactionNotFoundError(''), { message });
-    case ErrorCode.KEY_NOT_FOUND:
-      return Object.assign(new KeyNotFoundError(''), { message });
-    case ErrorCode.TXN_NOT_RUNNING:
-      return Object.assign(new TransactionNotRunningError('', ''), { message });
-    case ErrorCode.TXN_LOST:
-      return new TransactionLostError('', message);
-    case ErrorCode.DUPLICATE_COMMITTED:
-      return Object.assign(new DuplicateCommittedError('', ''), { message });
-    case ErrorCode.DUPLICATE_IN_PROGRESS:
-      return Object.assign(new DuplicateInProgressError('', ''), { message });
-    case ErrorCode.TOO_LARGE:
-      return new TooLargeError(message);
-    case ErrorCode.STORAGE_UNAVAILABLE:
-      return new StorageUnavailableError(message);
-    case ErrorCode.SHUTTING_DOWN:
-      return Object.assign(new ShuttingDownError(), { message });
-    case ErrorCode.NOT_READY:
-      return Object.assign(new NotReadyError(), { message });
-    default: {
-      const known = Object.values(ErrorCode).find((value) => value === code);
-      const retryable = body.error?.retryable ?? (response.status >= 500 || response.status === 429);
-      return new AftError(
-        known ?? (response.status >= 500 ? ErrorCode.INTERNAL : ErrorCode.BAD_REQUEST),
-        message,
-        {
-          retryable,
-        },
-      );
-    }
-  }
+  return errorFromBody(response.status, body);
 }
 
 function connectionRefused(error: unknown): boolean {

@@ -3,7 +3,7 @@
  * wins over the default. LAMBDA_SETTINGS is the one table of them; the README's "Lambda
  * layer settings" table is checked against it (test/readme.test.ts).
  */
-import { BadRequestError } from '../shim/errors.js';
+import { BadRequestError } from '../wire/errors.js';
 
 export interface LambdaSettings {
   /** The shim's URL, e.g. http://aft.internal:7070. Required. */

@@ -5,7 +5,7 @@
  * handler's puts cost no round trips. Reads see the buffer first, then the shim's
  * transaction (which holds what callers wrote before calling).
  */
-import { AftError, ErrorCode } from '../shim/errors.js';
+import { AftError, ErrorCode } from '../wire/errors.js';
 import type { ReadItem, Transaction, Value } from './client.js';
 import {
   CLIENT_CONTEXT_TXID,

@@ -3,7 +3,7 @@
  * everything else here is what its handlers and options touch.
  */
 
-export * from '../shim/errors.js';
+export * from '../wire/errors.js';
 export {
   AftClient,
   type AftClientOptions,

@@ -5,7 +5,7 @@
  * SDK client (`aft lambda-local` sets it for the functions it runs).
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import { AftError, ErrorCode } from '../shim/errors.js';
+import { AftError, ErrorCode } from '../wire/errors.js';
 
 export type InvokeMode = 'sync' | 'async';
 

@@ -7,6 +7,7 @@
 import { LRUCache } from 'lru-cache';
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
+import type { CommitOutcome, ReadItem, ReplayedCommit, StatusAnswer, TransactionState } from '../wire/api.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { CommitLearner } from './commit-learning.js';
@@ -90,44 +91,21 @@ export interface ShimNodeOptions {
   readonly listPageSize?: number;
 }
 
-export type TransactionState = 'running' | 'committed' | 'aborted';
-
 /** A transaction's outcome once storage has decided it. */
 export type DecidedOutcome =
   | { readonly status: 'committed'; readonly version: string | null }
   | { readonly status: 'aborted' };
 
-export interface TransactionInfo {
-  readonly txid: string;
-  readonly status: TransactionState;
-}
-
-export interface CommitResult {
-  readonly txid: string;
-  readonly status: 'committed';
-  /** The version id of the transaction's writes; null for a read-only transaction. */
-  readonly version: string | null;
-}
-
+// The node answers in the REST API's own types (wire/api.ts), under the names the library
+// has always exported.
+export type { TransactionState };
+/** A transaction and its state. */
+export type TransactionInfo = StatusAnswer;
+export type CommitResult = CommitOutcome;
 /** The answer to an idempotent begin whose key already committed: that transaction and its result. */
-export interface Replay {
-  readonly txid: string;
-  readonly status: 'committed';
-  readonly version: string | null;
-  readonly result: Uint8Array | null;
-  readonly replayed: true;
-}
-
-export interface ReadResult {
-  readonly key: string;
-  /** The value, or undefined when no version is visible (never written, or deleted). Do not mutate. */
-  readonly value: Uint8Array | undefined;
-  /**
-   * The committed version read: a tombstone's version when the key was deleted (value
-   * undefined), undefined when no version exists or the value comes from the write buffer.
-   */
-  readonly version: string | undefined;
-}
+export type Replay = ReplayedCommit & { readonly status: 'committed' };
+/** Do not mutate a value read: it may be the cache's. */
+export type ReadResult = ReadItem;
 
 export interface WriteItem {
   readonly key: string;

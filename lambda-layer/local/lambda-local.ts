@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadRequestError } from '../../shim/errors.js';
+import { BadRequestError } from '../../wire/errors.js';
 import { FunctionPool, type InvocationOutcome } from './function-pool.js';
 import { readFunctionsDirectory } from './functions-dir.js';
 

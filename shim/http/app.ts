@@ -1,10 +1,24 @@
 /**
- * The REST API of docs/rest-api.md on express 5: validation, error bodies, auth, metrics,
- * health. Handlers only translate HTTP to node calls; the protocol lives in the node.
+ * The REST API (routes and bodies: wire/api.ts; the OpenAPI document: ./openapi.ts) on
+ * express 5: validation, error bodies, auth, metrics, health. Handlers only translate HTTP to node calls; the protocol lives in the node.
  */
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { BadRequestError, KeyNotFoundError, RouteNotFoundError, TooLargeError } from '../errors.js';
+import {
+  encodeBase64,
+  PATHS,
+  type ReadAnswer,
+  type ReplayAnswer,
+  ROUTE_PATTERNS,
+  VERSION_HEADER,
+} from '../../wire/api.js';
+import {
+  BadRequestError,
+  KeyNotFoundError,
+  NotReadyError,
+  RouteNotFoundError,
+  TooLargeError,
+} from '../errors.js';
 import type { ShimNode } from '../node.js';
 import { type NodeLogger, silentLogger } from '../telemetry.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
@@ -67,32 +81,32 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
+  app.get(PATHS.health, (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', (_req, res) => {
+  app.get(PATHS.ready, (_req, res) => {
     if (node.ready) res.json({ status: 'ready' });
-    else res.status(503).json({ error: { code: 'NOT_READY', message: 'not ready', retryable: true } });
+    else sendError(res, new NotReadyError('not ready'));
   });
-  app.get('/v1/openapi.json', (_req, res) => {
+  app.get(PATHS.openApi, (_req, res) => {
     res.json(openApiDocument);
   });
 
   const peerTokens = options.peerTokens ?? [];
   // Peer routes take the peer credential, whether or not client auth is on.
-  app.use('/v1/internal', bearerAuth(peerTokens));
+  app.use(PATHS.internal, bearerAuth(peerTokens));
   const clientTokens = options.tokens ?? [];
   if (clientTokens.length > 0) {
     const authenticated = bearerAuth(clientTokens);
-    app.use('/v1/transactions', authenticated);
+    app.use(PATHS.transactions, authenticated);
     // Operators (client tokens) and peers probing a static peer both ask a node who it is.
-    app.use('/v1/node', bearerAuth(clientTokens, peerTokens));
-    if (options.metricsAuth !== false) app.use('/metrics', authenticated);
+    app.use(PATHS.node, bearerAuth(clientTokens, peerTokens));
+    if (options.metricsAuth !== false) app.use(PATHS.metrics, authenticated);
   }
   // Before any body parser: the request goes on to its owner untouched.
   if (options.forwarding) app.use(forwardToOwner(options.forwarding));
 
-  app.get('/metrics', async (_req, res) => {
+  app.get(PATHS.metrics, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -107,16 +121,16 @@ export function createApp(options: AppOptions): express.Express {
   });
   const rawBody = express.raw({ type: () => true, limit: limits.maxValueBytes });
 
-  app.get('/v1/node', (_req, res) => {
+  app.get(PATHS.node, (_req, res) => {
     res.json({ nodeId: node.nodeId, ready: node.ready, ...options.describeNode?.() });
   });
 
   // Commit records pushed by a peer right after its commits.
-  app.post('/v1/internal/commits', jsonBody, (req, res) => {
+  app.post(PATHS.pushCommits, jsonBody, (req, res) => {
     res.json(node.learnPushedCommits(validatePushCommits(req.body).records));
   });
 
-  app.post('/v1/transactions', jsonBody, async (req, res) => {
+  app.post(PATHS.transactions, jsonBody, async (req, res) => {
     const body = validateBegin(req.body ?? {});
     const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
     if (body.idempotencyKey === undefined) {
@@ -128,31 +142,32 @@ export function createApp(options: AppOptions): express.Express {
       res.status(201).json({ txid: begun.txid });
       return;
     }
-    res.status(200).json({
+    const replay: ReplayAnswer = {
       ...begun,
-      result: begun.result === null ? null : Buffer.from(begun.result).toString('base64'),
-    });
+      result: begun.result === null ? null : encodeBase64(begun.result),
+    };
+    res.status(200).json(replay);
   });
 
-  app.get('/v1/transactions/:txid', async (req, res) => {
+  app.get(ROUTE_PATTERNS.transaction, async (req, res) => {
     res.json(await node.statusOf(req.params.txid));
   });
 
-  app.all('/v1/transactions/:txid/keys/', () => {
+  app.all(ROUTE_PATTERNS.keys, () => {
     throw new BadRequestError('a key must be a non-empty string');
   });
 
-  app.get('/v1/transactions/:txid/keys/*key', async (req, res) => {
+  app.get(ROUTE_PATTERNS.key, async (req, res) => {
     const key = keyParam(req);
     const [item] = await node.read(req.params.txid!, [key], { signal: closeSignal(res) });
     if (item?.value === undefined) throw new KeyNotFoundError(key);
-    if (item.version !== undefined) res.set('Aft-Version', item.version);
+    if (item.version !== undefined) res.set(VERSION_HEADER, item.version);
     res
       .type('application/octet-stream')
       .send(Buffer.from(item.value.buffer, item.value.byteOffset, item.value.byteLength));
   });
 
-  app.put('/v1/transactions/:txid/keys/*key', rawBody, (req, res) => {
+  app.put(ROUTE_PATTERNS.key, rawBody, (req, res) => {
     const body: unknown = req.body;
     const value = Buffer.isBuffer(body)
       ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
@@ -161,31 +176,29 @@ export function createApp(options: AppOptions): express.Express {
     res.status(204).end();
   });
 
-  app.delete('/v1/transactions/:txid/keys/*key', (req, res) => {
+  app.delete(ROUTE_PATTERNS.key, (req, res) => {
     node.write(req.params.txid!, [{ key: keyParam(req), value: null }]);
     res.status(204).end();
   });
 
-  app.post('/v1/transactions/:txid/read', jsonBody, async (req, res) => {
+  app.post(ROUTE_PATTERNS.read, jsonBody, async (req, res) => {
     const { keys } = validateRead(req.body);
     if (keys.length > limits.maxTransactionKeys) {
       throw new TooLargeError(`a read may name at most ${limits.maxTransactionKeys} keys`);
     }
     const items = await node.read(req.params.txid!, keys, { signal: closeSignal(res) });
-    res.json({
+    const answer: ReadAnswer = {
       items: items.map(({ key, value, version }) => ({
         key,
-        value:
-          value === undefined
-            ? null
-            : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'),
+        value: value === undefined ? null : encodeBase64(value),
         // A deleted key has no visible version: the tombstone stays internal.
         version: value === undefined ? null : (version ?? null),
       })),
-    });
+    };
+    res.json(answer);
   });
 
-  app.post('/v1/transactions/:txid/write', jsonBody, (req, res) => {
+  app.post(ROUTE_PATTERNS.write, jsonBody, (req, res) => {
     const { items } = validateWrite(req.body);
     const writes = items.map(({ key, value }, index) => ({
       key,
@@ -195,14 +208,14 @@ export function createApp(options: AppOptions): express.Express {
     res.status(204).end();
   });
 
-  app.post('/v1/transactions/:txid/commit', jsonBody, async (req, res) => {
+  app.post(ROUTE_PATTERNS.commit, jsonBody, async (req, res) => {
     const { result } = validateCommit(req.body ?? {});
     const options =
       result === undefined ? {} : { result: result === null ? null : decodeBase64(result, 'result') };
     res.json(await node.commit(req.params.txid!, options));
   });
 
-  app.post('/v1/transactions/:txid/abort', (req, res) => {
+  app.post(ROUTE_PATTERNS.abort, (req, res) => {
     res.json(node.abort(req.params.txid!));
   });
 

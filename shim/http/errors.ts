@@ -1,35 +1,11 @@
-/** Maps errors to the REST API's error body `{ error: { code, message, retryable } }` and status. */
+/** Maps errors to the REST API's error body and status (wire/errors.ts). */
 import type { ErrorRequestHandler, Response } from 'express';
-import { AftError, ErrorCode } from '../errors.js';
+import { AftError, ErrorCode, errorBodyOf, HTTP_STATUS_OF_CODE } from '../errors.js';
 import type { NodeLogger } from '../telemetry.js';
-
-export const HTTP_STATUS_OF_CODE: Readonly<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  TXN_NOT_FOUND: 404,
-  KEY_NOT_FOUND: 404,
-  ROUTE_NOT_FOUND: 404,
-  TXN_NOT_RUNNING: 409,
-  TXN_LOST: 410,
-  DUPLICATE_COMMITTED: 409,
-  DUPLICATE_IN_PROGRESS: 409,
-  TOO_LARGE: 413,
-  TOO_MANY_TRANSACTIONS: 429,
-  INTERNAL: 500,
-  CONNECTION_FAILED: 502,
-  FUNCTION_FAILED: 502,
-  DEADLINE_EXCEEDED: 504,
-  STORAGE_UNAVAILABLE: 503,
-  SHUTTING_DOWN: 503,
-  NOT_READY: 503,
-};
 
 export function sendError(res: Response, error: AftError): void {
   if (error.code === ErrorCode.UNAUTHORIZED) res.set('WWW-Authenticate', 'Bearer');
-  res.status(HTTP_STATUS_OF_CODE[error.code]).json({
-    error: { code: error.code, message: error.message, retryable: error.retryable },
-  });
+  res.status(HTTP_STATUS_OF_CODE[error.code]).json(errorBodyOf(error));
 }
 
 /** Errors thrown by body-parser and the router carry an HTTP `status` and a `type`. */

@@ -393,6 +393,12 @@ export const openApiDocument = {
               code: { type: 'string' },
               message: { type: 'string' },
               retryable: { type: 'boolean' },
+              details: {
+                type: 'object',
+                additionalProperties: { type: 'string' },
+                description:
+                  'What the error names, by field: txid and status (TXN_NOT_RUNNING), txid (TXN_NOT_FOUND, TXN_LOST), key (KEY_NOT_FOUND), idempotencyKey with committedTxid or otherTxid (DUPLICATE_*)',
+              },
             },
           },
         },

@@ -2,8 +2,16 @@
  * Request validation against the OpenAPI document's schemas, plus the checks JSON Schema
  * cannot say cheaply (strict base64 of any length).
  */
+
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { CommitRecord } from '../../adapters/contract.js';
+import {
+  type BeginRequest,
+  type CommitRequest,
+  decodeBase64 as decodeWireBase64,
+  type ReadRequest,
+  type WriteRequest,
+} from '../../wire/api.js';
 import { BadRequestError } from '../errors.js';
 import { openApiDocument } from './openapi.js';
 
@@ -35,37 +43,19 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   return `${first.instancePath || 'body'} ${first.message ?? 'is invalid'}`;
 }
 
-export interface BeginBody {
-  readonly timeoutMs?: number;
-  readonly idempotencyKey?: string;
-}
-export interface CommitBody {
-  readonly result?: string | null;
-}
-export interface ReadBody {
-  readonly keys: readonly string[];
-}
-export interface WriteBody {
-  readonly items: readonly { readonly key: string; readonly value: string | null }[];
-}
-
 export interface PushCommitsBody {
   readonly records: readonly CommitRecord[];
 }
 
-export const validateBegin = validator<BeginBody>('BeginRequest');
-export const validateCommit = validator<CommitBody>('CommitRequest');
+export const validateBegin = validator<BeginRequest>('BeginRequest');
+export const validateCommit = validator<CommitRequest>('CommitRequest');
 export const validatePushCommits = validator<PushCommitsBody>('PushCommitsRequest');
-export const validateRead = validator<ReadBody>('ReadRequest');
-export const validateWrite = validator<WriteBody>('WriteRequest');
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+export const validateRead = validator<ReadRequest>('ReadRequest');
+export const validateWrite = validator<WriteRequest>('WriteRequest');
 
 /** Decodes standard, padded base64; anything else is a BAD_REQUEST (Buffer.from alone accepts junk). */
 export function decodeBase64(value: string, where: string): Uint8Array {
-  if (value.length % 4 !== 0 || !BASE64.test(value)) {
-    throw new BadRequestError(`${where} is not valid base64 (standard alphabet, padded)`);
-  }
-  const bytes = Buffer.from(value, 'base64');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bytes = decodeWireBase64(value);
+  if (!bytes) throw new BadRequestError(`${where} is not valid base64 (standard alphabet, padded)`);
+  return bytes;
 }

@@ -209,6 +209,26 @@ describe('AftClient retries', () => {
     await expect(client.begin()).rejects.toMatchObject({ code: 'CONNECTION_FAILED', retryable: true });
   });
 
+  it('a repeated abort is done when the shim says the transaction is aborted, by its details not its message', async () => {
+    const notRunning = (status: string) => () => ({
+      status: 409,
+      body: {
+        error: {
+          code: 'TXN_NOT_RUNNING',
+          message: 'no longer',
+          retryable: false,
+          details: { txid: 't', status },
+        },
+      },
+    });
+    script = notRunning('aborted');
+    await expect(new AftClient({ url, retry: fast }).transaction('t').abort()).resolves.toBeUndefined();
+    script = notRunning('committed');
+    await expect(new AftClient({ url, retry: fast }).transaction('t').abort()).rejects.toBeInstanceOf(
+      TransactionNotRunningError,
+    );
+  });
+
   it('honours an abort signal', async () => {
     script = () => unavailable;
     const controller = new AbortController();
