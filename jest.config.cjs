@@ -17,7 +17,7 @@ module.exports = {
   // and enforces the floor.
   collectCoverage: true,
   coverageProvider: 'v8',
-  collectCoverageFrom: ['{wire,shim,adapters,gc,lambda-layer,infra,bin}/**/*.ts'],
+  collectCoverageFrom: ['{wire,shim,server,adapters,gc,lambda-layer,lambda-local,infra,bin}/**/*.ts'],
   coverageReporters: ['json'],
   reporters: ['default', '<rootDir>/test/coverage-reporter.cjs'],
   globalSetup: '<rootDir>/test/global-setup.cjs',

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../shim/cli.js';
+import { runCli } from '../server/cli.js';
 
 // aft supports Node 20 with the AWS SDK versions it installs; the SDK's notice that its
 // future versions need Node 22 is not for aft's users. Set the variable to 'false' to see it.

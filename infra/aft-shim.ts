@@ -215,7 +215,7 @@ export class AftShim extends Construct {
     this.service = balanced.service;
     this.loadBalancer = balanced.loadBalancer;
     this.url = `http://${balanced.loadBalancer.loadBalancerDnsName}`;
-    // Nodes forward requests to each other's transactions (shim/http/forwarding.ts).
+    // Nodes forward requests to each other's transactions (server/http/forwarding.ts).
     for (const group of this.service.connections.securityGroups) {
       group.addIngressRule(group, ec2.Port.tcp(PORT), 'aft nodes forward to each other');
     }

@@ -5,15 +5,14 @@
  * costs only latency: peers learn every commit from storage on their next pull.
  */
 import type { CommitRecord } from '../adapters/contract.js';
+import type { PeerTransport } from './peer-transport.js';
 import type { NodeLogger } from './telemetry.js';
 
 export interface CommitPushOptions {
+  /** The peers to push to now (none while this node holds no peer credential). */
   readonly peers: () => readonly string[];
-  /** The peer credential (docs/protocol.md, "Pushed records"). */
-  readonly token: () => string | undefined;
+  readonly transport: PeerTransport;
   readonly logger?: NodeLogger;
-  /** @default 2000 */
-  readonly timeoutMs?: number;
   /** How long records wait to share a push. @default 10 */
   readonly batchMs?: number;
 }
@@ -35,17 +34,9 @@ export class CommitPush {
     const records = this.queued;
     this.queued = [];
     this.scheduled = false;
-    const token = this.options.token();
-    if (token === undefined) return;
-    const body = JSON.stringify({ records });
     for (const url of this.options.peers()) {
-      fetch(`${url.replace(/\/$/, '')}/v1/internal/commits`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 2000),
-      })
-        .then((answer) => answer.body?.cancel())
+      this.options.transport
+        .pushCommits(url, records)
         .catch((error: unknown) =>
           this.options.logger?.debug({ err: error, peer: url }, 'commit push failed'),
         );

@@ -42,7 +42,7 @@ export interface ShimConfig {
   readonly headersTimeoutMs: number;
   /** Most open client connections; more are closed as they come. */
   readonly maxConnections: number;
-  /** Most bytes of answers held for clients that have not read them (shim/http/connection-gate.ts). */
+  /** Most bytes of answers held for clients that have not read them (server/http/connection-gate.ts). */
   readonly maxUnsentBytes: number;
   /** The URL peers reach this node at; empty: http://<host>:<port> as listening. */
   readonly advertiseUrl: string;

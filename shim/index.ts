@@ -1,4 +1,4 @@
-/** The library entry: embed a shim node or a whole server in your own process. */
+/** The core library: a shim node over a storage adapter, with no I/O but storage. */
 export type {
   CallOptions,
   CommitRecord,
@@ -11,9 +11,6 @@ export { MemoryAdapter } from '../adapters/memory.js';
 export { createAdapterFromUrl } from '../adapters/url.js';
 export { ConfigError, resolveConfig, SETTINGS, type ShimConfig, type ShimOptions } from './config.js';
 export * from './errors.js';
-export { createApp } from './http/app.js';
-export { PrometheusMetrics } from './http/metrics.js';
-export { type RunningShim, type StartShimOptions, startShim } from './http/server.js';
 export { formatVersionId, parseVersionId } from './ids.js';
 export {
   type CommitResult,

@@ -16,6 +16,7 @@
  */
 import type { StorageAdapter } from '../adapters/contract.js';
 import { guardStorage } from './guarded-storage.js';
+import type { PeerTransport } from './peer-transport.js';
 import { type NodeLogger, type NodeMetrics, noMetrics } from './telemetry.js';
 
 export const MEMBERS_NAMESPACE = 'members';
@@ -45,10 +46,10 @@ export interface MembershipOptions {
   readonly heartbeatMs?: number;
   /** @default 10000 */
   readonly deadAfterMs?: number;
-  /** Peer URLs given by the operator, asked for their node id over HTTP. */
+  /** Peer URLs given by the operator, asked for their node id through `transport`. */
   readonly peers?: readonly string[];
-  /** The peer credential, for asking static peers who they are. */
-  readonly token?: () => string | undefined;
+  /** How static peers are asked who they are; without one, `peers` are not asked. */
+  readonly transport?: PeerTransport;
   readonly onFenced?: (reason: string) => void;
   readonly onUnfenced?: () => void;
   /** The wall clock, written in heartbeats and compared with peers'. @default Date.now */
@@ -408,21 +409,13 @@ export class Membership {
   }
 
   private async askStaticPeers(): Promise<void> {
-    const peers = this.options.peers ?? [];
+    const { peers = [], transport } = this.options;
+    if (!transport) return;
     await Promise.all(
       peers.map(async (url) => {
-        try {
-          const token = this.options.token?.();
-          const response = await fetch(`${url.replace(/\/$/, '')}/v1/node`, {
-            headers: token ? { authorization: `Bearer ${token}` } : {},
-            signal: AbortSignal.timeout(Math.max(500, this.heartbeatMs)),
-          });
-          if (!response.ok) return;
-          const { nodeId } = (await response.json()) as { nodeId?: string };
-          if (typeof nodeId === 'string') this.staticPeers.set(url, { nodeId, seenAtMs: this.elapsedNow() });
-        } catch {
-          // Unreachable now: it turns dead once its last answer is older than deadAfterMs.
-        }
+        // Unanswered: it turns dead once its last answer is older than deadAfterMs.
+        const nodeId = await transport.probe(url, Math.max(500, this.heartbeatMs)).catch(() => undefined);
+        if (nodeId !== undefined) this.staticPeers.set(url, { nodeId, seenAtMs: this.elapsedNow() });
       }),
     );
   }

@@ -9,7 +9,7 @@ import {
   TransactionLostError,
   TransactionNotRunningError,
 } from '../../lambda-layer/client.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/processes.js';
 

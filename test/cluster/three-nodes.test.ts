@@ -3,7 +3,7 @@
  * transaction are spread over all nodes (forwarded to the owner): no fractured read, dirty
  * read, read-your-writes or repeatable-read violation.
  */
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { ENGINES } from '../servers/engines.js';
 import { anomaliesIn, type Observation, type Token } from './anomalies.js';

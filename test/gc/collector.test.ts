@@ -6,8 +6,8 @@
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { INTENTS_NAMESPACE } from '../../shim/commit.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
 import { parseVersionId } from '../../shim/ids.js';
 import { decodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { rest } from '../cluster/rest.js';

@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import type { CallOptions, VersionRef } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';
 import { expectError } from './rest-api-suite.js';

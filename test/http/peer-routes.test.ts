@@ -5,8 +5,8 @@
  */
 import type { CommitRecord } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { ConfigError } from '../../shim/config.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';

@@ -3,7 +3,7 @@
  * storage engine. Each engine's test file registers it (test/http/rest-api.<engine>.test.ts).
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { errorCodeOf, type HttpAnswer, httpClient } from '../helpers/http.js';

@@ -4,7 +4,7 @@
  * rest-api.<engine>.test.ts.
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';

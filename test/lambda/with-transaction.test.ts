@@ -18,7 +18,7 @@ import {
   type LambdaContext,
   withTransaction,
 } from '../../lambda-layer/index.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';

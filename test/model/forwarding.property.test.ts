@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { RestError, rest, untilAcquainted } from '../cluster/rest.js';
 import { anomaliesOf, type ModelCommit, NOTHING, type ObservedRead } from './brute-force.js';
 import { propertyRuns } from './seed.js';

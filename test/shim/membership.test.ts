@@ -3,8 +3,9 @@
  * dropped, and a node that cannot reach storage fencing itself before others count it dead.
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { httpPeerTransport } from '../../server/http/peer-transport.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import { NotReadyError, TransactionLostError } from '../../shim/errors.js';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
 import { Membership } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
 import { eventually } from '../helpers/eventually.js';
@@ -58,6 +59,7 @@ describe('membership', () => {
         lowWaterMs: () => 0,
         heartbeatMs: 1e9,
         peers: [peer.url],
+        transport: httpPeerTransport({ token: () => undefined }),
       });
       await membership.start();
       expect(membership.urlOf(peer.node.nodeId)).toBe(peer.url);

@@ -6,8 +6,8 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { startShim } from '../../server/start.js';
 import { ConfigError } from '../../shim/config.js';
-import { startShim } from '../../shim/http/server.js';
 import { AFT_BIN } from '../helpers/processes.js';
 
 describe('a port in use', () => {

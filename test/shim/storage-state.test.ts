@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type RunningShim, startShim } from '../../shim/http/server.js';
+import { type RunningShim, startShim } from '../../server/start.js';
 import type { NodeLogger } from '../../shim/telemetry.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';

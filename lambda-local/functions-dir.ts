@@ -8,7 +8,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BadRequestError } from '../../wire/errors.js';
+import { BadRequestError } from '../wire/errors.js';
 
 export interface LocalFunction {
   readonly name: string;

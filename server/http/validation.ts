@@ -5,6 +5,7 @@
 
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { CommitRecord } from '../../adapters/contract.js';
+import { BadRequestError } from '../../shim/errors.js';
 import {
   type BeginRequest,
   type CommitRequest,
@@ -12,7 +13,6 @@ import {
   type ReadRequest,
   type WriteRequest,
 } from '../../wire/api.js';
-import { BadRequestError } from '../errors.js';
 import { openApiDocument } from './openapi.js';
 
 const SCHEMAS_ID = 'https://aft.invalid/schemas';

@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadRequestError } from '../../wire/errors.js';
+import { BadRequestError } from '../wire/errors.js';
 import { FunctionPool, type InvocationOutcome } from './function-pool.js';
 import { readFunctionsDirectory } from './functions-dir.js';
 
@@ -105,7 +105,7 @@ export async function startLambdaLocal(options: LambdaLocalOptions): Promise<Run
   const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
 
   const hooks = pathToFileURL(
-    join(options.packageRoot, 'dist', 'lambda-layer', 'local', 'register-node-path.js'),
+    join(options.packageRoot, 'dist', 'lambda-local', 'register-node-path.js'),
   ).href;
   const environment: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -5,6 +5,15 @@
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import {
+  BadRequestError,
+  KeyNotFoundError,
+  NotReadyError,
+  RouteNotFoundError,
+  TooLargeError,
+} from '../../shim/errors.js';
+import type { ShimNode } from '../../shim/node.js';
+import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
+import {
   encodeBase64,
   PATHS,
   type ReadAnswer,
@@ -12,15 +21,6 @@ import {
   ROUTE_PATTERNS,
   VERSION_HEADER,
 } from '../../wire/api.js';
-import {
-  BadRequestError,
-  KeyNotFoundError,
-  NotReadyError,
-  RouteNotFoundError,
-  TooLargeError,
-} from '../errors.js';
-import type { ShimNode } from '../node.js';
-import { type NodeLogger, silentLogger } from '../telemetry.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';

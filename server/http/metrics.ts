@@ -3,7 +3,7 @@
  * process (tests, embedding). Implements the core's NodeMetrics.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { NodeMetrics, TransactionOutcome } from '../telemetry.js';
+import type { NodeMetrics, TransactionOutcome } from '../../shim/telemetry.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -6,11 +6,11 @@ import { Command, Option } from 'commander';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
 import { collectGarbage, type GcProgress, type GcReport } from '../gc/collector.js';
 import { acquireLease } from '../gc/lease.js';
-import { startLambdaLocal } from '../lambda-layer/local/lambda-local.js';
-import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from './config.js';
-import { AftError, BadRequestError } from './errors.js';
-import { startShim } from './http/server.js';
+import { startLambdaLocal } from '../lambda-local/lambda-local.js';
+import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
+import { AftError, BadRequestError } from '../shim/errors.js';
 import { createLogger } from './logger.js';
+import { startShim } from './start.js';
 
 export interface CliContext {
   readonly version: string;

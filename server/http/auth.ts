@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { ForbiddenError, NotReadyError, UnauthorizedError } from '../errors.js';
+import { ForbiddenError, NotReadyError, UnauthorizedError } from '../../shim/errors.js';
 
 /**
  * The tokens a route accepts: a fixed list, or one known only later (the peer secret is read

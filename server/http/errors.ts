@@ -1,7 +1,7 @@
 /** Maps errors to the REST API's error body and status (wire/errors.ts). */
 import type { ErrorRequestHandler, Response } from 'express';
-import { AftError, ErrorCode, errorBodyOf, HTTP_STATUS_OF_CODE } from '../errors.js';
-import type { NodeLogger } from '../telemetry.js';
+import { AftError, ErrorCode, errorBodyOf, HTTP_STATUS_OF_CODE } from '../../shim/errors.js';
+import type { NodeLogger } from '../../shim/telemetry.js';
 
 export function sendError(res: Response, error: AftError): void {
   if (error.code === ErrorCode.UNAUTHORIZED) res.set('WWW-Authenticate', 'Bearer');

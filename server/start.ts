@@ -4,21 +4,22 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StorageAdapter } from '../../adapters/contract.js';
-import { createAdapterFromUrl, describeStorageUrl } from '../../adapters/url.js';
-import { collectGarbage } from '../../gc/collector.js';
-import { acquireLease } from '../../gc/lease.js';
-import { CommitPush } from '../commit-push.js';
-import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../config.js';
-import { Membership } from '../membership.js';
-import { ShimNode } from '../node.js';
-import { sharedPeerSecret } from '../peer-secret.js';
-import { StorageState } from '../storage-state.js';
-import { type NodeLogger, silentLogger } from '../telemetry.js';
-import type { Timing } from '../timing.js';
-import { createApp } from './app.js';
-import { gateConnections } from './connection-gate.js';
-import { PrometheusMetrics } from './metrics.js';
+import type { StorageAdapter } from '../adapters/contract.js';
+import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
+import { collectGarbage } from '../gc/collector.js';
+import { acquireLease } from '../gc/lease.js';
+import { CommitPush } from '../shim/commit-push.js';
+import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
+import { Membership } from '../shim/membership.js';
+import { ShimNode } from '../shim/node.js';
+import { sharedPeerSecret } from '../shim/peer-secret.js';
+import { StorageState } from '../shim/storage-state.js';
+import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
+import type { Timing } from '../shim/timing.js';
+import { createApp } from './http/app.js';
+import { gateConnections } from './http/connection-gate.js';
+import { PrometheusMetrics } from './http/metrics.js';
+import { httpPeerTransport } from './http/peer-transport.js';
 
 export interface RunningShim {
   readonly url: string;
@@ -70,9 +71,10 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   let peerTokens: readonly string[] | undefined =
     config.peerTokens.length > 0 ? config.peerTokens : undefined;
   const peerToken = (): string | undefined => peerTokens?.[0];
+  const transport = httpPeerTransport({ token: peerToken });
   const push = new CommitPush({
     peers: () => (peerToken() === undefined ? [] : (membership?.livePeerUrls() ?? [])),
-    token: peerToken,
+    transport,
     logger,
   });
   node = new ShimNode({
@@ -151,7 +153,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     heartbeatMs: config.heartbeatMs,
     deadAfterMs: config.deadAfterMs,
     peers: config.peers,
-    token: peerToken,
+    transport,
     onFenced: (reason) => shimNode.fence(reason),
     onUnfenced: () => shimNode.unfence(),
     maxClockSkewMs: shimNode.timing.maxClockSkewMs,

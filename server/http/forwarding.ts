@@ -12,9 +12,9 @@
  * request of the transaction is lost (its client starts over and never commits it).
  */
 import type { NextFunction, Request, Response } from 'express';
-import { NotReadyError, TransactionLostError, TransactionNotRunningError } from '../errors.js';
-import { ownerOfTxid } from '../ids.js';
-import type { DecidedOutcome } from '../node.js';
+import { NotReadyError, TransactionLostError, TransactionNotRunningError } from '../../shim/errors.js';
+import { ownerOfTxid } from '../../shim/ids.js';
+import type { DecidedOutcome } from '../../shim/node.js';
 import { sendError } from './errors.js';
 
 export const FORWARDED_HEADER = 'aft-forwarded-by';
