@@ -21,6 +21,7 @@ import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import { guardStorage, type StorageOperation } from './guarded-storage.js';
 import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
 import type { Metadata } from './metadata.js';
+import { refusalOf } from './pushed-records.js';
 import type { NodeMetrics } from './telemetry.js';
 import { knownLagMs, orphanAfterMs, type Timing } from './timing.js';
 
@@ -33,6 +34,8 @@ export interface LearningContext {
   readonly now: () => number;
   /** Records or ids asked for per listing call. @default 1000 */
   readonly pageSize?: number;
+  /** A pushed record failed its checks and was not learned. */
+  readonly onRefusedPushed?: (versionId: string, why: string) => void;
   /** A pushed record was dropped: storage does not hold it as pushed. */
   readonly onDroppedPushed?: (versionId: string, why: string) => void;
   /** A record's version time is further ahead of this node's clock than the allowed skew. */
@@ -113,6 +116,30 @@ export class CommitLearner {
     let learned = 0;
     for (const record of records) if (this.learn(record, fromStorage)) learned += 1;
     return learned;
+  }
+
+  /**
+   * Learns records a peer pushed (the caller authenticated the peer). Each is checked first
+   * (shim/pushed-records.ts); a refused one is dropped and reported.
+   */
+  learnPushed(records: readonly CommitRecord[], maxKeyBytes: number): { learned: number; refused: number } {
+    const bounds = {
+      nowMs: this.context.now(),
+      maxClockSkewMs: this.context.timing.maxClockSkewMs,
+      maxKeyBytes,
+    };
+    let learned = 0;
+    let refused = 0;
+    for (const record of records) {
+      const refusal = refusalOf(record, bounds);
+      if (refusal !== undefined) {
+        refused += 1;
+        this.context.onRefusedPushed?.(record.versionId, refusal);
+      } else if (this.learn(record, false)) {
+        learned += 1;
+      }
+    }
+    return { learned, refused };
   }
 
   /**

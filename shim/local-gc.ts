@@ -8,7 +8,10 @@
  * k is unneeded by every running transaction once a newer version of k was learned before
  * the oldest of them began; a transaction is dropped once that holds for every key it wrote.
  */
+import type { VersionCache } from './cache.js';
 import type { Metadata } from './metadata.js';
+import type { NodeLogger } from './telemetry.js';
+import { type Transaction, TransactionStatus } from './transaction.js';
 
 /**
  * Version ids of the transactions whose every written key has a newer version learned at
@@ -30,4 +33,63 @@ export function supersededBefore(metadata: Metadata, horizonSeq: number): string
     if (count === metadata.writeSetOf(versionId)?.size) removable.push(versionId);
   }
   return removable;
+}
+
+export interface LocalGcContext {
+  readonly metadata: Metadata;
+  readonly cache: VersionCache;
+  /** The node's running transactions, oldest or not. */
+  readonly running: Iterable<Transaction>;
+  /** Where dropped version ids are remembered, so a pull does not learn them again. */
+  readonly collected: { set(versionId: string, value: true): unknown };
+  /** Past this many superseded transactions held for running ones, the oldest are aborted. */
+  readonly maxHeldTransactions: number;
+  /** Aborts a running transaction as lost (nothing of it is visible). */
+  readonly abortHolder: (txn: Transaction, reason: string) => void;
+  readonly logger: NodeLogger;
+}
+
+/**
+ * Drops from the metadata (and cache) the transactions no running transaction can still read.
+ * Running transactions hold them back; past `maxHeldTransactions` superseded transactions held,
+ * the oldest running ones are aborted as lost until the rest hold no more (committing ones are
+ * left to finish). Returns how many transactions were dropped.
+ */
+export function collectLocalGarbage(context: LocalGcContext): number {
+  const { metadata } = context;
+  const running = [...context.running];
+  const horizonOf = (transactions: readonly Transaction[]) =>
+    transactions.reduce((horizon, txn) => Math.min(horizon, txn.startSeq), metadata.learnedSeq);
+  let removable = supersededBefore(metadata, horizonOf(running));
+  if (horizonOf(running) < metadata.learnedSeq) {
+    const everySuperseded = supersededBefore(metadata, metadata.learnedSeq).length;
+    let held = everySuperseded - removable.length;
+    if (held > context.maxHeldTransactions) {
+      const oldestFirst = running.sort((a, b) => a.startSeq - b.startSeq);
+      const staying = new Set(oldestFirst);
+      for (const txn of oldestFirst) {
+        if (held <= context.maxHeldTransactions) break;
+        if (txn.status !== TransactionStatus.RUNNING) continue;
+        context.abortHolder(
+          txn,
+          `it held back local garbage collection past --max-held-txns (${context.maxHeldTransactions} superseded transactions)`,
+        );
+        staying.delete(txn);
+        removable = supersededBefore(metadata, horizonOf([...staying]));
+        held = everySuperseded - removable.length;
+      }
+      context.logger.warn(
+        { held, maxHeldTransactions: context.maxHeldTransactions },
+        'aborted the oldest running transactions: they held back local garbage collection',
+      );
+    }
+  }
+  for (const versionId of removable) {
+    const committed = metadata.get(versionId);
+    if (!committed) continue;
+    for (const key of committed.writeSet) context.cache.delete(key, versionId);
+    metadata.remove(versionId);
+    context.collected.set(versionId, true);
+  }
+  return removable.length;
 }

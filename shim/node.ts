@@ -1,17 +1,9 @@
-/**
- * A shim node: it owns the transactions it began, buffers their writes, serves their reads by
- * the read rule, commits them through storage and keeps the metadata of every commit it
- * knows. Everything durable is in storage; a node can die at any instant and a new one
- * rebuilds its metadata from the commit records (`start`).
- */
-import { LRUCache } from 'lru-cache';
+
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
-import { mapLimit } from '../adapters/map-limit.js';
 import type { CommitOutcome, ReadItem, ReplayedCommit, StatusAnswer, TransactionState } from '../wire/api.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { CommitLearner } from './commit-learning.js';
-import { DEFAULT_CONFIG, type ShimConfig } from './config.js';
 import {
   AftError,
   BadRequestError,
@@ -24,16 +16,23 @@ import {
   TooLargeError,
   TooManyTransactionsError,
   TransactionLostError,
-  TransactionNotFoundError,
   TransactionNotRunningError,
 } from './errors.js';
+import { type DecidedOutcome, FinishedTransactions } from './finished-transactions.js';
 import { guardStorage } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
-import { HybridLogicalClock, newNodeId, ownerOfTxid, TxidGenerator } from './ids.js';
-import { supersededBefore } from './local-gc.js';
+import { HybridLogicalClock, newNodeId, TxidGenerator } from './ids.js';
+import {
+  checkIdempotencyKey,
+  checkReadKeys,
+  checkTimeout,
+  checkWrites,
+  type NodeLimits,
+  resolveLimits,
+} from './limits.js';
+import { collectLocalGarbage } from './local-gc.js';
 import { Metadata } from './metadata.js';
-import { refusalOf } from './pushed-records.js';
-import { chooseVersion, NOTHING_READ } from './read-atomic.js';
+import { type ReadContext, readVersions } from './reads.js';
 import {
   type NodeLogger,
   type NodeMetrics,
@@ -42,23 +41,9 @@ import {
   TransactionOutcome,
 } from './telemetry.js';
 import { checkTiming, DEFAULT_TIMING, type Timing } from './timing.js';
-import { type BufferedValue, Transaction, TransactionStatus } from './transaction.js';
+import { Transaction, TransactionStatus } from './transaction.js';
 
-/** The settings a node enforces; see shim/config.ts for each one's meaning and default. */
-export type NodeLimits = Pick<
-  ShimConfig,
-  | 'maxKeyBytes'
-  | 'maxValueBytes'
-  | 'maxTransactionKeys'
-  | 'maxTransactionBytes'
-  | 'maxOpenTransactions'
-  | 'maxHeldTransactions'
-  | 'transactionTimeoutMs'
-  | 'maxTransactionTimeoutMs'
-  | 'cacheBytes'
-  | 'idempotencyTtlMs'
-  | 'maxResultBytes'
->;
+export type { NodeLimits };
 
 export interface ShimNodeOptions {
   readonly storage: StorageAdapter;
@@ -91,14 +76,9 @@ export interface ShimNodeOptions {
   readonly listPageSize?: number;
 }
 
-/** A transaction's outcome once storage has decided it. */
-export type DecidedOutcome =
-  | { readonly status: 'committed'; readonly version: string | null }
-  | { readonly status: 'aborted' };
-
 // The node answers in the REST API's own types (wire/api.ts), under the names the library
 // has always exported.
-export type { TransactionState };
+export type { DecidedOutcome, TransactionState };
 /** A transaction and its state. */
 export type TransactionInfo = StatusAnswer;
 export type CommitResult = CommitOutcome;
@@ -113,34 +93,6 @@ export interface WriteItem {
   readonly value: Uint8Array | null;
 }
 
-interface FinishedTransaction {
-  readonly status: 'committed' | 'aborted';
-  readonly version: string | null;
-  readonly reason: string;
-  /** Aborted by the node or the protocol, not by its client: it was lost (see finishAborted). */
-  readonly lost?: true;
-}
-
-const textEncoder = new TextEncoder();
-
-/** One key of a batch read: its buffered write, or the committed version the read rule chose. */
-interface ReadChoice {
-  readonly key: string;
-  readonly buffered?: BufferedValue;
-  readonly version?: string;
-  /** Chosen by this batch (not read before by the transaction, nor buffered). */
-  readonly chosenNow: boolean;
-}
-
-/** A read chose a pushed record that storage does not confirm; it is gone from the metadata now. */
-class PushedRecordDropped extends Error {}
-
-/** Versions one batch read fetches from storage at once. */
-const READS_IN_FLIGHT = 64;
-
-/** A batch is chosen again at most this often after dropping pushed records. */
-const MAX_READ_ATTEMPTS = 4;
-
 export class ShimNode {
   readonly nodeId = newNodeId();
   readonly limits: NodeLimits;
@@ -153,7 +105,7 @@ export class ShimNode {
   private readonly metadata = new Metadata();
   private readonly cache: VersionCache;
   private readonly running = new Map<string, Transaction>();
-  private readonly finished: LRUCache<string, FinishedTransaction>;
+  private readonly finished: FinishedTransactions;
   private readonly reaper: NodeJS.Timeout;
   private readonly commitContext: CommitContext;
   private readyFlag = false;
@@ -161,34 +113,20 @@ export class ShimNode {
   readonly timing: Timing;
   private readonly onCommitted: ((record: CommitRecord) => void) | undefined;
   private readonly learner: CommitLearner;
+  private readonly readContext: ReadContext;
   private fencedReason: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly localGcIntervalMs: number;
 
   constructor(options: ShimNodeOptions) {
     this.storage = options.storage;
-    const limits = { ...DEFAULT_CONFIG, ...options.limits };
-    // Keep only the limits, not the whole server configuration a caller may pass.
-    this.limits = {
-      maxKeyBytes: limits.maxKeyBytes,
-      maxValueBytes: limits.maxValueBytes,
-      maxTransactionKeys: limits.maxTransactionKeys,
-      maxTransactionBytes: limits.maxTransactionBytes,
-      maxOpenTransactions: limits.maxOpenTransactions,
-      maxHeldTransactions: limits.maxHeldTransactions,
-      transactionTimeoutMs: limits.transactionTimeoutMs,
-      maxTransactionTimeoutMs: limits.maxTransactionTimeoutMs,
-      cacheBytes: limits.cacheBytes,
-      idempotencyTtlMs: limits.idempotencyTtlMs,
-      maxResultBytes: limits.maxResultBytes,
-    };
+    this.limits = resolveLimits(options.limits);
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
     this.now = options.now ?? Date.now;
     this.txids = new TxidGenerator(this.nodeId, this.now);
     this.clock = new HybridLogicalClock(this.now);
     this.cache = new VersionCache(this.limits.cacheBytes);
-    this.finished = new LRUCache({ max: options.finishedMemory ?? 100_000 });
     this.reaper = setInterval(() => this.reapIdle(), options.reaperIntervalMs ?? 1000);
     this.reaper.unref();
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
@@ -215,6 +153,8 @@ export class ShimNode {
       timing: this.timing,
       now: this.now,
       ...(options.listPageSize !== undefined && { pageSize: options.listPageSize }),
+      onRefusedPushed: (versionId, why) =>
+        this.logger.warn({ versionId, reason: why }, 'refused a pushed commit record'),
       onDroppedPushed: (versionId, why) => {
         this.logger.warn(
           { versionId, reason: why },
@@ -227,6 +167,20 @@ export class ShimNode {
           "a commit record is further ahead of this node's clock than the allowed skew: the clock does not follow it",
         ),
     });
+    this.finished = new FinishedTransactions(
+      this.nodeId,
+      this.metadata,
+      this.learner,
+      options.finishedMemory ?? 100_000,
+    );
+    this.readContext = {
+      storage: this.storage,
+      metadata: this.metadata,
+      cache: this.cache,
+      learner: this.learner,
+      metrics: this.metrics,
+      limits: this.limits,
+    };
   }
 
   /** A node that has loaded the metadata of every commit in storage. */
@@ -311,9 +265,7 @@ export class ShimNode {
 
   /** The version of a committed transaction this node knows of (null: read-only), else undefined. */
   committedVersionOf(txid: string): string | null | undefined {
-    const finished = this.finished.get(txid);
-    if (finished?.status === 'committed') return finished.version;
-    return this.metadata.versionIdOfTxid(txid);
+    return this.finished.committedVersionOf(txid);
   }
 
   /**
@@ -322,23 +274,7 @@ export class ShimNode {
    * were new and how many were refused.
    */
   learnPushedCommits(records: readonly CommitRecord[]): { learned: number; refused: number } {
-    const bounds = {
-      nowMs: this.now(),
-      maxClockSkewMs: this.timing.maxClockSkewMs,
-      maxKeyBytes: this.limits.maxKeyBytes,
-    };
-    let learned = 0;
-    let refused = 0;
-    for (const record of records) {
-      const refusal = refusalOf(record, bounds);
-      if (refusal !== undefined) {
-        refused += 1;
-        this.logger.warn({ versionId: record.versionId, reason: refusal }, 'refused a pushed commit record');
-      } else if (this.learner.learn(record, false)) {
-        learned += 1;
-      }
-    }
-    return { learned, refused };
+    return this.learner.learnPushed(records, this.limits.maxKeyBytes);
   }
 
   /**
@@ -346,53 +282,15 @@ export class ShimNode {
    * still read (shim/local-gc.ts). Returns how many were dropped.
    */
   collectLocal(): number {
-    let horizon = this.metadata.learnedSeq;
-    for (const txn of this.running.values()) horizon = Math.min(horizon, txn.startSeq);
-    let removable = supersededBefore(this.metadata, horizon);
-    if (horizon < this.metadata.learnedSeq) {
-      const held = supersededBefore(this.metadata, this.metadata.learnedSeq).length - removable.length;
-      if (held > this.limits.maxHeldTransactions) removable = this.releaseHeld(held);
-    }
-    for (const versionId of removable) {
-      const committed = this.metadata.get(versionId);
-      if (!committed) continue;
-      for (const key of committed.writeSet) this.cache.delete(key, versionId);
-      this.metadata.remove(versionId);
-      this.learner.collected.set(versionId, true);
-    }
-    return removable.length;
-  }
-
-  /**
-   * The running transactions hold more superseded transactions than the bound: aborts the
-   * oldest, as lost (nothing of them is visible, so their functions may run again), until
-   * the rest hold no more than the bound. Committing ones are left to finish. Answers what
-   * local GC may then drop.
-   */
-  private releaseHeld(held: number): string[] {
-    const bound = this.limits.maxHeldTransactions;
-    const oldestFirst = [...this.running.values()].sort((a, b) => a.startSeq - b.startSeq);
-    const everySuperseded = supersededBefore(this.metadata, this.metadata.learnedSeq).length;
-    let removable: string[] = [];
-    for (const txn of oldestFirst) {
-      if (held <= bound) break;
-      if (txn.status !== TransactionStatus.RUNNING) continue;
-      this.finishAborted(
-        txn,
-        `it held back local garbage collection past --max-held-txns (${bound} superseded transactions)`,
-        TransactionOutcome.TIMED_OUT,
-        true,
-      );
-      let horizon = this.metadata.learnedSeq;
-      for (const running of this.running.values()) horizon = Math.min(horizon, running.startSeq);
-      removable = supersededBefore(this.metadata, horizon);
-      held = everySuperseded - removable.length;
-    }
-    this.logger.warn(
-      { held, maxHeldTransactions: bound },
-      'aborted the oldest running transactions: they held back local garbage collection',
-    );
-    return removable;
+    return collectLocalGarbage({
+      metadata: this.metadata,
+      cache: this.cache,
+      running: this.running.values(),
+      collected: this.learner.collected,
+      maxHeldTransactions: this.limits.maxHeldTransactions,
+      abortHolder: (txn, reason) => this.finishAborted(txn, reason, TransactionOutcome.TIMED_OUT, true),
+      logger: this.logger,
+    });
   }
 
   /**
@@ -422,12 +320,7 @@ export class ShimNode {
     if (this.running.size >= this.limits.maxOpenTransactions) {
       throw new TooManyTransactionsError(this.limits.maxOpenTransactions);
     }
-    const timeoutMs = options.timeoutMs ?? this.limits.transactionTimeoutMs;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > this.limits.maxTransactionTimeoutMs) {
-      throw new BadRequestError(
-        `timeoutMs must be a whole number from 1 to ${this.limits.maxTransactionTimeoutMs}`,
-      );
-    }
+    const timeoutMs = checkTimeout(options.timeoutMs, this.limits);
     const txn = new Transaction(
       this.txids.next(),
       this.now(),
@@ -479,7 +372,7 @@ export class ShimNode {
   status(txid: string): TransactionInfo {
     const txn = this.running.get(txid);
     if (txn) return { txid, status: 'running' };
-    const finished = this.finishedOf(txid);
+    const finished = this.finished.of(txid);
     return { txid, status: finished.status };
   }
 
@@ -490,7 +383,7 @@ export class ShimNode {
   async statusOf(txid: string, signal?: AbortSignal): Promise<TransactionInfo> {
     const txn = this.running.get(txid);
     if (txn) return { txid, status: 'running' };
-    const finished = await this.finishedOrStored(txid, signal);
+    const finished = await this.finished.ofOrStored(txid, signal);
     return { txid, status: finished.status };
   }
 
@@ -498,13 +391,8 @@ export class ShimNode {
    * For a transaction whose owner is a live member that did not answer: its outcome when
    * storage has decided it, else undefined (the owner may still commit it).
    */
-  async decidedOutcome(txid: string, signal?: AbortSignal): Promise<DecidedOutcome | undefined> {
-    const version = this.committedVersionOf(txid);
-    if (version !== undefined) return { status: 'committed', version };
-    const stored = await this.learner.outcomeOf(txid, false, signal);
-    if (stored.status === 'committed') return { status: 'committed', version: stored.version };
-    if (stored.status === 'aborted') return { status: 'aborted' };
-    return undefined;
+  decidedOutcome(txid: string, signal?: AbortSignal): Promise<DecidedOutcome | undefined> {
+    return this.finished.decidedOutcome(txid, signal);
   }
 
   /**
@@ -519,94 +407,18 @@ export class ShimNode {
   ): Promise<ReadResult[]> {
     const started = performance.now();
     const txn = this.runningTransaction(txid);
-    for (const key of keys) this.checkKey(key);
+    checkReadKeys(keys, this.limits);
     txn.touch(this.now());
 
-    // A pushed record storage does not confirm is dropped as the read finds it; the batch's
-    // choices may have leaned on it, so they are undone and made again without it. Reads of
-    // earlier batches never chose it (they would have found it then).
-    for (let attempt = 1; ; attempt++) {
-      const choices = this.chooseVersions(txn, keys);
-      try {
-        const results = await this.readChoices(choices, options.signal);
-        this.metrics.observeRead((performance.now() - started) / 1000);
-        return results;
-      } catch (error) {
-        if (!(error instanceof PushedRecordDropped) || attempt >= MAX_READ_ATTEMPTS) throw error;
-        for (const choice of choices) if (choice.chosenNow) txn.forgetRead(choice.key);
-      }
-    }
-  }
-
-  /** The read rule for each key, recorded in the read set before the next key is chosen. */
-  private chooseVersions(txn: Transaction, keys: readonly string[]): ReadChoice[] {
-    return keys.map((key): ReadChoice => {
-      const buffered = txn.writes.get(key);
-      if (buffered !== undefined) return { key, buffered, chosenNow: false };
-      const chosenNow = !txn.readSet.has(key);
-      const version = chooseVersion(key, txn.readSet, this.metadata);
-      txn.recordRead(key, version ?? NOTHING_READ);
-      return version === undefined ? { key, chosenNow } : { key, version, chosenNow };
-    });
-  }
-
-  /**
-   * Reads the chosen versions, a bounded number at a time, and refuses an answer whose values
-   * add up past the transaction limit: one request never holds more than a transaction may
-   * write, whatever the client asks for.
-   */
-  private async readChoices(
-    choices: readonly ReadChoice[],
-    signal: AbortSignal | undefined,
-  ): Promise<ReadResult[]> {
-    const maxBytes = this.limits.maxTransactionBytes;
-    let answerBytes = 0;
-    const tooLarge = () =>
-      new TooLargeError(`a read may return at most ${maxBytes} bytes of values: read fewer keys at once`);
-    return mapLimit(choices, READS_IN_FLIGHT, async (choice) => {
-      if (answerBytes > maxBytes) throw tooLarge();
-      const result = await this.readChoice(choice, signal);
-      answerBytes += result.value?.byteLength ?? 0;
-      if (answerBytes > maxBytes) throw tooLarge();
-      return result;
-    });
-  }
-
-  private async readChoice(choice: ReadChoice, signal: AbortSignal | undefined): Promise<ReadResult> {
-    const { key, buffered, version } = choice;
-    if (buffered !== undefined) return { key, value: buffered ?? undefined, version: undefined };
-    if (version === undefined) return { key, value: undefined, version };
-    if (this.metadata.isTombstone(key, version)) {
-      // A pushed tombstone would hide the key with no storage call to notice: check it first.
-      if (!(await this.learner.verify(version, signal))) throw new PushedRecordDropped();
-      return { key, value: undefined, version };
-    }
-    const value = await this.fetchVersion(key, version, signal);
-    if (value !== undefined) return { key, value, version };
-    if (!(await this.learner.verify(version, signal))) throw new PushedRecordDropped();
-    this.metrics.storageError('getVersion');
-    throw new StorageUnavailableError(`committed version ${version} of a key is missing from storage`);
+    const results = await readVersions(txn, keys, this.readContext, options.signal);
+    this.metrics.observeRead((performance.now() - started) / 1000);
+    return results;
   }
 
   /** Buffers writes (null deletes). All or none of the items are applied. */
   write(txid: string, items: readonly WriteItem[]): void {
     const txn = this.runningTransaction(txid);
-    const sized = items.map(({ key, value }) => {
-      const keyBytes = this.checkKey(key);
-      if (value !== null && value.byteLength > this.limits.maxValueBytes) {
-        throw new TooLargeError(
-          `value of ${value.byteLength} bytes is over the limit of ${this.limits.maxValueBytes}`,
-        );
-      }
-      return { key, value, keyBytes };
-    });
-    const projected = txn.projectedSize(sized);
-    if (projected.keys > this.limits.maxTransactionKeys) {
-      throw new TooLargeError(`a transaction may write at most ${this.limits.maxTransactionKeys} keys`);
-    }
-    if (projected.bytes > this.limits.maxTransactionBytes) {
-      throw new TooLargeError(`a transaction may buffer at most ${this.limits.maxTransactionBytes} bytes`);
-    }
+    const sized = checkWrites(txn, items, this.limits);
     for (const { key, value, keyBytes } of sized) txn.bufferWrite(key, value, keyBytes);
     txn.touch(this.now());
   }
@@ -618,7 +430,7 @@ export class ShimNode {
   async commit(txid: string, options: { result?: Uint8Array | null } = {}): Promise<CommitResult> {
     const txn = this.running.get(txid);
     if (!txn) {
-      const finished = await this.finishedOrStored(txid);
+      const finished = await this.finished.ofOrStored(txid);
       if (finished.status === 'committed') return { txid, status: 'committed', version: finished.version };
       if (finished.lost)
         throw new TransactionLostError(txid, `transaction ${txid} was lost: ${finished.reason}`);
@@ -645,7 +457,7 @@ export class ShimNode {
   abort(txid: string): TransactionInfo {
     const txn = this.running.get(txid);
     if (!txn) {
-      const finished = this.finishedOf(txid);
+      const finished = this.finished.of(txid);
       // Aborting twice is harmless and answers the same; aborting a commit is not possible.
       if (finished.status === 'aborted') return { txid, status: 'aborted' };
       throw new TransactionNotRunningError(txid, finished.status);
@@ -729,7 +541,7 @@ export class ShimNode {
   private finishCommitted(txn: Transaction, version: string | null): void {
     txn.status = TransactionStatus.COMMITTED;
     this.running.delete(txn.txid);
-    this.finished.set(txn.txid, { status: 'committed', version, reason: '' });
+    this.finished.remember(txn.txid, { status: 'committed', version, reason: '' });
     this.metrics.transactionEnded(TransactionOutcome.COMMITTED);
   }
 
@@ -741,7 +553,7 @@ export class ShimNode {
   private finishAborted(txn: Transaction, reason: string, outcome: TransactionOutcome, lost = false): void {
     txn.status = TransactionStatus.ABORTED;
     this.running.delete(txn.txid);
-    this.finished.set(txn.txid, {
+    this.finished.remember(txn.txid, {
       status: 'aborted',
       version: null,
       reason,
@@ -750,86 +562,14 @@ export class ShimNode {
     this.metrics.transactionEnded(outcome);
   }
 
-  /** A version's bytes, from the cache or storage; undefined when storage does not hold it. */
-  private async fetchVersion(
-    key: string,
-    versionId: string,
-    signal: AbortSignal | undefined,
-  ): Promise<Uint8Array | undefined> {
-    const cached = this.cache.get(key, versionId);
-    if (cached) {
-      this.metrics.cacheHit();
-      return cached;
-    }
-    this.metrics.cacheMiss();
-    const value = await guardStorage(this.storage, this.metrics, 'getVersion', () =>
-      this.storage.getVersion({ key, versionId }, signal ? { signal } : {}),
-    );
-    if (value !== undefined) this.cache.set(key, versionId, value);
-    return value;
-  }
-
   private runningTransaction(txid: string): Transaction {
     const txn = this.running.get(txid);
     if (txn?.status === TransactionStatus.RUNNING) return txn;
     if (txn) throw new TransactionNotRunningError(txid, 'committing', 'a commit has started');
-    const finished = this.finishedOf(txid);
+    const finished = this.finished.of(txid);
     if (finished.lost)
       throw new TransactionLostError(txid, `transaction ${txid} was lost: ${finished.reason}`);
     throw new TransactionNotRunningError(txid, finished.status, finished.reason);
-  }
-
-  /** The outcome of a transaction that is not running here, or the error that explains its absence. */
-  private finishedOf(txid: string): FinishedTransaction {
-    const finished = this.finished.get(txid);
-    if (finished) return finished;
-    // Commits are durable and indexed by txid, so a committed transaction is found after
-    // this node forgot it, and after a crash of the node that ran it.
-    const version = this.metadata.versionIdOfTxid(txid);
-    if (version !== undefined) return { status: 'committed', version, reason: '' };
-    const owner = ownerOfTxid(txid);
-    if (owner !== undefined && owner !== this.nodeId) throw new TransactionLostError(txid);
-    throw new TransactionNotFoundError(txid);
-  }
-
-  /**
-   * The outcome of a transaction that is not running here, from memory, else from storage.
-   * Only a transaction this node does not own, or owns and forgot, gets here, so it is judged
-   * dead: an intent of it without a record is marked aborted (shim/commit-outcome.ts).
-   */
-  private async finishedOrStored(txid: string, signal?: AbortSignal): Promise<FinishedTransaction> {
-    try {
-      return this.finishedOf(txid);
-    } catch (error) {
-      if (!(error instanceof TransactionLostError || error instanceof TransactionNotFoundError)) throw error;
-      const stored = await this.learner.outcomeOf(txid, true, signal);
-      if (stored.status === 'committed') {
-        const finished = { status: 'committed', version: stored.version, reason: '' } as const;
-        this.finished.set(txid, finished);
-        return finished;
-      }
-      // Aborted by a marker: it was lost, and running the function again is safe. (Absent:
-      // it never reached its commit, and the error already says lost, or unknown here.)
-      if (stored.status === 'aborted') {
-        throw error instanceof TransactionLostError ? error : new TransactionLostError(txid);
-      }
-      throw error;
-    }
-  }
-
-  /** Validates a key and returns its UTF-8 length. */
-  private checkKey(key: string): number {
-    if (typeof key !== 'string' || key.length === 0)
-      throw new BadRequestError('a key must be a non-empty string');
-    if (!key.isWellFormed())
-      throw new BadRequestError('a key must be valid UTF-8 (it holds a lone surrogate)');
-    const bytes = textEncoder.encode(key).byteLength;
-    if (bytes > this.limits.maxKeyBytes) {
-      throw new BadRequestError(
-        `a key may be at most ${this.limits.maxKeyBytes} bytes of UTF-8; this one is ${bytes}`,
-      );
-    }
-    return bytes;
   }
 
   private assertAccepting(): void {
@@ -858,16 +598,5 @@ export class ShimNode {
         });
       }
     }
-  }
-}
-
-const MAX_IDEMPOTENCY_KEY_BYTES = 1024;
-
-function checkIdempotencyKey(key: string): void {
-  if (typeof key !== 'string' || key.length === 0 || !key.isWellFormed()) {
-    throw new BadRequestError('an idempotencyKey must be a non-empty string of valid UTF-8');
-  }
-  if (textEncoder.encode(key).byteLength > MAX_IDEMPOTENCY_KEY_BYTES) {
-    throw new BadRequestError(`an idempotencyKey may be at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8`);
   }
 }

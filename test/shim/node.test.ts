@@ -298,6 +298,14 @@ describe('ShimNode limits', () => {
     await node.close();
   });
 
+  it('limits the keys of one read, embedded as behind the REST API', async () => {
+    const node = await ShimNode.open({ storage: new MemoryAdapter(), limits: { maxTransactionKeys: 3 } });
+    const txid = node.begin().txid;
+    await expect(node.read(txid, ['a', 'b', 'c', 'd'])).rejects.toBeInstanceOf(TooLargeError);
+    expect(await node.read(txid, ['a', 'b', 'c'])).toHaveLength(3);
+    await node.close();
+  });
+
   it('keeps the data cache within its byte bound', async () => {
     const node = await ShimNode.open({ storage: new MemoryAdapter(), limits: { cacheBytes: 64 * 1024 } });
     for (let i = 0; i < 50; i += 1) await commitValues(node, { [`k${i}`]: 'x'.repeat(4096) });
