@@ -1,45 +1,11 @@
-/**
- * Amazon DynamoDB on @aws-sdk/client-dynamodb. Two tables (docs/adapters/dynamodb.md):
- *
- *   <prefix>versions   k (S, partition: the user's key)  v (S, sort: versionId)   d (B: bytes)
- *   <prefix>commits    b (S, partition: bucket#shard)     v (S, sort: versionId)   r (S: record JSON)
- *
- * A value over 350 KB (an item holds at most 400 KB) is split over items `<versionId>#0000`,
- * `#0001`, ...; the first carries the count. A read is one strongly consistent Query for
- * `v BETWEEN <versionId> AND <versionId>#~`, which returns the single item or every chunk
- * (`#` sorts before every version id character, so no other version falls in the range).
- *
- * Commit records are listed past a watermark without a scan: a record lives in partition
- * `<bucket>#<shard>`, bucket = the version id's first 8 characters (about 65 s), shard = a
- * hash of the id modulo 8, so a busy bucket's writes spread over 8 partitions. Partition
- * `buckets` holds one item per bucket, written before the bucket's first record. A listing
- * queries the buckets at or after the watermark's and merges the 8 shards of each in order.
- * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
- * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
- * Entries (membership, commit intents, the GC lease) live in the commits table too, in
- * partitions `e#<namespace>#<shard>`, 8 shards, so intents written at the commit rate
- * spread over 8 partitions.
- */
-import { createHash } from 'node:crypto';
 import {
-  type AttributeValue,
-  BatchGetItemCommand,
-  BatchWriteItemCommand,
-  ConditionalCheckFailedException,
-  CreateTableCommand,
   DynamoDBClient,
   type DynamoDBClientConfig,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
-  type QueryCommandInput,
-  ResourceInUseException,
-  type WriteRequest,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
-import { retryUntilDone } from './backoff.js';
-import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
+import { commitBucketOf, isSettledBucket } from './commit-buckets.js';
 import type {
   CallOptions,
   CommitRecord,
@@ -51,6 +17,22 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertVersionId } from './contract.js';
+import {
+  BUCKETS_PARTITION,
+  COMMIT_SHARDS,
+  chunkItems,
+  chunkSortKey,
+  compare,
+  DYNAMODB_CHUNK_BYTES,
+  entryKey,
+  type Item,
+  joinChunks,
+  overflowPartition,
+  recordPartition,
+} from './dynamodb/items.js';
+import { walkCommitItems } from './dynamodb/listing.js';
+import { DynamoRequests } from './dynamodb/requests.js';
+import { createTables } from './dynamodb/tables.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -65,16 +47,9 @@ export interface DynamoDbAdapterOptions {
   readonly concurrency?: number;
 }
 
-/** Bytes of a value per item; the rest of the 400 KB item limit is left for the key. */
-export const DYNAMODB_CHUNK_BYTES = 350 * 1024;
-/** Partitions a bucket's commit records are spread over. Fixed: listings query each. */
-export const COMMIT_SHARDS = 8;
-const BATCH_WRITE = 25;
-const BATCH_GET = 100;
-const BUCKETS_PARTITION = 'buckets';
-const CHUNK_DIGITS = 4;
+export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
 
-type Item = Record<string, AttributeValue>;
+const BATCH_GET = 100;
 
 export class DynamoDbAdapter implements StorageAdapter {
   readonly name = 'dynamodb';
@@ -82,6 +57,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   readonly commitsTable: string;
   private readonly options: DynamoDbAdapterOptions;
   private readonly concurrency: number;
+  private readonly requests: DynamoRequests;
   private client: DynamoDBClient | undefined;
   private readonly listedBuckets = new Set<string>();
 
@@ -94,6 +70,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     this.versionsTable = `${prefix}versions`;
     this.commitsTable = `${prefix}commits`;
     this.concurrency = options.concurrency ?? 8;
+    this.requests = new DynamoRequests(() => this.db(), this.concurrency);
   }
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
@@ -103,7 +80,7 @@ export class DynamoDbAdapter implements StorageAdapter {
       assertVersionId(versionId);
       items.push(...chunkItems({ k: { S: key } }, versionId, value));
     }
-    await this.batchWrite(
+    await this.requests.batchWrite(
       this.versionsTable,
       items.map((Item) => ({ PutRequest: { Item } })),
       options,
@@ -113,7 +90,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertVersionId(ref.versionId);
-    const items = await this.queryAll(
+    const items = await this.requests.queryAll(
       {
         TableName: this.versionsTable,
         KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
@@ -153,14 +130,14 @@ export class DynamoDbAdapter implements StorageAdapter {
     } else {
       // Too big for one item: the body goes first, in immutable chunks, then the record names them.
       const chunks = chunkItems({ b: { S: overflowPartition(record.versionId) } }, '', body, true);
-      await this.batchWrite(
+      await this.requests.batchWrite(
         this.commitsTable,
         chunks.map((Item) => ({ PutRequest: { Item } })),
         options,
       );
       item.x = { N: String(chunks.length) };
     }
-    return this.putIfAbsent(item, options);
+    return this.requests.putIfAbsent(this.commitsTable, item, options);
   }
 
   async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
@@ -179,7 +156,7 @@ export class DynamoDbAdapter implements StorageAdapter {
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
     const records: CommitRecord[] = [];
-    await this.walkCommitItems(after, options, records, {}, async (page) => {
+    await walkCommitItems(this.requests, this.commitsTable, after, options, records, {}, async (page) => {
       records.push(...(await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options))));
     });
     return records;
@@ -188,73 +165,18 @@ export class DynamoDbAdapter implements StorageAdapter {
   async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {
     const ids: string[] = [];
     // Only the sort key comes back: no record bodies are read.
-    await this.walkCommitItems(after, options, ids, { ProjectionExpression: 'v' }, async (page) => {
-      ids.push(...page.map((item) => item.v!.S!));
-    });
-    return ids;
-  }
-
-  /**
-   * Walks the commit items after `after` in id order, a page at a time (each bucket's shards
-   * merged), handing each page to `visit`, which adds to `into`, until `into` holds `limit`
-   * items or the items end.
-   */
-  private async walkCommitItems(
-    after: string | undefined,
-    options: ListOptions | undefined,
-    into: readonly unknown[],
-    projection: Pick<QueryCommandInput, 'ProjectionExpression'>,
-    visit: (page: Item[]) => Promise<void>,
-  ): Promise<void> {
-    options?.signal?.throwIfAborted();
-    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
-    const firstBucket = firstBucketAfter(after);
-    const buckets = await this.queryAll(
-      {
-        TableName: this.commitsTable,
-        KeyConditionExpression: firstBucket === '' ? 'b = :b' : 'b = :b AND v >= :first',
-        ExpressionAttributeValues: {
-          ':b': { S: BUCKETS_PARTITION },
-          ...(firstBucket !== '' && { ':first': { S: firstBucket } }),
-        },
-        ConsistentRead: true,
-      },
+    await walkCommitItems(
+      this.requests,
+      this.commitsTable,
+      after,
       options,
+      ids,
+      { ProjectionExpression: 'v' },
+      async (page) => {
+        ids.push(...page.map((item) => item.v!.S!));
+      },
     );
-    for (const bucketItem of buckets) {
-      const bucket = bucketItem.v!.S!;
-      let cursor = after;
-      while (into.length < limit) {
-        const want = Math.min(1000, limit - into.length);
-        // Each shard's first `want` ids past the cursor hold the bucket's first `want`.
-        const shards = await Promise.all(
-          Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
-            this.queryAll(
-              {
-                TableName: this.commitsTable,
-                KeyConditionExpression: cursor === undefined ? 'b = :b' : 'b = :b AND v > :after',
-                ExpressionAttributeValues: {
-                  ':b': { S: `${bucket}#${shard}` },
-                  ...(cursor !== undefined && { ':after': { S: cursor } }),
-                },
-                ConsistentRead: true,
-                ...projection,
-              },
-              options,
-              want,
-            ),
-          ),
-        );
-        const page = shards
-          .flat()
-          .sort((a, b) => compare(a.v!.S!, b.v!.S!))
-          .slice(0, want);
-        await visit(page);
-        if (page.length < want) break;
-        cursor = page[page.length - 1]!.v!.S!;
-      }
-      if (into.length >= limit) break;
-    }
+    return ids;
   }
 
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
@@ -262,7 +184,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     for (const { versionId } of refs) assertVersionId(versionId);
     // A version may be chunked: find its items (keys only) before deleting them.
     const keys = await mapLimit(refs, this.concurrency, ({ key, versionId }) =>
-      this.queryAll(
+      this.requests.queryAll(
         {
           TableName: this.versionsTable,
           KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
@@ -277,7 +199,7 @@ export class DynamoDbAdapter implements StorageAdapter {
         options,
       ),
     );
-    await this.batchWrite(
+    await this.requests.batchWrite(
       this.versionsTable,
       keys.flat().map((Key) => ({ DeleteRequest: { Key } })),
       options,
@@ -292,7 +214,12 @@ export class DynamoDbAdapter implements StorageAdapter {
     // Records with an overflow body: its chunks go too (after the record, so none dangles).
     const overflow: Item[] = [];
     for (let i = 0; i < keys.length; i += BATCH_GET) {
-      const found = await this.batchGet(this.commitsTable, keys.slice(i, i + BATCH_GET), 'v, x', options);
+      const found = await this.requests.batchGet(
+        this.commitsTable,
+        keys.slice(i, i + BATCH_GET),
+        'v, x',
+        options,
+      );
       for (const item of found) {
         const count = Number(item.x?.N ?? 0);
         for (let chunk = 0; chunk < count; chunk += 1) {
@@ -300,12 +227,12 @@ export class DynamoDbAdapter implements StorageAdapter {
         }
       }
     }
-    await this.batchWrite(
+    await this.requests.batchWrite(
       this.commitsTable,
       keys.map((Key) => ({ DeleteRequest: { Key } })),
       options,
     );
-    await this.batchWrite(
+    await this.requests.batchWrite(
       this.commitsTable,
       overflow.map((Key) => ({ DeleteRequest: { Key } })),
       options,
@@ -315,7 +242,7 @@ export class DynamoDbAdapter implements StorageAdapter {
       if (!isSettledBucket(bucket)) continue;
       const left = await Promise.all(
         Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
-          this.queryAll(
+          this.requests.queryAll(
             {
               TableName: this.commitsTable,
               KeyConditionExpression: 'b = :b',
@@ -328,7 +255,7 @@ export class DynamoDbAdapter implements StorageAdapter {
         ),
       );
       if (left.every((items) => items.length === 0)) {
-        await this.batchWrite(
+        await this.requests.batchWrite(
           this.commitsTable,
           [{ DeleteRequest: { Key: { b: { S: BUCKETS_PARTITION }, v: { S: bucket } } } }],
           options,
@@ -358,7 +285,11 @@ export class DynamoDbAdapter implements StorageAdapter {
   ): Promise<boolean> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    return this.putIfAbsent({ ...entryKey(namespace, id), d: { B: value } }, options);
+    return this.requests.putIfAbsent(
+      this.commitsTable,
+      { ...entryKey(namespace, id), d: { B: value } },
+      options,
+    );
   }
 
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
@@ -383,7 +314,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     const after = options?.after;
     const shards = await Promise.all(
       Array.from({ length: COMMIT_SHARDS }, (_, shard) =>
-        this.queryAll(
+        this.requests.queryAll(
           {
             TableName: this.commitsTable,
             KeyConditionExpression: after === undefined ? 'b = :b' : 'b = :b AND v > :after',
@@ -408,7 +339,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, ...ids);
-    await this.batchWrite(
+    await this.requests.batchWrite(
       this.commitsTable,
       [...new Set(ids)].map((id) => ({ DeleteRequest: { Key: entryKey(namespace, id) } })),
       options,
@@ -416,42 +347,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   }
 
   /** Creates both tables (on-demand capacity) unless they exist, and waits until they are active. */
-  async init(options?: CallOptions): Promise<void> {
-    const tables = [
-      { name: this.versionsTable, partition: 'k' },
-      { name: this.commitsTable, partition: 'b' },
-    ];
-    for (const { name, partition } of tables) {
-      try {
-        await this.db().send(
-          new CreateTableCommand({
-            TableName: name,
-            BillingMode: 'PAY_PER_REQUEST',
-            AttributeDefinitions: [
-              { AttributeName: partition, AttributeType: 'S' },
-              { AttributeName: 'v', AttributeType: 'S' },
-            ],
-            KeySchema: [
-              { AttributeName: partition, KeyType: 'HASH' },
-              { AttributeName: 'v', KeyType: 'RANGE' },
-            ],
-          }),
-          { abortSignal: options?.signal },
-        );
-      } catch (error) {
-        if (!(error instanceof ResourceInUseException)) throw error;
-      }
-      await waitUntilTableExists(
-        {
-          client: this.db(),
-          maxWaitTime: 300,
-          minDelay: 1,
-          maxDelay: 5,
-          ...(options?.signal && { abortSignal: options.signal }),
-        },
-        { TableName: name },
-      );
-    }
+  init(options?: CallOptions): Promise<void> {
+    return createTables(this.db(), this, options);
   }
 
   async close(): Promise<void> {
@@ -475,7 +372,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord> {
     if (item.r?.S !== undefined) return decodeRecord(item.r.S);
     const versionId = item.v!.S!;
-    const chunks = await this.queryAll(
+    const chunks = await this.requests.queryAll(
       {
         TableName: this.commitsTable,
         KeyConditionExpression: 'b = :b',
@@ -488,156 +385,4 @@ export class DynamoDbAdapter implements StorageAdapter {
     if (!body) throw new Error(`commit record ${versionId} has lost its overflow body`);
     return decodeRecord(body);
   }
-
-  /** PutItem into the commits table unless an item with its key exists; true when it was written. */
-  private async putIfAbsent(item: Item, options?: CallOptions): Promise<boolean> {
-    try {
-      await this.db().send(
-        new PutItemCommand({
-          TableName: this.commitsTable,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(v)',
-        }),
-        { abortSignal: options?.signal },
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
-  /** Every item of a query (or the first `limit`), following LastEvaluatedKey. */
-  private async queryAll(input: QueryCommandInput, options?: CallOptions, limit?: number): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const answer = await this.db().send(
-        new QueryCommand({
-          ...input,
-          ...(start && { ExclusiveStartKey: start }),
-          ...(limit !== undefined && { Limit: limit - items.length }),
-        }),
-        { abortSignal: options?.signal },
-      );
-      items.push(...(answer.Items ?? []));
-      start = answer.LastEvaluatedKey;
-    } while (start && (limit === undefined || items.length < limit));
-    return items;
-  }
-
-  /** BatchWriteItem in 25s, several in flight, each retrying its UnprocessedItems until done. */
-  private async batchWrite(
-    table: string,
-    requests: readonly WriteRequest[],
-    options?: CallOptions,
-  ): Promise<void> {
-    const batches: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += BATCH_WRITE) batches.push(requests.slice(i, i + BATCH_WRITE));
-    await mapLimit(batches, this.concurrency, async (batch) => {
-      let pending = batch;
-      await retryUntilDone(
-        `BatchWriteItem on ${table}`,
-        async () => {
-          const answer = await this.db().send(
-            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
-            {
-              abortSignal: options?.signal,
-            },
-          );
-          pending = answer.UnprocessedItems?.[table] ?? [];
-          return pending.length === 0;
-        },
-        { attempts: 12, signal: options?.signal },
-      );
-    });
-  }
-
-  /** BatchGetItem (strongly consistent) of at most 100 keys, retrying UnprocessedKeys until done. */
-  private async batchGet(
-    table: string,
-    keys: Item[],
-    projection: string,
-    options?: CallOptions,
-  ): Promise<Item[]> {
-    const found: Item[] = [];
-    let pending = keys;
-    await retryUntilDone(
-      `BatchGetItem on ${table}`,
-      async () => {
-        if (pending.length === 0) return true;
-        const answer = await this.db().send(
-          new BatchGetItemCommand({
-            RequestItems: {
-              [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
-            },
-          }),
-          { abortSignal: options?.signal },
-        );
-        found.push(...(answer.Responses?.[table] ?? []));
-        pending = answer.UnprocessedKeys?.[table]?.Keys ?? [];
-        return pending.length === 0;
-      },
-      { attempts: 12, signal: options?.signal },
-    );
-    return found;
-  }
-}
-
-function recordPartition(versionId: string): string {
-  return `${commitBucketOf(versionId)}#${shardOf(versionId)}`;
-}
-
-function entryKey(namespace: string, id: string): Item {
-  return { b: { S: `e#${namespace}#${shardOf(id)}` }, v: { S: id } };
-}
-
-function overflowPartition(versionId: string): string {
-  return `x#${versionId}`;
-}
-
-function shardOf(versionId: string): number {
-  return createHash('sha1').update(versionId).digest().readUInt32BE(0) % COMMIT_SHARDS;
-}
-
-function chunkSortKey(versionId: string, index: number): string {
-  return `${versionId}#${String(index).padStart(CHUNK_DIGITS, '0')}`;
-}
-
-/**
- * The items holding `value`: one item with sort key `versionId` when it fits (always, unless
- * `alwaysChunk`), else chunks `versionId#0000`... with the count on the first.
- */
-function chunkItems(partition: Item, versionId: string, value: Uint8Array, alwaysChunk = false): Item[] {
-  if (value.byteLength <= DYNAMODB_CHUNK_BYTES && !alwaysChunk) {
-    return [{ ...partition, v: { S: versionId }, d: { B: value } }];
-  }
-  const count = Math.max(1, Math.ceil(value.byteLength / DYNAMODB_CHUNK_BYTES));
-  if (count >= 10 ** CHUNK_DIGITS)
-    throw new RangeError(`value of ${value.byteLength} bytes is too large for DynamoDB`);
-  return Array.from({ length: count }, (_, index) => ({
-    ...partition,
-    v: { S: chunkSortKey(versionId, index) },
-    d: { B: value.subarray(index * DYNAMODB_CHUNK_BYTES, (index + 1) * DYNAMODB_CHUNK_BYTES) },
-    ...(index === 0 && { n: { N: String(count) } }),
-  }));
-}
-
-/** The value the items of one version (or overflow body) hold, or undefined when there are none. */
-function joinChunks(items: readonly Item[], versionId: string): Uint8Array | undefined {
-  if (items.length === 0) return undefined;
-  const single = items.find((item) => item.v?.S === versionId);
-  if (single) return single.d?.B ?? new Uint8Array(0);
-  const chunks = [...items].sort((a, b) => compare(a.v!.S!, b.v!.S!));
-  const expected = Number(chunks[0]?.n?.N ?? Number.NaN);
-  // Chunks are written before the commit record; a version read through committed metadata is whole.
-  if (chunks.length !== expected) {
-    throw new Error(`version ${versionId} has ${chunks.length} of ${expected} chunks in DynamoDB`);
-  }
-  const joined = Buffer.concat(chunks.map((item) => item.d?.B ?? new Uint8Array(0)));
-  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

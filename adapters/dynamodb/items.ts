@@ -1,0 +1,80 @@
+/**
+ * How aft's data maps onto DynamoDB items (docs/adapters/dynamodb.md): partitions and sort
+ * keys of versions, records and entries, shards, and values split over items of 350 KB.
+ */
+import { createHash } from 'node:crypto';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { commitBucketOf } from '../commit-buckets.js';
+
+/** Bytes of a value per item; the rest of the 400 KB item limit is left for the key. */
+export const DYNAMODB_CHUNK_BYTES = 350 * 1024;
+/** Partitions a bucket's commit records are spread over. Fixed: listings query each. */
+export const COMMIT_SHARDS = 8;
+/** The partition holding one item per commit bucket. */
+export const BUCKETS_PARTITION = 'buckets';
+const CHUNK_DIGITS = 4;
+
+export type Item = Record<string, AttributeValue>;
+
+export function recordPartition(versionId: string): string {
+  return `${commitBucketOf(versionId)}#${shardOf(versionId)}`;
+}
+
+export function entryKey(namespace: string, id: string): Item {
+  return { b: { S: `e#${namespace}#${shardOf(id)}` }, v: { S: id } };
+}
+
+export function overflowPartition(versionId: string): string {
+  return `x#${versionId}`;
+}
+
+export function shardOf(versionId: string): number {
+  return createHash('sha1').update(versionId).digest().readUInt32BE(0) % COMMIT_SHARDS;
+}
+
+export function chunkSortKey(versionId: string, index: number): string {
+  return `${versionId}#${String(index).padStart(CHUNK_DIGITS, '0')}`;
+}
+
+/**
+ * The items holding `value`: one item with sort key `versionId` when it fits (always, unless
+ * `alwaysChunk`), else chunks `versionId#0000`... with the count on the first.
+ */
+export function chunkItems(
+  partition: Item,
+  versionId: string,
+  value: Uint8Array,
+  alwaysChunk = false,
+): Item[] {
+  if (value.byteLength <= DYNAMODB_CHUNK_BYTES && !alwaysChunk) {
+    return [{ ...partition, v: { S: versionId }, d: { B: value } }];
+  }
+  const count = Math.max(1, Math.ceil(value.byteLength / DYNAMODB_CHUNK_BYTES));
+  if (count >= 10 ** CHUNK_DIGITS)
+    throw new RangeError(`value of ${value.byteLength} bytes is too large for DynamoDB`);
+  return Array.from({ length: count }, (_, index) => ({
+    ...partition,
+    v: { S: chunkSortKey(versionId, index) },
+    d: { B: value.subarray(index * DYNAMODB_CHUNK_BYTES, (index + 1) * DYNAMODB_CHUNK_BYTES) },
+    ...(index === 0 && { n: { N: String(count) } }),
+  }));
+}
+
+/** The value the items of one version (or overflow body) hold, or undefined when there are none. */
+export function joinChunks(items: readonly Item[], versionId: string): Uint8Array | undefined {
+  if (items.length === 0) return undefined;
+  const single = items.find((item) => item.v?.S === versionId);
+  if (single) return single.d?.B ?? new Uint8Array(0);
+  const chunks = [...items].sort((a, b) => compare(a.v!.S!, b.v!.S!));
+  const expected = Number(chunks[0]?.n?.N ?? Number.NaN);
+  // Chunks are written before the commit record; a version read through committed metadata is whole.
+  if (chunks.length !== expected) {
+    throw new Error(`version ${versionId} has ${chunks.length} of ${expected} chunks in DynamoDB`);
+  }
+  const joined = Buffer.concat(chunks.map((item) => item.d?.B ?? new Uint8Array(0)));
+  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+}
+
+export function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,114 @@
+/**
+ * DynamoDB requests as the adapter needs them: a conditional put, queries followed to their
+ * end, and batches of writes and gets split to the service's limits, several in flight, each
+ * retrying its unprocessed part until done.
+ */
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { retryUntilDone } from '../backoff.js';
+import type { CallOptions } from '../contract.js';
+import { mapLimit } from '../map-limit.js';
+import type { Item } from './items.js';
+
+const BATCH_WRITE = 25;
+
+export class DynamoRequests {
+  constructor(
+    private readonly db: () => DynamoDBClient,
+    /** Requests one batch keeps in flight. */
+    private readonly concurrency: number,
+  ) {}
+
+  /** PutItem into `table` unless an item with its key exists; true when it was written. */
+  async putIfAbsent(table: string, item: Item, options?: CallOptions): Promise<boolean> {
+    try {
+      await this.db().send(
+        new PutItemCommand({
+          TableName: table,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(v)',
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Every item of a query (or the first `limit`), following LastEvaluatedKey. */
+  async queryAll(input: QueryCommandInput, options?: CallOptions, limit?: number): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const answer = await this.db().send(
+        new QueryCommand({
+          ...input,
+          ...(start && { ExclusiveStartKey: start }),
+          ...(limit !== undefined && { Limit: limit - items.length }),
+        }),
+        { abortSignal: options?.signal },
+      );
+      items.push(...(answer.Items ?? []));
+      start = answer.LastEvaluatedKey;
+    } while (start && (limit === undefined || items.length < limit));
+    return items;
+  }
+
+  /** BatchWriteItem in 25s, several in flight, each retrying its UnprocessedItems until done. */
+  async batchWrite(table: string, requests: readonly WriteRequest[], options?: CallOptions): Promise<void> {
+    const batches: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += BATCH_WRITE) batches.push(requests.slice(i, i + BATCH_WRITE));
+    await mapLimit(batches, this.concurrency, async (batch) => {
+      let pending = batch;
+      await retryUntilDone(
+        `BatchWriteItem on ${table}`,
+        async () => {
+          const answer = await this.db().send(
+            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+            {
+              abortSignal: options?.signal,
+            },
+          );
+          pending = answer.UnprocessedItems?.[table] ?? [];
+          return pending.length === 0;
+        },
+        { attempts: 12, signal: options?.signal },
+      );
+    });
+  }
+
+  /** BatchGetItem (strongly consistent) of at most 100 keys, retrying UnprocessedKeys until done. */
+  async batchGet(table: string, keys: Item[], projection: string, options?: CallOptions): Promise<Item[]> {
+    const found: Item[] = [];
+    let pending = keys;
+    await retryUntilDone(
+      `BatchGetItem on ${table}`,
+      async () => {
+        if (pending.length === 0) return true;
+        const answer = await this.db().send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
+            },
+          }),
+          { abortSignal: options?.signal },
+        );
+        found.push(...(answer.Responses?.[table] ?? []));
+        pending = answer.UnprocessedKeys?.[table]?.Keys ?? [];
+        return pending.length === 0;
+      },
+      { attempts: 12, signal: options?.signal },
+    );
+    return found;
+  }
+}
