@@ -1,9 +1,11 @@
 /**
- * Retries with exponential backoff and full jitter (the AWS architecture blog's scheme), for
- * the few retries an adapter does itself: partial batch results and conditional-write
- * conflicts. Engine clients retry their own transport errors.
+ * The few retries an adapter does itself (partial batch results, conditional-write
+ * conflicts), paced by the one backoff (wire/backoff.ts). Engine clients retry their own
+ * transport errors.
  */
-import { setTimeout as delay } from 'node:timers/promises';
+import { backoffDelay, sleep } from '../wire/backoff.js';
+
+export { backoffDelay, sleep };
 
 export interface BackoffOptions {
   /** Tries in all, the first included. @default 8 */
@@ -13,20 +15,6 @@ export interface BackoffOptions {
   /** @default 2000 */
   readonly capMs?: number;
   readonly signal?: AbortSignal | undefined;
-}
-
-/** The delay before retry number `attempt` (0-based): uniform in [0, min(cap, base * 2^attempt)]. */
-export function backoffDelay(attempt: number, baseMs = 25, capMs = 2000): number {
-  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
-}
-
-/** Waits `ms`; rejects with the signal's own reason (not Node's AbortError) when it aborts first. */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, signal ? { signal } : {});
-  } catch (error) {
-    throw signal?.aborted ? signal.reason : error;
-  }
 }
 
 /**

@@ -1,3 +1,28 @@
+/**
+ * Amazon DynamoDB on @aws-sdk/client-dynamodb. Two tables (docs/adapters/dynamodb.md):
+ *
+ *   <prefix>versions   k (S, partition: the user's key)  v (S, sort: versionId)   d (B: bytes)
+ *   <prefix>commits    b (S, partition: bucket#shard)     v (S, sort: versionId)   r (S: record JSON)
+ *
+ * A value over 350 KB (an item holds at most 400 KB) is split over items `<versionId>#0000`,
+ * `#0001`, ...; the first carries the count. A read is one strongly consistent Query for
+ * `v BETWEEN <versionId> AND <versionId>#~`, which returns the single item or every chunk
+ * (`#` sorts before every version id character, so no other version falls in the range).
+ *
+ * Commit records are listed past a watermark without a scan: a record lives in partition
+ * `<bucket>#<shard>`, bucket = the version id's first 8 characters (about 65 s), shard = a
+ * hash of the id modulo 8, so a busy bucket's writes spread over 8 partitions. Partition
+ * `buckets` holds one item per bucket, written before the bucket's first record. A listing
+ * queries the buckets at or after the watermark's and merges the 8 shards of each in order.
+ * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
+ * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
+ * Entries (membership, commit intents, the GC lease) live in the commits table too, in
+ * partitions `e#<namespace>#<shard>`, 8 shards, so intents written at the commit rate
+ * spread over 8 partitions.
+ *
+ * This file maps the contract's calls; dynamodb/ holds the item mapping, the batched
+ * requests, the listing and table creation.
+ */
 import {
   DynamoDBClient,
   type DynamoDBClientConfig,

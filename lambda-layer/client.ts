@@ -32,6 +32,7 @@ import {
   VERSION_HEADER,
   type WriteRequest,
 } from '../wire/api.js';
+import { backoffPause } from '../wire/backoff.js';
 import {
   AftError,
   ConnectionError,
@@ -40,7 +41,6 @@ import {
   KeyNotFoundError,
   TransactionNotRunningError,
 } from '../wire/errors.js';
-import { backoffPause } from './backoff.js';
 
 export * from '../wire/errors.js';
 export type { CommitOutcome, ReadItem, ReplayedCommit, TransactionState };

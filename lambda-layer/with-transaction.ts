@@ -16,8 +16,8 @@
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { backoffPause } from '../wire/backoff.js';
 import { AftError, DuplicateCommittedError, DuplicateInProgressError, ErrorCode } from '../wire/errors.js';
-import { backoffPause } from './backoff.js';
 import { AftClient, type ReplayedCommit, type Transaction } from './client.js';
 import { LambdaConfigError, type LambdaSettings, resolveLambdaSettings } from './config.js';
 import {

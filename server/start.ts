@@ -16,6 +16,7 @@ import { sharedPeerSecret } from '../shim/peer-secret.js';
 import { StorageState } from '../shim/storage-state.js';
 import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
 import type { Timing } from '../shim/timing.js';
+import { backoffDelay } from '../wire/backoff.js';
 import { createApp } from './http/app.js';
 import { gateConnections } from './http/connection-gate.js';
 import { PrometheusMetrics } from './http/metrics.js';
@@ -114,10 +115,13 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   // connection gate in front (bounded memory whatever clients do).
   const server = createServer(
     {
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: config.httpHeadersTimeoutMs,
       // How often Node looks for requests past those timeouts (its default is 30 s).
-      connectionsCheckingInterval: Math.min(30_000, Math.max(25, Math.floor(config.headersTimeoutMs / 4))),
+      connectionsCheckingInterval: Math.min(
+        30_000,
+        Math.max(25, Math.floor(config.httpHeadersTimeoutMs / 4)),
+      ),
       // Longer than a typical load balancer's idle timeout, so the balancer closes first.
       keepAliveTimeout: 65_000,
     },
@@ -125,7 +129,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   );
   server.maxConnections = config.maxConnections;
   // A connection with no traffic this long (a client that stopped reading) is closed.
-  server.timeout = config.requestTimeoutMs;
+  server.timeout = config.httpRequestTimeoutMs;
   // A listen error (a port in use) rejects here: it must not go on as if listening.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -180,7 +184,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
         return;
       } catch (error) {
         if (bootstrap.signal.aborted) throw error;
-        const delay = Math.min(BOOTSTRAP_RETRY_MAX_MS, 100 * 2 ** attempt);
+        const delay = backoffDelay(attempt, 100, BOOTSTRAP_RETRY_MAX_MS);
         // Said once per change of state (StorageState), not with a stack per retry.
         storageState.failed(error);
         logger.debug({ err: error, retryInMs: delay }, 'loading metadata from storage failed');

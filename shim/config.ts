@@ -37,9 +37,9 @@ export interface ShimConfig {
   readonly maxResultBytes: number;
   readonly shutdownGraceMs: number;
   /** Most time to receive one request; also how long a connection may go without any traffic. */
-  readonly requestTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
   /** Most time to receive a request's headers. */
-  readonly headersTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
   /** Most open client connections; more are closed as they come. */
   readonly maxConnections: number;
   /** Most bytes of answers held for clients that have not read them (server/http/connection-gate.ts). */
@@ -223,17 +223,17 @@ export const SETTINGS: readonly AnySetting[] = [
     integer(0, 3_600_000),
   ),
   setting(
-    'requestTimeoutMs',
-    'AFT_REQUEST_TIMEOUT_MS',
-    '--request-timeout-ms <n>',
+    'httpRequestTimeoutMs',
+    'AFT_HTTP_REQUEST_TIMEOUT_MS',
+    '--http-request-timeout-ms <n>',
     60_000,
     'most time to receive one request, and most a connection may go without traffic (a client that does not read its answers)',
     integer(100, 3_600_000),
   ),
   setting(
-    'headersTimeoutMs',
-    'AFT_HEADERS_TIMEOUT_MS',
-    '--headers-timeout-ms <n>',
+    'httpHeadersTimeoutMs',
+    'AFT_HTTP_HEADERS_TIMEOUT_MS',
+    '--http-headers-timeout-ms <n>',
     10_000,
     "most time to receive a request's headers",
     integer(100, 3_600_000),
@@ -360,9 +360,9 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
       `outcomeRetentionMs (${config.outcomeRetentionMs}) and maxClockSkewMs (${config.maxClockSkewMs}) do not fit: ${(error as Error).message}`,
     );
   }
-  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
     throw new ConfigError(
-      `headersTimeoutMs (${config.headersTimeoutMs}) exceeds requestTimeoutMs (${config.requestTimeoutMs})`,
+      `httpHeadersTimeoutMs (${config.httpHeadersTimeoutMs}) exceeds httpRequestTimeoutMs (${config.httpRequestTimeoutMs})`,
     );
   }
   const shared = config.peerTokens.find((token) => config.tokens.includes(token));

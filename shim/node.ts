@@ -1,4 +1,13 @@
-
+/**
+ * A shim node: it owns the transactions it began, buffers their writes, serves their reads by
+ * the read rule, commits them through storage and keeps the metadata of every commit it
+ * knows. Everything durable is in storage; a node can die at any instant and a new one
+ * rebuilds its metadata from the commit records (`start`).
+ *
+ * Over 400 lines because it is the core's one facade: each method is the lifecycle step of a
+ * transaction (begin, read, write, commit, abort, reaping, fencing) and delegates the work to
+ * a module of its own (limits, reads, commit, learning, local GC, finished transactions).
+ */
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import type { CommitOutcome, ReadItem, ReplayedCommit, StatusAnswer, TransactionState } from '../wire/api.js';
 import { VersionCache } from './cache.js';

@@ -4,12 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import {
-  BadRequestError,
-  KeyNotFoundError,
-  NotReadyError,
-  RouteNotFoundError,
-} from '../../shim/errors.js';
+import { BadRequestError, KeyNotFoundError, NotReadyError, RouteNotFoundError } from '../../shim/errors.js';
 import type { ShimNode } from '../../shim/node.js';
 import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
 import {

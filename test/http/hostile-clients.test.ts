@@ -172,12 +172,12 @@ describe('clients that pipeline reads of a large value and never read the answer
 });
 
 describe('slow clients', () => {
-  it('a client that sends headers too slowly is cut off after --headers-timeout-ms', async () => {
+  it('a client that sends headers too slowly is cut off after --http-headers-timeout-ms', async () => {
     const shim = await startShim({
       port: 0,
       storage: 'memory:',
-      headersTimeoutMs: 300,
-      requestTimeoutMs: 600,
+      httpHeadersTimeoutMs: 300,
+      httpRequestTimeoutMs: 600,
       env: {},
     });
     try {

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { LAMBDA_SETTINGS } from '../../lambda-layer/config.js';
 import { ConfigError, resolveConfig, SETTINGS } from '../../shim/config.js';
 import { AFT_BIN } from '../helpers/processes.js';
 
@@ -9,6 +10,11 @@ describe('configuration', () => {
     expect(resolveConfig({ port: 9090 }, { AFT_PORT: '8080' }).port).toBe(9090);
     expect(resolveConfig({}, { AFT_TOKENS: ' a, b ,,' }).tokens).toEqual(['a', 'b']);
     expect(resolveConfig({}, { AFT_STORAGE: 'memory:' }).storage).toBe('memory:');
+  });
+
+  it('no AFT_* variable names two settings, of the shim or of the Lambda layer', () => {
+    const variables = [...SETTINGS, ...LAMBDA_SETTINGS].map((entry) => entry.env);
+    expect(variables.filter((name, index) => variables.indexOf(name) !== index)).toEqual([]);
   });
 
   it('rejects a malformed variable with a typed error naming it', () => {
