@@ -73,18 +73,9 @@ export interface GcReport {
   readonly backlog: number;
 }
 
-/**
- * Keys already collected of records that must stay (another key they wrote is still
- * current): id = version id, value = JSON array of keys. Without it every pass would delete
- * those versions again and spend its budget on them.
- */
-export const COLLECTED_NAMESPACE = 'gc-collected';
+export { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE } from '../shim/namespaces.js';
 
-/**
- * What collectors saw of the members: id `members`, value JSON `{ [nodeId]: { seq, sinceMs } }`,
- * `sinceMs` the observing collector's clock when it first saw that sequence number.
- */
-export const OBSERVATIONS_NAMESPACE = 'gc-observations';
+import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE } from '../shim/namespaces.js';
 
 const PAGE = 1000;
 const textEncoder = new TextEncoder();

@@ -6,7 +6,9 @@
  */
 import type { StorageAdapter } from '../adapters/contract.js';
 
-export const LEASE_NAMESPACE = 'gc-lease';
+export { LEASE_NAMESPACE } from '../shim/namespaces.js';
+
+import { LEASE_NAMESPACE } from '../shim/namespaces.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -49,7 +49,9 @@ export interface CommitContext {
 }
 
 /** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
-export const INTENTS_NAMESPACE = 'intents';
+export { INTENTS_NAMESPACE } from './namespaces.js';
+
+import { INTENTS_NAMESPACE } from './namespaces.js';
 
 const textEncoder = new TextEncoder();
 

@@ -30,7 +30,9 @@ import { parseVersionId } from './ids.js';
 import { orphanAfterMs, type Timing } from './timing.js';
 
 /** id = `<sha256 of the key, hex>.<epoch>.<generation, 6 digits>`, value = JSON of an IdempotencyClaim. */
-export const IDEMPOTENCY_NAMESPACE = 'idempotency';
+export { IDEMPOTENCY_NAMESPACE } from './namespaces.js';
+
+import { IDEMPOTENCY_NAMESPACE } from './namespaces.js';
 
 export interface IdempotencyClaim {
   readonly key: string;

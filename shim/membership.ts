@@ -19,7 +19,9 @@ import { guardStorage } from './guarded-storage.js';
 import type { PeerTransport } from './peer-transport.js';
 import { type NodeLogger, type NodeMetrics, noMetrics } from './telemetry.js';
 
-export const MEMBERS_NAMESPACE = 'members';
+export { MEMBERS_NAMESPACE } from './namespaces.js';
+
+import { MEMBERS_NAMESPACE } from './namespaces.js';
 
 /** What a node publishes in its heartbeat entry. */
 export interface MemberRecord {

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
 
-export const CLUSTER_NAMESPACE = 'cluster';
+import { CLUSTER_NAMESPACE } from './namespaces.js';
+
 const PEER_SECRET_ID = 'peer-secret';
 
 /** The cluster's shared peer secret, created by whichever node asks first. */

@@ -1,0 +1,35 @@
+/**
+ * Every namespace of entries aft keeps in storage (adapters/contract.ts, "entries"), in one
+ * place: two modules can never pick the same one, and an operator finds them all here.
+ */
+export const NAMESPACES = {
+  /** Membership heartbeats: id = node id (shim/membership.ts). */
+  members: 'members',
+  /** Commit intents: id = version id, written before a commit's versions (shim/commit.ts). */
+  intents: 'intents',
+  /** Idempotency-key claims (shim/idempotency.ts). */
+  idempotency: 'idempotency',
+  /** The cluster's shared peer secret (shim/peer-secret.ts). */
+  cluster: 'cluster',
+  /**
+   * Orphan versions the collector deleted while their abort marker is current: id = version
+   * id, value = JSON array of keys. Without it every pass would delete those versions again
+   * and spend its budget on them (gc/collector.ts).
+   */
+  gcCollected: 'gc-collected',
+  /**
+   * What collectors saw of the members: id `members`, value JSON `{ [nodeId]: { seq, sinceMs } }`,
+   * `sinceMs` the observing collector's clock when it first saw that sequence number.
+   */
+  gcObservations: 'gc-observations',
+  /** The lease of the node that runs this period's GC pass (gc/lease.ts). */
+  gcLease: 'gc-lease',
+} as const;
+
+export const MEMBERS_NAMESPACE = NAMESPACES.members;
+export const INTENTS_NAMESPACE = NAMESPACES.intents;
+export const IDEMPOTENCY_NAMESPACE = NAMESPACES.idempotency;
+export const CLUSTER_NAMESPACE = NAMESPACES.cluster;
+export const COLLECTED_NAMESPACE = NAMESPACES.gcCollected;
+export const OBSERVATIONS_NAMESPACE = NAMESPACES.gcObservations;
+export const LEASE_NAMESPACE = NAMESPACES.gcLease;
