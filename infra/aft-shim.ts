@@ -8,6 +8,7 @@
  *   const aft = new AftShim(this, 'Aft', { vpc, storage: AftStorageEngine.DYNAMODB });
  *   aft.connect(checkoutFunction);
  */
+
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -26,6 +27,10 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { LAMBDA_ENV } from '../lambda-layer/config.js';
+import { SETTING_ENV } from '../shim/config.js';
+import { DEFAULT_PORT, PATHS } from '../wire/api.js';
+import { METRIC_NAMES } from '../wire/metrics.js';
 import { aftMetric, agentConfiguration } from './monitoring.js';
 import { AftStorage, AftStorageEngine } from './storage.js';
 
@@ -74,7 +79,7 @@ export interface AftShimProps {
   readonly commitLatencyAlarmThreshold?: Duration;
 }
 
-const PORT = 7070;
+const PORT = DEFAULT_PORT;
 const LISTENER_PORT = 80;
 
 export class AftShim extends Construct {
@@ -137,25 +142,25 @@ export class AftShim extends Construct {
     });
     this.serviceName = `${Stack.of(this).stackName}-${id}`.slice(0, 255);
     const environment = {
-      AFT_STORAGE: this.storage.storageUrl,
-      AFT_HOST: '0.0.0.0',
-      AFT_PORT: String(PORT),
-      AFT_LOG_LEVEL: 'info',
+      [SETTING_ENV.storage]: this.storage.storageUrl,
+      [SETTING_ENV.host]: '0.0.0.0',
+      [SETTING_ENV.port]: String(PORT),
+      [SETTING_ENV.logLevel]: 'info',
       // The CloudWatch agent beside each node scrapes /metrics without a token.
-      AFT_METRICS_AUTH: 'off',
+      [SETTING_ENV.metricsAuth]: 'off',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     taskDefinition.addContainer('shim', {
       image,
       command: ['serve'],
       environment,
-      secrets: { AFT_TOKENS: ecs.Secret.fromSecretsManager(this.tokenSecret) },
+      secrets: { [SETTING_ENV.tokens]: ecs.Secret.fromSecretsManager(this.tokenSecret) },
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'shim' }),
       portMappings: [{ containerPort: PORT }],
       healthCheck: {
         command: [
           'CMD-SHELL',
-          `node -e "fetch('http://127.0.0.1:${PORT}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"`,
+          `node -e "fetch('http://127.0.0.1:${PORT}${PATHS.health}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"`,
         ],
         interval: Duration.seconds(15),
         startPeriod: Duration.seconds(30),
@@ -205,7 +210,7 @@ export class AftShim extends Construct {
       openListener: false,
     });
     balanced.targetGroup.configureHealthCheck({
-      path: '/readyz',
+      path: PATHS.ready,
       healthyHttpCodes: '200',
       interval: Duration.seconds(10),
       healthyThresholdCount: 2,
@@ -240,7 +245,7 @@ export class AftShim extends Construct {
       image,
       command: ['gc'],
       environment: {
-        AFT_STORAGE: this.storage.storageUrl,
+        [SETTING_ENV.storage]: this.storage.storageUrl,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'gc' }),
@@ -330,7 +335,7 @@ export class AftShim extends Construct {
           new cloudwatch.GraphWidget({
             title: 'Nodes: CPU and open transactions',
             left: [this.service.metricCpuUtilization()],
-            right: [aftMetric(this.serviceName, 'aft_open_transactions', 'Sum')],
+            right: [aftMetric(this.serviceName, METRIC_NAMES.openTransactions, 'Sum')],
             width: 8,
           }),
         ],
@@ -341,7 +346,7 @@ export class AftShim extends Construct {
 
   /** Transactions ended with this outcome (committed, aborted, timed_out, failed), per minute. */
   metricTransactions(outcome: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return aftMetric(this.serviceName, 'aft_transactions_total', 'Sum', { outcome }).with(props);
+    return aftMetric(this.serviceName, METRIC_NAMES.transactions, 'Sum', { outcome }).with(props);
   }
 
   /** Transactions that ended without committing (aborted, timed out, failed in storage), per minute. */
@@ -363,8 +368,8 @@ export class AftShim extends Construct {
     return new cloudwatch.MathExpression({
       expression: 'IF(commits > 0, seconds / commits, 0)',
       usingMetrics: {
-        seconds: aftMetric(this.serviceName, 'aft_commit_duration_seconds_sum', 'Sum').with(props),
-        commits: aftMetric(this.serviceName, 'aft_commit_duration_seconds_count', 'Sum').with(props),
+        seconds: aftMetric(this.serviceName, `${METRIC_NAMES.commitDuration}_sum`, 'Sum').with(props),
+        commits: aftMetric(this.serviceName, `${METRIC_NAMES.commitDuration}_count`, 'Sum').with(props),
       },
       label: 'average commit latency (s)',
       period: props.period ?? Duration.minutes(1),
@@ -373,12 +378,12 @@ export class AftShim extends Construct {
 
   /** Storage calls that failed, per minute. */
   metricStorageErrors(props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return aftMetric(this.serviceName, 'aft_storage_errors_total', 'Sum').with(props);
+    return aftMetric(this.serviceName, METRIC_NAMES.storageErrors, 'Sum').with(props);
   }
 
   /** Collectable versions the last GC pass left for later (aft_gc_backlog). */
   metricGcBacklog(props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return aftMetric(this.serviceName, 'aft_gc_backlog', 'Maximum').with(props);
+    return aftMetric(this.serviceName, METRIC_NAMES.gcBacklog, 'Maximum').with(props);
   }
 
   /**
@@ -391,8 +396,8 @@ export class AftShim extends Construct {
       throw new Error(`${fn.node.path}: aft's load balancer is internal; give the function vpc: aft.vpc`);
     }
     fn.addLayers(this.layerVersion());
-    fn.addEnvironment('AFT_URL', this.url);
-    fn.addEnvironment('AFT_TOKEN_SECRET_ARN', this.tokenSecret.secretArn);
+    fn.addEnvironment(LAMBDA_ENV.url, this.url);
+    fn.addEnvironment(LAMBDA_ENV.tokenSecretArn, this.tokenSecret.secretArn);
     this.grantConnect(fn);
   }
 

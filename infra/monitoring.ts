@@ -4,8 +4,10 @@
  * the `aft` namespace, with the ECS service name as the dimension. Counters arrive as
  * deltas per scrape; histograms as their _sum and _count.
  */
+
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { METRIC_NAMES } from '../wire/metrics.js';
 
 export const METRICS_NAMESPACE = 'aft';
 export const SERVICE_DIMENSION = 'ServiceName';
@@ -25,18 +27,18 @@ export function agentConfiguration(serviceName: string, port: number): { agent: 
                 label_matcher: '^aft$',
                 dimensions: [[SERVICE_DIMENSION]],
                 metric_selectors: [
-                  '^aft_commit_duration_seconds_(sum|count)$',
-                  '^aft_storage_errors_total$',
-                  '^aft_gc_backlog$',
-                  '^aft_gc_deleted_total$',
-                  '^aft_open_transactions$',
+                  `^${METRIC_NAMES.commitDuration}_(sum|count)$`,
+                  `^${METRIC_NAMES.storageErrors}$`,
+                  `^${METRIC_NAMES.gcBacklog}$`,
+                  `^${METRIC_NAMES.gcDeleted}$`,
+                  `^${METRIC_NAMES.openTransactions}$`,
                 ],
               },
               {
                 source_labels: ['job'],
                 label_matcher: '^aft$',
                 dimensions: [[SERVICE_DIMENSION, 'outcome']],
-                metric_selectors: ['^aft_transactions_total$'],
+                metric_selectors: [`^${METRIC_NAMES.transactions}$`],
               },
             ],
           },

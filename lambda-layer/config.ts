@@ -38,6 +38,12 @@ export const LAMBDA_SETTINGS: readonly LambdaSetting[] = [
     description: 'bearer token, when the shim has auth on',
   },
   {
+    option: 'tokenSecretArn',
+    env: 'AFT_TOKEN_SECRET_ARN',
+    default: 'none',
+    description: 'a Secrets Manager secret holding the token, read once per execution environment',
+  },
+  {
     option: 'timeoutMarginMs',
     env: 'AFT_TIMEOUT_MARGIN_MS',
     default: '1000',
@@ -63,6 +69,11 @@ export const LAMBDA_SETTINGS: readonly LambdaSetting[] = [
   },
 ];
 
+/** The variable of each setting, from the table: the one place a name is written. */
+export const LAMBDA_ENV = Object.fromEntries(
+  LAMBDA_SETTINGS.map((entry) => [entry.option, entry.env]),
+) as Readonly<Record<keyof LambdaSettings, string>>;
+
 /** A setting that is missing or malformed. */
 export class LambdaConfigError extends BadRequestError {
   override readonly name: string = 'LambdaConfigError';
@@ -76,7 +87,7 @@ export function resolveLambdaSettings(
     const value = env[name];
     return value === undefined || value === '' ? undefined : value;
   };
-  const url = options.url ?? raw('AFT_URL');
+  const url = options.url ?? raw(LAMBDA_ENV.url);
   if (url === undefined) {
     throw new LambdaConfigError('the shim URL is missing: pass { url } to withTransaction or set AFT_URL');
   }
@@ -87,12 +98,12 @@ export function resolveLambdaSettings(
   }
   return {
     url,
-    token: options.token ?? raw('AFT_TOKEN'),
-    tokenSecretArn: options.tokenSecretArn ?? raw('AFT_TOKEN_SECRET_ARN'),
-    timeoutMarginMs: options.timeoutMarginMs ?? integer('AFT_TIMEOUT_MARGIN_MS', raw, 1000, 0),
-    idempotency: options.idempotency ?? onOff('AFT_IDEMPOTENCY', raw, true),
-    attempts: options.attempts ?? integer('AFT_ATTEMPTS', raw, 3, 1),
-    requestTimeoutMs: options.requestTimeoutMs ?? integer('AFT_REQUEST_TIMEOUT_MS', raw, 10_000, 1),
+    token: options.token ?? raw(LAMBDA_ENV.token),
+    tokenSecretArn: options.tokenSecretArn ?? raw(LAMBDA_ENV.tokenSecretArn),
+    timeoutMarginMs: options.timeoutMarginMs ?? integer(LAMBDA_ENV.timeoutMarginMs, raw, 1000, 0),
+    idempotency: options.idempotency ?? onOff(LAMBDA_ENV.idempotency, raw, true),
+    attempts: options.attempts ?? integer(LAMBDA_ENV.attempts, raw, 3, 1),
+    requestTimeoutMs: options.requestTimeoutMs ?? integer(LAMBDA_ENV.requestTimeoutMs, raw, 10_000, 1),
   };
 }
 

@@ -4,6 +4,7 @@
  * README's configuration table are all derived from or checked against it.
  */
 import { MAX_KEY_BYTES } from '../adapters/contract.js';
+import { DEFAULT_PORT } from '../wire/api.js';
 import { BadRequestError } from './errors.js';
 import { checkTiming, DEFAULT_TIMING } from './timing.js';
 
@@ -81,7 +82,7 @@ export const SETTINGS: readonly AnySetting[] = [
     'port',
     'AFT_PORT',
     '--port <n>',
-    7070,
+    DEFAULT_PORT,
     'TCP port of the REST API (0 picks a free one)',
     integer(0, 65535),
   ),
@@ -328,6 +329,11 @@ export const SETTINGS: readonly AnySetting[] = [
     integer(1, 10_000_000),
   ),
 ];
+
+/** The variable of each setting, from the table: the one place a name is written. */
+export const SETTING_ENV = Object.fromEntries(SETTINGS.map((entry) => [entry.option, entry.env])) as Readonly<
+  Record<keyof ShimConfig, string>
+>;
 
 /** Resolves the configuration: explicit options, then AFT_* variables, then defaults. */
 export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv = process.env): ShimConfig {

@@ -2,8 +2,10 @@
  * Prometheus metrics (prom-client), one registry per app so several apps can live in one
  * process (tests, embedding). Implements the core's NodeMetrics.
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NodeMetrics, TransactionOutcome } from '../../shim/telemetry.js';
+import { METRIC_NAMES } from '../../wire/metrics.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -31,37 +33,37 @@ export class PrometheusMetrics implements NodeMetrics {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.transactions = new Counter({
-      name: 'aft_transactions_total',
+      name: METRIC_NAMES.transactions,
       help: 'Transactions ended, by outcome (committed, aborted, timed_out, failed)',
       labelNames: ['outcome'],
       registers,
     });
     this.readSeconds = new Histogram({
-      name: 'aft_read_duration_seconds',
+      name: METRIC_NAMES.readDuration,
       help: 'Time to serve one read request (one or more keys)',
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.commitSeconds = new Histogram({
-      name: 'aft_commit_duration_seconds',
+      name: METRIC_NAMES.commitDuration,
       help: 'Time from commit request to acknowledgement, for transactions with writes',
       buckets: LATENCY_BUCKETS,
       registers,
     });
     this.cacheHits = new Counter({
-      name: 'aft_cache_hits_total',
+      name: METRIC_NAMES.cacheHits,
       help: 'Version reads served by the data cache',
       registers,
     });
     this.cacheMisses = new Counter({
-      name: 'aft_cache_misses_total',
+      name: METRIC_NAMES.cacheMisses,
       help: 'Version reads that went to storage',
       registers,
     });
     const hits = this.cacheHits;
     const misses = this.cacheMisses;
     new Gauge({
-      name: 'aft_cache_hit_ratio',
+      name: METRIC_NAMES.cacheHitRatio,
       help: 'Cache hits over all version reads since start',
       registers,
       async collect() {
@@ -71,7 +73,7 @@ export class PrometheusMetrics implements NodeMetrics {
       },
     });
     this.storageErrors = new Counter({
-      name: 'aft_storage_errors_total',
+      name: METRIC_NAMES.storageErrors,
       help: 'Failed storage calls, by operation',
       labelNames: ['operation'],
       registers,
@@ -79,7 +81,7 @@ export class PrometheusMetrics implements NodeMetrics {
     const openTransactions = options.openTransactions;
     if (openTransactions) {
       new Gauge({
-        name: 'aft_open_transactions',
+        name: METRIC_NAMES.openTransactions,
         help: 'Transactions running on this node',
         registers,
         collect() {
@@ -88,20 +90,20 @@ export class PrometheusMetrics implements NodeMetrics {
       });
     }
     this.gcDeleted = new Counter({
-      name: 'aft_gc_deleted_total',
+      name: METRIC_NAMES.gcDeleted,
       help: 'Objects deleted from storage by GC passes run here: versions, orphans, records',
       labelNames: ['kind'],
       registers,
     });
     this.gcBacklog = new Gauge({
-      name: 'aft_gc_backlog',
+      name: METRIC_NAMES.gcBacklog,
       help: 'Collectable versions the last GC pass run here left for the next one',
       registers,
     });
     const metadataTransactions = options.metadataTransactions;
     if (metadataTransactions) {
       new Gauge({
-        name: 'aft_metadata_transactions',
+        name: METRIC_NAMES.metadataTransactions,
         help: "Committed transactions in this node's metadata (bounded by local GC)",
         registers,
         collect() {
@@ -110,7 +112,7 @@ export class PrometheusMetrics implements NodeMetrics {
       });
     }
     this.httpSeconds = new Histogram({
-      name: 'aft_http_request_duration_seconds',
+      name: METRIC_NAMES.httpRequestDuration,
       help: 'HTTP requests, by method, route and status',
       labelNames: ['method', 'route', 'status'],
       buckets: LATENCY_BUCKETS,
