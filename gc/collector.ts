@@ -22,6 +22,7 @@
 import type { CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { INTENTS_NAMESPACE } from '../shim/commit.js';
 import { isAbortMarker, markAborted } from '../shim/commit-outcome.js';
+import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
   claimSettledAfterMs,
   decodeClaim,
@@ -35,6 +36,7 @@ import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/memb
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 
 export interface CollectorOptions {
+  /** The storage; guarded here unless it is already (shim/guarded-storage.ts). */
   readonly storage: StorageAdapter;
   /** Most versions one pass deletes (orphans included). @default 10000 */
   readonly maxDeletes?: number;
@@ -85,9 +87,11 @@ const textDecoder = new TextDecoder();
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
 export async function collectGarbage(options: CollectorOptions): Promise<GcReport> {
-  const { storage, signal } = options;
+  const { signal } = options;
   const timing = { ...DEFAULT_TIMING, ...options.timing };
   checkTiming(timing);
+  // Every call through the one door: typed errors, a deadline each (shim/guarded-storage.ts).
+  const storage = GuardedStorage.of(options.storage, { timeoutMs: timing.storageCallTimeoutMs });
   const now = options.now ?? Date.now;
   const maxDeletes = options.maxDeletes ?? 10_000;
   const progress = options.onProgress ?? (() => undefined);

@@ -5,6 +5,7 @@
  * since every deletion it makes is justified by what storage holds.
  */
 import type { StorageAdapter } from '../adapters/contract.js';
+import { GuardedStorage } from '../shim/guarded-storage.js';
 
 export { LEASE_NAMESPACE } from '../shim/namespaces.js';
 
@@ -28,6 +29,7 @@ export async function acquireLease(
   leaseMs: number,
   now: () => number = Date.now,
 ): Promise<Lease> {
+  storage = GuardedStorage.of(storage);
   const period = Math.floor(now() / leaseMs);
   const id = String(period).padStart(16, '0');
   const untilMs = (period + 1) * leaseMs;

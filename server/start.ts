@@ -10,12 +10,13 @@ import { collectGarbage } from '../gc/collector.js';
 import { acquireLease } from '../gc/lease.js';
 import { CommitPush } from '../shim/commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
+import { GuardedStorage } from '../shim/guarded-storage.js';
 import { Membership } from '../shim/membership.js';
 import { ShimNode } from '../shim/node.js';
 import { sharedPeerSecret } from '../shim/peer-secret.js';
 import { StorageState } from '../shim/storage-state.js';
 import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
-import type { Timing } from '../shim/timing.js';
+import { DEFAULT_TIMING, type Timing } from '../shim/timing.js';
 import { backoffDelay } from '../wire/backoff.js';
 import { createApp } from './http/app.js';
 import { gateConnections } from './http/connection-gate.js';
@@ -66,6 +67,11 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     openTransactions: () => node?.openTransactions ?? 0,
     metadataTransactions: () => node?.stats.transactions ?? 0,
   });
+  // Every storage call of this process through the one door (shim/guarded-storage.ts).
+  const storage = GuardedStorage.of(adapter, {
+    metrics,
+    timeoutMs: { ...DEFAULT_TIMING, ...timing }.storageCallTimeoutMs,
+  });
   let membership: Membership | undefined;
   // The peer credential: the operator's, else the secret the nodes share in storage, read
   // while the node loads. Until then no push goes out and the peer routes answer NOT_READY.
@@ -79,7 +85,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     logger,
   });
   node = new ShimNode({
-    storage: adapter,
+    storage,
     limits: config,
     metrics,
     logger,
@@ -150,7 +156,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     'listening; ready once storage answers and the metadata is loaded',
   );
   membership = new Membership({
-    storage: adapter,
+    storage,
     nodeId: shimNode.nodeId,
     url: advertised,
     lowWaterMs: () => shimNode.lowWaterMs,
@@ -175,7 +181,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
         // collector deletes what this node may need, however long the load takes.
         await members.register(bootstrap.signal);
         await members.start();
-        peerTokens ??= [await sharedPeerSecret(adapter, { signal: bootstrap.signal })];
+        peerTokens ??= [await sharedPeerSecret(storage, { signal: bootstrap.signal })];
         await shimNode.start(bootstrap.signal);
         await members.refresh();
         storageState.answered();
@@ -231,10 +237,10 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       if (running || !shimNode.ready) return;
       running = true;
       try {
-        const lease = await acquireLease(adapter, shimNode.nodeId, 3 * config.gcIntervalMs);
+        const lease = await acquireLease(storage, shimNode.nodeId, 3 * config.gcIntervalMs);
         if (!lease.held) return;
         const report = await collectGarbage({
-          storage: adapter,
+          storage,
           maxDeletes: config.gcMaxDeletes,
           deadAfterMs: config.deadAfterMs,
           timing: shimNode.timing,

@@ -18,7 +18,7 @@ import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/cont
 import { mapLimit } from '../adapters/map-limit.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
-import { guardStorage, type StorageOperation } from './guarded-storage.js';
+import type { GuardedStorage } from './guarded-storage.js';
 import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
 import type { Metadata } from './metadata.js';
 import { refusalOf } from './pushed-records.js';
@@ -26,7 +26,8 @@ import type { NodeMetrics } from './telemetry.js';
 import { knownLagMs, orphanAfterMs, type Timing } from './timing.js';
 
 export interface LearningContext {
-  readonly storage: StorageAdapter;
+  /** Storage through its one door (shim/guarded-storage.ts). */
+  readonly storage: GuardedStorage;
   readonly metrics: NodeMetrics;
   readonly metadata: Metadata;
   readonly clock: HybridLogicalClock;
@@ -150,11 +151,7 @@ export class CommitLearner {
   async verify(versionId: string, signal?: AbortSignal): Promise<boolean> {
     const known = this.context.metadata.get(versionId);
     if (!known || known.verified) return true;
-    const stored = await this.guarded(
-      'getCommitRecord',
-      (options) => this.context.storage.getCommitRecord(versionId, options),
-      signal,
-    );
+    const stored = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
     if (stored === undefined) {
       this.dropPushed(versionId, 'storage holds no record of that id');
       return false;
@@ -227,15 +224,10 @@ export class CommitLearner {
     this.pulling ??= (async () => {
       this.pulls += 1;
       if (this.pulls % this.context.timing.overlapPullEvery === 0) return this.settle(signal);
-      const page = await this.guarded(
-        'listCommitRecords',
-        (call) =>
-          this.context.storage.listCommitRecords(this.plainPullWatermark(), {
-            limit: this.pageSize,
-            ...call,
-          }),
-        signal,
-      );
+      const page = await this.context.storage.listCommitRecords(this.plainPullWatermark(), {
+        limit: this.pageSize,
+        ...callOptions(signal),
+      });
       return this.learnAll(page);
     })().finally(() => {
       this.pulling = undefined;
@@ -274,35 +266,22 @@ export class CommitLearner {
     const oldestMarkableMs = startedMs - (timing.outcomeRetentionMs - orphanAfterMs(timing));
     let after: string | undefined;
     for (;;) {
-      const page = await this.guarded(
-        'listEntries',
-        (call) =>
-          this.context.storage.listEntries(INTENTS_NAMESPACE, {
-            limit: this.pageSize,
-            ...call,
-            ...(after !== undefined && { after }),
-          }),
-        signal,
-      );
+      const page = await this.context.storage.listEntries(INTENTS_NAMESPACE, {
+        limit: this.pageSize,
+        ...callOptions(signal),
+        ...(after !== undefined && { after }),
+      });
       if (page.length === 0) return claimMs;
       for (const { id } of page) {
         const versionMs = versionTime(id);
         // Intents list in version order: the rest are all younger than the claim.
         if (versionMs > claimMs) return claimMs;
         if (this.isDecided(id)) continue;
-        let record = await this.guarded(
-          'getCommitRecord',
-          (call) => this.context.storage.getCommitRecord(id, call),
-          signal,
-        );
+        let record = await this.context.storage.getCommitRecord(id, callOptions(signal));
         if (record === undefined) {
           const inFlight = startedMs - versionMs <= orphanAfterMs(timing);
           if (inFlight || versionMs < oldestMarkableMs) return Math.min(claimMs, versionMs - 1);
-          const decided = await this.guarded(
-            'putCommitRecord',
-            (call) => markAborted(this.context.storage, id, call),
-            signal,
-          );
+          const decided = await markAborted(this.context.storage, id, callOptions(signal));
           record = decided.state === 'committed' ? decided.record : abortMarker(id);
         }
         this.learn(record);
@@ -315,11 +294,10 @@ export class CommitLearner {
   private async listRecords(after: string | undefined, signal?: AbortSignal): Promise<number> {
     let learned = 0;
     for (;;) {
-      const page = await this.guarded(
-        'listCommitRecords',
-        (call) => this.context.storage.listCommitRecords(after, { limit: this.pageSize, ...call }),
-        signal,
-      );
+      const page = await this.context.storage.listCommitRecords(after, {
+        limit: this.pageSize,
+        ...callOptions(signal),
+      });
       if (page.length === 0) return learned;
       learned += this.learnAll(page);
       after = page[page.length - 1]!.versionId;
@@ -330,17 +308,16 @@ export class CommitLearner {
   private async listUnknownRecords(after: string | undefined, signal?: AbortSignal): Promise<number> {
     let learned = 0;
     for (;;) {
-      const ids = await this.guarded(
-        'listCommitRecordIds',
-        (call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
-        signal,
-      );
+      const ids = await this.context.storage.listCommitRecordIds(after, {
+        limit: this.pageSize,
+        ...callOptions(signal),
+      });
       if (ids.length === 0) return learned;
       // A pushed record counts as known here: reading each again would cost a storage read per
       // commit per node. It is verified where a forgery would show (verify).
       const unknown = ids.filter((id) => !this.isDecided(id) && this.context.metadata.get(id) === undefined);
       const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
-        this.guarded('getCommitRecord', (call) => this.context.storage.getCommitRecord(id, call), signal),
+        this.context.storage.getCommitRecord(id, callOptions(signal)),
       );
       // An id whose record is gone (collected meanwhile) or not yet written is skipped.
       learned += this.learnAll(records.filter((record): record is CommitRecord => record !== undefined));
@@ -362,7 +339,6 @@ export class CommitLearner {
     const from = versionIdFloor(beganMs - timing.maxClockSkewMs);
     const suffix = `.${txid}`;
     const intent = await this.findId(
-      'listEntries',
       from,
       suffix,
       (after, call) =>
@@ -379,25 +355,16 @@ export class CommitLearner {
     const versionId =
       intent ??
       (await this.findId(
-        'listCommitRecordIds',
         from,
         suffix,
         (after, call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
         signal,
       ));
     if (versionId === undefined) return { status: 'absent' };
-    let record = await this.guarded(
-      'getCommitRecord',
-      (options) => this.context.storage.getCommitRecord(versionId, options),
-      signal,
-    );
+    let record = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
     if (record === undefined) {
       if (!judgeDead) return { status: 'pending' };
-      const decided = await this.guarded(
-        'putCommitRecord',
-        (options) => markAborted(this.context.storage, versionId, options),
-        signal,
-      );
+      const decided = await markAborted(this.context.storage, versionId, callOptions(signal));
       if (decided.state === 'aborted') return { status: 'aborted' };
       record = decided.record;
     }
@@ -406,14 +373,13 @@ export class CommitLearner {
   }
 
   private async findId(
-    operation: StorageOperation,
     from: string,
     suffix: string,
     list: (after: string | undefined, call: CallOptions) => Promise<string[]>,
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
     for (let after: string | undefined = from; ; ) {
-      const ids = await this.guarded(operation, (call) => list(after, call), signal);
+      const ids = await list(after, callOptions(signal));
       if (ids.length === 0) return undefined;
       const found = ids.find((id) => id.endsWith(suffix));
       if (found !== undefined) return found;
@@ -429,16 +395,9 @@ export class CommitLearner {
       this.context.metadata.get(versionId)?.verified === true
     );
   }
+}
 
-  /** One storage call under the storage deadline, also ended by the caller's signal. */
-  private guarded<T>(
-    operation: StorageOperation,
-    call: (options: CallOptions) => Promise<T>,
-    signal: AbortSignal | undefined,
-  ): Promise<T> {
-    return guardStorage(this.context.storage, this.context.metrics, operation, call, {
-      timeoutMs: this.context.timing.storageCallTimeoutMs,
-      signal,
-    });
-  }
+/** The options of one storage call: the caller's signal (the deadline is the storage door's). */
+function callOptions(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
 }

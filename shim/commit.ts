@@ -21,7 +21,7 @@ import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/con
 import type { VersionCache } from './cache.js';
 import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
 import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
-import { guardStorage } from './guarded-storage.js';
+import { type GuardedStorage, guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
 import type { Metadata } from './metadata.js';
@@ -30,7 +30,8 @@ import { orphanAfterMs, type Timing } from './timing.js';
 import type { Transaction } from './transaction.js';
 
 export interface CommitContext {
-  readonly storage: StorageAdapter;
+  /** Storage through its one door (shim/guarded-storage.ts). */
+  readonly storage: GuardedStorage;
   readonly metadata: Metadata;
   readonly cache: VersionCache;
   readonly clock: HybridLogicalClock;
@@ -128,24 +129,12 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       // Every commit that may write a record has an intent first, even one with no versions:
       // the intents are how other nodes find, and settle, the commits still in flight.
       const intent = textEncoder.encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
-      await guardStorage(
-        storage,
-        metrics,
-        'putEntry',
-        (call) => storage.putEntry(INTENTS_NAMESPACE, versionId, intent, call),
-        guard,
-      );
+      await storage.putEntry(INTENTS_NAMESPACE, versionId, intent);
       // Only an intent acknowledged soon after its version id, by a node still a live member,
       // may be followed by a record: nodes settle a window's intents once that bound passed.
       checkInTime(txn, context, timing.intentDeadlineMs, 'writing its intent');
       if (versions.length > 0) {
-        await guardStorage(
-          storage,
-          metrics,
-          'putVersions',
-          (call) => storage.putVersions(versions, call),
-          guard,
-        );
+        await storage.putVersions(versions);
       }
     } catch (error) {
       if (error instanceof CommitError) {
@@ -193,13 +182,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       decided = await putRecord(record, context);
     } else if (context.elapsedNow() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
       // Others may be judging this commit dead by now: decide it the way they would.
-      decided = await guardStorage(
-        storage,
-        metrics,
-        'putCommitRecord',
-        (call) => markAborted(storage, versionId, call),
-        guard,
-      );
+      decided = await markAborted(storage, versionId);
     } else {
       // An earlier attempt's outcome is unknown: writing the same record again settles it.
       decided = await putRecord(record, context);
@@ -290,24 +273,11 @@ function idempotencyClaimOf(txn: Transaction, versionId: string, context: Commit
 
 /** Writes the record put-if-absent; when one is there already, answers what stands there. */
 async function putRecord(record: CommitRecord, context: CommitContext): Promise<Decided> {
-  const { storage, metrics } = context;
-  const guard = { timeoutMs: context.timing.storageCallTimeoutMs };
-  const created = await guardStorage(
-    storage,
-    metrics,
-    'putCommitRecord',
-    (call) => storage.putCommitRecord(record, call),
-    guard,
-  );
+  const { storage } = context;
+  const created = await storage.putCommitRecord(record);
   if (created) return { state: 'committed', record };
   // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
-  const existing = await guardStorage(
-    storage,
-    metrics,
-    'getCommitRecord',
-    (call) => storage.getCommitRecord(record.versionId, call),
-    guard,
-  );
+  const existing = await storage.getCommitRecord(record.versionId);
   if (isAbortMarker(existing)) return { state: 'aborted' };
   checkOwnRecord(existing, record.txid);
   return { state: 'committed', record: existing! };

@@ -1,15 +1,28 @@
 /**
- * The node's only door to the adapter: every engine failure becomes a typed, retryable
- * StorageUnavailableError (with the engine's error as `cause`) and is counted, and a call
- * given a deadline is abandoned when it passes (one AbortSignal through the SDK's retries,
- * so attempts are bounded by time, not by a count). Adapters stay thin; this logic lives
- * once, here.
+ * The one door to the adapter: GuardedStorage implements the storage contract over any
+ * adapter, and the node, membership, the collector and the CLI all call storage through it.
+ * Every engine failure becomes a typed, retryable StorageUnavailableError (with the engine's
+ * error as `cause`) and is counted; every call has a deadline and is abandoned when it passes
+ * (one AbortSignal through the SDK's retries, so attempts are bounded by time, not by a
+ * count); storage answering or not is reported (shim/storage-state.ts). Adapters stay thin;
+ * this logic lives once, here. `guardStorage` gives a logical call of several storage calls
+ * (an idempotency claim) one deadline of its own.
  */
 import { setMaxListeners } from 'node:events';
-import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
+import type {
+  CallOptions,
+  CommitRecord,
+  Entry,
+  EntryListOptions,
+  ListOptions,
+  StorageAdapter,
+  VersionRef,
+  VersionWrite,
+} from '../adapters/contract.js';
 import { AftError, isAbortError, StorageUnavailableError } from './errors.js';
 import { storageStateOf } from './storage-state.js';
-import type { NodeMetrics } from './telemetry.js';
+import { type NodeMetrics, noMetrics } from './telemetry.js';
+import { DEFAULT_TIMING } from './timing.js';
 
 export type StorageOperation =
   | 'putVersions'
@@ -26,6 +39,7 @@ export type StorageOperation =
   | 'deleteEntries'
   /** The idempotency claim of a commit (a listing, record look-ups and a create). */
   | 'claimIdempotencyKey'
+  | 'getEntry'
   | 'time';
 
 export interface GuardOptions {
@@ -70,4 +84,140 @@ export async function guardStorage<T>(
       cause: error,
     });
   }
+}
+
+/** Options of one guarded call: the contract's, and a deadline other than the default. */
+export interface GuardedCallOptions extends CallOptions {
+  readonly timeoutMs?: number;
+}
+
+export interface GuardedStorageOptions {
+  readonly metrics?: NodeMetrics;
+  /** Deadline of a call that names none. @default DEFAULT_TIMING.storageCallTimeoutMs */
+  readonly timeoutMs?: number;
+}
+
+export class GuardedStorage implements StorageAdapter {
+  readonly name: string;
+  private readonly metrics: NodeMetrics;
+  private readonly timeoutMs: number;
+
+  init?: (options?: CallOptions) => Promise<void>;
+  time?: (options?: GuardedCallOptions) => Promise<number>;
+  durabilityWarnings?: (options?: CallOptions) => Promise<string[]>;
+  connectionError?: () => Error | undefined;
+
+  /** `adapter` guarded, or `adapter` itself when it is guarded already. */
+  static of(adapter: StorageAdapter, options: GuardedStorageOptions = {}): GuardedStorage {
+    return adapter instanceof GuardedStorage ? adapter : new GuardedStorage(adapter, options);
+  }
+
+  private constructor(
+    readonly inner: StorageAdapter,
+    options: GuardedStorageOptions,
+  ) {
+    this.name = inner.name;
+    this.metrics = options.metrics ?? noMetrics;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMING.storageCallTimeoutMs;
+    // The optional methods exist exactly where the engine's do (callers test for them).
+    if (inner.time) this.time = (options) => this.call('time', options, (call) => inner.time!(call));
+    if (inner.init) this.init = (options) => inner.init!(options);
+    if (inner.durabilityWarnings) this.durabilityWarnings = (options) => inner.durabilityWarnings!(options);
+    if (inner.connectionError) this.connectionError = () => inner.connectionError!();
+  }
+
+  putVersions(versions: readonly VersionWrite[], options?: GuardedCallOptions): Promise<void> {
+    return this.call('putVersions', options, (call) => this.inner.putVersions(versions, call));
+  }
+
+  getVersion(ref: VersionRef, options?: GuardedCallOptions): Promise<Uint8Array | undefined> {
+    return this.call('getVersion', options, (call) => this.inner.getVersion(ref, call));
+  }
+
+  putCommitRecord(record: CommitRecord, options?: GuardedCallOptions): Promise<boolean> {
+    return this.call('putCommitRecord', options, (call) => this.inner.putCommitRecord(record, call));
+  }
+
+  getCommitRecord(versionId: string, options?: GuardedCallOptions): Promise<CommitRecord | undefined> {
+    return this.call('getCommitRecord', options, (call) => this.inner.getCommitRecord(versionId, call));
+  }
+
+  listCommitRecords(
+    after: string | undefined,
+    options?: ListOptions & GuardedCallOptions,
+  ): Promise<CommitRecord[]> {
+    return this.call('listCommitRecords', options, (call) =>
+      this.inner.listCommitRecords(after, { ...withLimit(options), ...call }),
+    );
+  }
+
+  listCommitRecordIds(
+    after: string | undefined,
+    options?: ListOptions & GuardedCallOptions,
+  ): Promise<string[]> {
+    return this.call('listCommitRecordIds', options, (call) =>
+      this.inner.listCommitRecordIds(after, { ...withLimit(options), ...call }),
+    );
+  }
+
+  deleteVersions(refs: readonly VersionRef[], options?: GuardedCallOptions): Promise<void> {
+    return this.call('deleteVersions', options, (call) => this.inner.deleteVersions(refs, call));
+  }
+
+  deleteCommitRecords(versionIds: readonly string[], options?: GuardedCallOptions): Promise<void> {
+    return this.call('deleteCommitRecords', options, (call) =>
+      this.inner.deleteCommitRecords(versionIds, call),
+    );
+  }
+
+  putEntry(namespace: string, id: string, value: Uint8Array, options?: GuardedCallOptions): Promise<void> {
+    return this.call('putEntry', options, (call) => this.inner.putEntry(namespace, id, value, call));
+  }
+
+  createEntry(
+    namespace: string,
+    id: string,
+    value: Uint8Array,
+    options?: GuardedCallOptions,
+  ): Promise<boolean> {
+    return this.call('createEntry', options, (call) => this.inner.createEntry(namespace, id, value, call));
+  }
+
+  getEntry(namespace: string, id: string, options?: GuardedCallOptions): Promise<Uint8Array | undefined> {
+    return this.call('getEntry', options, (call) => this.inner.getEntry(namespace, id, call));
+  }
+
+  listEntries(namespace: string, options?: EntryListOptions & GuardedCallOptions): Promise<Entry[]> {
+    const { after, limit } = options ?? {};
+    return this.call('listEntries', options, (call) =>
+      this.inner.listEntries(namespace, {
+        ...(after !== undefined && { after }),
+        ...(limit !== undefined && { limit }),
+        ...call,
+      }),
+    );
+  }
+
+  deleteEntries(namespace: string, ids: readonly string[], options?: GuardedCallOptions): Promise<void> {
+    return this.call('deleteEntries', options, (call) => this.inner.deleteEntries(namespace, ids, call));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private call<T>(
+    operation: StorageOperation,
+    options: GuardedCallOptions | undefined,
+    run: (call: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    return guardStorage(this.inner, this.metrics, operation, run, {
+      signal: options?.signal,
+      timeoutMs: options?.timeoutMs ?? this.timeoutMs,
+    });
+  }
+}
+
+function withLimit(options: ListOptions | undefined): ListOptions {
+  return options?.limit === undefined ? {} : { limit: options.limit };
 }

@@ -22,10 +22,12 @@
  *     collection before it may delete records (gc/collector.ts): a claim's outcome stays
  *     known after its record is collected, and a commit costs no write besides the claim.
  */
+
 import { createHash } from 'node:crypto';
 import type { CallOptions, StorageAdapter } from '../adapters/contract.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import { DuplicateCommittedError, DuplicateInProgressError } from './errors.js';
+import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
 import { orphanAfterMs, type Timing } from './timing.js';
 
@@ -56,7 +58,8 @@ export type KeyStanding =
   | { readonly state: 'own'; readonly id: string; readonly claim: IdempotencyClaim };
 
 export interface IdempotencyContext {
-  readonly storage: StorageAdapter;
+  /** Storage through its one door (shim/guarded-storage.ts). */
+  readonly storage: GuardedStorage;
   readonly timing: Timing;
   readonly now: () => number;
   /** How long a committed key keeps its result; also the length of a claim epoch. */

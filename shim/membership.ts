@@ -15,7 +15,7 @@
  * fences itself too.
  */
 import type { StorageAdapter } from '../adapters/contract.js';
-import { guardStorage } from './guarded-storage.js';
+import { GuardedStorage } from './guarded-storage.js';
 import type { PeerTransport } from './peer-transport.js';
 import { type NodeLogger, type NodeMetrics, noMetrics } from './telemetry.js';
 
@@ -112,6 +112,8 @@ export class Membership {
   private readonly elapsedNow: () => number;
   private readonly logger: NodeLogger | undefined;
   private readonly metrics: NodeMetrics;
+  /** Storage through its one door (shim/guarded-storage.ts). */
+  private readonly storage: GuardedStorage;
   private readonly observed = new Map<string, Observed>();
   /** Static peers by URL: the node id they answered with, and when. */
   private readonly staticPeers = new Map<string, { nodeId: string; seenAtMs: number }>();
@@ -139,6 +141,7 @@ export class Membership {
     this.elapsedNow = options.elapsedNow ?? options.now ?? (() => performance.now());
     this.logger = options.logger;
     this.metrics = options.metrics ?? noMetrics;
+    this.storage = GuardedStorage.of(options.storage, { metrics: this.metrics });
     this.lastHeartbeatSentOkMs = this.elapsedNow();
   }
 
@@ -227,9 +230,7 @@ export class Membership {
     this.timer = undefined;
     await this.beating?.catch(() => undefined);
     if (this.registered) {
-      await this.options.storage
-        .deleteEntries(MEMBERS_NAMESPACE, [this.options.nodeId])
-        .catch(() => undefined);
+      await this.storage.deleteEntries(MEMBERS_NAMESPACE, [this.options.nodeId]).catch(() => undefined);
     }
   }
 
@@ -271,15 +272,12 @@ export class Membership {
       deadAfterMs: this.deadAfterMs,
     };
     try {
-      await guardStorage(
-        this.options.storage,
-        this.metrics,
-        'putEntry',
-        (call) =>
-          this.options.storage.putEntry(MEMBERS_NAMESPACE, this.options.nodeId, encodeMember(record), call),
-        // A heartbeat that lands later than this is worth nothing to the fencing rule.
-        { signal, timeoutMs: this.deadAfterMs / 2 },
-      );
+      // A heartbeat that lands later than half the dead-after time is worth nothing to the
+      // fencing rule.
+      await this.storage.putEntry(MEMBERS_NAMESPACE, this.options.nodeId, encodeMember(record), {
+        ...(signal && { signal }),
+        timeoutMs: this.deadAfterMs / 2,
+      });
       // Freshness counts from the sending: the write landed no earlier, and an observer saw
       // it change no earlier than that.
       this.lastHeartbeatSentOkMs = Math.max(this.lastHeartbeatSentOkMs, sentElapsedMs);
@@ -294,9 +292,7 @@ export class Membership {
   private async readMembers(): Promise<void> {
     const startedMs = this.now();
     const startedElapsedMs = this.elapsedNow();
-    const entries = await guardStorage(this.options.storage, this.metrics, 'listEntries', (call) =>
-      this.options.storage.listEntries(MEMBERS_NAMESPACE, call),
-    );
+    const entries = await this.storage.listEntries(MEMBERS_NAMESPACE);
     const nowMs = this.now();
     const answeredElapsedMs = this.elapsedNow();
     // Wall times, to bound peers' clock offsets; durations run on the elapsed clock.
@@ -331,7 +327,7 @@ export class Membership {
     for (const nodeId of this.observed.keys()) if (!present.has(nodeId)) this.observed.delete(nodeId);
     if (stale.length > 0) {
       // Long-dead members leave the list, so it does not grow with every restart.
-      await this.options.storage.deleteEntries(MEMBERS_NAMESPACE, stale).catch(() => undefined);
+      await this.storage.deleteEntries(MEMBERS_NAMESPACE, stale).catch(() => undefined);
       this.logger?.info({ nodes: stale }, 'removed dead members');
     }
   }
@@ -341,12 +337,10 @@ export class Membership {
    * between this node's two readings. (A failed read keeps the last bound.)
    */
   private async readEngineClock(): Promise<void> {
-    const { storage } = this.options;
+    const { storage } = this;
     if (!storage.time) return;
     const beforeMs = this.now();
-    const engineMs = await guardStorage(storage, this.metrics, 'time', (call) => storage.time!(call), {
-      timeoutMs: this.deadAfterMs / 2,
-    }).catch(() => undefined);
+    const engineMs = await storage.time({ timeoutMs: this.deadAfterMs / 2 }).catch(() => undefined);
     if (engineMs === undefined) return;
     this.engineOffset = { lowMs: beforeMs - engineMs, highMs: this.now() - engineMs };
   }

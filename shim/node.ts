@@ -28,7 +28,7 @@ import {
   TransactionNotRunningError,
 } from './errors.js';
 import { type DecidedOutcome, FinishedTransactions } from './finished-transactions.js';
-import { guardStorage } from './guarded-storage.js';
+import { GuardedStorage, guardStorage } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
 import { HybridLogicalClock, newNodeId, TxidGenerator } from './ids.js';
 import {
@@ -105,7 +105,7 @@ export interface WriteItem {
 export class ShimNode {
   readonly nodeId = newNodeId();
   readonly limits: NodeLimits;
-  private readonly storage: StorageAdapter;
+  private readonly storage: GuardedStorage;
   private readonly metrics: NodeMetrics;
   private readonly logger: NodeLogger;
   private readonly now: () => number;
@@ -128,7 +128,6 @@ export class ShimNode {
   private readonly localGcIntervalMs: number;
 
   constructor(options: ShimNodeOptions) {
-    this.storage = options.storage;
     this.limits = resolveLimits(options.limits);
     this.metrics = options.metrics ?? noMetrics;
     this.logger = options.logger ?? silentLogger;
@@ -140,6 +139,10 @@ export class ShimNode {
     this.reaper.unref();
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     checkTiming(this.timing);
+    this.storage = GuardedStorage.of(options.storage, {
+      metrics: this.metrics,
+      timeoutMs: this.timing.storageCallTimeoutMs,
+    });
     this.onCommitted = options.onCommitted;
     this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     this.commitContext = {

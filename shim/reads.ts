@@ -10,7 +10,7 @@ import type { ReadItem } from '../wire/api.js';
 import type { VersionCache } from './cache.js';
 import type { CommitLearner } from './commit-learning.js';
 import { StorageUnavailableError, TooLargeError } from './errors.js';
-import { guardStorage } from './guarded-storage.js';
+import type { GuardedStorage } from './guarded-storage.js';
 import type { NodeLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
@@ -18,7 +18,8 @@ import type { NodeMetrics } from './telemetry.js';
 import type { BufferedValue, Transaction } from './transaction.js';
 
 export interface ReadContext {
-  readonly storage: StorageAdapter;
+  /** Storage through its one door (shim/guarded-storage.ts). */
+  readonly storage: GuardedStorage;
   readonly metadata: Metadata;
   readonly cache: VersionCache;
   readonly learner: CommitLearner;
@@ -133,9 +134,7 @@ async function fetchVersion(
     return cached;
   }
   metrics.cacheMiss();
-  const value = await guardStorage(storage, metrics, 'getVersion', () =>
-    storage.getVersion({ key, versionId }, signal ? { signal } : {}),
-  );
+  const value = await storage.getVersion({ key, versionId }, signal ? { signal } : {});
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
 }

@@ -3,6 +3,7 @@
  * transaction with a committed key never commits and gets the first one's result; every
  * crash and failure point of the claim leaves the key either committed once or free again.
  */
+
 import { FileAdapter } from '../../adapters/file.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
@@ -14,6 +15,7 @@ import {
   ErrorCode,
   TooLargeError,
 } from '../../shim/errors.js';
+import { GuardedStorage } from '../../shim/guarded-storage.js';
 import {
   claimKey,
   decodeClaim,
@@ -300,7 +302,7 @@ describe('claims on both sides of an epoch boundary', () => {
   const TTL = 120_000;
   const boundary = 10_000 * TTL;
   const context = (storage: MemoryAdapter, atMs: number): IdempotencyContext => ({
-    storage,
+    storage: GuardedStorage.of(storage),
     timing: { ...DEFAULT_TIMING, ...TIMING },
     now: () => atMs,
     idempotencyTtlMs: TTL,

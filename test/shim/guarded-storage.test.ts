@@ -1,0 +1,59 @@
+/**
+ * The one door to storage (shim/guarded-storage.ts): engine failures become typed, retryable
+ * errors, every call has a deadline, and the node, membership, the collector and the GC lease
+ * all call storage through it.
+ */
+import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectGarbage } from '../../gc/collector.js';
+import { acquireLease } from '../../gc/lease.js';
+import { StorageUnavailableError } from '../../shim/errors.js';
+import { GuardedStorage } from '../../shim/guarded-storage.js';
+import { Membership } from '../../shim/membership.js';
+import { HoldingAdapter } from '../helpers/holding-adapter.js';
+
+/** A memory adapter whose entry and record calls fail as an engine's would. */
+class BrokenAdapter extends MemoryAdapter {
+  override listEntries(): never {
+    throw new Error('ECONNRESET from the engine');
+  }
+  override createEntry(): never {
+    throw new Error('ECONNRESET from the engine');
+  }
+  override putEntry(): never {
+    throw new Error('ECONNRESET from the engine');
+  }
+}
+
+describe('GuardedStorage', () => {
+  it('turns an engine failure into a retryable StorageUnavailableError that keeps the cause', async () => {
+    const error = await GuardedStorage.of(new BrokenAdapter())
+      .listEntries('members')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect((error as StorageUnavailableError).retryable).toBe(true);
+    expect(((error as Error).cause as Error).message).toBe('ECONNRESET from the engine');
+  });
+
+  it('abandons a call past its deadline, the default one or its own', async () => {
+    const holding = new HoldingAdapter(new MemoryAdapter());
+    holding.hold('getEntry');
+    const storage = GuardedStorage.of(holding.adapter, { timeoutMs: 30 });
+    await expect(storage.getEntry('ns', 'id')).rejects.toThrow(/did not answer getEntry within 30 ms/);
+    await expect(storage.getEntry('ns', 'id', { timeoutMs: 10 })).rejects.toThrow(/within 10 ms/);
+    holding.stopHolding();
+  });
+
+  it('has exactly the optional methods of the engine, and guards an adapter once', () => {
+    const memory = GuardedStorage.of(new MemoryAdapter());
+    expect(memory.time).toBeUndefined();
+    expect(GuardedStorage.of(memory)).toBe(memory);
+  });
+
+  it('is the door of membership, the collector and the GC lease', async () => {
+    const broken = new BrokenAdapter();
+    const membership = new Membership({ storage: broken, nodeId: 'n', url: 'http://n', lowWaterMs: () => 0 });
+    await expect(membership.register()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(collectGarbage({ storage: broken })).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(acquireLease(broken, 'n', 1000)).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+});
