@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import type { CallOptions, VersionRef } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { type RunningShim, startShim } from '../../server/start.js';
+import { type RunningShim, type StartShimOptions, startShim } from '../../server/start.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';
 import { expectError } from './rest-api-suite.js';
@@ -46,6 +46,20 @@ describe('a JSON body that is not valid UTF-8', () => {
     expectError(answer, 400, 'BAD_REQUEST');
   });
 });
+
+/** Runs `body` against a shim started with `options`, and stops it after. */
+async function withShim(
+  options: Omit<StartShimOptions, 'port' | 'env'>,
+  body: (shim: RunningShim) => Promise<void>,
+): Promise<void> {
+  const shim = await startShim({ port: 0, env: {}, ...options });
+  try {
+    await shim.ready;
+    await body(shim);
+  } finally {
+    await shim.close();
+  }
+}
 
 /** Counts the values read from storage. */
 class CountingAdapter extends MemoryAdapter {
@@ -159,57 +173,38 @@ describe('clients that pipeline reads of a large value and never read the answer
   });
 
   it('a connection that pipelines past the bound is closed', async () => {
-    const shim = await startShim({ port: 0, storage: 'memory:', env: {} });
-    try {
-      await shim.ready;
+    await withShim({ storage: 'memory:' }, async (shim) => {
       const socket = await pipelineWithoutReading(shim.url, '/healthz', 1000);
       socket.resume();
       await new Promise<void>((resolve) => socket.on('close', () => resolve()));
-    } finally {
-      await shim.close();
-    }
+    });
   });
 });
 
 describe('slow clients', () => {
   it('a client that sends headers too slowly is cut off after --http-headers-timeout-ms', async () => {
-    const shim = await startShim({
-      port: 0,
-      storage: 'memory:',
-      httpHeadersTimeoutMs: 300,
-      httpRequestTimeoutMs: 600,
-      env: {},
-    });
-    try {
-      await shim.ready;
-      const { hostname, port } = new URL(shim.url);
-      const socket = connect({ host: hostname, port: Number(port) });
-      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
-      const answer = await new Promise<string>((resolve) => {
-        let text = '';
-        socket.on('data', (chunk) => {
-          text += chunk.toString();
+    await withShim(
+      { storage: 'memory:', httpHeadersTimeoutMs: 300, httpRequestTimeoutMs: 600 },
+      async (shim) => {
+        const { hostname, port } = new URL(shim.url);
+        const socket = connect({ host: hostname, port: Number(port) });
+        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+        const answer = await new Promise<string>((resolve) => {
+          let text = '';
+          socket.on('data', (chunk) => {
+            text += chunk.toString();
+          });
+          socket.on('close', () => resolve(text));
         });
-        socket.on('close', () => resolve(text));
-      });
-      expect(answer).toMatch(/^HTTP\/1\.1 408/);
-    } finally {
-      await shim.close();
-    }
+        expect(answer).toMatch(/^HTTP\/1\.1 408/);
+      },
+    );
   });
 });
 
 describe('a batch read whose values add up past --max-txn-bytes', () => {
   it('is TOO_LARGE: no answer of one request holds more than a transaction may write', async () => {
-    const shim = await startShim({
-      port: 0,
-      storage: 'memory:',
-      maxValueBytes: 1000,
-      maxTransactionBytes: 2500,
-      env: {},
-    });
-    try {
-      await shim.ready;
+    await withShim({ storage: 'memory:', maxValueBytes: 1000, maxTransactionBytes: 2500 }, async (shim) => {
       const call = httpClient(shim.url);
       const value = Buffer.alloc(1000, 1).toString('base64');
       for (const key of ['a', 'b', 'c']) {
@@ -224,8 +219,6 @@ describe('a batch read whose values add up past --max-txn-bytes', () => {
         json: { keys: ['a', 'b', 'c'] },
       });
       expectError(three, 413, 'TOO_LARGE');
-    } finally {
-      await shim.close();
-    }
+    });
   });
 });

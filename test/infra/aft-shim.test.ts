@@ -3,30 +3,19 @@
  * what it creates, least privilege on data, no public exposure, alarms and dashboard, and
  * what connect() gives a function.
  */
-import { createWriteStream, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { ZipFile } from 'yazl';
 import { AftShim, type AftShimProps, AftStorageEngine } from '../../infra/index.js';
+import { stubLayerZip } from './layer-stub.js';
 
 let layerZipPath: string;
 
 beforeAll(async () => {
-  // A stand-in for the `npm run build:layer` zip (test/lambda/layer.test.ts tests the real one).
-  layerZipPath = join(mkdtempSync(join(tmpdir(), 'aft-cdk-')), 'layer.zip');
-  const zip = new ZipFile();
-  zip.addBuffer(Buffer.from('{}'), 'nodejs/node_modules/aft-shim/package.json');
-  const written = new Promise<void>((resolve) =>
-    zip.outputStream.pipe(createWriteStream(layerZipPath)).on('close', resolve),
-  );
-  zip.end();
-  await written;
+  layerZipPath = await stubLayerZip();
 });
 
 function synth(props: AftShimProps = {}, connect = true) {

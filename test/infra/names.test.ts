@@ -4,31 +4,21 @@
  * shim or the layer, and its health checks and port are the server's. A rename on either side
  * fails here, not in production.
  */
-import { createWriteStream, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { ZipFile } from 'yazl';
 import { AftShim } from '../../infra/index.js';
 import { LAMBDA_SETTINGS } from '../../lambda-layer/config.js';
 import { PrometheusMetrics } from '../../server/http/metrics.js';
 import { DEFAULT_CONFIG, SETTINGS } from '../../shim/config.js';
 import { PATHS } from '../../wire/api.js';
+import { stubLayerZip } from './layer-stub.js';
 
 let template: string;
 
 beforeAll(async () => {
-  const layerZipPath = join(mkdtempSync(join(tmpdir(), 'aft-cdk-')), 'layer.zip');
-  const zip = new ZipFile();
-  zip.addBuffer(Buffer.from('{}'), 'nodejs/node_modules/aft-shim/package.json');
-  const written = new Promise<void>((resolve) =>
-    zip.outputStream.pipe(createWriteStream(layerZipPath)).on('close', resolve),
-  );
-  zip.end();
-  await written;
+  const layerZipPath = await stubLayerZip();
   const stack = new Stack(new App(), 'Names');
   const aft = new AftShim(stack, 'Aft', {
     image: ecs.ContainerImage.fromRegistry('example.com/aft:test'),
