@@ -4,6 +4,7 @@
  * layer settings" table is checked against it (test/readme.test.ts).
  */
 import { BadRequestError } from '../wire/errors.js';
+import { type AnySetting, envNames, parsers, resolveSettings } from '../wire/settings.js';
 
 export interface LambdaSettings {
   /** The shim's URL, e.g. http://aft.internal:7070. Required. */
@@ -22,57 +23,64 @@ export interface LambdaSettings {
   readonly requestTimeoutMs: number;
 }
 
-interface LambdaSetting {
-  readonly option: keyof LambdaSettings;
-  readonly env: string;
-  readonly default: string;
-  readonly description: string;
-}
-
-export const LAMBDA_SETTINGS: readonly LambdaSetting[] = [
-  { option: 'url', env: 'AFT_URL', default: 'none (required)', description: "the shim's URL" },
+/**
+ * The layer's settings, on the one settings engine (wire/settings.ts). A default is spelled
+ * as its variable would be ('' for none); the README's table shows it.
+ */
+export const LAMBDA_SETTINGS: readonly AnySetting<LambdaSettings>[] = [
+  {
+    option: 'url',
+    env: 'AFT_URL',
+    default: '',
+    description: "the shim's URL (required)",
+    parse: parsers.text,
+  },
   {
     option: 'token',
     env: 'AFT_TOKEN',
-    default: 'none',
+    default: '',
     description: 'bearer token, when the shim has auth on',
+    parse: parsers.optionalText,
   },
   {
     option: 'tokenSecretArn',
     env: 'AFT_TOKEN_SECRET_ARN',
-    default: 'none',
+    default: '',
     description: 'a Secrets Manager secret holding the token, read once per execution environment',
+    parse: parsers.optionalText,
   },
   {
     option: 'timeoutMarginMs',
     env: 'AFT_TIMEOUT_MARGIN_MS',
     default: '1000',
     description: 'abort the transaction this long before Lambda stops the function',
+    parse: parsers.integer(0),
   },
   {
     option: 'idempotency',
     env: 'AFT_IDEMPOTENCY',
     default: 'on',
     description: 'record results by idempotency key (the request id unless `idempotencyKey` picks one)',
+    parse: parsers.onOff,
   },
   {
     option: 'attempts',
     env: 'AFT_ATTEMPTS',
     default: '3',
     description: 'runs of the handler when the transaction is lost or storage fails (retryable errors)',
+    parse: parsers.integer(1),
   },
   {
     option: 'requestTimeoutMs',
     env: 'AFT_REQUEST_TIMEOUT_MS',
     default: '10000',
     description: 'time limit of each request to the shim',
+    parse: parsers.integer(1),
   },
 ];
 
 /** The variable of each setting, from the table: the one place a name is written. */
-export const LAMBDA_ENV = Object.fromEntries(
-  LAMBDA_SETTINGS.map((entry) => [entry.option, entry.env]),
-) as Readonly<Record<keyof LambdaSettings, string>>;
+export const LAMBDA_ENV = envNames<LambdaSettings>(LAMBDA_SETTINGS);
 
 /** A setting that is missing or malformed. */
 export class LambdaConfigError extends BadRequestError {
@@ -83,50 +91,21 @@ export function resolveLambdaSettings(
   options: Partial<LambdaSettings>,
   env: NodeJS.ProcessEnv = process.env,
 ): LambdaSettings {
-  const raw = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const url = options.url ?? raw(LAMBDA_ENV.url);
-  if (url === undefined) {
-    throw new LambdaConfigError('the shim URL is missing: pass { url } to withTransaction or set AFT_URL');
-  }
-  try {
-    new URL(url);
-  } catch {
-    throw new LambdaConfigError(`the shim URL ${JSON.stringify(url)} is not a URL`);
-  }
-  return {
-    url,
-    token: options.token ?? raw(LAMBDA_ENV.token),
-    tokenSecretArn: options.tokenSecretArn ?? raw(LAMBDA_ENV.tokenSecretArn),
-    timeoutMarginMs: options.timeoutMarginMs ?? integer(LAMBDA_ENV.timeoutMarginMs, raw, 1000, 0),
-    idempotency: options.idempotency ?? onOff(LAMBDA_ENV.idempotency, raw, true),
-    attempts: options.attempts ?? integer(LAMBDA_ENV.attempts, raw, 3, 1),
-    requestTimeoutMs: options.requestTimeoutMs ?? integer(LAMBDA_ENV.requestTimeoutMs, raw, 10_000, 1),
-  };
-}
-
-function integer(
-  name: string,
-  raw: (name: string) => string | undefined,
-  fallback: number,
-  min: number,
-): number {
-  const value = raw(name);
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min) {
+  const settings = resolveSettings(
+    LAMBDA_SETTINGS,
+    options,
+    env,
+    (message) => new LambdaConfigError(message),
+  );
+  if (settings.url === '') {
     throw new LambdaConfigError(
-      `${name}=${JSON.stringify(value)}: expected a whole number of at least ${min}`,
+      `the shim URL is missing: pass { url } to withTransaction or set ${LAMBDA_ENV.url}`,
     );
   }
-  return Number(value);
-}
-
-function onOff(name: string, raw: (name: string) => string | undefined, fallback: boolean): boolean {
-  const value = raw(name);
-  if (value === undefined) return fallback;
-  if (['on', 'true', '1', 'yes'].includes(value)) return true;
-  if (['off', 'false', '0', 'no'].includes(value)) return false;
-  throw new LambdaConfigError(`${name}=${JSON.stringify(value)}: expected on or off`);
+  try {
+    new URL(settings.url);
+  } catch {
+    throw new LambdaConfigError(`the shim URL ${JSON.stringify(settings.url)} is not a URL`);
+  }
+  return settings;
 }

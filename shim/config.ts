@@ -5,6 +5,13 @@
  */
 import { MAX_KEY_BYTES } from '../adapters/contract.js';
 import { DEFAULT_PORT } from '../wire/api.js';
+import {
+  type AnySetting,
+  envNames,
+  parsers,
+  parseSetting as parseWithEngine,
+  resolveSettings,
+} from '../wire/settings.js';
 import { BadRequestError } from './errors.js';
 import { checkTiming, DEFAULT_TIMING } from './timing.js';
 
@@ -64,60 +71,53 @@ export interface ShimConfig {
 
 export type ShimOptions = Partial<ShimConfig>;
 
-interface Setting<K extends keyof ShimConfig> {
-  readonly option: K;
-  readonly env: string;
-  readonly flag: string;
-  readonly default: ShimConfig[K];
-  readonly description: string;
-  readonly parse: (raw: string) => ShimConfig[K];
-}
-
-type AnySetting = { [K in keyof ShimConfig]: Setting<K> }[keyof ShimConfig];
+/** A setting of the shim: the engine's (wire/settings.ts), with its `aft serve` flag. */
+type ShimSetting = AnySetting<ShimConfig> & { readonly flag: string };
 
 const MiB = 1024 * 1024;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
-export const SETTINGS: readonly AnySetting[] = [
+export const SETTINGS: readonly ShimSetting[] = [
   setting(
     'port',
     'AFT_PORT',
     '--port <n>',
-    DEFAULT_PORT,
+    String(DEFAULT_PORT),
     'TCP port of the REST API (0 picks a free one)',
-    integer(0, 65535),
+    parsers.integer(0, 65535),
   ),
-  setting('host', 'AFT_HOST', '--host <addr>', '127.0.0.1', 'address to listen on', text),
+  setting('host', 'AFT_HOST', '--host <addr>', '127.0.0.1', 'address to listen on', parsers.text),
   setting(
     'storage',
     'AFT_STORAGE',
     '--storage <url>',
     'file:./.aft-data',
     'storage URL (see Storage URLs)',
-    text,
+    parsers.text,
   ),
   setting(
     'tokens',
     'AFT_TOKENS',
     '--tokens <list>',
-    [],
+    '',
     'comma-separated bearer tokens; empty: no auth',
-    list,
+    parsers.list,
   ),
   setting(
     'metricsAuth',
     'AFT_METRICS_AUTH',
     '--metrics-auth <on|off>',
-    true,
+    'on',
     'with auth on, /metrics needs a token too (off: a scraper without one may read it)',
-    onOff,
+    parsers.onOff,
   ),
   setting(
     'peerTokens',
     'AFT_PEER_TOKENS',
     '--peer-tokens <list>',
-    [],
+    '',
     'comma-separated bearer tokens of the peer routes, never a client token (the first is sent); empty: a secret the nodes share in storage',
-    list,
+    parsers.list,
   ),
   setting(
     'logLevel',
@@ -125,135 +125,135 @@ export const SETTINGS: readonly AnySetting[] = [
     '--log-level <level>',
     'info',
     'trace, debug, info, warn, error or silent',
-    logLevel,
+    parsers.oneOf(LOG_LEVELS),
   ),
   setting(
     'maxKeyBytes',
     'AFT_MAX_KEY_BYTES',
     '--max-key-bytes <n>',
-    MAX_KEY_BYTES,
+    String(MAX_KEY_BYTES),
     'longest key in UTF-8 bytes (at most 1024)',
-    integer(1, MAX_KEY_BYTES),
+    parsers.integer(1, MAX_KEY_BYTES),
   ),
   setting(
     'maxValueBytes',
     'AFT_MAX_VALUE_BYTES',
     '--max-value-bytes <n>',
-    4 * MiB,
+    String(4 * MiB),
     'largest value in bytes',
-    integer(0, 512 * MiB),
+    parsers.integer(0, 512 * MiB),
   ),
   setting(
     'maxTransactionKeys',
     'AFT_MAX_TXN_KEYS',
     '--max-txn-keys <n>',
-    10_000,
+    '10000',
     'most keys one transaction may write',
-    integer(1, 10_000_000),
+    parsers.integer(1, 10_000_000),
   ),
   setting(
     'maxTransactionBytes',
     'AFT_MAX_TXN_BYTES',
     '--max-txn-bytes <n>',
-    64 * MiB,
+    String(64 * MiB),
     "most bytes (keys and values) in one transaction's write buffer",
-    integer(1, 4096 * MiB),
+    parsers.integer(1, 4096 * MiB),
   ),
   setting(
     'maxOpenTransactions',
     'AFT_MAX_OPEN_TXNS',
     '--max-open-txns <n>',
-    10_000,
+    '10000',
     'most running transactions per node',
-    integer(1, 10_000_000),
+    parsers.integer(1, 10_000_000),
   ),
   setting(
     'maxHeldTransactions',
     'AFT_MAX_HELD_TXNS',
     '--max-held-txns <n>',
-    100_000,
+    '100000',
     'most superseded transactions a node keeps for its running ones; past it the oldest running transactions are aborted (TXN_LOST, retryable)',
-    integer(1, 100_000_000),
+    parsers.integer(1, 100_000_000),
   ),
   setting(
     'transactionTimeoutMs',
     'AFT_TXN_TIMEOUT_MS',
     '--txn-timeout-ms <n>',
-    60_000,
+    '60000',
     'idle time after which a running transaction is aborted, unless begin asks for another',
-    integer(100, 24 * 3_600_000),
+    parsers.integer(100, 24 * 3_600_000),
   ),
   setting(
     'maxTransactionTimeoutMs',
     'AFT_MAX_TXN_TIMEOUT_MS',
     '--max-txn-timeout-ms <n>',
-    900_000,
+    '900000',
     'largest idle timeout a begin may ask for',
-    integer(100, 24 * 3_600_000),
+    parsers.integer(100, 24 * 3_600_000),
   ),
   setting(
     'cacheBytes',
     'AFT_CACHE_BYTES',
     '--cache-bytes <n>',
-    256 * MiB,
+    String(256 * MiB),
     'bound of the data cache in bytes (0: no cache)',
-    integer(0, Number.MAX_SAFE_INTEGER),
+    parsers.integer(0, Number.MAX_SAFE_INTEGER),
   ),
   setting(
     'idempotencyTtlMs',
     'AFT_IDEMPOTENCY_TTL_MS',
     '--idempotency-ttl-ms <n>',
-    3_600_000,
+    '3600000',
     'how long a committed idempotency key returns its recorded result instead of running again',
-    integer(120_000, 30 * 24 * 3_600_000),
+    parsers.integer(120_000, 30 * 24 * 3_600_000),
   ),
   setting(
     'maxResultBytes',
     'AFT_MAX_RESULT_BYTES',
     '--max-result-bytes <n>',
-    256 * 1024,
+    String(256 * 1024),
     'largest result recorded with an idempotency key (it must fit one storage entry)',
-    integer(0, 300 * 1024),
+    parsers.integer(0, 300 * 1024),
   ),
   setting(
     'shutdownGraceMs',
     'AFT_SHUTDOWN_GRACE_MS',
     '--shutdown-grace-ms <n>',
-    10_000,
+    '10000',
     'how long SIGTERM waits for in-flight commits',
-    integer(0, 3_600_000),
+    parsers.integer(0, 3_600_000),
   ),
   setting(
     'httpRequestTimeoutMs',
     'AFT_HTTP_REQUEST_TIMEOUT_MS',
     '--http-request-timeout-ms <n>',
-    60_000,
+    '60000',
     'most time to receive one request, and most a connection may go without traffic (a client that does not read its answers)',
-    integer(100, 3_600_000),
+    parsers.integer(100, 3_600_000),
   ),
   setting(
     'httpHeadersTimeoutMs',
     'AFT_HTTP_HEADERS_TIMEOUT_MS',
     '--http-headers-timeout-ms <n>',
-    10_000,
+    '10000',
     "most time to receive a request's headers",
-    integer(100, 3_600_000),
+    parsers.integer(100, 3_600_000),
   ),
   setting(
     'maxConnections',
     'AFT_MAX_CONNECTIONS',
     '--max-connections <n>',
-    4096,
+    '4096',
     'most open client connections; further ones are closed as they come',
-    integer(1, 1_000_000),
+    parsers.integer(1, 1_000_000),
   ),
   setting(
     'maxUnsentBytes',
     'AFT_MAX_UNSENT_BYTES',
     '--max-unsent-bytes <n>',
-    256 * MiB,
+    String(256 * MiB),
     'most bytes of answers held for clients that have not read them; past it no new request starts until some are read',
-    integer(0, Number.MAX_SAFE_INTEGER),
+    parsers.integer(0, Number.MAX_SAFE_INTEGER),
   ),
   setting(
     'advertiseUrl',
@@ -261,91 +261,81 @@ export const SETTINGS: readonly AnySetting[] = [
     '--advertise-url <url>',
     '',
     'URL peers use to forward requests to this node (default: http://<host>:<port>)',
-    text,
+    parsers.text,
   ),
   setting(
     'peers',
     'AFT_PEERS',
     '--peers <urls>',
-    [],
+    '',
     'comma-separated URLs of peer nodes known in advance',
-    list,
+    parsers.list,
   ),
   setting(
     'heartbeatMs',
     'AFT_HEARTBEAT_MS',
     '--heartbeat-ms <n>',
-    1000,
+    '1000',
     'how often a node heartbeats in storage and reads the member list',
-    integer(50, 600_000),
+    parsers.integer(50, 600_000),
   ),
   setting(
     'deadAfterMs',
     'AFT_DEAD_AFTER_MS',
     '--dead-after-ms <n>',
-    10_000,
+    '10000',
     'a node whose heartbeat stops this long is dead; one that cannot heartbeat for half of it stops serving',
-    integer(200, 3_600_000),
+    parsers.integer(200, 3_600_000),
   ),
   setting(
     'pullIntervalMs',
     'AFT_PULL_INTERVAL_MS',
     '--pull-interval-ms <n>',
-    1000,
+    '1000',
     "how often a node lists new commit records (learning dead nodes' last commits)",
-    integer(10, 600_000),
+    parsers.integer(10, 600_000),
   ),
   setting(
     'maxClockSkewMs',
     'AFT_MAX_CLOCK_SKEW_MS',
     '--max-clock-skew-ms <n>',
-    5_000,
+    '5000',
     "most two nodes' clocks may disagree; a node further off from most of its peers stops serving",
-    integer(10, 600_000),
+    parsers.integer(10, 600_000),
   ),
   setting(
     'outcomeRetentionMs',
     'AFT_OUTCOME_RETENTION_MS',
     '--outcome-retention-ms <n>',
-    900_000,
+    '900000',
     'how long commit records stay, so a repeated commit any node forgot is still answered committed',
-    integer(60_000, 30 * 24 * 3_600_000),
+    parsers.integer(60_000, 30 * 24 * 3_600_000),
   ),
-  setting('gc', 'AFT_GC', '--gc <on|off>', true, 'take part in global garbage collection', onOff),
+  setting('gc', 'AFT_GC', '--gc <on|off>', 'on', 'take part in global garbage collection', parsers.onOff),
   setting(
     'gcIntervalMs',
     'AFT_GC_INTERVAL_MS',
     '--gc-interval-ms <n>',
-    10_000,
+    '10000',
     'how often the node holding the GC lease runs a pass',
-    integer(100, 24 * 3_600_000),
+    parsers.integer(100, 24 * 3_600_000),
   ),
   setting(
     'gcMaxDeletes',
     'AFT_GC_MAX_DELETES',
     '--gc-max-deletes <n>',
-    10_000,
+    '10000',
     'most versions one GC pass deletes',
-    integer(1, 10_000_000),
+    parsers.integer(1, 10_000_000),
   ),
 ];
 
 /** The variable of each setting, from the table: the one place a name is written. */
-export const SETTING_ENV = Object.fromEntries(SETTINGS.map((entry) => [entry.option, entry.env])) as Readonly<
-  Record<keyof ShimConfig, string>
->;
+export const SETTING_ENV = envNames<ShimConfig>(SETTINGS);
 
 /** Resolves the configuration: explicit options, then AFT_* variables, then defaults. */
 export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv = process.env): ShimConfig {
-  const resolved: Record<string, unknown> = {};
-  for (const entry of SETTINGS) {
-    const explicit = options[entry.option];
-    const raw = env[entry.env];
-    if (explicit !== undefined) resolved[entry.option] = explicit;
-    else if (raw !== undefined && raw !== '') resolved[entry.option] = parseSetting(entry, raw, entry.env);
-    else resolved[entry.option] = entry.default;
-  }
-  const config = resolved as unknown as ShimConfig;
+  const config = resolveSettings(SETTINGS, options, env, (message) => new ConfigError(message));
   if (config.heartbeatMs * 2 >= config.deadAfterMs) {
     // A node fences itself after half the dead-after time without a heartbeat: one late
     // heartbeat must not be enough to fence it.
@@ -389,12 +379,8 @@ export function resolveConfig(options: ShimOptions = {}, env: NodeJS.ProcessEnv 
 export const DEFAULT_CONFIG: ShimConfig = resolveConfig({}, {});
 
 /** Parses a raw string for one setting, as the CLI and the environment give it. */
-export function parseSetting(entry: AnySetting, raw: string, source: string): ShimConfig[keyof ShimConfig] {
-  try {
-    return entry.parse(raw);
-  } catch (error) {
-    throw new ConfigError(`${source}=${JSON.stringify(raw)}: ${(error as Error).message}`);
-  }
+export function parseSetting(entry: ShimSetting, raw: string, source: string): ShimConfig[keyof ShimConfig] {
+  return parseWithEngine(entry, raw, source, (message) => new ConfigError(message));
 }
 
 export class ConfigError extends BadRequestError {
@@ -405,41 +391,9 @@ function setting<K extends keyof ShimConfig>(
   option: K,
   env: string,
   flag: string,
-  fallback: ShimConfig[K],
+  fallback: string,
   description: string,
   parse: (raw: string) => ShimConfig[K],
-): Setting<K> {
-  return { option, env, flag, default: fallback, description, parse };
-}
-
-function integer(min: number, max: number): (raw: string) => number {
-  return (raw) => {
-    if (!/^\d+$/.test(raw.trim())) throw new Error('expected a whole number');
-    const value = Number(raw);
-    if (value < min || value > max) throw new Error(`expected ${min}..${max}`);
-    return value;
-  };
-}
-
-function text(raw: string): string {
-  return raw;
-}
-
-function list(raw: string): readonly string[] {
-  return raw
-    .split(',')
-    .map((token) => token.trim())
-    .filter((token) => token.length > 0);
-}
-
-function onOff(raw: string): boolean {
-  if (['on', 'true', '1', 'yes'].includes(raw)) return true;
-  if (['off', 'false', '0', 'no'].includes(raw)) return false;
-  throw new Error('expected on or off');
-}
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-function logLevel(raw: string): string {
-  if (!LOG_LEVELS.includes(raw)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
-  return raw;
+): ShimSetting {
+  return { option, env, flag, default: fallback, description, parse } as ShimSetting;
 }
