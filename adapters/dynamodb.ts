@@ -23,12 +23,7 @@
  * This file maps the contract's calls; dynamodb/ holds the item mapping, the batched
  * requests, the listing and table creation.
  */
-import {
-  DynamoDBClient,
-  type DynamoDBClientConfig,
-  GetItemCommand,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
 import { commitBucketOf, isSettledBucket } from './commit-buckets.js';
 import type {
@@ -57,6 +52,7 @@ import {
 } from './dynamodb/items.js';
 import { walkCommitItems } from './dynamodb/listing.js';
 import { DynamoRequests } from './dynamodb/requests.js';
+import { dynamoSdk } from './dynamodb/sdk.js';
 import { createTables } from './dynamodb/tables.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -135,11 +131,11 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertVersionId(record.versionId);
     const bucket = commitBucketOf(record.versionId);
-    const db = this.db();
+    const db = await this.db();
     // The bucket is listed before its first record, so a listing never misses a record.
     if (!this.listedBuckets.has(bucket)) {
       await db.send(
-        new PutItemCommand({
+        new (await dynamoSdk()).PutItemCommand({
           TableName: this.commitsTable,
           Item: { b: { S: BUCKETS_PARTITION }, v: { S: bucket } },
         }),
@@ -168,8 +164,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   async getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined> {
     options?.signal?.throwIfAborted();
     assertVersionId(versionId);
-    const answer = await this.db().send(
-      new GetItemCommand({
+    const answer = await (await this.db()).send(
+      new (await dynamoSdk()).GetItemCommand({
         TableName: this.commitsTable,
         Key: { b: { S: recordPartition(versionId) }, v: { S: versionId } },
         ConsistentRead: true,
@@ -293,8 +289,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    await this.db().send(
-      new PutItemCommand({
+    await (await this.db()).send(
+      new (await dynamoSdk()).PutItemCommand({
         TableName: this.commitsTable,
         Item: { ...entryKey(namespace, id), d: { B: value } },
       }),
@@ -320,8 +316,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    const answer = await this.db().send(
-      new GetItemCommand({
+    const answer = await (await this.db()).send(
+      new (await dynamoSdk()).GetItemCommand({
         TableName: this.commitsTable,
         Key: entryKey(namespace, id),
         ConsistentRead: true,
@@ -372,8 +368,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   }
 
   /** Creates both tables (on-demand capacity) unless they exist, and waits until they are active. */
-  init(options?: CallOptions): Promise<void> {
-    return createTables(this.db(), this, options);
+  async init(options?: CallOptions): Promise<void> {
+    return createTables(await this.db(), this, options);
   }
 
   async close(): Promise<void> {
@@ -381,8 +377,10 @@ export class DynamoDbAdapter implements StorageAdapter {
     this.client = undefined;
   }
 
-  /** The client, created on first use. */
-  private db(): DynamoDBClient {
+  /** The client, created on first use (the SDK is loaded then, not when aft is imported). */
+  private async db(): Promise<DynamoDBClient> {
+    if (this.client) return this.client;
+    const { DynamoDBClient } = await dynamoSdk();
     // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
     this.client ??=
       this.options.client ??

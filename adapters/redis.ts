@@ -14,7 +14,7 @@
  * ioredis auto-pipelining, which sends one pipeline per node per tick, grouped by the slots
  * that node serves.
  */
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { backoffDelay, raceSignal } from './backoff.js';
 import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
 import type {
@@ -83,6 +83,7 @@ export class RedisAdapter implements StorageAdapter {
   private client: (Client & AftCommands) | undefined;
   private readonly ownsClient: boolean;
   private lastConnectionError: Error | undefined;
+  private connecting: Promise<Client & AftCommands> | undefined;
   /** Buckets this adapter has put in the bucket index; adding one again is skipped. */
   private readonly listedBuckets = new Set<string>();
 
@@ -96,13 +97,13 @@ export class RedisAdapter implements StorageAdapter {
     this.options = options;
     this.prefix = prefix;
     this.ownsClient = options.client === undefined;
-    this.name = options.clusterNodes || options.client instanceof Cluster ? 'redis-cluster' : 'redis';
+    this.name = options.clusterNodes || options.client?.isCluster ? 'redis-cluster' : 'redis';
   }
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     for (const { versionId } of versions) assertVersionId(versionId);
-    const redis = this.redis();
+    const redis = await this.redis();
     // All commands start in this tick, so auto-pipelining sends them as one pipeline per node.
     await raceSignal(
       Promise.all(
@@ -121,7 +122,7 @@ export class RedisAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertVersionId(ref.versionId);
     const value = await raceSignal(
-      this.redis().getBuffer(this.versionKey(ref.key, ref.versionId)),
+      (await this.redis()).getBuffer(this.versionKey(ref.key, ref.versionId)),
       options?.signal,
     );
     return value === null ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
@@ -130,7 +131,7 @@ export class RedisAdapter implements StorageAdapter {
   async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
     options?.signal?.throwIfAborted();
     assertVersionId(record.versionId);
-    const redis = this.redis();
+    const redis = await this.redis();
     const bucket = commitBucketOf(record.versionId);
     // The bucket is indexed before its first record, so a listing never misses a record.
     if (!this.listedBuckets.has(bucket)) {
@@ -155,7 +156,7 @@ export class RedisAdapter implements StorageAdapter {
     assertVersionId(versionId);
     const bucket = commitBucketOf(versionId);
     const bytes = await raceSignal(
-      this.redis().hgetBuffer(this.recordsKey(bucket), versionId),
+      (await this.redis()).hgetBuffer(this.recordsKey(bucket), versionId),
       options?.signal,
     );
     return bytes === null ? undefined : decodeRecord(bytes);
@@ -163,7 +164,7 @@ export class RedisAdapter implements StorageAdapter {
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
     const limit = options?.limit ?? Number.POSITIVE_INFINITY;
-    const redis = this.redis();
+    const redis = await this.redis();
     const records: CommitRecord[] = [];
     await this.walkCommitIds(after, options?.signal, limit, records, async (bucket, ids) => {
       const values = await raceSignal(redis.hmgetBuffer(this.recordsKey(bucket), ...ids), options?.signal);
@@ -199,7 +200,7 @@ export class RedisAdapter implements StorageAdapter {
     visit: (bucket: string, ids: string[]) => Promise<void>,
   ): Promise<void> {
     signal?.throwIfAborted();
-    const redis = this.redis();
+    const redis = await this.redis();
     const firstBucket = firstBucketAfter(after);
     let bucketFrom = firstBucket === '' ? '-' : `[${firstBucket}`;
     while (into.length < limit) {
@@ -230,7 +231,7 @@ export class RedisAdapter implements StorageAdapter {
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     for (const { versionId } of refs) assertVersionId(versionId);
-    const redis = this.redis();
+    const redis = await this.redis();
     // UNLINK frees memory off the main thread; one key per command keeps each in its own slot.
     await raceSignal(
       Promise.all(refs.map(({ key, versionId }) => redis.unlink(this.versionKey(key, versionId)))),
@@ -248,7 +249,7 @@ export class RedisAdapter implements StorageAdapter {
       ids.push(versionId);
       byBucket.set(bucket, ids);
     }
-    const redis = this.redis();
+    const redis = await this.redis();
     await raceSignal(
       Promise.all(
         [...byBucket].map(async ([bucket, ids]) => {
@@ -271,7 +272,10 @@ export class RedisAdapter implements StorageAdapter {
   async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    await raceSignal(this.redis().hset(this.entriesKey(namespace), id, Buffer.from(value)), options?.signal);
+    await raceSignal(
+      (await this.redis()).hset(this.entriesKey(namespace), id, Buffer.from(value)),
+      options?.signal,
+    );
   }
 
   async createEntry(
@@ -283,7 +287,7 @@ export class RedisAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
     const created = await raceSignal(
-      this.redis().hsetnx(this.entriesKey(namespace), id, Buffer.from(value)),
+      (await this.redis()).hsetnx(this.entriesKey(namespace), id, Buffer.from(value)),
       options?.signal,
     );
     return created === 1;
@@ -291,14 +295,17 @@ export class RedisAdapter implements StorageAdapter {
 
   async time(options?: CallOptions): Promise<number> {
     options?.signal?.throwIfAborted();
-    const [seconds, micros] = await raceSignal(this.redis().time(), options?.signal);
+    const [seconds, micros] = await raceSignal((await this.redis()).time(), options?.signal);
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    const value = await raceSignal(this.redis().hgetBuffer(this.entriesKey(namespace), id), options?.signal);
+    const value = await raceSignal(
+      (await this.redis()).hgetBuffer(this.entriesKey(namespace), id),
+      options?.signal,
+    );
     return value === null ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
 
@@ -306,7 +313,10 @@ export class RedisAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace);
     // A namespace holds a few entries per node or per commit in flight: one HGETALL reads it.
-    const all = await raceSignal(this.redis().hgetallBuffer(this.entriesKey(namespace)), options?.signal);
+    const all = await raceSignal(
+      (await this.redis()).hgetallBuffer(this.entriesKey(namespace)),
+      options?.signal,
+    );
     const after = options?.after;
     return Object.keys(all)
       .filter((id) => after === undefined || id > after)
@@ -322,12 +332,12 @@ export class RedisAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, ...ids);
     if (ids.length === 0) return;
-    await raceSignal(this.redis().hdel(this.entriesKey(namespace), ...ids), options?.signal);
+    await raceSignal((await this.redis()).hdel(this.entriesKey(namespace), ...ids), options?.signal);
   }
 
   /** Redis needs nothing created: this checks that the server answers. */
   async init(options?: CallOptions): Promise<void> {
-    await raceSignal(this.redis().ping(), options?.signal);
+    await raceSignal((await this.redis()).ping(), options?.signal);
   }
 
   connectionError(): Error | undefined {
@@ -335,8 +345,8 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   async durabilityWarnings(options: CallOptions = {}): Promise<string[]> {
-    const client = this.redis();
-    const servers = client instanceof Cluster ? client.nodes('master') : [client];
+    const client = await this.redis();
+    const servers = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
     const warnings = new Set<string>();
     for (const server of servers) {
       const where = `redis at ${server.options.host ?? '?'}:${server.options.port ?? '?'}`;
@@ -376,7 +386,10 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   async close(): Promise<void> {
-    const client = this.client;
+    // A client still being created is closed once it is there.
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    const client = this.client ?? (await connecting?.catch(() => undefined));
     this.client = undefined;
     if (!client || !this.ownsClient) return;
     // QUIT lets replies in flight arrive; with no connection it would wait for a reconnect.
@@ -384,8 +397,15 @@ export class RedisAdapter implements StorageAdapter {
     client.disconnect();
   }
 
-  /** The client, created on first use. */
-  private redis(): Client & AftCommands {
+  /** The client, created on first use (ioredis is loaded then, not when aft is imported). */
+  private redis(): Promise<Client & AftCommands> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= this.connect();
+    return this.connecting;
+  }
+
+  private async connect(): Promise<Client & AftCommands> {
+    const { Cluster, Redis } = await import('ioredis');
     if (this.client) return this.client;
     const common: RedisOptions = {
       enableAutoPipelining: true,

@@ -12,17 +12,7 @@
  * exactly the records past a watermark. S3 is strongly consistent for every read after a write.
  */
 import { createHash } from 'node:crypto';
-import {
-  CreateBucketCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
 import { retryUntilDone } from './backoff.js';
 import type {
@@ -77,8 +67,12 @@ export class S3Adapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     for (const { versionId } of versions) assertVersionId(versionId);
     await mapLimit(versions, this.concurrency, async ({ key, versionId, value }) => {
-      await this.s3().send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.versionKey(key, versionId), Body: value }),
+      await (await this.s3()).send(
+        new (await s3Sdk()).PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.versionKey(key, versionId),
+          Body: value,
+        }),
         { abortSignal: options?.signal },
       );
     });
@@ -145,8 +139,12 @@ export class S3Adapter implements StorageAdapter {
   async putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
-    await this.s3().send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.entryKey(namespace, id), Body: value }),
+    await (await this.s3()).send(
+      new (await s3Sdk()).PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.entryKey(namespace, id),
+        Body: value,
+      }),
       {
         abortSignal: options?.signal,
       },
@@ -197,13 +195,15 @@ export class S3Adapter implements StorageAdapter {
   /** Creates the bucket unless it exists already. */
   async init(options?: CallOptions): Promise<void> {
     try {
-      await this.s3().send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: options?.signal });
+      await (await this.s3()).send(new (await s3Sdk()).HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: options?.signal,
+      });
       return;
     } catch (error) {
       if (httpStatusOf(error) !== 404) throw error;
     }
     try {
-      await this.s3().send(new CreateBucketCommand({ Bucket: this.bucket }), {
+      await (await this.s3()).send(new (await s3Sdk()).CreateBucketCommand({ Bucket: this.bucket }), {
         abortSignal: options?.signal,
       });
     } catch (error) {
@@ -216,8 +216,10 @@ export class S3Adapter implements StorageAdapter {
     this.client = undefined;
   }
 
-  /** The client, created on first use. */
-  private s3(): S3Client {
+  /** The client, created on first use (the SDK is loaded then, not when aft is imported). */
+  private async s3(): Promise<S3Client> {
+    if (this.client) return this.client;
+    const { S3Client } = await s3Sdk();
     this.client ??=
       this.options.client ??
       new S3Client({
@@ -235,9 +237,12 @@ export class S3Adapter implements StorageAdapter {
 
   private async getObject(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     try {
-      const answer = await this.s3().send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
-        abortSignal: options?.signal,
-      });
+      const answer = await (await this.s3()).send(
+        new (await s3Sdk()).GetObjectCommand({ Bucket: this.bucket, Key: key }),
+        {
+          abortSignal: options?.signal,
+        },
+      );
       const body = answer.Body as (NonNullable<typeof answer.Body> & Partial<NodeStreamState>) | undefined;
       // A connection reset while the body streams in must fail this call, and neither hang
       // it (a stream destroyed before anyone listens never ends) nor crash the process.
@@ -255,8 +260,8 @@ export class S3Adapter implements StorageAdapter {
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += DELETE_BATCH) batches.push(keys.slice(i, i + DELETE_BATCH));
     await mapLimit(batches, 4, async (batch) => {
-      const answer = await this.s3().send(
-        new DeleteObjectsCommand({
+      const answer = await (await this.s3()).send(
+        new (await s3Sdk()).DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),
@@ -282,8 +287,8 @@ export class S3Adapter implements StorageAdapter {
     const ids: string[] = [];
     let from = startAfter;
     while (ids.length < limit) {
-      const page = await this.s3().send(
-        new ListObjectsV2Command({
+      const page = await (await this.s3()).send(
+        new (await s3Sdk()).ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(from !== undefined && { StartAfter: from }),
@@ -314,8 +319,8 @@ export class S3Adapter implements StorageAdapter {
       `put-if-absent of ${key}`,
       async () => {
         try {
-          await this.s3().send(
-            new PutObjectCommand({
+          await (await this.s3()).send(
+            new (await s3Sdk()).PutObjectCommand({
               Bucket: this.bucket,
               Key: key,
               Body: body,
@@ -358,6 +363,14 @@ interface NodeStreamState {
 }
 
 function httpStatusOf(error: unknown): number | undefined {
-  if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode;
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+let loadingS3Sdk: Promise<S3Sdk> | undefined;
+
+/** @aws-sdk/client-s3, loaded once, on first use. */
+function s3Sdk(): Promise<S3Sdk> {
+  loadingS3Sdk ??= import('@aws-sdk/client-s3');
+  return loadingS3Sdk;
 }

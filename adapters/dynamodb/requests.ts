@@ -3,26 +3,18 @@
  * end, and batches of writes and gets split to the service's limits, several in flight, each
  * retrying its unprocessed part until done.
  */
-import {
-  BatchGetItemCommand,
-  BatchWriteItemCommand,
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  PutItemCommand,
-  QueryCommand,
-  type QueryCommandInput,
-  type WriteRequest,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, QueryCommandInput, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { retryUntilDone } from '../backoff.js';
 import type { CallOptions } from '../contract.js';
 import { mapLimit } from '../map-limit.js';
 import type { Item } from './items.js';
+import { dynamoSdk } from './sdk.js';
 
 const BATCH_WRITE = 25;
 
 export class DynamoRequests {
   constructor(
-    private readonly db: () => DynamoDBClient,
+    private readonly db: () => Promise<DynamoDBClient>,
     /** Requests one batch keeps in flight. */
     private readonly concurrency: number,
   ) {}
@@ -30,8 +22,8 @@ export class DynamoRequests {
   /** PutItem into `table` unless an item with its key exists; true when it was written. */
   async putIfAbsent(table: string, item: Item, options?: CallOptions): Promise<boolean> {
     try {
-      await this.db().send(
-        new PutItemCommand({
+      await (await this.db()).send(
+        new (await dynamoSdk()).PutItemCommand({
           TableName: table,
           Item: item,
           ConditionExpression: 'attribute_not_exists(v)',
@@ -40,7 +32,7 @@ export class DynamoRequests {
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if ((error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException') return false;
       throw error;
     }
   }
@@ -50,8 +42,8 @@ export class DynamoRequests {
     const items: Item[] = [];
     let start: Item | undefined;
     do {
-      const answer = await this.db().send(
-        new QueryCommand({
+      const answer = await (await this.db()).send(
+        new (await dynamoSdk()).QueryCommand({
           ...input,
           ...(start && { ExclusiveStartKey: start }),
           ...(limit !== undefined && { Limit: limit - items.length }),
@@ -73,8 +65,8 @@ export class DynamoRequests {
       await retryUntilDone(
         `BatchWriteItem on ${table}`,
         async () => {
-          const answer = await this.db().send(
-            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+          const answer = await (await this.db()).send(
+            new (await dynamoSdk()).BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
             {
               abortSignal: options?.signal,
             },
@@ -95,8 +87,8 @@ export class DynamoRequests {
       `BatchGetItem on ${table}`,
       async () => {
         if (pending.length === 0) return true;
-        const answer = await this.db().send(
-          new BatchGetItemCommand({
+        const answer = await (await this.db()).send(
+          new (await dynamoSdk()).BatchGetItemCommand({
             RequestItems: {
               [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
             },

@@ -1,11 +1,7 @@
 /** `aft storage init` on DynamoDB: the two tables, on-demand, created unless they exist. */
-import {
-  CreateTableCommand,
-  type DynamoDBClient,
-  ResourceInUseException,
-  waitUntilTableExists,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { CallOptions } from '../contract.js';
+import { dynamoSdk } from './sdk.js';
 
 /** Creates both tables (on-demand capacity) unless they exist, and waits until they are active. */
 export async function createTables(
@@ -13,6 +9,7 @@ export async function createTables(
   tables: { readonly versionsTable: string; readonly commitsTable: string },
   options?: CallOptions,
 ): Promise<void> {
+  const { CreateTableCommand, ResourceInUseException, waitUntilTableExists } = await dynamoSdk();
   const definitions = [
     { name: tables.versionsTable, partition: 'k' },
     { name: tables.commitsTable, partition: 'b' },

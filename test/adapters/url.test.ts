@@ -1,6 +1,8 @@
 /** Storage URLs: every scheme maps to the adapter and settings it names; bad ones fail clearly. */
 
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -119,5 +121,41 @@ describe('storage URLs', () => {
     expect(await run('memory:')).toBe('stored');
     // The hook works: the Anna adapter's first call needs the addon and fails without it.
     expect(await run('anna://127.0.0.1:1?timeout-ms=100')).toMatch(/zeromq was loaded/);
+  });
+
+  it("loads each engine's SDK only when its scheme is used (the built package, the SDKs made unloadable)", async () => {
+    const refused = ['@aws-sdk/client-s3', '@aws-sdk/client-dynamodb', 'ioredis', 'zeromq'];
+    const hook = `data:text/javascript,export async function resolve(specifier, context, next) {
+      if (${JSON.stringify(refused)}.includes(specifier)) throw new Error(specifier + ' was loaded');
+      return next(specifier, context);
+    }`;
+    const url = pathToFileURL(join(ROOT, 'dist', 'adapters', 'url.js')).href;
+    const script = (storage: string) => `
+      import { register } from 'node:module';
+      register(${JSON.stringify(hook)});
+      const { createAdapterFromUrl } = await import(${JSON.stringify(url)});
+      const adapter = createAdapterFromUrl(${JSON.stringify(storage)});
+      try {
+        await adapter.getEntry('ns', 'id', { signal: AbortSignal.timeout(2000) });
+        console.log('answered');
+      } catch (error) {
+        console.log(String(error.message));
+      } finally {
+        await adapter.close().catch(() => undefined);
+      }`;
+    const run = async (storage: string) =>
+      (
+        await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script(storage)])
+      ).stdout.trim();
+    const directory = mkdtempSync(join(tmpdir(), 'aft-url-'));
+    expect(await run(`file:${directory}`)).toBe('answered');
+    // The hook works: each engine's first call needs its SDK and fails without it.
+    expect(await run('s3://bucket?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A1')).toMatch(
+      /client-s3 was loaded/,
+    );
+    expect(await run('dynamodb://p-?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A1')).toMatch(
+      /client-dynamodb was loaded/,
+    );
+    expect(await run('redis://127.0.0.1:1')).toMatch(/ioredis was loaded/);
   });
 });

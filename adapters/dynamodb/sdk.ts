@@ -1,0 +1,9 @@
+/** @aws-sdk/client-dynamodb, loaded once, on the adapter's first call (not when aft is imported). */
+export type DynamoSdk = typeof import('@aws-sdk/client-dynamodb');
+
+let loading: Promise<DynamoSdk> | undefined;
+
+export function dynamoSdk(): Promise<DynamoSdk> {
+  loading ??= import('@aws-sdk/client-dynamodb');
+  return loading;
+}
