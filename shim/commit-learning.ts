@@ -14,7 +14,7 @@
  *   bounds where its record can be), for a repeated commit that no node remembers.
  */
 import { LRUCache } from 'lru-cache';
-import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import type { CallOptions, CommitRecord } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';

@@ -3,8 +3,6 @@
  * (shim/read-atomic.ts), then the values come from the cache or storage, a bounded number at
  * a time, never more bytes in one answer than a transaction may write.
  */
-
-import type { StorageAdapter } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
 import type { ReadItem } from '../wire/api.js';
 import type { VersionCache } from './cache.js';

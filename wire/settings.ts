@@ -30,7 +30,8 @@ export function resolveSettings<C>(
     const explicit = options[entry.option];
     const raw = env[entry.env];
     if (explicit !== undefined) resolved[entry.option] = explicit;
-    else if (raw !== undefined && raw !== '') resolved[entry.option] = parseSetting(entry, raw, entry.env, toError);
+    else if (raw !== undefined && raw !== '')
+      resolved[entry.option] = parseSetting(entry, raw, entry.env, toError);
     else resolved[entry.option] = entry.parse(entry.default);
   }
   return resolved as C;
@@ -61,7 +62,9 @@ export const parsers = {
       if (!/^\d+$/.test(raw.trim())) throw new Error('expected a whole number');
       const value = Number(raw);
       if (value < min || value > max) {
-        throw new Error(max === Number.MAX_SAFE_INTEGER ? `expected at least ${min}` : `expected ${min}..${max}`);
+        throw new Error(
+          max === Number.MAX_SAFE_INTEGER ? `expected at least ${min}` : `expected ${min}..${max}`,
+        );
       }
       return value;
     };
@@ -87,7 +90,8 @@ export const parsers = {
   },
   oneOf<T extends string>(choices: readonly T[]): (raw: string) => T {
     return (raw) => {
-      if (!(choices as readonly string[]).includes(raw)) throw new Error(`expected one of ${choices.join(', ')}`);
+      if (!(choices as readonly string[]).includes(raw))
+        throw new Error(`expected one of ${choices.join(', ')}`);
       return raw as T;
     };
   },
