@@ -7,6 +7,10 @@
  *
  *   const aft = new AftShim(this, 'Aft', { vpc, storage: AftStorageEngine.DYNAMODB });
  *   aft.connect(checkoutFunction);
+ *
+ * Over 400 lines: one construct whose parts (service, balancer, GC schedule, alarms,
+ * dashboard, connect) share its props and resources; storage and monitoring have their own
+ * modules.
  */
 
 import { existsSync } from 'node:fs';

@@ -12,6 +12,9 @@
  * overwrite the buffer, commit returns its first outcome), so those are retried on network
  * errors and retryable answers (503, 429). Begin is retried only when the shim certainly
  * did not run it: the connection was refused, or it answered with a retryable error.
+ *
+ * Just over 400 lines: the client and its Transaction are one API; their bodies and errors
+ * live in the wire module (wire/).
  */
 import {
   type BeginAnswer,

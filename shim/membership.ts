@@ -13,6 +13,9 @@
  * it dead. Each heartbeat that changed between two reads also bounds the member's clock
  * offset; a node whose clock disagrees with most of its peers by more than the allowed skew
  * fences itself too.
+ *
+ * Over 400 lines: liveness, fencing and clock bounds are one rule set over the same
+ * observations; split, each half would need the other's state.
  */
 import type { StorageAdapter } from '../adapters/contract.js';
 import { GuardedStorage } from './guarded-storage.js';

@@ -1,5 +1,5 @@
 /**
- * The REST API of rest-api.md, over real HTTP: every route and every error code, on one
+ * The REST API (wire/api.ts, server/http/openapi.ts), over real HTTP: every route and every error code, on one
  * storage engine. Each engine's test file registers it (test/http/rest-api.<engine>.test.ts).
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';

@@ -1,5 +1,5 @@
 /**
- * The REST API of rest-api.md on the in-memory engine, plus what does not depend on the
+ * The REST API (wire/api.ts, server/http/openapi.ts) on the in-memory engine, plus what does not depend on the
  * engine: auth, readiness and shutdown. The other engines run the same suite from
  * rest-api.<engine>.test.ts.
  */
