@@ -33,7 +33,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertVersionId } from './contract.js';
-import { readListedRecords } from './listed-records.js';
+import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -142,11 +142,7 @@ export class FileAdapter implements StorageAdapter {
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
-    return readListedRecords(
-      after,
-      (from) => this.listCommitRecordIds(from, options),
-      (ids) => mapLimit(ids, this.concurrency, (id) => this.getCommitRecord(id, options)),
-    );
+    return listRecordsByIds(this, after, options, this.concurrency);
   }
 
   async listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]> {

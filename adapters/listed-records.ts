@@ -4,7 +4,8 @@
  * is skipped, and the listing goes on past it: a page may come back short, but it is empty
  * only at the end, as the contract says, however many of the ids it listed vanished.
  */
-import type { CommitRecord } from './contract.js';
+import type { CommitRecord, ListOptions, StorageAdapter } from './contract.js';
+import { mapLimit } from './map-limit.js';
 
 export async function readListedRecords(
   after: string | undefined,
@@ -18,4 +19,18 @@ export async function readListedRecords(
     if (records.length > 0) return records;
     after = ids[ids.length - 1];
   }
+}
+
+/** listCommitRecords of an adapter that lists ids, then reads `concurrency` records at a time. */
+export function listRecordsByIds(
+  adapter: Pick<StorageAdapter, 'listCommitRecordIds' | 'getCommitRecord'>,
+  after: string | undefined,
+  options: ListOptions | undefined,
+  concurrency: number,
+): Promise<CommitRecord[]> {
+  return readListedRecords(
+    after,
+    (from) => adapter.listCommitRecordIds(from, options),
+    (ids) => mapLimit(ids, concurrency, (id) => adapter.getCommitRecord(id, options)),
+  );
 }

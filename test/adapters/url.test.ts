@@ -14,6 +14,32 @@ import { S3Adapter } from '../../adapters/s3.js';
 import { createAdapterFromUrl, describeStorageUrl, StorageUrlError } from '../../adapters/url.js';
 import { ROOT } from '../helpers/processes.js';
 
+/**
+ * Runs a first storage call on the adapter a URL names, in the built package, with the given
+ * modules made unloadable; answers what the call printed.
+ */
+async function firstCallWithout(refused: readonly string[], storage: string, call: string): Promise<string> {
+  const hook = `data:text/javascript,export async function resolve(specifier, context, next) {
+    if (${JSON.stringify(refused)}.includes(specifier)) throw new Error(specifier + ' was loaded');
+    return next(specifier, context);
+  }`;
+  const url = pathToFileURL(join(ROOT, 'dist', 'adapters', 'url.js')).href;
+  const script = `
+    import { register } from 'node:module';
+    register(${JSON.stringify(hook)});
+    const { createAdapterFromUrl } = await import(${JSON.stringify(url)});
+    const adapter = createAdapterFromUrl(${JSON.stringify(storage)});
+    try {
+      await adapter.${call};
+      console.log('answered');
+    } catch (error) {
+      console.log(String(error.message));
+    } finally {
+      await adapter.close().catch(() => undefined);
+    }`;
+  return (await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script])).stdout.trim();
+}
+
 describe('storage URLs', () => {
   it('s3: bucket, prefix, region, endpoint, path style and credentials', async () => {
     const adapter = createAdapterFromUrl(
@@ -95,67 +121,27 @@ describe('storage URLs', () => {
   });
 
   it('loads the ZeroMQ native addon only for anna:// (the built package, zeromq made unloadable)', async () => {
-    // A resolve hook that refuses 'zeromq': a shim on any other engine must not need it.
-    const hook = `data:text/javascript,export async function resolve(specifier, context, next) {
-      if (specifier === 'zeromq') throw new Error('zeromq was loaded');
-      return next(specifier, context);
-    }`;
-    const url = pathToFileURL(join(ROOT, 'dist', 'adapters', 'url.js')).href;
-    const script = (storage: string) => `
-      import { register } from 'node:module';
-      register(${JSON.stringify(hook)});
-      const { createAdapterFromUrl } = await import(${JSON.stringify(url)});
-      const adapter = createAdapterFromUrl(${JSON.stringify(storage)});
-      try {
-        await adapter.putEntry('ns', 'id', new Uint8Array([1]));
-        console.log('stored');
-      } catch (error) {
-        console.log(String(error.message));
-      } finally {
-        await adapter.close().catch(() => undefined);
-      }`;
-    const run = async (storage: string) =>
-      (
-        await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script(storage)])
-      ).stdout.trim();
-    expect(await run('memory:')).toBe('stored');
+    const putEntry = "putEntry('ns', 'id', new Uint8Array([1]))";
+    expect(await firstCallWithout(['zeromq'], 'memory:', putEntry)).toBe('answered');
     // The hook works: the Anna adapter's first call needs the addon and fails without it.
-    expect(await run('anna://127.0.0.1:1?timeout-ms=100')).toMatch(/zeromq was loaded/);
+    expect(await firstCallWithout(['zeromq'], 'anna://127.0.0.1:1?timeout-ms=100', putEntry)).toMatch(
+      /zeromq was loaded/,
+    );
   });
 
   it("loads each engine's SDK only when its scheme is used (the built package, the SDKs made unloadable)", async () => {
     const refused = ['@aws-sdk/client-s3', '@aws-sdk/client-dynamodb', 'ioredis', 'zeromq'];
-    const hook = `data:text/javascript,export async function resolve(specifier, context, next) {
-      if (${JSON.stringify(refused)}.includes(specifier)) throw new Error(specifier + ' was loaded');
-      return next(specifier, context);
-    }`;
-    const url = pathToFileURL(join(ROOT, 'dist', 'adapters', 'url.js')).href;
-    const script = (storage: string) => `
-      import { register } from 'node:module';
-      register(${JSON.stringify(hook)});
-      const { createAdapterFromUrl } = await import(${JSON.stringify(url)});
-      const adapter = createAdapterFromUrl(${JSON.stringify(storage)});
-      try {
-        await adapter.getEntry('ns', 'id', { signal: AbortSignal.timeout(2000) });
-        console.log('answered');
-      } catch (error) {
-        console.log(String(error.message));
-      } finally {
-        await adapter.close().catch(() => undefined);
-      }`;
-    const run = async (storage: string) =>
-      (
-        await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script(storage)])
-      ).stdout.trim();
+    const getEntry = "getEntry('ns', 'id', { signal: AbortSignal.timeout(2000) })";
     const directory = mkdtempSync(join(tmpdir(), 'aft-url-'));
-    expect(await run(`file:${directory}`)).toBe('answered');
+    expect(await firstCallWithout(refused, `file:${directory}`, getEntry)).toBe('answered');
     // The hook works: each engine's first call needs its SDK and fails without it.
-    expect(await run('s3://bucket?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A1')).toMatch(
+    const endpoint = 'region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A1';
+    expect(await firstCallWithout(refused, `s3://bucket?${endpoint}`, getEntry)).toMatch(
       /client-s3 was loaded/,
     );
-    expect(await run('dynamodb://p-?region=us-east-1&endpoint=http%3A%2F%2F127.0.0.1%3A1')).toMatch(
+    expect(await firstCallWithout(refused, `dynamodb://p-?${endpoint}`, getEntry)).toMatch(
       /client-dynamodb was loaded/,
     );
-    expect(await run('redis://127.0.0.1:1')).toMatch(/ioredis was loaded/);
+    expect(await firstCallWithout(refused, 'redis://127.0.0.1:1', getEntry)).toMatch(/ioredis was loaded/);
   });
 });

@@ -61,6 +61,18 @@ async function withShim(
   }
 }
 
+/** Commits `value` at key `big`, then begins a reader: the path of its read of `big`. */
+async function committedBigValue(shim: RunningShim, value: Uint8Array): Promise<string> {
+  const call = httpClient(shim.url);
+  const writer = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
+  await call('PUT', `/v1/transactions/${writer}/keys/big`, { raw: value });
+  await call('POST', `/v1/transactions/${writer}/commit`);
+  const reader = (
+    (await call('POST', '/v1/transactions', { json: { timeoutMs: 60_000 } })).json as { txid: string }
+  ).txid;
+  return `/v1/transactions/${reader}/keys/big`;
+}
+
 /** Counts the values read from storage. */
 class CountingAdapter extends MemoryAdapter {
   reads = 0;
@@ -93,21 +105,12 @@ describe('clients that pipeline reads of a large value and never read the answer
     try {
       await shim.ready;
       const call = httpClient(shim.url);
-      const writer = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
-      await call('PUT', `/v1/transactions/${writer}/keys/big`, { raw: value });
-      await call('POST', `/v1/transactions/${writer}/commit`);
-      const reader = (
-        (await call('POST', '/v1/transactions', { json: { timeoutMs: 60_000 } })).json as {
-          txid: string;
-        }
-      ).txid;
+      const bigPath = await committedBigValue(shim, value);
       counting.reads = 0;
       const connections = 10;
       const pipelined = 20;
       for (let index = 0; index < connections; index++) {
-        sockets.push(
-          await pipelineWithoutReading(shim.url, `/v1/transactions/${reader}/keys/big`, pipelined),
-        );
+        sockets.push(await pipelineWithoutReading(shim.url, bigPath, pipelined));
       }
       // Give the node time to do all it will do: without backpressure it reads all 200 values.
       await eventually(
@@ -141,20 +144,16 @@ describe('clients that pipeline reads of a large value and never read the answer
     const sockets: Socket[] = [];
     try {
       await shim.ready;
-      const call = httpClient(shim.url);
-      const writer = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
-      await call('PUT', `/v1/transactions/${writer}/keys/big`, { raw: value });
-      await call('POST', `/v1/transactions/${writer}/commit`);
-      const reader = ((await call('POST', '/v1/transactions')).json as { txid: string }).txid;
+      const bigPath = await committedBigValue(shim, value);
       counting.reads = 0;
-      sockets.push(await pipelineWithoutReading(shim.url, `/v1/transactions/${reader}/keys/big`, 1));
+      sockets.push(await pipelineWithoutReading(shim.url, bigPath, 1));
       // The kernel takes a few MiB of the first answer; the rest waits in this process.
       await eventually(
         () => counting.reads,
         (reads) => reads === 1,
       );
       for (let index = 0; index < 3; index++) {
-        sockets.push(await pipelineWithoutReading(shim.url, `/v1/transactions/${reader}/keys/big`, 1));
+        sockets.push(await pipelineWithoutReading(shim.url, bigPath, 1));
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(counting.reads).toBe(1);
