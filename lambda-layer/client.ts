@@ -33,6 +33,7 @@ import {
   type TransactionState,
   transactionPaths,
   VERSION_HEADER,
+  type WireReadItem,
   type WriteRequest,
 } from '../wire/api.js';
 import { backoffPause } from '../wire/backoff.js';
@@ -107,6 +108,27 @@ export class AftClient {
       signal: options.signal,
     });
     return new Transaction(this, answer.txid);
+  }
+
+  /**
+   * Begins a transaction and reads `keys` in it, in one request (as `getMany` would read them).
+   * With `Transaction.commit({ writes })`, a transaction that reads then writes costs two
+   * requests. Begin is not repeated on an uncertain failure (see the retry rule above).
+   */
+  async beginAndRead(
+    keys: readonly string[],
+    options: RequestOptions & { timeoutMs?: number } = {},
+  ): Promise<{ tx: Transaction; items: ReadItem[] }> {
+    const body: BeginRequest = {
+      read: keys,
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    };
+    const answer = await this.request<BeginAnswer>('POST', PATHS.transactions, {
+      json: body,
+      idempotent: false,
+      signal: options.signal,
+    });
+    return { tx: new Transaction(this, answer.txid), items: fromWireItems(answer.items ?? []) };
   }
 
   /**
@@ -305,11 +327,7 @@ export class Transaction {
       json: { keys },
       signal: options.signal,
     });
-    return answer.items.map(({ key, value, version }) => ({
-      key,
-      value: value === null ? undefined : fromBase64(value),
-      version: version ?? undefined,
-    }));
+    return fromWireItems(answer.items);
   }
 
   async put(key: string, value: Value, options: RequestOptions = {}): Promise<void> {
@@ -334,12 +352,7 @@ export class Transaction {
     items: readonly { key: string; value: Value | null }[],
     options: RequestOptions = {},
   ): Promise<void> {
-    const request: WriteRequest = {
-      items: items.map(({ key, value }) => ({
-        key,
-        value: value === null ? null : encodeBase64(toBytes(value)),
-      })),
-    };
+    const request: WriteRequest = { items: toWireWrites(items) };
     await this.client.request('POST', transactionPaths.action(this.txid, 'write'), {
       json: request,
       signal: options.signal,
@@ -354,14 +367,25 @@ export class Transaction {
   }
 
   /**
-   * Commits; safe to repeat (the shim returns the first outcome). `result` is recorded with
-   * the transaction's idempotency key, in the same atomic commit.
+   * Commits; safe to repeat (the shim returns the first outcome and writes nothing again).
+   * `result` is recorded with the transaction's idempotency key, in the same atomic commit;
+   * `writes` (a null value deletes the key) are written first, in the same request, so a
+   * transaction's writes cost no request of their own.
    */
-  async commit(options: RequestOptions & { result?: Value | null } = {}): Promise<CommitOutcome> {
+  async commit(
+    options: RequestOptions & {
+      result?: Value | null;
+      writes?: readonly { key: string; value: Value | null }[];
+    } = {},
+  ): Promise<CommitOutcome> {
+    const hasResult = options.result !== undefined && options.result !== null;
     const body: CommitRequest | undefined =
-      options.result === undefined || options.result === null
+      !hasResult && options.writes === undefined
         ? undefined
-        : { result: encodeBase64(toBytes(options.result)) };
+        : {
+            ...(hasResult && { result: encodeBase64(toBytes(options.result!)) }),
+            ...(options.writes !== undefined && { items: toWireWrites(options.writes) }),
+          };
     return this.client.request<CommitOutcome>('POST', transactionPaths.action(this.txid, 'commit'), {
       ...(body && { json: body }),
       signal: options.signal,
@@ -384,6 +408,21 @@ export class Transaction {
   async status(options: RequestOptions = {}): Promise<TransactionState> {
     return this.client.status(this.txid, options);
   }
+}
+
+function toWireWrites(items: readonly { key: string; value: Value | null }[]): WriteRequest['items'] {
+  return items.map(({ key, value }) => ({
+    key,
+    value: value === null ? null : encodeBase64(toBytes(value)),
+  }));
+}
+
+function fromWireItems(items: readonly WireReadItem[]): ReadItem[] {
+  return items.map(({ key, value, version }) => ({
+    key,
+    value: value === null ? undefined : fromBase64(value),
+    version: version ?? undefined,
+  }));
 }
 
 function toBytes(value: Value): Uint8Array {

@@ -436,10 +436,14 @@ export class ShimNode {
   }
 
   /**
-   * Commits. Idempotent: a repeated commit returns the first outcome and writes nothing new;
-   * a concurrent one joins the commit in flight.
+   * Commits, after buffering `writes` when given (all or none). Idempotent: a repeated commit
+   * returns the first outcome and writes nothing new; a concurrent one joins the commit in
+   * flight.
    */
-  async commit(txid: string, options: { result?: Uint8Array | null } = {}): Promise<CommitResult> {
+  async commit(
+    txid: string,
+    options: { result?: Uint8Array | null; writes?: readonly WriteItem[] } = {},
+  ): Promise<CommitResult> {
     const txn = this.running.get(txid);
     if (!txn) {
       const finished = await this.finished.ofOrStored(txid);
@@ -460,6 +464,11 @@ export class ShimNode {
       }
       txn.result = options.result;
     }
+    // Writes carried by the commit are buffered first, all or none, then commit with it. A
+    // repeated commit (its first answer lost) finds the transaction committing or finished:
+    // its writes are in already, and nothing is written again.
+    if (options.writes !== undefined && txn.status === TransactionStatus.RUNNING)
+      this.write(txid, options.writes);
     txn.touch(this.now());
     txn.commitInFlight ??= this.runCommit(txn);
     const version = await txn.commitInFlight;

@@ -61,10 +61,14 @@ export interface BeginRequest {
   readonly timeoutMs?: number;
   /** The transaction commits only if no other one with this key did. */
   readonly idempotencyKey?: string;
+  /** Keys to read at once, as a batch read would: the answer carries them as `items`. */
+  readonly read?: readonly string[];
 }
 
 export interface BeginAnswer {
   readonly txid: string;
+  /** The keys the begin was asked to read, as a batch read answers them. */
+  readonly items?: readonly WireReadItem[];
 }
 
 /** What an idempotent begin answers when its key already committed (status 200). */
@@ -101,6 +105,8 @@ export interface WriteRequest {
 export interface CommitRequest {
   /** The function's result, base64 (null: none), recorded with an idempotency key. */
   readonly result?: string | null;
+  /** Writes to buffer first, as a batch write takes them: they commit with the transaction. */
+  readonly items?: WriteRequest['items'];
 }
 
 /** A committed transaction, as commit answers it. */

@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BadRequestError, KeyNotFoundError, NotReadyError, RouteNotFoundError } from '../../shim/errors.js';
-import type { ShimNode } from '../../shim/node.js';
+import type { ReadResult, Replay, ShimNode, TransactionInfo, WriteItem } from '../../shim/node.js';
 import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
 import {
   encodeBase64,
@@ -14,6 +14,8 @@ import {
   type ReplayAnswer,
   ROUTE_PATTERNS,
   VERSION_HEADER,
+  type WireReadItem,
+  type WriteRequest,
 } from '../../wire/api.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
@@ -127,13 +129,25 @@ export function createApp(options: AppOptions): express.Express {
   app.post(PATHS.transactions, jsonBody, async (req, res) => {
     const body = validateBegin(req.body ?? {});
     const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
-    if (body.idempotencyKey === undefined) {
-      res.status(201).json({ txid: node.begin(options).txid });
-      return;
-    }
-    const begun = await node.beginIdempotent(body.idempotencyKey, { ...options, signal: closeSignal(res) });
-    if (!('replayed' in begun)) {
-      res.status(201).json({ txid: begun.txid });
+    const signal = closeSignal(res);
+    const begun: TransactionInfo | Replay =
+      body.idempotencyKey === undefined
+        ? node.begin(options)
+        : await node.beginIdempotent(body.idempotencyKey, { ...options, signal });
+    if (!isReplay(begun)) {
+      if (body.read === undefined) {
+        res.status(201).json({ txid: begun.txid });
+        return;
+      }
+      // Begin and its first read in one request; a read that fails leaves no transaction
+      // behind (its client never learned the txid).
+      try {
+        const items = await node.read(begun.txid, body.read, { signal });
+        res.status(201).json({ txid: begun.txid, items: items.map(toWireItem) });
+      } catch (error) {
+        node.abort(begun.txid);
+        throw error;
+      }
       return;
     }
     const replay: ReplayAnswer = {
@@ -179,32 +193,23 @@ export function createApp(options: AppOptions): express.Express {
     // The key limit is the node's (shim/limits.ts), embedded or behind this API alike.
     const { keys } = validateRead(req.body);
     const items = await node.read(req.params.txid!, keys, { signal: closeSignal(res) });
-    const answer: ReadAnswer = {
-      items: items.map(({ key, value, version }) => ({
-        key,
-        value: value === undefined ? null : encodeBase64(value),
-        // A deleted key has no visible version: the tombstone stays internal.
-        version: value === undefined ? null : (version ?? null),
-      })),
-    };
+    const answer: ReadAnswer = { items: items.map(toWireItem) };
     res.json(answer);
   });
 
   app.post(ROUTE_PATTERNS.write, jsonBody, (req, res) => {
-    const { items } = validateWrite(req.body);
-    const writes = items.map(({ key, value }, index) => ({
-      key,
-      value: value === null ? null : decodeBase64(value, `items[${index}].value`),
-    }));
-    node.write(req.params.txid!, writes);
+    node.write(req.params.txid!, fromWireItems(validateWrite(req.body).items));
     res.status(204).end();
   });
 
   app.post(ROUTE_PATTERNS.commit, jsonBody, async (req, res) => {
-    const { result } = validateCommit(req.body ?? {});
-    const options =
-      result === undefined ? {} : { result: result === null ? null : decodeBase64(result, 'result') };
-    res.json(await node.commit(req.params.txid!, options));
+    const { result, items } = validateCommit(req.body ?? {});
+    res.json(
+      await node.commit(req.params.txid!, {
+        ...(result !== undefined && { result: result === null ? null : decodeBase64(result, 'result') }),
+        ...(items !== undefined && { writes: fromWireItems(items) }),
+      }),
+    );
   });
 
   app.post(ROUTE_PATTERNS.abort, (req, res) => {
@@ -216,6 +221,28 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.use(errorHandler(logger));
   return app;
+}
+
+function isReplay(begun: TransactionInfo | Replay): begun is Replay {
+  return 'replayed' in begun;
+}
+
+/** One key read, as the REST API answers it. */
+function toWireItem({ key, value, version }: ReadResult): WireReadItem {
+  return {
+    key,
+    value: value === undefined ? null : encodeBase64(value),
+    // A deleted key has no visible version: the tombstone stays internal.
+    version: value === undefined ? null : (version ?? null),
+  };
+}
+
+/** Writes as the REST API takes them; a value that is not base64 refuses them all. */
+function fromWireItems(items: WriteRequest['items']): WriteItem[] {
+  return items.map(({ key, value }, index) => ({
+    key,
+    value: value === null ? null : decodeBase64(value, `items[${index}].value`),
+  }));
 }
 
 /** The key of a `keys/*key` route: express decodes each segment; an unencoded `/` is literal. */

@@ -278,9 +278,21 @@ export const openApiDocument = {
             description:
               'Commit only if no other transaction with this key committed within its time-to-live; when one did, begin answers 200 with its result instead',
           },
+          read: {
+            type: 'array',
+            items: { $ref: '#/components/schemas/Key' },
+            description: 'Keys to read at once, as a batch read would; the answer carries them as items',
+          },
         },
       },
-      BeginResponse: { type: 'object', required: ['txid'], properties: { txid: { type: 'string' } } },
+      BeginResponse: {
+        type: 'object',
+        required: ['txid'],
+        properties: {
+          txid: { type: 'string' },
+          items: { $ref: '#/components/schemas/ReadResponse/properties/items' },
+        },
+      },
       ReplayResponse: {
         type: 'object',
         required: ['txid', 'status', 'version', 'result', 'replayed'],
@@ -302,6 +314,11 @@ export const openApiDocument = {
             oneOf: [{ $ref: '#/components/schemas/Base64' }, { type: 'null' }],
             description:
               'Recorded with the idempotency key in the same atomic commit, and returned by a later begin with that key',
+          },
+          items: {
+            $ref: '#/components/schemas/WriteRequest/properties/items',
+            description:
+              'Writes buffered before the commit, as a batch write takes them; they commit with it',
           },
         },
       },

@@ -23,6 +23,27 @@ describe('AftClient against a real shim', () => {
   });
   afterAll(() => shim.close());
 
+  it('a read-modify-write in two requests: beginAndRead, then commit with its writes', async () => {
+    const setup = await client.begin();
+    await setup.put('two-requests/stock', '10');
+    await setup.commit();
+    const requests: string[] = [];
+    const counting = new AftClient({
+      url: shim.url,
+      token: 'tok',
+      fetch: (input, init) => {
+        requests.push(`${init?.method} ${String(input).replace(shim.url, '')}`);
+        return fetch(input, init);
+      },
+    });
+    const { tx, items } = await counting.beginAndRead(['two-requests/stock']);
+    const stock = Number(new TextDecoder().decode(items[0]!.value));
+    await tx.commit({ writes: [{ key: 'two-requests/stock', value: String(stock - 1) }] });
+    expect(requests).toEqual(['POST /v1/transactions', `POST /v1/transactions/${tx.txid}/commit`]);
+    const check = await client.begin();
+    expect(await check.getText('two-requests/stock')).toBe('9');
+  });
+
   it('an idempotent begin replays the recorded result of a committed key, with typed duplicate errors', async () => {
     const first = await client.beginIdempotent('order-17');
     const second = await client.beginIdempotent('order-17');

@@ -89,6 +89,59 @@ export function registerRestApiSuite(engine: TestEngine): void {
       expectError(await call('GET', keyPath(reader, 'missing')), 404, 'KEY_NOT_FOUND');
     });
 
+    it('a transaction in two requests: begin reads, commit writes', async () => {
+      const setup = await begin();
+      await call('PUT', keyPath(setup, 'stock'), { raw: '10' });
+      await call('POST', `/v1/transactions/${setup}/commit`);
+
+      const begun = await call('POST', '/v1/transactions', { json: { read: ['stock', 'nothing'] } });
+      expect(begun.status).toBe(201);
+      const { txid, items } = begun.json as { txid: string; items: { key: string; value: string | null }[] };
+      expect(items.map(({ key, value }) => [key, value && Buffer.from(value, 'base64').toString()])).toEqual([
+        ['stock', '10'],
+        ['nothing', null],
+      ]);
+      const commit = await call('POST', `/v1/transactions/${txid}/commit`, {
+        json: {
+          items: [
+            { key: 'stock', value: b64('9') },
+            { key: 'ledger', value: b64('sold one') },
+          ],
+        },
+      });
+      expect(commit.json).toMatchObject({ txid, status: 'committed' });
+      const { version } = commit.json as { version: string };
+      // Repeated with its items (a lost answer): the first outcome, nothing written again.
+      const again = await call('POST', `/v1/transactions/${txid}/commit`, {
+        json: { items: [{ key: 'stock', value: b64('8') }] },
+      });
+      expect(again.json).toEqual(commit.json);
+      const check = await call('POST', '/v1/transactions', { json: { read: ['stock', 'ledger'] } });
+      const checked = (check.json as { items: { key: string; value: string; version: string }[] }).items;
+      expect(
+        checked.map(({ value, version: read }) => [Buffer.from(value, 'base64').toString(), read]),
+      ).toEqual([
+        ['9', version],
+        ['sold one', version],
+      ]);
+    });
+
+    it('a commit whose items are refused writes nothing and leaves the transaction running', async () => {
+      const txid = await begin();
+      const refused = await call('POST', `/v1/transactions/${txid}/commit`, {
+        json: {
+          items: [
+            { key: 'ok', value: b64('x') },
+            { key: 'bad', value: '!!!!' },
+          ],
+        },
+      });
+      expectError(refused, 400, 'BAD_REQUEST');
+      expect((await call('GET', `/v1/transactions/${txid}`)).json).toEqual({ txid, status: 'running' });
+      expectError(await call('GET', keyPath(txid, 'ok')), 404, 'KEY_NOT_FOUND');
+      expectError(await call('POST', '/v1/transactions', { json: { read: [''] } }), 400, 'BAD_REQUEST');
+    });
+
     it('repeating a commit returns the same answer; a read-only commit has a null version', async () => {
       const txid = await begin();
       await call('PUT', keyPath(txid, 'twice'), { raw: 'x' });

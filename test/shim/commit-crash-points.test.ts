@@ -24,7 +24,7 @@ const decoder = new TextDecoder();
 const KEYS = ['k', 'l', 'm', 'gone'];
 
 /** A store holding one committed generation 'old' of every key, and a node over it. */
-async function setUp() {
+async function setUp(carried = false) {
   const inner = new FileAdapter({ directory: tempDir() });
   const storage = new FaultyAdapter(inner);
   const node = await ShimNode.open({ storage });
@@ -39,16 +39,20 @@ async function setUp() {
     () => inner.listEntries(INTENTS_NAMESPACE),
     (intents) => intents.length === 0,
   );
-  // The transaction under test: three writes and one delete.
+  // The transaction under test: three writes and one delete, buffered before its commit or
+  // carried by it (the REST commit with `items`).
   const txid = node.begin().txid;
-  node.write(txid, [
-    { key: 'k', value: encoder.encode('new k') },
-    { key: 'l', value: encoder.encode('new l') },
-    { key: 'm', value: encoder.encode('new m') },
-    { key: 'gone', value: null },
-  ]);
-  return { inner, storage, node, txid };
+  if (!carried) node.write(txid, WRITES);
+  const commit = () => node.commit(txid, carried ? { writes: WRITES } : {});
+  return { inner, storage, node, txid, commit };
 }
+
+const WRITES = [
+  { key: 'k', value: encoder.encode('new k') },
+  { key: 'l', value: encoder.encode('new l') },
+  { key: 'm', value: encoder.encode('new m') },
+  { key: 'gone', value: null },
+];
 
 /** What a fresh node over the same storage reads for every key, in one transaction. */
 async function visibleState(inner: FileAdapter): Promise<Record<string, string | null>> {
@@ -88,12 +92,13 @@ const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean;
 ];
 
 describe('a node dying at each point of a commit', () => {
-  it.each(CRASH_POINTS)(
-    'dies $fault.phase $fault.operation: all or nothing is visible',
-    async ({ fault, committed, intent }) => {
-      const { inner, storage, node, txid } = await setUp();
+  const cases = [false, true].flatMap((carried) => CRASH_POINTS.map((point) => ({ ...point, carried })));
+  it.each(cases)(
+    'dies $fault.phase $fault.operation (writes carried by the commit: $carried): all or nothing is visible',
+    async ({ fault, committed, intent, carried }) => {
+      const { inner, storage, node, commit: commitNow } = await setUp(carried);
       storage.arm({ ...fault, effect: 'crash' });
-      const commit = node.commit(txid);
+      const commit = commitNow();
       commit.catch(() => undefined);
       // The commit reaches the armed call within milliseconds, or longer on a loaded machine.
       expect(
