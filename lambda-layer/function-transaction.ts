@@ -182,6 +182,16 @@ export class FunctionTransaction {
     this.pending.clear();
   }
 
+  /**
+   * @internal The buffered writes, taken out of the buffer: the root's commit carries them,
+   * so they cost no request of their own.
+   */
+  takeWrites(): { key: string; value: Uint8Array | null }[] {
+    const items = [...this.pending].map(([key, value]) => ({ key, value }));
+    this.pending.clear();
+    return items;
+  }
+
   /** @internal Whether writes may have reached the shim's transaction before the end (after a sync call). */
   get wroteRemotely(): boolean {
     return this.flushedAny;

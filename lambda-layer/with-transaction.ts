@@ -181,7 +181,6 @@ async function runRoot<TEvent, TResult>(
     try {
       result = await untilDeadline(run.handler(event, txn, context), deadline, budgetMs);
       txn.assertCommittable();
-      await txn.flush();
     } catch (error) {
       txn.close('the handler failed');
       await begun.abort().catch(() => undefined);
@@ -190,10 +189,23 @@ async function runRoot<TEvent, TResult>(
     }
     txn.close('the handler returned');
     const outcome: RecordedOutcome = { value: result, deferred: txn.deferred };
+    // The commit carries the handler's writes: one request writes and commits them.
+    const writes = txn.takeWrites();
     try {
       // The commit gets what is left of the margin: stopping it early only makes its outcome unknown.
-      await begun.commit(key === undefined ? {} : { result: JSON.stringify(outcome) });
+      await begun.commit({
+        ...(writes.length > 0 && { writes }),
+        ...(key !== undefined && { result: JSON.stringify(outcome) }),
+      });
     } catch (error) {
+      // Writes the shim refused (too large, malformed): nothing of them was buffered; abort.
+      if (
+        error instanceof AftError &&
+        (error.code === ErrorCode.BAD_REQUEST || error.code === ErrorCode.TOO_LARGE)
+      ) {
+        await begun.abort().catch(() => undefined);
+        throw error;
+      }
       // Another run of this request committed first: begin again to get its result.
       if (error instanceof DuplicateCommittedError || error instanceof DuplicateInProgressError) continue;
       if (error instanceof AftError && error.code === ErrorCode.TXN_LOST && runs < settings.attempts) {

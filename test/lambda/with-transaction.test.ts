@@ -100,6 +100,39 @@ describe('withTransaction', () => {
     expect(await read(key)).toBe('v1');
   });
 
+  it('a handler that reads then writes costs three requests: the commit carries its writes', async () => {
+    const key = unique('carried');
+    const sent: string[] = [];
+    const client = new AftClient({
+      url: shim.url,
+      fetch: (input, init) => {
+        sent.push(
+          String(input)
+            .replace(shim.url, '')
+            .replace(/\/v1\/transactions\/[^/]+/, '/v1/transactions/{txid}'),
+        );
+        return fetch(input, init);
+      },
+    });
+    const handler = withTransaction(
+      async (_event: unknown, txn) => {
+        const count = Number((await txn.getText(key)) ?? 0);
+        await txn.putMany([
+          { key, value: String(count + 1) },
+          { key: `${key}/log`, value: 'incremented' },
+        ]);
+      },
+      { url: shim.url, client, idempotency: false },
+    );
+    await handler({}, fakeContext());
+    expect(sent).toEqual([
+      '/v1/transactions',
+      '/v1/transactions/{txid}/read',
+      '/v1/transactions/{txid}/commit',
+    ]);
+    expect([await read(key), await read(`${key}/log`)]).toEqual(['1', 'incremented']);
+  });
+
   it('aborts when the handler throws: the error passes through and nothing is visible', async () => {
     const key = unique('k');
     const handler = withTransaction(
