@@ -76,6 +76,13 @@ export interface RequestOptions {
 
 export type Value = Uint8Array | string;
 
+export interface BeginOptions extends RequestOptions {
+  /** The transaction's idle timeout on the shim. */
+  readonly timeoutMs?: number;
+  /** Keys to read in the begin request itself: the transaction's `prefetched` items. */
+  readonly read?: readonly string[];
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -100,14 +107,17 @@ export class AftClient {
   }
 
   /** Begins a transaction. `timeoutMs` is its idle timeout on the shim. */
-  async begin(options: RequestOptions & { timeoutMs?: number } = {}): Promise<Transaction> {
-    const body: BeginRequest = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  /**
+   * Begins a transaction. `timeoutMs` is its idle timeout on the shim; `read` names keys to read
+   * in the same request (the transaction's `prefetched` items).
+   */
+  async begin(options: BeginOptions = {}): Promise<Transaction> {
     const answer = await this.request<BeginAnswer>('POST', PATHS.transactions, {
-      json: body,
+      json: beginRequest(options),
       idempotent: false,
       signal: options.signal,
     });
-    return new Transaction(this, answer.txid);
+    return new Transaction(this, answer.txid, fromWireItems(answer.items ?? []));
   }
 
   /**
@@ -119,16 +129,8 @@ export class AftClient {
     keys: readonly string[],
     options: RequestOptions & { timeoutMs?: number } = {},
   ): Promise<{ tx: Transaction; items: ReadItem[] }> {
-    const body: BeginRequest = {
-      read: keys,
-      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
-    };
-    const answer = await this.request<BeginAnswer>('POST', PATHS.transactions, {
-      json: body,
-      idempotent: false,
-      signal: options.signal,
-    });
-    return { tx: new Transaction(this, answer.txid), items: fromWireItems(answer.items ?? []) };
+    const tx = await this.begin({ ...options, read: keys });
+    return { tx, items: [...tx.prefetched] };
   }
 
   /**
@@ -139,19 +141,15 @@ export class AftClient {
    */
   async beginIdempotent(
     idempotencyKey: string,
-    options: RequestOptions & { timeoutMs?: number } = {},
+    options: BeginOptions = {},
   ): Promise<Transaction | ReplayedCommit> {
-    const request: BeginRequest = {
-      idempotencyKey,
-      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
-    };
     const answer = await this.request<BeginAnswer | ReplayAnswer>('POST', PATHS.transactions, {
-      json: request,
+      json: { ...beginRequest(options), idempotencyKey },
       // A lost reply leaves at most an idle transaction behind; the key still guards the commit.
       idempotent: true,
       signal: options.signal,
     });
-    if (!('replayed' in answer)) return new Transaction(this, answer.txid);
+    if (!('replayed' in answer)) return new Transaction(this, answer.txid, fromWireItems(answer.items ?? []));
     return {
       replayed: true,
       txid: answer.txid,
@@ -286,6 +284,11 @@ export class Transaction {
   constructor(
     private readonly client: AftClient,
     readonly txid: string,
+    /**
+     * What the begin read (`BeginOptions.read`), as getMany would have answered then. Reads
+     * are repeatable, so they hold until this transaction writes those keys.
+     */
+    readonly prefetched: readonly ReadItem[] = [],
   ) {}
 
   /** The value of `key`, or undefined when no version is visible. */
@@ -408,6 +411,13 @@ export class Transaction {
   async status(options: RequestOptions = {}): Promise<TransactionState> {
     return this.client.status(this.txid, options);
   }
+}
+
+function beginRequest(options: BeginOptions): BeginRequest {
+  return {
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.read !== undefined && options.read.length > 0 && { read: options.read }),
+  };
 }
 
 function toWireWrites(items: readonly { key: string; value: Value | null }[]): WriteRequest['items'] {

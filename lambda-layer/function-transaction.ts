@@ -51,6 +51,11 @@ function failedCleanly(error: unknown): boolean {
 
 export class FunctionTransaction {
   private readonly pending = new Map<string, Uint8Array | null>();
+  /**
+   * What the begin read (withTransaction's `prefetch`): reads of these keys cost no request.
+   * They are repeatable reads, so they hold until this transaction writes the key.
+   */
+  private readonly prefetched: Map<string, ReadItem>;
   private readonly deferredInvokes: DeferredInvoke[] = [];
   private closedReason: string | undefined;
   /** Why the transaction must not commit (a callee failed after its writes joined). */
@@ -66,7 +71,9 @@ export class FunctionTransaction {
     private readonly invoker: Invoker,
     /** Aborts when the function's deadline (less the margin) comes. */
     readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.prefetched = new Map(remote.prefetched.map((item) => [item.key, item]));
+  }
 
   get txid(): string {
     return this.remote.txid;
@@ -90,10 +97,14 @@ export class FunctionTransaction {
   /** Reads keys read-atomically, in the order asked; buffered writes win. */
   async getMany(keys: readonly string[]): Promise<ReadItem[]> {
     this.assertOpen();
-    const remoteKeys = keys.filter((key) => !this.pending.has(key));
+    const remoteKeys = keys.filter((key) => !this.pending.has(key) && !this.prefetched.has(key));
     const remote =
       remoteKeys.length > 0 ? await this.remote.getMany(remoteKeys, { signal: this.signal }) : [];
     const byKey = new Map(remote.map((item) => [item.key, item]));
+    for (const key of keys) {
+      const prefetched = this.prefetched.get(key);
+      if (prefetched && !byKey.has(key)) byKey.set(key, prefetched);
+    }
     return keys.map((key) => {
       if (this.pending.has(key))
         return { key, value: this.pending.get(key) ?? undefined, version: undefined };
@@ -128,6 +139,7 @@ export class FunctionTransaction {
         key,
         value === null ? null : typeof value === 'string' ? encoder.encode(value) : value,
       );
+      this.prefetched.delete(key);
     }
   }
 
@@ -169,6 +181,7 @@ export class FunctionTransaction {
     if (!joined) return answer as T;
     for (const { key, value } of joined.writes) {
       this.pending.set(key, value === null ? null : new Uint8Array(Buffer.from(value, 'base64')));
+      this.prefetched.delete(key);
     }
     this.deferredInvokes.push(...joined.deferred);
     return joined.value as T;

@@ -53,6 +53,11 @@ export interface WithTransactionOptions<TEvent> extends Partial<LambdaSettings> 
    * to fall back on the request id (which Lambda keeps across its own retries of an event).
    */
   readonly idempotencyKey?: (event: TEvent, context: LambdaContext) => string | undefined;
+  /**
+   * Keys the handler will read, known from the event: they are read in the begin request, so
+   * a handler that reads them and writes costs two requests (begin, commit).
+   */
+  readonly prefetch?: (event: TEvent) => readonly string[];
   /** A REST client of your own (it overrides url, token and requestTimeoutMs). */
   readonly client?: AftClient;
   /** The Lambda client txn.invoke uses. @default a LambdaClient created on first use */
@@ -136,7 +141,8 @@ export function withTransaction<TEvent = unknown, TResult = unknown>(
     const key = !settings.idempotency
       ? undefined
       : (envelope?.idempotencyKey ?? options.idempotencyKey?.(event, context) ?? context.awsRequestId);
-    return runRoot(event, context, key, { handler, client, invoker, settings, deadline, budgetMs });
+    const prefetch = options.prefetch?.(event) ?? [];
+    return runRoot(event, context, key, { handler, client, invoker, settings, deadline, budgetMs, prefetch });
   };
 }
 
@@ -147,6 +153,8 @@ interface RootRun<TEvent, TResult> {
   readonly settings: LambdaSettings;
   readonly deadline: AbortSignal;
   readonly budgetMs: number;
+  /** Keys read in the begin request. */
+  readonly prefetch: readonly string[];
 }
 
 async function runRoot<TEvent, TResult>(
@@ -161,10 +169,11 @@ async function runRoot<TEvent, TResult>(
   for (let waits = 0; ; ) {
     let begun: Transaction | ReplayedCommit;
     try {
+      const beginOptions = { timeoutMs, signal: deadline, read: run.prefetch };
       begun =
         key === undefined
-          ? await client.begin({ timeoutMs, signal: deadline })
-          : await client.beginIdempotent(key, { timeoutMs, signal: deadline });
+          ? await client.begin(beginOptions)
+          : await client.beginIdempotent(key, beginOptions);
     } catch (error) {
       // The same request is committing elsewhere right now: wait for its outcome.
       if (error instanceof DuplicateInProgressError && !deadline.aborted) {

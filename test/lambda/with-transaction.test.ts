@@ -133,6 +133,39 @@ describe('withTransaction', () => {
     expect([await read(key), await read(`${key}/log`)]).toEqual(['1', 'incremented']);
   });
 
+  it('with prefetch, a handler that reads then writes costs two requests, exactly-once included', async () => {
+    const key = unique('prefetched');
+    const sent: string[] = [];
+    const client = new AftClient({
+      url: shim.url,
+      fetch: (input, init) => {
+        sent.push(
+          String(input)
+            .replace(shim.url, '')
+            .replace(/\/v1\/transactions\/[^/]+/, '/v1/transactions/{txid}'),
+        );
+        return fetch(input, init);
+      },
+    });
+    const handler = withTransaction(
+      async (event: { key: string }, txn) => {
+        const count = Number((await txn.getText(event.key)) ?? 0);
+        await txn.put(event.key, String(count + 1));
+        // A written key is read from the write buffer, not from what the begin read.
+        expect(await txn.getText(event.key)).toBe(String(count + 1));
+        return count + 1;
+      },
+      { url: shim.url, client, prefetch: (event) => [event.key] },
+    );
+    const context = fakeContext();
+    expect(await handler({ key }, context)).toBe(1);
+    expect(sent).toEqual(['/v1/transactions', '/v1/transactions/{txid}/commit']);
+    // Lambda retries the same request: the recorded result, nothing run again.
+    expect(await handler({ key }, context)).toBe(1);
+    expect(await handler({ key }, fakeContext())).toBe(2);
+    expect(await read(key)).toBe('2');
+  });
+
   it('aborts when the handler throws: the error passes through and nothing is visible', async () => {
     const key = unique('k');
     const handler = withTransaction(
