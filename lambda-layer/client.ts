@@ -45,6 +45,7 @@ import {
   KeyNotFoundError,
   TransactionNotRunningError,
 } from '../wire/errors.js';
+import { fetchTransport, nodeHttpTransport, type RawAnswer, type Transport } from './transport.js';
 
 export * from '../wire/errors.js';
 export type { CommitOutcome, ReadItem, ReplayedCommit, TransactionState };
@@ -91,7 +92,7 @@ export class AftClient {
   private readonly token: string | undefined;
   private readonly retry: Required<RetryOptions>;
   private readonly requestTimeoutMs: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly transport: Transport;
 
   /** The shim's base URL, as given. */
   get url(): string {
@@ -103,7 +104,7 @@ export class AftClient {
     this.token = options.token;
     this.retry = { attempts: 4, baseDelayMs: 50, maxDelayMs: 2000, ...options.retry };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.transport = options.fetch ? fetchTransport(options.fetch) : nodeHttpTransport();
   }
 
   /** Begins a transaction. `timeoutMs` is its idle timeout on the shim. */
@@ -224,15 +225,15 @@ export class AftClient {
     if (this.token) headers.authorization = `Bearer ${this.token}`;
 
     for (let attempt = 1; ; attempt++) {
-      let response: Response;
-      const signals = [AbortSignal.timeout(this.requestTimeoutMs)];
-      if (options.signal) signals.push(options.signal);
+      let answer: RawAnswer;
       try {
-        response = await this.fetchImpl(this.baseUrl + path, {
+        answer = await this.transport({
           method,
+          url: this.baseUrl + path,
           headers,
           body,
-          signal: AbortSignal.any(signals),
+          timeoutMs: this.requestTimeoutMs,
+          signal: options.signal,
         });
       } catch (error) {
         options.signal?.throwIfAborted();
@@ -245,18 +246,15 @@ export class AftClient {
           cause: error,
         });
       }
-      if (response.ok) {
+      if (answer.status >= 200 && answer.status < 300) {
         if (options.accept === 'bytes') {
-          const bytes = new Uint8Array(await response.arrayBuffer());
-          return { bytes, version: response.headers.get(VERSION_HEADER) ?? undefined } as T;
+          const bytes = new Uint8Array(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+          return { bytes, version: answer.header(VERSION_HEADER.toLowerCase()) } as T;
         }
-        if (response.status === 204 || options.accept === 'none') {
-          await response.body?.cancel();
-          return undefined as T;
-        }
-        return (await response.json()) as T;
+        if (answer.status === 204 || options.accept === 'none') return undefined as T;
+        return JSON.parse(answer.body.toString('utf8')) as T;
       }
-      const error = await errorFromResponse(response);
+      const error = errorFromAnswer(answer);
       // A lost transaction or a duplicate in progress is news for the caller, not a hiccup:
       // repeating the same request cannot help (the caller starts over or waits).
       const transient =
@@ -449,22 +447,29 @@ function isRetryableTransactionError(error: unknown): boolean {
   return error instanceof AftError && error.retryable && error.code !== ErrorCode.CONNECTION_FAILED;
 }
 
-async function errorFromResponse(response: Response): Promise<AftError> {
+function errorFromAnswer(answer: RawAnswer): AftError {
   let body: unknown;
   try {
-    body = await response.json();
+    body = JSON.parse(answer.body.toString('utf8'));
   } catch {
     // Not our error body (a proxy's page, say): errorFromBody falls back on the status.
   }
-  return errorFromBody(response.status, body);
+  return errorFromBody(answer.status, body);
+}
+
+/** A system error's code: node:http puts it on the error, fetch on its cause. */
+function codeOf(error: unknown): string | undefined {
+  const direct = (error as { code?: unknown } | undefined)?.code;
+  if (typeof direct === 'string') return direct;
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof cause === 'string' ? cause : undefined;
 }
 
 function connectionRefused(error: unknown): boolean {
-  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
-  return cause?.code === 'ECONNREFUSED';
+  return codeOf(error) === 'ECONNREFUSED';
 }
 
 function describeError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+  const cause = (error as { cause?: { message?: string } } | undefined)?.cause;
+  return codeOf(error) ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
 }

@@ -145,7 +145,10 @@ describe('AftClient retries', () => {
   let url: string;
   let calls: string[];
   let script:
-    | ((path: string, method: string) => { status: number; body?: unknown; destroy?: boolean })
+    | ((
+        path: string,
+        method: string,
+      ) => { status: number; body?: unknown; destroy?: boolean; hang?: boolean })
     | undefined;
 
   beforeAll(async () => {
@@ -156,6 +159,7 @@ describe('AftClient retries', () => {
         req.socket.destroy();
         return;
       }
+      if (answer.hang) return;
       res.writeHead(answer.status, { 'content-type': 'application/json' });
       res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
     });
@@ -248,6 +252,16 @@ describe('AftClient retries', () => {
     await expect(new AftClient({ url, retry: fast }).transaction('t').abort()).rejects.toBeInstanceOf(
       TransactionNotRunningError,
     );
+  });
+
+  it('gives up on a request past requestTimeoutMs: repeats what is safe, not a begin', async () => {
+    script = () => ({ status: 200, hang: true });
+    const client = new AftClient({ url, retry: { attempts: 2, baseDelayMs: 1 }, requestTimeoutMs: 100 });
+    await expect(client.status('t')).rejects.toMatchObject({ code: 'CONNECTION_FAILED', retryable: true });
+    expect(calls).toEqual(['GET /v1/transactions/t', 'GET /v1/transactions/t']);
+    calls = [];
+    await expect(client.begin()).rejects.toBeInstanceOf(ConnectionError);
+    expect(calls).toEqual(['POST /v1/transactions']);
   });
 
   it('honours an abort signal', async () => {
