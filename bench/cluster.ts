@@ -4,12 +4,14 @@
  * plot). Nodes run as `aft serve` processes with the production time bounds, so GC can
  * collect a version about a minute after it was superseded.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
+import { benchTransaction } from './shim-process.js';
 
 const VALUE = new Uint8Array(256).fill(97);
 
@@ -59,18 +61,11 @@ async function measure(
 ): Promise<number> {
   const deadline = performance.now() + durationMs;
   let done = 0;
-  const pick = () => `bench/${Math.floor(Math.random() * keys)}`;
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const client = new AftClient({ url: urls[i % urls.length]! });
       while (performance.now() < deadline) {
-        const tx = await client.begin();
-        await tx.getMany([pick(), pick(), pick(), pick()]);
-        await tx.putMany([
-          { key: pick(), value: VALUE },
-          { key: pick(), value: VALUE },
-        ]);
-        await tx.commit();
+        await benchTransaction(client, keys, VALUE);
         done += 1;
       }
     }),

@@ -8,11 +8,9 @@
  *
  *   npm run build && node dist/bench/cpu.js [transactions]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { AftClient } from '../lambda-layer/client.js';
-import { freePort } from '../test/servers/managed-process.js';
+import { benchTransaction, startShimProcess } from './shim-process.js';
 
 const TRANSACTIONS = Number(process.argv[2] ?? 3000);
 const KEYS = 1000;
@@ -30,33 +28,8 @@ function clientCpuMicros(): number {
   return user + system;
 }
 
-async function startNode(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--storage', 'memory:'], {
-    env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ready) return { url, child };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 async function fourRequests(client: AftClient): Promise<void> {
-  const tx = await client.begin();
-  await tx.getMany([pick(), pick(), pick(), pick()]);
-  await tx.putMany([
-    { key: pick(), value: VALUE },
-    { key: pick(), value: VALUE },
-  ]);
-  await tx.commit();
+  await benchTransaction(client, KEYS, VALUE);
 }
 
 async function twoRequests(client: AftClient): Promise<void> {
@@ -88,7 +61,7 @@ async function measure(
   };
 }
 
-const { url, child } = await startNode();
+const { url, child } = await startShimProcess('memory:');
 try {
   const client = new AftClient({ url });
   await client.run(async (tx) => {

@@ -16,7 +16,6 @@
 // The AWS SDK's notice that its future versions need Node 22 is not part of the figures.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +23,6 @@ import { fileURLToPath } from 'node:url';
 import { AftClient } from '../lambda-layer/client.js';
 import { startTestServers } from '../test/servers/all.js';
 import { ENGINES } from '../test/servers/engines.js';
-import { freePort } from '../test/servers/managed-process.js';
 import { S3RVER_BUCKET } from '../test/servers/s3.js';
 import { benchCluster } from './cluster.js';
 import {
@@ -37,6 +35,7 @@ import {
   type WorkloadShape,
 } from './direct-engines.js';
 import { fmt, latencies, summarize, throughput, time } from './measure.js';
+import { benchTransaction, startShimProcess } from './shim-process.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 const THROUGHPUT_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -98,35 +97,10 @@ function benchEngines(): BenchEngine[] {
   ];
 }
 
-async function startShimProcess(storage: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--storage', storage], {
-    env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
-    const ok = await fetch(`${url}/readyz`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ok) return { url, child };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const pick = () => `bench/${Math.floor(Math.random() * SHAPE.keys)}`;
 
 async function aftTransaction(client: AftClient): Promise<void> {
-  const tx = await client.begin();
-  await tx.getMany([pick(), pick(), pick(), pick()]);
-  await tx.putMany([
-    { key: pick(), value: SHAPE.value },
-    { key: pick(), value: SHAPE.value },
-  ]);
-  await tx.commit();
+  await benchTransaction(client, SHAPE.keys, SHAPE.value);
 }
 
 let runs = 0;

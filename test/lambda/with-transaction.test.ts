@@ -57,6 +57,23 @@ async function read(key: string): Promise<string | undefined> {
   return value;
 }
 
+/** A client that notes the path of every request it sends (the txid as `{txid}`). */
+function countingClient(): { client: AftClient; sent: string[] } {
+  const sent: string[] = [];
+  const client = new AftClient({
+    url: shim.url,
+    fetch: (input, init) => {
+      sent.push(
+        String(input)
+          .replace(shim.url, '')
+          .replace(/\/v1\/transactions\/[^/]+/, '/v1/transactions/{txid}'),
+      );
+      return fetch(input, init);
+    },
+  });
+  return { client, sent };
+}
+
 const unique = (name: string) => `${name}-${Math.random().toString(36).slice(2)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -102,18 +119,7 @@ describe('withTransaction', () => {
 
   it('a handler that reads then writes costs three requests: the commit carries its writes', async () => {
     const key = unique('carried');
-    const sent: string[] = [];
-    const client = new AftClient({
-      url: shim.url,
-      fetch: (input, init) => {
-        sent.push(
-          String(input)
-            .replace(shim.url, '')
-            .replace(/\/v1\/transactions\/[^/]+/, '/v1/transactions/{txid}'),
-        );
-        return fetch(input, init);
-      },
-    });
+    const { client, sent } = countingClient();
     const handler = withTransaction(
       async (_event: unknown, txn) => {
         const count = Number((await txn.getText(key)) ?? 0);
@@ -135,18 +141,7 @@ describe('withTransaction', () => {
 
   it('with prefetch, a handler that reads then writes costs two requests, exactly-once included', async () => {
     const key = unique('prefetched');
-    const sent: string[] = [];
-    const client = new AftClient({
-      url: shim.url,
-      fetch: (input, init) => {
-        sent.push(
-          String(input)
-            .replace(shim.url, '')
-            .replace(/\/v1\/transactions\/[^/]+/, '/v1/transactions/{txid}'),
-        );
-        return fetch(input, init);
-      },
-    });
+    const { client, sent } = countingClient();
     const handler = withTransaction(
       async (event: { key: string }, txn) => {
         const count = Number((await txn.getText(event.key)) ?? 0);

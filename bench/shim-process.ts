@@ -1,0 +1,41 @@
+/** What the benchmarks share: an `aft serve` process, and the transaction they all run. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AftClient } from '../lambda-layer/client.js';
+import { freePort } from '../test/servers/managed-process.js';
+
+/** Starts `aft serve` on `storage` and resolves once it is ready. */
+export async function startShimProcess(storage: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--storage', storage], {
+    env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
+    const ok = await fetch(`${url}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return { url, child };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The benchmarks' transaction: begin, read 4 random keys of `keys`, write 2, commit (4 requests). */
+export async function benchTransaction(
+  client: AftClient,
+  keys: number,
+  value: Uint8Array | string,
+): Promise<void> {
+  const pick = () => `bench/${Math.floor(Math.random() * keys)}`;
+  const tx = await client.begin();
+  await tx.getMany([pick(), pick(), pick(), pick()]);
+  await tx.putMany([
+    { key: pick(), value },
+    { key: pick(), value },
+  ]);
+  await tx.commit();
+}
