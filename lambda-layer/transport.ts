@@ -42,9 +42,9 @@ export function nodeHttpTransport(): Transport {
         return;
       }
       const secure = url.startsWith('https:');
-      const agent = secure
-        ? (https ??= new HttpsAgent({ keepAlive: true }))
-        : (http ??= new HttpAgent({ keepAlive: true }));
+      if (secure) https ??= new HttpsAgent({ keepAlive: true });
+      else http ??= new HttpAgent({ keepAlive: true });
+      const agent = secure ? https : http;
       const sized =
         body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
       const req = (secure ? httpsRequest : httpRequest)(url, { method, headers: sized, agent });
