@@ -98,7 +98,10 @@ export const conformanceCases: readonly ConformanceCase[] = [
       assert.ok(empty instanceof Uint8Array, 'an empty value is stored, not missing');
       assert.equal(empty.byteLength, 0);
       const readLarge = await adapter.getVersion({ key: 'large', versionId: vLarge });
-      assert.ok(readLarge && Buffer.from(readLarge).equals(Buffer.from(large)));
+      assert.ok(
+        readLarge && Buffer.from(readLarge).equals(Buffer.from(large)),
+        `read ${readLarge?.byteLength} bytes of ${large.byteLength}, first difference at ${readLarge ? Buffer.from(readLarge).findIndex((byte, i) => byte !== large[i]) : -1}`,
+      );
     },
   },
   {
