@@ -13,8 +13,8 @@
  * errors and retryable answers (503, 429). Begin is retried only when the shim certainly
  * did not run it: the connection was refused, or it answered with a retryable error.
  *
- * Just over 400 lines: the client and its Transaction are one API; their bodies and errors
- * live in the wire module (wire/).
+ * Over 400 lines: the client and its Transaction are one API, documented method by method;
+ * their bodies and errors live in the wire module (wire/), the transport in ./transport.ts.
  */
 import {
   type BeginAnswer,
