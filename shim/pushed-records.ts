@@ -12,6 +12,7 @@
  */
 import type { CommitRecord } from '../adapters/contract.js';
 import { isTxid, parseVersionId } from './ids.js';
+import { keyProblem } from './limits.js';
 
 export interface PushedRecordBounds {
   /** This node's wall clock now. */
@@ -21,8 +22,6 @@ export interface PushedRecordBounds {
   /** The longest key in UTF-8 bytes (the node's limit). */
   readonly maxKeyBytes: number;
 }
-
-const textEncoder = new TextEncoder();
 
 /** Why a pushed record is refused, or undefined when it may be learned. */
 export function refusalOf(record: CommitRecord, bounds: PushedRecordBounds): string | undefined {
@@ -38,7 +37,8 @@ export function refusalOf(record: CommitRecord, bounds: PushedRecordBounds): str
   if (record.writeSet.length === 0) return 'its write set is empty';
   const written = new Set<string>();
   for (const key of record.writeSet) {
-    if (!isKey(key, bounds.maxKeyBytes)) return 'its write set holds a key outside the limits';
+    if (keyProblem(key, bounds.maxKeyBytes) !== undefined)
+      return 'its write set holds a key outside the limits';
     if (written.has(key)) return 'its write set names a key twice';
     written.add(key);
   }
@@ -48,13 +48,4 @@ export function refusalOf(record: CommitRecord, bounds: PushedRecordBounds): str
     deleted.add(key);
   }
   return undefined;
-}
-
-function isKey(key: unknown, maxKeyBytes: number): boolean {
-  return (
-    typeof key === 'string' &&
-    key.length > 0 &&
-    key.isWellFormed() &&
-    textEncoder.encode(key).byteLength <= maxKeyBytes
-  );
 }
