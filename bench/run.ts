@@ -10,6 +10,7 @@
  *   BENCH_GC_SECONDS=150           how long each GC run lasts
  *   BENCH_SAMPLES=200              latency samples per workload
  *   BENCH_SECONDS=3                seconds per throughput figure
+ *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
  *
  * Prints Markdown tables; bench/RESULTS.md holds a copy with the reading.
  */
@@ -25,6 +26,7 @@ import { startTestServers } from '../test/servers/all.js';
 import { ENGINES } from '../test/servers/engines.js';
 import { S3RVER_BUCKET } from '../test/servers/s3.js';
 import { benchCluster } from './cluster.js';
+import { benchCpu } from './cpu.js';
 import {
   type AwsEndpoint,
   adapterDirect,
@@ -197,7 +199,9 @@ async function main(): Promise<void> {
     '',
   ];
   const requestRows: string[] = [];
+  const cpuTransactions = Number(process.env.BENCH_CPU_TRANSACTIONS ?? 3000);
   try {
+    if (cpuTransactions > 0) output.push(...(await benchCpu(cpuTransactions)));
     for (const engine of engines) {
       const result = await benchEngine(engine);
       output.push(...result.lines);
