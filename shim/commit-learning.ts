@@ -146,11 +146,14 @@ export class CommitLearner {
   /**
    * Checks a pushed record against storage before a read relies on it. Resolves true when it
    * stands (storage holds it as pushed, or it came from storage); false when it was dropped,
-   * and replaced by storage's record of the same id if there is one.
+   * now or by another read, and replaced by storage's record of the same id if there is one.
    */
   async verify(versionId: string, signal?: AbortSignal): Promise<boolean> {
     const known = this.context.metadata.get(versionId);
-    if (!known || known.verified) return true;
+    // Gone from the metadata while a read held it: dropped by another read (local GC never
+    // takes a version a running transaction may read), so the read chooses again.
+    if (!known) return false;
+    if (known.verified) return true;
     const stored = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
     if (stored === undefined) {
       this.dropPushed(versionId, 'storage holds no record of that id');

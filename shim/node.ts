@@ -9,7 +9,14 @@
  * a module of its own (limits, reads, commit, learning, local GC, finished transactions).
  */
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
-import type { CommitOutcome, ReadItem, ReplayedCommit, StatusAnswer, TransactionState } from '../wire/api.js';
+import type {
+  CommitOutcome,
+  PushCommitsAnswer,
+  ReadItem,
+  ReplayedCommit,
+  StatusAnswer,
+  TransactionState,
+} from '../wire/api.js';
 import { VersionCache } from './cache.js';
 import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
 import { CommitLearner } from './commit-learning.js';
@@ -285,7 +292,7 @@ export class ShimNode {
    * first (shim/pushed-records.ts); a refused one is dropped and logged. Answers how many
    * were new and how many were refused.
    */
-  learnPushedCommits(records: readonly CommitRecord[]): { learned: number; refused: number } {
+  learnPushedCommits(records: readonly CommitRecord[]): PushCommitsAnswer {
     return this.learner.learnPushed(records, this.limits.maxKeyBytes);
   }
 

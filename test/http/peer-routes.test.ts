@@ -9,6 +9,7 @@ import { type RunningShim, startShim } from '../../server/start.js';
 import { ConfigError } from '../../shim/config.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
 import { eventually } from '../helpers/eventually.js';
+import { HoldingAdapter } from '../helpers/holding-adapter.js';
 import { httpClient } from '../helpers/http.js';
 import { expectError } from './rest-api-suite.js';
 
@@ -191,5 +192,29 @@ describe('what a genuine peer pushes is checked', () => {
       (read) => read.status === 200,
     );
     expect(b).toEqual({ status: 200, text: 'real b' });
+  });
+
+  it('a read that finds a forged record already dropped by another read chooses again', async () => {
+    await shim.close();
+    const holding = new HoldingAdapter(new MemoryAdapter());
+    shim = await startShim({ port: 0, adapter: holding.adapter, peerTokens: ['peer-token'], env: {} });
+    await shim.ready;
+    call = httpClient(shim.url);
+    peer = httpClient(shim.url, { authorization: 'Bearer peer-token' });
+    await commitOne('k', 'committed');
+    const forged = peerRecord(Date.now(), ['k']);
+    await push(forged);
+    // Both reads choose the forged version; their look-ups are held, then let go one at a
+    // time: the second finds the record already dropped by the first.
+    holding.hold('getVersion', ([ref]) => (ref as { versionId: string }).versionId === forged.versionId);
+    const first = readText('k');
+    const second = readText('k');
+    await holding.waitForHeld(2);
+    holding.stopHolding();
+    await holding.land('getVersion');
+    expect(await Promise.race([first, second])).toEqual({ status: 200, text: 'committed' });
+    await holding.land('getVersion');
+    expect(await first).toEqual({ status: 200, text: 'committed' });
+    expect(await second).toEqual({ status: 200, text: 'committed' });
   });
 });
