@@ -20,8 +20,10 @@ import { DEFAULT_TIMING, type Timing } from '../shim/timing.js';
 import { backoffDelay } from '../wire/backoff.js';
 import { createApp } from './http/app.js';
 import { gateConnections } from './http/connection-gate.js';
+import { directFront } from './http/direct-front.js';
 import { PrometheusMetrics } from './http/metrics.js';
 import { httpPeerTransport } from './http/peer-transport.js';
+import { maxJsonBodyBytes } from './http/transaction-routes.js';
 
 export interface RunningShim {
   readonly url: string;
@@ -43,6 +45,11 @@ export interface StartShimOptions extends ShimOptions {
   readonly timing?: Partial<Timing>;
   /** How often the node drops superseded transactions from its metadata. @default 2000 */
   readonly localGcIntervalMs?: number;
+  /**
+   * How requests reach the transaction routes: 'direct' (./http/direct-front.ts, the default)
+   * or 'express', every request through the express app, as when a user mounts it.
+   */
+  readonly httpFront?: 'direct' | 'express';
 }
 
 const BOOTSTRAP_RETRY_MAX_MS = 5000;
@@ -54,6 +61,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     env,
     timing,
     localGcIntervalMs,
+    httpFront = 'direct',
     ...shimOptions
   } = options;
   const config = resolveConfig(shimOptions, env);
@@ -131,7 +139,21 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       // Longer than a typical load balancer's idle timeout, so the balancer closes first.
       keepAliveTimeout: 65_000,
     },
-    gateConnections(app, { maxUnsentBytes: config.maxUnsentBytes }),
+    gateConnections(
+      httpFront === 'express'
+        ? app
+        : directFront({
+            node: shimNode,
+            metrics,
+            app,
+            tokens: config.tokens.length > 0 ? [config.tokens] : [],
+            maxJsonBytes: maxJsonBodyBytes(config),
+            maxValueBytes: config.maxValueBytes,
+            logger,
+            isShuttingDown: () => shuttingDown,
+          }),
+      { maxUnsentBytes: config.maxUnsentBytes },
+    ),
   );
   server.maxConnections = config.maxConnections;
   // A connection with no traffic this long (a client that stopped reading) is closed.

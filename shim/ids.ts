@@ -6,7 +6,7 @@
  * ids is their order by hybrid-logical-clock timestamp, with the txid breaking ties. The
  * timestamp is taken at commit time (protocol.md §2: the original took it at start time).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 const NODE_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 const NODE_ID_LENGTH = 10;
@@ -39,9 +39,27 @@ export class TxidGenerator {
   next(): string {
     this.sequence += 1;
     // 128 random bits: a txid is a capability, not guessable from the ones a client has seen.
-    const random = randomBytes(16).toString('hex');
+    const random = randomHex16();
     return `${this.nodeId}-${Math.floor(this.now()).toString(36)}-${this.sequence.toString(36)}-${random}`;
   }
+}
+
+/**
+ * Random bytes drawn from the CSPRNG a pool at a time, as crypto.randomUUID does: one draw of
+ * 16 bytes cost about 6 µs, a third of a begin's CPU.
+ */
+const randomPool = Buffer.alloc(4096);
+let randomPoolAt = randomPool.length;
+
+/** 16 fresh random bytes, in hex; no byte of the pool is handed out twice. */
+function randomHex16(): string {
+  if (randomPoolAt + 16 > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const hex = randomPool.toString('hex', randomPoolAt, randomPoolAt + 16);
+  randomPoolAt += 16;
+  return hex;
 }
 
 export function isTxid(value: string): boolean {

@@ -1,35 +1,28 @@
 /**
  * The REST API (routes and bodies: wire/api.ts; the OpenAPI document: ./openapi.ts) on
- * express 5: validation, error bodies, auth, metrics, health. Handlers only translate HTTP to node calls; the protocol lives in the node.
+ * express 5: validation, error bodies, auth, metrics, health. The transaction routes come from
+ * one table (./transaction-routes.ts) that the server's direct front serves too; handlers only
+ * translate HTTP to node calls; the protocol lives in the node.
  */
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { BadRequestError, KeyNotFoundError, NotReadyError, RouteNotFoundError } from '../../shim/errors.js';
-import type { ReadResult, Replay, ShimNode, TransactionInfo, WriteItem } from '../../shim/node.js';
+import { BadRequestError, NotReadyError, RouteNotFoundError } from '../../shim/errors.js';
+import type { ShimNode } from '../../shim/node.js';
 import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
-import {
-  encodeBase64,
-  PATHS,
-  type ReadAnswer,
-  type ReplayAnswer,
-  ROUTE_PATTERNS,
-  VERSION_HEADER,
-  type WireReadItem,
-  type WriteRequest,
-} from '../../wire/api.js';
+import { PATHS, ROUTE_PATTERNS } from '../../wire/api.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
 import type { PrometheusMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import {
-  decodeBase64,
-  validateBegin,
-  validateCommit,
-  validatePushCommits,
-  validateRead,
-  validateWrite,
-} from './validation.js';
+  closeSignalOf,
+  maxJsonBodyBytes,
+  TRANSACTION_ROUTES,
+  type TransactionRoute,
+  writeRouteAnswer,
+} from './transaction-routes.js';
+import { validatePushCommits } from './validation.js';
 
 export interface AppOptions {
   readonly node: ShimNode;
@@ -106,9 +99,8 @@ export function createApp(options: AppOptions): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  // A batch write may carry a whole transaction's buffer, base64-encoded (4/3 larger).
   const jsonBody = express.json({
-    limit: Math.ceil((limits.maxTransactionBytes * 4) / 3) + 64 * 1024,
+    limit: maxJsonBodyBytes(limits),
     strict: true,
     // body-parser decodes invalid UTF-8 to U+FFFD, and a mangled key would commit.
     verify: (_req, _res, bytes) => {
@@ -126,95 +118,35 @@ export function createApp(options: AppOptions): express.Express {
     res.json(node.learnPushedCommits(validatePushCommits(req.body).records));
   });
 
-  app.post(PATHS.transactions, jsonBody, async (req, res) => {
-    const body = validateBegin(req.body ?? {});
-    const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
-    const signal = closeSignal(res);
-    const begun: TransactionInfo | Replay =
-      body.idempotencyKey === undefined
-        ? node.begin(options)
-        : await node.beginIdempotent(body.idempotencyKey, { ...options, signal });
-    if (!isReplay(begun)) {
-      if (body.read === undefined) {
-        res.status(201).json({ txid: begun.txid });
-        return;
-      }
-      // Begin and its first read in one request; a read that fails leaves no transaction
-      // behind (its client never learned the txid).
-      try {
-        const items = await node.read(begun.txid, body.read, { signal });
-        res.status(201).json({ txid: begun.txid, items: items.map(toWireItem) });
-      } catch (error) {
-        node.abort(begun.txid);
-        throw error;
-      }
-      return;
-    }
-    const replay: ReplayAnswer = {
-      ...begun,
-      result: begun.result === null ? null : encodeBase64(begun.result),
+  // The transaction routes, from the one table the direct front serves too.
+  const parserOf: Record<'json' | 'bytes', express.RequestHandler> = { json: jsonBody, bytes: rawBody };
+  const mount = (route: TransactionRoute): void => {
+    const handler = async (req: Request, res: Response): Promise<void> => {
+      const answer = await route.handle(node, {
+        txid: (req.params as { txid?: string }).txid ?? '',
+        key: keyParam(req),
+        body: req.body as unknown,
+        signal: closeSignalOf(res),
+      });
+      writeRouteAnswer(res, answer);
     };
-    res.status(200).json(replay);
-  });
-
-  app.get(ROUTE_PATTERNS.transaction, async (req, res) => {
-    res.json(await node.statusOf(req.params.txid));
-  });
-
+    const method =
+      route.method === 'DELETE' ? 'delete' : (route.method.toLowerCase() as 'get' | 'post' | 'put');
+    if (route.body === 'none') app[method](route.pattern, handler);
+    else app[method](route.pattern, parserOf[route.body], handler);
+  };
+  mount(TRANSACTION_ROUTES.begin);
+  mount(TRANSACTION_ROUTES.status);
   app.all(ROUTE_PATTERNS.keys, () => {
     throw new BadRequestError('a key must be a non-empty string');
   });
-
-  app.get(ROUTE_PATTERNS.key, async (req, res) => {
-    const key = keyParam(req);
-    const [item] = await node.read(req.params.txid!, [key], { signal: closeSignal(res) });
-    if (item?.value === undefined) throw new KeyNotFoundError(key);
-    if (item.version !== undefined) res.set(VERSION_HEADER, item.version);
-    res
-      .type('application/octet-stream')
-      .send(Buffer.from(item.value.buffer, item.value.byteOffset, item.value.byteLength));
-  });
-
-  app.put(ROUTE_PATTERNS.key, rawBody, (req, res) => {
-    const body: unknown = req.body;
-    const value = Buffer.isBuffer(body)
-      ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
-      : new Uint8Array();
-    node.write(req.params.txid!, [{ key: keyParam(req), value }]);
-    res.status(204).end();
-  });
-
-  app.delete(ROUTE_PATTERNS.key, (req, res) => {
-    node.write(req.params.txid!, [{ key: keyParam(req), value: null }]);
-    res.status(204).end();
-  });
-
-  app.post(ROUTE_PATTERNS.read, jsonBody, async (req, res) => {
-    // The key limit is the node's (shim/limits.ts), embedded or behind this API alike.
-    const { keys } = validateRead(req.body);
-    const items = await node.read(req.params.txid!, keys, { signal: closeSignal(res) });
-    const answer: ReadAnswer = { items: items.map(toWireItem) };
-    res.json(answer);
-  });
-
-  app.post(ROUTE_PATTERNS.write, jsonBody, (req, res) => {
-    node.write(req.params.txid!, fromWireItems(validateWrite(req.body).items));
-    res.status(204).end();
-  });
-
-  app.post(ROUTE_PATTERNS.commit, jsonBody, async (req, res) => {
-    const { result, items } = validateCommit(req.body ?? {});
-    res.json(
-      await node.commit(req.params.txid!, {
-        ...(result !== undefined && { result: result === null ? null : decodeBase64(result, 'result') }),
-        ...(items !== undefined && { writes: fromWireItems(items) }),
-      }),
-    );
-  });
-
-  app.post(ROUTE_PATTERNS.abort, (req, res) => {
-    res.json(node.abort(req.params.txid!));
-  });
+  mount(TRANSACTION_ROUTES.getKey);
+  mount(TRANSACTION_ROUTES.putKey);
+  mount(TRANSACTION_ROUTES.deleteKey);
+  mount(TRANSACTION_ROUTES.read);
+  mount(TRANSACTION_ROUTES.write);
+  mount(TRANSACTION_ROUTES.commit);
+  mount(TRANSACTION_ROUTES.abort);
 
   app.use((req: Request, res: Response, _next: NextFunction) => {
     sendError(res, new RouteNotFoundError(req.method, req.path));
@@ -223,39 +155,8 @@ export function createApp(options: AppOptions): express.Express {
   return app;
 }
 
-function isReplay(begun: TransactionInfo | Replay): begun is Replay {
-  return 'replayed' in begun;
-}
-
-/** One key read, as the REST API answers it. */
-function toWireItem({ key, value, version }: ReadResult): WireReadItem {
-  return {
-    key,
-    value: value === undefined ? null : encodeBase64(value),
-    // A deleted key has no visible version: the tombstone stays internal.
-    version: value === undefined ? null : (version ?? null),
-  };
-}
-
-/** Writes as the REST API takes them; a value that is not base64 refuses them all. */
-function fromWireItems(items: WriteRequest['items']): WriteItem[] {
-  return items.map(({ key, value }, index) => ({
-    key,
-    value: value === null ? null : decodeBase64(value, `items[${index}].value`),
-  }));
-}
-
 /** The key of a `keys/*key` route: express decodes each segment; an unencoded `/` is literal. */
 function keyParam(req: Request): string {
   const segments = (req.params as { key?: string[] | string }).key;
   return Array.isArray(segments) ? segments.join('/') : (segments ?? '');
-}
-
-/** Aborts when the client goes away before the response is sent, so storage reads stop early. */
-function closeSignal(res: Response): AbortSignal {
-  const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

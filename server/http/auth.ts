@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { ForbiddenError, NotReadyError, UnauthorizedError } from '../../shim/errors.js';
+import { type AftError, ForbiddenError, NotReadyError, UnauthorizedError } from '../../shim/errors.js';
 
 /**
  * The tokens a route accepts: a fixed list, or one known only later (the peer secret is read
@@ -16,7 +16,19 @@ import { ForbiddenError, NotReadyError, UnauthorizedError } from '../../shim/err
  */
 export type AcceptedTokens = readonly string[] | (() => readonly string[] | undefined);
 
+/** Express middleware over `bearerCheck`. */
 export function bearerAuth(...accepted: readonly AcceptedTokens[]): RequestHandler {
+  const check = bearerCheck(...accepted);
+  return (req, _res, next) => next(check(req.headers.authorization));
+}
+
+/**
+ * The check itself, whichever front asks: the error to answer a request whose Authorization
+ * header is `header`, or undefined when one of the accepted tokens matches.
+ */
+export function bearerCheck(
+  ...accepted: readonly AcceptedTokens[]
+): (header: string | undefined) => AftError | undefined {
   const digestsOf = new Map<string, Buffer>();
   const digestOf = (token: string): Buffer => {
     let known = digestsOf.get(token);
@@ -26,14 +38,10 @@ export function bearerAuth(...accepted: readonly AcceptedTokens[]): RequestHandl
     }
     return known;
   };
-  return (req, _res, next) => {
+  return (header) => {
     const lists = accepted.map((tokens) => (typeof tokens === 'function' ? tokens() : tokens));
-    const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (!match) {
-      next(new UnauthorizedError());
-      return;
-    }
+    if (!match) return new UnauthorizedError();
     const offered = digest(match[1]!);
     let isAccepted = false;
     for (const tokens of lists) {
@@ -41,10 +49,9 @@ export function bearerAuth(...accepted: readonly AcceptedTokens[]): RequestHandl
         isAccepted = timingSafeEqual(digestOf(candidate), offered) || isAccepted;
     }
     if (!isAccepted && lists.some((tokens) => tokens === undefined)) {
-      next(new NotReadyError('this node has not loaded the peer credential yet'));
-      return;
+      return new NotReadyError('this node has not loaded the peer credential yet');
     }
-    next(isAccepted ? undefined : new ForbiddenError());
+    return isAccepted ? undefined : new ForbiddenError();
   };
 }
 

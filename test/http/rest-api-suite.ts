@@ -20,8 +20,12 @@ export function expectError(answer: HttpAnswer, status: number, code: string, re
   expect(body.error.retryable).toBe(retryable);
 }
 
-export function registerRestApiSuite(engine: TestEngine): void {
-  describe(`REST API on ${engine.name}`, () => {
+/** `httpFront`: how requests reach the transaction routes (server/start.ts); both must pass. */
+export function registerRestApiSuite(
+  engine: TestEngine,
+  { httpFront = 'direct' }: { readonly httpFront?: 'direct' | 'express' } = {},
+): void {
+  describe(`REST API on ${engine.name}${httpFront === 'express' ? ', every request through express' : ''}`, () => {
     let shim: RunningShim;
     let storage: FaultyAdapter;
     let call: ReturnType<typeof httpClient>;
@@ -35,6 +39,7 @@ export function registerRestApiSuite(engine: TestEngine): void {
         maxTransactionBytes: 5000,
         maxOpenTransactions: 50,
         env: {},
+        httpFront,
       });
       await shim.ready;
       call = httpClient(shim.url);

@@ -15,6 +15,8 @@ import { expectError, registerRestApiSuite } from './rest-api-suite.js';
 const keyPath = (txid: string, key: string) => `/v1/transactions/${txid}/keys/${encodeURIComponent(key)}`;
 
 registerRestApiSuite(ENGINES.memory);
+// The same routes as a user who mounts the express app gets them.
+registerRestApiSuite(ENGINES.memory, { httpFront: 'express' });
 
 describe('REST API with auth on', () => {
   let shim: RunningShim;
