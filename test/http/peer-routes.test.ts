@@ -105,6 +105,8 @@ describe('what a genuine peer pushes is checked', () => {
     await call('PUT', keyPath(txid, key), { raw: value });
     return ((await call('POST', `/v1/transactions/${txid}/commit`)).json as { version: string }).version;
   };
+  /** A time whose version ids sort after `version` (the same millisecond might not). */
+  const after = (version: string) => Math.max(Date.now(), parseVersionId(version)!.physicalMs + 1);
   const readText = async (key: string) => {
     const answer = await call('GET', keyPath(await begin(), key));
     return { status: answer.status, text: Buffer.from(answer.bytes).toString('utf8') };
@@ -152,22 +154,22 @@ describe('what a genuine peer pushes is checked', () => {
   });
 
   it('a newer version storage does not hold cannot make a committed key unreadable', async () => {
-    await commitOne('k', 'committed');
-    expect(await push(peerRecord(Date.now(), ['k', 'j']))).toEqual({ learned: 1, refused: 0 });
+    const committed = await commitOne('k', 'committed');
+    expect(await push(peerRecord(after(committed), ['k', 'j']))).toEqual({ learned: 1, refused: 0 });
     expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
     // Dropped for good: the next read does not look again.
     expect(shim.node.stats.transactions).toBe(1);
   });
 
   it('a tombstone storage does not hold cannot hide a committed key', async () => {
-    await commitOne('k', 'committed');
-    expect(await push(peerRecord(Date.now(), ['k'], ['k']))).toEqual({ learned: 1, refused: 0 });
+    const committed = await commitOne('k', 'committed');
+    expect(await push(peerRecord(after(committed), ['k'], ['k']))).toEqual({ learned: 1, refused: 0 });
     expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
   });
 
   it('a genuine pushed tombstone is confirmed by storage and hides the key', async () => {
-    await commitOne('k', 'committed');
-    const deletion = peerRecord(Date.now(), ['k'], ['k']);
+    const committed = await commitOne('k', 'committed');
+    const deletion = peerRecord(after(committed), ['k'], ['k']);
     await storage.putCommitRecord(deletion);
     expect(await push(deletion)).toEqual({ learned: 1, refused: 0 });
     expect((await readText('k')).status).toBe(404);
