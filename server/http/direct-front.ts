@@ -218,7 +218,7 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   if (!isUtf8(bytes)) throw new BadRequestError('the JSON body is not valid UTF-8');
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   // Strict, as body-parser: a body is an object or an array, refused in its words.
-  const first = /^[\x20\x09\x0a\x0d]*(.)/s.exec(text)?.[1];
+  const first = /^[ \t\n\r]*(.)/s.exec(text)?.[1];
   if (first !== undefined && first !== '{' && first !== '[') throw strictSyntaxError(text, first);
   let parsed: unknown;
   try {
