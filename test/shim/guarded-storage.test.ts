@@ -43,6 +43,25 @@ describe('GuardedStorage', () => {
     holding.stopHolding();
   });
 
+  it('never abandons a call before its own deadline, though calls share deadline signals', async () => {
+    const holding = new HoldingAdapter(new MemoryAdapter());
+    holding.hold('getEntry');
+    const storage = GuardedStorage.of(holding.adapter, { timeoutMs: 40 });
+    // Calls a few ms apart, the later ones in the window the first one opened.
+    const waited = await Promise.all(
+      [0, 3, 6, 9, 12].map(async (delayMs) => {
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        const started = performance.now();
+        await expect(storage.getEntry('ns', 'id')).rejects.toThrow(/within 40 ms/);
+        return performance.now() - started;
+      }),
+    );
+    for (const ms of waited) expect(ms).toBeGreaterThanOrEqual(39);
+    // And not much after it: a window is 10 ms.
+    for (const ms of waited) expect(ms).toBeLessThan(40 + 10 + 200);
+    holding.stopHolding();
+  });
+
   it('has exactly the optional methods of the engine, and guards an adapter once', () => {
     const memory = GuardedStorage.of(new MemoryAdapter());
     expect(memory.time).toBeUndefined();
