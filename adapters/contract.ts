@@ -81,6 +81,27 @@ export interface StorageAdapter {
   getCommitRecord(versionId: string, options?: CallOptions): Promise<CommitRecord | undefined>;
 
   /**
+   * Optional, where the engine writes several items atomically (a DynamoDB transaction, a
+   * Redis script on one server): writes `versions` and then `record` as one operation, the
+   * record put-if-absent. When a record (or an abort marker) already holds the record's
+   * version id, nothing at all is written and it resolves false; true when this call wrote
+   * them. Either all of it lands or none. Where absent, the core writes the versions, then
+   * the record: one storage round trip more per commit.
+   */
+  putVersionsAndRecord?(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    options?: CallOptions,
+  ): Promise<boolean>;
+
+  /**
+   * Optional, with putVersionsAndRecord: whether these fit one atomic write of the engine
+   * (DynamoDB: 100 items and 4 MB). Absent: they always do. Pure, so a repeated commit
+   * chooses as the first attempt did.
+   */
+  fitsVersionsAndRecord?(versions: readonly VersionWrite[], record: CommitRecord): boolean;
+
+  /**
    * Commit records whose version id sorts after `after` (all of them when undefined), in
    * ascending version order, at most `limit` of them. Page by passing the last id as `after`.
    */

@@ -26,6 +26,35 @@ export class MemoryAdapter implements StorageAdapter {
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
     await settle(options);
+    this.storeVersions(versions);
+  }
+
+  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    await settle(options);
+    return this.versions.get(ref.key)?.get(ref.versionId)?.slice();
+  }
+
+  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
+    await settle(options);
+    assertVersionId(record.versionId);
+    return this.storeRecord(record);
+  }
+
+  async putVersionsAndRecord(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    await settle(options);
+    assertVersionId(record.versionId);
+    for (const { versionId } of versions) assertVersionId(versionId);
+    if (this.commits.has(record.versionId)) return false;
+    // Both in one synchronous step: nothing sees the versions without the record.
+    this.storeVersions(versions);
+    return this.storeRecord(record);
+  }
+
+  private storeVersions(versions: readonly VersionWrite[]): void {
     for (const { key, versionId, value } of versions) {
       assertVersionId(versionId);
       let byVersion = this.versions.get(key);
@@ -37,14 +66,7 @@ export class MemoryAdapter implements StorageAdapter {
     }
   }
 
-  async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
-    await settle(options);
-    return this.versions.get(ref.key)?.get(ref.versionId)?.slice();
-  }
-
-  async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
-    await settle(options);
-    assertVersionId(record.versionId);
+  private storeRecord(record: CommitRecord): boolean {
     if (this.commits.has(record.versionId)) return false;
     this.commits.set(record.versionId, copyRecord(record));
     insertSorted(this.commitOrder, record.versionId);

@@ -14,6 +14,8 @@
  * ioredis auto-pipelining, which sends one pipeline per node per tick, grouped by the slots
  * that node serves.
  *
+ * On a standalone server versions and record go in one Lua script (putVersionsAndRecord).
+ *
  * Over 400 lines: one engine's whole mapping of the contract, each method a few Redis calls;
  * split, its key layout would be read in two places.
  */
@@ -57,6 +59,7 @@ type Client = Redis | Cluster;
 
 interface AftCommands {
   aftPutRecord(hash: string, ids: string, versionId: string, record: Buffer): Promise<number>;
+  aftPutVersionsAndRecord(keyCount: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
   aftDeleteRecords(hash: string, ids: string, ...versionIds: string[]): Promise<number>;
 }
 
@@ -66,6 +69,24 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   return 1
 end
 return 0`;
+
+/**
+ * KEYS: the bucket's record hash and id index, the bucket index, then one key per version;
+ * ARGV: the version id, the record, the bucket, then the versions' bytes. Checks first and
+ * writes the record last: a write refused halfway (out of memory) leaves versions without a
+ * record, which the commit's intent lets the collector find, never a record without them.
+ */
+const PUT_VERSIONS_AND_RECORD_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+for i = 4, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i])
+end
+redis.call('ZADD', KEYS[3], 0, ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1`;
 
 const DELETE_RECORDS_SCRIPT = `
 for _, id in ipairs(ARGV) do
@@ -101,6 +122,39 @@ export class RedisAdapter implements StorageAdapter {
     this.prefix = prefix;
     this.ownsClient = options.client === undefined;
     this.name = options.clusterNodes || options.client?.isCluster ? 'redis-cluster' : 'redis';
+    // One script may touch keys of one slot only on a cluster, and versions spread over all.
+    if (this.name === 'redis')
+      this.putVersionsAndRecord = (versions, record, call) => this.putAtomically(versions, record, call);
+  }
+
+  putVersionsAndRecord?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    options?: CallOptions,
+  ) => Promise<boolean>;
+
+  /** Versions and record in one script on a standalone server (atomic, and one round trip). */
+  private async putAtomically(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertVersionId(record.versionId);
+    for (const { versionId } of versions) assertVersionId(versionId);
+    const bucket = commitBucketOf(record.versionId);
+    const keys: Array<string | Buffer> = [this.recordsKey(bucket), this.idsKey(bucket), this.bucketsKey()];
+    const args: Array<string | Buffer> = [record.versionId, Buffer.from(encodeRecord(record)), bucket];
+    for (const { key, versionId, value } of versions) {
+      keys.push(this.versionKey(key, versionId));
+      args.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
+    const redis = await this.redis();
+    const created = await raceSignal(
+      redis.aftPutVersionsAndRecord(keys.length, ...keys, ...args),
+      options?.signal,
+    );
+    return created === 1;
   }
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
@@ -446,6 +500,7 @@ export class RedisAdapter implements StorageAdapter {
     }
     client.defineCommand('aftPutRecord', { numberOfKeys: 2, lua: PUT_RECORD_SCRIPT });
     client.defineCommand('aftDeleteRecords', { numberOfKeys: 2, lua: DELETE_RECORDS_SCRIPT });
+    client.defineCommand('aftPutVersionsAndRecord', { lua: PUT_VERSIONS_AND_RECORD_SCRIPT });
     this.client = client as Client & AftCommands;
     return this.client;
   }

@@ -75,6 +75,7 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
       const region = params.get('region') ?? undefined;
       return new DynamoDbAdapter({
         tablePrefix: decodeURIComponent(tablePrefix.replace(/\/$/, '')),
+        transactWrites: booleanParam(params, 'transactWrites', true),
         clientConfig: {
           ...(region && { region }),
           ...(endpoint && { endpoint }),

@@ -8,39 +8,22 @@
  * process.cpuUsage() for the client.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
-import { benchTransaction, startShimProcess } from './shim-process.js';
+import { ownCpuMicros, processCpuMicros } from './measure.js';
+import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
 const KEYS = 1000;
 const VALUE = 'x'.repeat(256);
 const pick = () => `bench/${Math.floor(Math.random() * KEYS)}`;
-
-/** utime + stime of a process, in microseconds (clock ticks of 10 ms on Linux). */
-function processCpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-function clientCpuMicros(): number {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-}
 
 async function fourRequests(client: AftClient): Promise<void> {
   await benchTransaction(client, KEYS, VALUE);
 }
 
 async function twoRequests(client: AftClient): Promise<void> {
-  const tx = await client.begin({ read: [pick(), pick(), pick(), pick()] });
-  await tx.commit({
-    writes: [
-      { key: pick(), value: VALUE },
-      { key: pick(), value: VALUE },
-    ],
-  });
+  await benchTwoRequestTransaction(client, KEYS, VALUE);
 }
 
 async function measure(
@@ -51,14 +34,14 @@ async function measure(
 ): Promise<CpuRow> {
   for (let i = 0; i < 300; i++) await run();
   const node = processCpuMicros(pid);
-  const client = clientCpuMicros();
+  const client = ownCpuMicros();
   const started = performance.now();
   for (let i = 0; i < transactions; i++) await run();
   const seconds = (performance.now() - started) / 1000;
   return {
     name,
     node: (processCpuMicros(pid) - node) / transactions,
-    client: (clientCpuMicros() - client) / transactions,
+    client: (ownCpuMicros() - client) / transactions,
     tps: transactions / seconds,
   };
 }

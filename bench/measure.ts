@@ -1,4 +1,17 @@
-/** Timing helpers: percentiles of latency samples and closed-loop throughput. */
+/** Timing helpers: percentiles of latency samples, closed-loop throughput, CPU time. */
+import { readFileSync } from 'node:fs';
+
+/** utime + stime of a process, in microseconds (clock ticks of 10 ms on Linux). */
+export function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** CPU time of this process (the bench's clients), in microseconds. */
+export function ownCpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
 export interface Summary {
   readonly p50: number;
   readonly p99: number;

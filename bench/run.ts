@@ -36,8 +36,8 @@ import {
   s3Direct,
   type WorkloadShape,
 } from './direct-engines.js';
-import { fmt, latencies, summarize, throughput, time } from './measure.js';
-import { benchTransaction, startShimProcess } from './shim-process.js';
+import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
+import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 const THROUGHPUT_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -155,30 +155,50 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
       commit.push(await time(() => tx.commit()));
     }
 
-    const workloads = [
+    const workloads: Array<{ label: string; run: () => Promise<unknown>; node?: true }> = [
       {
         label: '**aft**: begin, read 4, write 2, commit (4 HTTP requests)',
         run: () => aftTransaction(client),
+        node: true,
       },
       {
-        label: '**aft, exactly-once**: the same with an idempotency key and a recorded result',
+        label: '**aft, 2 requests**: begin reading 4, commit carrying 2 writes',
+        run: () => benchTwoRequestTransaction(client, SHAPE.keys, SHAPE.value),
+        node: true,
+      },
+      {
+        label: '**aft, exactly-once**: 4 requests with an idempotency key and a recorded result',
         run: () => aftIdempotentTransaction(client),
+        node: true,
       },
       ...direct.workloads,
     ];
     const lines = [
       `### ${engine.title}`,
       '',
-      '| 4 reads + 2 writes | p50 ms | p99 ms | tx/s, 1 client | 8 clients | 32 clients |',
-      '|---|---|---|---|---|---|',
+      '| 4 reads + 2 writes | p50 ms | p99 ms | node CPU µs per tx | client CPU µs per tx | tx/s, 1 client | 8 clients | 32 clients | CPU at 32 clients: node / client |',
+      '|---|---|---|---|---|---|---|---|---|',
     ];
+    const pid = child.pid!;
     for (const workload of workloads) {
+      // CPU per transaction over the latency samples, one at a time.
+      const [nodeBefore, clientBefore] = [processCpuMicros(pid), ownCpuMicros()];
       const { p50, p99 } = summarize(await latencies(SAMPLES, workload.run));
+      const transactions = SAMPLES + Math.min(20, SAMPLES);
+      const nodeCpu = workload.node ? ((processCpuMicros(pid) - nodeBefore) / transactions).toFixed(0) : '–';
+      const clientCpu = ((ownCpuMicros() - clientBefore) / transactions).toFixed(0);
       const rates: string[] = [];
+      let busy = '';
       for (const concurrency of CONCURRENCY) {
+        const [node0, client0, started] = [processCpuMicros(pid), ownCpuMicros(), performance.now()];
         rates.push((await throughput(concurrency, THROUGHPUT_MS, workload.run)).toFixed(0));
+        const wallMicros = (performance.now() - started) * 1000;
+        const share = (micros: number) => `${((100 * micros) / wallMicros).toFixed(0)}%`;
+        busy = `${workload.node ? share(processCpuMicros(pid) - node0) : '–'} / ${share(ownCpuMicros() - client0)}`;
       }
-      lines.push(`| ${workload.label} | ${fmt(p50)} | ${fmt(p99)} | ${rates.join(' | ')} |`);
+      lines.push(
+        `| ${workload.label} | ${fmt(p50)} | ${fmt(p99)} | ${nodeCpu} | ${clientCpu} | ${rates.join(' | ')} | ${busy} |`,
+      );
     }
     lines.push('');
     return { lines, requests: [begin, read, write, commit].map((samples) => summarize(samples).p50) };

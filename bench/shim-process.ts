@@ -39,3 +39,19 @@ export async function benchTransaction(
   ]);
   await tx.commit();
 }
+
+/** The same work in 2 requests, as withTransaction with `prefetch` does: a begin that reads 4, a commit that writes 2. */
+export async function benchTwoRequestTransaction(
+  client: AftClient,
+  keys: number,
+  value: Uint8Array | string,
+): Promise<void> {
+  const pick = () => `bench/${Math.floor(Math.random() * keys)}`;
+  const tx = await client.begin({ read: [pick(), pick(), pick(), pick()] });
+  await tx.commit({
+    writes: [
+      { key: pick(), value },
+      { key: pick(), value },
+    ],
+  });
+}

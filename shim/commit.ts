@@ -3,7 +3,8 @@
  *   1. assign the version id (hybrid logical clock, at commit time);
  *   2. write an intent entry naming the keys; go on only if it was acknowledged within the
  *      intent deadline by a node that is still a live member (shim/timing.ts); then write
- *      every buffered version, batched, and wait until all are durable;
+ *      every buffered version, batched, and wait until all are durable (where the engine
+ *      writes versions and record atomically, the versions go with the record in step 4);
  *   3. a transaction begun with an idempotency key claims it, with its result
  *      (shim/idempotency.ts), so that no second transaction with the key can commit;
  *   4. only then write the commit record, put-if-absent: from this instant T is committed,
@@ -124,6 +125,16 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     else versions.push({ key, versionId, value });
   }
 
+  const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
+  // Where the engine writes several items atomically and these fit, the versions go with the
+  // record in step 4 (one round trip fewer).
+  const atomicVersions =
+    versions.length > 0 &&
+    storage.putVersionsAndRecord !== undefined &&
+    (storage.fitsVersionsAndRecord?.(versions, record) ?? true)
+      ? versions
+      : undefined;
+
   if (!txn.versionsDurable) {
     try {
       // Every commit that may write a record has an intent first, even one with no versions:
@@ -133,7 +144,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       // Only an intent acknowledged soon after its version id, by a node still a live member,
       // may be followed by a record: nodes settle a window's intents once that bound passed.
       checkInTime(txn, context, timing.intentDeadlineMs, 'writing its intent');
-      if (versions.length > 0) {
+      if (versions.length > 0 && !atomicVersions) {
         await storage.putVersions(versions);
       }
     } catch (error) {
@@ -171,7 +182,6 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     }
   }
 
-  const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
   let decided: Decided;
   try {
     if (!txn.recordAttempted) {
@@ -179,13 +189,15 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       // (shim/idempotency.ts), and a record this late would only be marked by others.
       checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
       txn.recordAttempted = true;
-      decided = await putRecord(record, context);
+      decided = await putRecord(record, atomicVersions, context);
     } else if (context.elapsedNow() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
       // Others may be judging this commit dead by now: decide it the way they would.
       decided = await markAborted(storage, versionId);
     } else {
-      // An earlier attempt's outcome is unknown: writing the same record again settles it.
-      decided = await putRecord(record, context);
+      // An earlier attempt's outcome is unknown: writing the same record again settles it
+      // (with its versions, where they go together: a record alone would name versions that
+      // may not be stored).
+      decided = await putRecord(record, atomicVersions, context);
     }
   } catch (error) {
     if (error instanceof CommitError) {
@@ -271,10 +283,19 @@ function idempotencyClaimOf(txn: Transaction, versionId: string, context: Commit
   };
 }
 
-/** Writes the record put-if-absent; when one is there already, answers what stands there. */
-async function putRecord(record: CommitRecord, context: CommitContext): Promise<Decided> {
+/**
+ * Writes the record put-if-absent (with `atomicVersions` in the same atomic write, when
+ * given); when one is there already, answers what stands there.
+ */
+async function putRecord(
+  record: CommitRecord,
+  atomicVersions: readonly VersionWrite[] | undefined,
+  context: CommitContext,
+): Promise<Decided> {
   const { storage } = context;
-  const created = await storage.putCommitRecord(record);
+  const created = atomicVersions
+    ? await storage.putVersionsAndRecord!(atomicVersions, record)
+    : await storage.putCommitRecord(record);
   if (created) return { state: 'committed', record };
   // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
   const existing = await storage.getCommitRecord(record.versionId);

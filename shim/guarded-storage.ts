@@ -29,6 +29,7 @@ export type StorageOperation =
   | 'getVersion'
   | 'putCommitRecord'
   | 'getCommitRecord'
+  | 'putVersionsAndRecord'
   | 'listCommitRecords'
   | 'listCommitRecordIds'
   | 'deleteVersions'
@@ -133,6 +134,12 @@ export class GuardedStorage implements StorageAdapter {
   time?: (options?: GuardedCallOptions) => Promise<number>;
   durabilityWarnings?: (options?: CallOptions) => Promise<string[]>;
   connectionError?: () => Error | undefined;
+  putVersionsAndRecord?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    options?: GuardedCallOptions,
+  ) => Promise<boolean>;
+  fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
 
   /** `adapter` guarded, or `adapter` itself when it is guarded already. */
   static of(adapter: StorageAdapter, options: GuardedStorageOptions = {}): GuardedStorage {
@@ -151,6 +158,15 @@ export class GuardedStorage implements StorageAdapter {
     if (inner.init) this.init = (options) => inner.init!(options);
     if (inner.durabilityWarnings) this.durabilityWarnings = (options) => inner.durabilityWarnings!(options);
     if (inner.connectionError) this.connectionError = () => inner.connectionError!();
+    if (inner.putVersionsAndRecord) {
+      this.putVersionsAndRecord = (versions, record, options) =>
+        this.call('putVersionsAndRecord', options, (call) =>
+          inner.putVersionsAndRecord!(versions, record, call),
+        );
+    }
+    if (inner.fitsVersionsAndRecord) {
+      this.fitsVersionsAndRecord = (versions, record) => inner.fitsVersionsAndRecord!(versions, record);
+    }
   }
 
   putVersions(versions: readonly VersionWrite[], options?: GuardedCallOptions): Promise<void> {

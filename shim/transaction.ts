@@ -22,7 +22,10 @@ export class Transaction {
   versionId: string | undefined;
   /** The node's duration clock when the version id was taken: the commit's deadlines count from it. */
   versionTakenAtMs = 0;
-  /** Every buffered version is durable in storage (step 2 of commit is done). */
+  /**
+   * Step 2 of commit is done: the intent is written, and every buffered version is durable
+   * unless they go with the record (an engine that writes both atomically).
+   */
   versionsDurable = false;
   /** A commit record write was started (its outcome may be unknown). */
   recordAttempted = false;

@@ -78,3 +78,25 @@ export function joinChunks(items: readonly Item[], versionId: string): Uint8Arra
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** TransactWriteItems limits: items per transaction, and bytes (less a margin for the request). */
+const TRANSACTION_ITEMS = 100;
+const TRANSACTION_BYTES = 4 * 1024 * 1024 - 64 * 1024;
+/** Bytes counted per item for its sort key, attribute names and table name. */
+const TRANSACTION_ITEM_OVERHEAD = 256;
+
+/** Whether these versions (chunked) and a record of `recordBytes` fit one TransactWriteItems. */
+export function fitsOneTransaction(
+  versions: readonly { readonly key: string; readonly value: Uint8Array }[],
+  recordBytes: number,
+): boolean {
+  if (recordBytes > DYNAMODB_CHUNK_BYTES) return false;
+  let items = 1;
+  let bytes = recordBytes + TRANSACTION_ITEM_OVERHEAD;
+  for (const { key, value } of versions) {
+    const chunks = Math.max(1, Math.ceil(value.byteLength / DYNAMODB_CHUNK_BYTES));
+    items += chunks;
+    bytes += value.byteLength + chunks * (Buffer.byteLength(key) + TRANSACTION_ITEM_OVERHEAD);
+  }
+  return items <= TRANSACTION_ITEMS && bytes <= TRANSACTION_BYTES;
+}

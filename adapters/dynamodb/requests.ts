@@ -37,6 +37,45 @@ export class DynamoRequests {
     }
   }
 
+  /**
+   * One TransactWriteItems: `items` into `table`, then `last` into `lastTable` unless an item
+   * with its key exists. True when it was all written; false when that condition failed, and
+   * then nothing was. The SDK gives the request a token and keeps it across its retries, so a
+   * retry of a transaction that landed succeeds again rather than failing its condition.
+   */
+  async transactPutsThenPutIfAbsent(
+    table: string,
+    items: readonly Item[],
+    lastTable: string,
+    last: Item,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    try {
+      await (await this.db()).send(
+        new (await dynamoSdk()).TransactWriteItemsCommand({
+          TransactItems: [
+            ...items.map((Item) => ({ Put: { TableName: table, Item } })),
+            { Put: { TableName: lastTable, Item: last, ConditionExpression: 'attribute_not_exists(v)' } },
+          ],
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      // The reasons are in item order: the last one is the conditional put's.
+      const { name, CancellationReasons: reasons } = error as {
+        name?: string;
+        CancellationReasons?: Array<{ Code?: string }>;
+      };
+      if (
+        name === 'TransactionCanceledException' &&
+        reasons?.[reasons.length - 1]?.Code === 'ConditionalCheckFailed'
+      )
+        return false;
+      throw error;
+    }
+  }
+
   /** Every item of a query (or the first `limit`), following LastEvaluatedKey. */
   async queryAll(input: QueryCommandInput, options?: CallOptions, limit?: number): Promise<Item[]> {
     const items: Item[] = [];

@@ -63,6 +63,18 @@ describe('storage URLs', () => {
     });
   });
 
+  it('dynamodb: commits go in one transaction unless transactWrites=false', () => {
+    expect(createAdapterFromUrl('dynamodb://p-?region=us-east-1').putVersionsAndRecord).toBeDefined();
+    const batched = createAdapterFromUrl('dynamodb://p-?region=us-east-1&transactWrites=false');
+    expect(batched.putVersionsAndRecord).toBeUndefined();
+    expect(batched.fitsVersionsAndRecord).toBeUndefined();
+  });
+
+  it('redis: versions and record go in one script on a standalone server, not on a cluster', () => {
+    expect(createAdapterFromUrl('redis://127.0.0.1:6379').putVersionsAndRecord).toBeDefined();
+    expect(createAdapterFromUrl('redis+cluster://127.0.0.1:7000').putVersionsAndRecord).toBeUndefined();
+  });
+
   it('dynamodb: the table prefix keeps its case', () => {
     const adapter = createAdapterFromUrl('dynamodb://MyApp-?region=us-east-1') as unknown as DynamoDbAdapter;
     expect(adapter).toBeInstanceOf(DynamoDbAdapter);

@@ -2,6 +2,8 @@ import { createAdapterFromUrl } from '../../adapters/url.js';
 import { ENGINES } from '../servers/engines.js';
 import { registerConformance } from './jest.js';
 
-registerConformance('dynamodb (DynamoDB Local)', async () =>
-  createAdapterFromUrl(await ENGINES.dynamodb.freshStorageUrl()),
+registerConformance(
+  'dynamodb (DynamoDB Local)',
+  async () => createAdapterFromUrl(await ENGINES.dynamodb.freshStorageUrl()),
+  { atomicVersionsAndRecord: true },
 );

@@ -5,6 +5,8 @@ import { conformanceCases, type ServerFeature } from './suite.js';
 export interface ConformanceOptions {
   /** Features the test server lacks, each with the reason; cases that need one are skipped. */
   readonly lacking?: Partial<Record<ServerFeature, string>>;
+  /** Whether the adapter writes versions and record atomically (putVersionsAndRecord). */
+  readonly atomicVersionsAndRecord?: boolean;
 }
 
 export function registerConformance(
@@ -13,6 +15,14 @@ export function registerConformance(
   options: ConformanceOptions = {},
 ): void {
   describe(`storage conformance: ${name}`, () => {
+    it(`${options.atomicVersionsAndRecord ? 'writes' : 'does not write'} versions and record in one atomic operation`, async () => {
+      const adapter = await open();
+      try {
+        expect(adapter.putVersionsAndRecord !== undefined).toBe(options.atomicVersionsAndRecord ?? false);
+      } finally {
+        await adapter.close();
+      }
+    });
     for (const testCase of conformanceCases) {
       const missing = testCase.needs?.find((feature) => options.lacking?.[feature] !== undefined);
       if (missing) {

@@ -1,4 +1,4 @@
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { registerConformance } from './jest.js';
 
-registerConformance('memory', async () => new MemoryAdapter());
+registerConformance('memory', async () => new MemoryAdapter(), { atomicVersionsAndRecord: true });

@@ -2,7 +2,9 @@ import { createAdapterFromUrl } from '../../adapters/url.js';
 import { ENGINES } from '../servers/engines.js';
 import { registerConformance } from './jest.js';
 
-registerConformance('redis', async () => createAdapterFromUrl(await ENGINES.redis.freshStorageUrl()));
+registerConformance('redis', async () => createAdapterFromUrl(await ENGINES.redis.freshStorageUrl()), {
+  atomicVersionsAndRecord: true,
+});
 registerConformance('redis cluster', async () =>
   createAdapterFromUrl(await ENGINES.redisCluster.freshStorageUrl()),
 );

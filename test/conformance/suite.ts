@@ -466,6 +466,80 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'versions and a record in one atomic write, where the adapter has it: both land, or neither when the id is taken',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.putVersionsAndRecord) return;
+      const v = versionAt(11_000);
+      const big = new Uint8Array(360 * 1024).map((_, i) => i % 251);
+      const versions: VersionWrite[] = [
+        { key: 'k', versionId: v, value: bytes('k at v') },
+        { key: 'a/b', versionId: v, value: new Uint8Array(0) },
+        { key: 'big', versionId: v, value: big },
+      ];
+      const committed = record(v, ['k', 'a/b', 'big', 'gone'], ['gone']);
+      assert.equal(adapter.fitsVersionsAndRecord?.(versions, committed) ?? true, true);
+      assert.equal(await adapter.putVersionsAndRecord(versions, committed), true);
+      for (const { key, value } of versions) {
+        assert.deepEqual(await adapter.getVersion({ key, versionId: v }), value);
+      }
+      assert.deepEqual(await adapter.getCommitRecord(v), committed);
+      assert.deepEqual(await adapter.listCommitRecordIds(undefined), [v]);
+      // The id is taken: nothing of a second write lands, the record stays the first one's.
+      const again = [{ key: 'other', versionId: v, value: bytes('late') }];
+      assert.equal(
+        await adapter.putVersionsAndRecord(again, { ...record(v, ['other']), txid: 'late' }),
+        false,
+      );
+      assert.equal(await adapter.getVersion({ key: 'other', versionId: v }), undefined);
+      assert.deepEqual(await adapter.getCommitRecord(v), committed);
+      // An abort marker took the id first: the real commit's versions never land.
+      const judged = versionAt(11_100);
+      assert.equal(await adapter.putCommitRecord({ ...record(judged, []), aborted: true }), true);
+      const late = [{ key: 'k', versionId: judged, value: bytes('late') }];
+      assert.equal(await adapter.putVersionsAndRecord(late, record(judged, ['k'])), false);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: judged }), undefined);
+      // An aborted signal writes nothing.
+      const controller = new AbortController();
+      controller.abort(new Error('caller gave up'));
+      const unsent = versionAt(11_200);
+      await assert.rejects(
+        adapter.putVersionsAndRecord(
+          [{ key: 'k', versionId: unsent, value: bytes('x') }],
+          record(unsent, ['k']),
+          {
+            signal: controller.signal,
+          },
+        ),
+      );
+      assert.equal(await adapter.getCommitRecord(unsent), undefined);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: unsent }), undefined);
+    },
+  },
+  {
+    name: 'atomic write race: of many concurrent writers of one id exactly one wins, and only its versions exist',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.putVersionsAndRecord) return;
+      const v = versionAt(12_000);
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          adapter.putVersionsAndRecord!([{ key: `w${i}`, versionId: v, value: bytes(`by ${i}`) }], {
+            ...record(v, [`w${i}`]),
+            txid: `writer-${i}`,
+          }),
+        ),
+      );
+      assert.equal(outcomes.filter(Boolean).length, 1);
+      const winner = outcomes.indexOf(true);
+      assert.equal((await adapter.getCommitRecord(v))?.txid, `writer-${winner}`);
+      for (let i = 0; i < 12; i++) {
+        const stored = await adapter.getVersion({ key: `w${i}`, versionId: v });
+        assert.deepEqual(stored, i === winner ? bytes(`by ${i}`) : undefined);
+      }
+    },
+  },
+  {
     name: 'an aborted signal rejects the call and writes nothing',
     async run(adapter) {
       const controller = new AbortController();

@@ -10,6 +10,7 @@ export type FaultOperation =
   | 'createEntry'
   | 'putVersions'
   | 'putCommitRecord'
+  | 'putVersionsAndRecord'
   | 'getVersion'
   | 'listCommitRecords'
   | 'listCommitRecordIds';
@@ -32,9 +33,28 @@ export class FaultyAdapter implements StorageAdapter {
   /** How many faults fired (their storage effect done, the call now failing or hanging). */
   fired = 0;
 
-  constructor(readonly inner: StorageAdapter) {
+  /** `atomic: false` hides the engine's putVersionsAndRecord: commits write versions, then the record. */
+  constructor(
+    readonly inner: StorageAdapter,
+    { atomic = true }: { readonly atomic?: boolean } = {},
+  ) {
     this.name = `faulty-${inner.name}`;
+    // Atomic where the engine is: halfway stores half the versions and no record, as a
+    // script refused midway (out of memory) would.
+    if (inner.putVersionsAndRecord && atomic) {
+      const atomic = inner.putVersionsAndRecord.bind(inner);
+      this.putVersionsAndRecord = async (versions, record, options) => {
+        const fault = this.take('putVersionsAndRecord');
+        if (!fault) return atomic(versions, record, options);
+        if (fault.phase === 'halfway')
+          await inner.putVersions(versions.slice(0, Math.ceil(versions.length / 2)), options);
+        if (fault.phase === 'after') await atomic(versions, record, options);
+        return this.fail(fault);
+      };
+    }
   }
+
+  putVersionsAndRecord?: StorageAdapter['putVersionsAndRecord'];
 
   arm(fault: Fault): void {
     this.armed = fault;

@@ -106,7 +106,7 @@ describe('what a genuine peer pushes is checked', () => {
     return ((await call('POST', `/v1/transactions/${txid}/commit`)).json as { version: string }).version;
   };
   /** A time whose version ids sort after `version` (the same millisecond might not). */
-  const after = (version: string) => Math.max(Date.now(), parseVersionId(version)!.physicalMs + 1);
+  const laterThan = (version: string) => Math.max(Date.now(), parseVersionId(version)!.physicalMs + 1);
   const readText = async (key: string) => {
     const answer = await call('GET', keyPath(await begin(), key));
     return { status: answer.status, text: Buffer.from(answer.bytes).toString('utf8') };
@@ -155,7 +155,7 @@ describe('what a genuine peer pushes is checked', () => {
 
   it('a newer version storage does not hold cannot make a committed key unreadable', async () => {
     const committed = await commitOne('k', 'committed');
-    expect(await push(peerRecord(after(committed), ['k', 'j']))).toEqual({ learned: 1, refused: 0 });
+    expect(await push(peerRecord(laterThan(committed), ['k', 'j']))).toEqual({ learned: 1, refused: 0 });
     expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
     // Dropped for good: the next read does not look again.
     expect(shim.node.stats.transactions).toBe(1);
@@ -163,13 +163,13 @@ describe('what a genuine peer pushes is checked', () => {
 
   it('a tombstone storage does not hold cannot hide a committed key', async () => {
     const committed = await commitOne('k', 'committed');
-    expect(await push(peerRecord(after(committed), ['k'], ['k']))).toEqual({ learned: 1, refused: 0 });
+    expect(await push(peerRecord(laterThan(committed), ['k'], ['k']))).toEqual({ learned: 1, refused: 0 });
     expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
   });
 
   it('a genuine pushed tombstone is confirmed by storage and hides the key', async () => {
     const committed = await commitOne('k', 'committed');
-    const deletion = peerRecord(after(committed), ['k'], ['k']);
+    const deletion = peerRecord(laterThan(committed), ['k'], ['k']);
     await storage.putCommitRecord(deletion);
     expect(await push(deletion)).toEqual({ learned: 1, refused: 0 });
     expect((await readText('k')).status).toBe(404);

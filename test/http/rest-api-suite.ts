@@ -416,16 +416,31 @@ export function registerRestApiSuite(
         }
       ).txid;
       await freshCall('PUT', keyPath(failing, 'k'), { raw: 'x' });
-      storage.arm({ operation: 'putVersions', phase: 'before', effect: 'throw' });
+      // The write of the versions fails: alone (aborted), or with the record in one atomic
+      // write (its outcome unknown until the commit is repeated, which settles it).
+      const atomic = storage.putVersionsAndRecord !== undefined;
+      storage.arm({
+        operation: atomic ? 'putVersionsAndRecord' : 'putVersions',
+        phase: 'before',
+        effect: 'throw',
+      });
       expectError(
         await freshCall('POST', `/v1/transactions/${failing}/commit`),
         503,
         'STORAGE_UNAVAILABLE',
         true,
       );
+      if (atomic) {
+        const repeated = await freshCall('POST', `/v1/transactions/${failing}/commit`);
+        expect(repeated.json).toMatchObject({ txid: failing, status: 'committed' });
+      }
       const metrics = txt(await freshCall('GET', '/metrics'));
       expect(metrics).toMatch(/aft_storage_errors_total\{operation="getVersion"\} 1/);
-      expect(metrics).toMatch(/aft_transactions_total\{outcome="failed"\} 1/);
+      expect(metrics).toMatch(
+        atomic
+          ? /aft_transactions_total\{outcome="committed"\} 1/
+          : /aft_transactions_total\{outcome="failed"\} 1/,
+      );
       await fresh.close();
     });
 

@@ -62,7 +62,13 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('fault' as const),
-      operation: fc.constantFrom<FaultOperation>('putEntry', 'putVersions', 'putCommitRecord', 'getVersion'),
+      operation: fc.constantFrom<FaultOperation>(
+        'putEntry',
+        'putVersions',
+        'putCommitRecord',
+        'putVersionsAndRecord',
+        'getVersion',
+      ),
       phase: fc.constantFrom<FaultPhase>('before', 'halfway', 'after'),
     }),
   },
@@ -132,9 +138,11 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
     await fc.assert(
       fc.asyncProperty(
         fc.array(commandArb, { minLength: 10, maxLength: 70, size: 'max' }),
-        async (commands) => {
+        // Versions, then the record; or both in one atomic write.
+        fc.boolean(),
+        async (commands, atomic) => {
           const inner = new MemoryAdapter();
-          const faulty = new FaultyAdapter(inner);
+          const faulty = new FaultyAdapter(inner, { atomic });
           const failures: string[] = [];
           const members: Member[] = [];
           const txns: ModelTxn[] = [];

@@ -1,11 +1,14 @@
 /**
- * Every crash point of a commit (protocol.md §4), on the file store: the storage call of
+ * Every crash point of a commit (protocol.md §4), on the file store and on an engine that
+ * writes versions and record in one atomic call (the in-process store): the storage call of
  * each step fails or the node dies there (the call never returns and a new node takes over
- * the same directory). Each case checks what the client is told and what any node sees
+ * the same storage). Each case checks what the client is told and what any node sees
  * afterwards: all of the transaction's writes or none of them (G1, G5, G7), and a repeated
  * commit returning the first outcome (G6).
  */
+import type { StorageAdapter } from '../../adapters/contract.js';
 import { FileAdapter } from '../../adapters/file.js';
+import { MemoryAdapter } from '../../adapters/memory.js';
 import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
 import {
   ErrorCode,
@@ -24,8 +27,9 @@ const decoder = new TextDecoder();
 const KEYS = ['k', 'l', 'm', 'gone'];
 
 /** A store holding one committed generation 'old' of every key, and a node over it. */
-async function setUp(carried = false) {
-  const inner = new FileAdapter({ directory: tempDir() });
+async function setUp(carried = false, atomic = false) {
+  const inner: StorageAdapter = atomic ? new MemoryAdapter() : new FileAdapter({ directory: tempDir() });
+  expect(inner.putVersionsAndRecord !== undefined).toBe(atomic);
   const storage = new FaultyAdapter(inner);
   const node = await ShimNode.open({ storage });
   const seed = node.begin().txid;
@@ -55,7 +59,7 @@ const WRITES = [
 ];
 
 /** What a fresh node over the same storage reads for every key, in one transaction. */
-async function visibleState(inner: FileAdapter): Promise<Record<string, string | null>> {
+async function visibleState(inner: StorageAdapter): Promise<Record<string, string | null>> {
   const reader = await ShimNode.open({ storage: new FaultyAdapter(inner) });
   try {
     const txid = reader.begin().txid;
@@ -72,7 +76,7 @@ const OLD = { k: 'old k', l: 'old l', m: 'old m', gone: 'old gone' };
 const NEW = { k: 'new k', l: 'new l', m: 'new m', gone: null };
 
 /** The keys named by the commit intents left in storage (what GC can find orphans by). */
-async function intentKeys(inner: FileAdapter): Promise<string[][]> {
+async function intentKeys(inner: StorageAdapter): Promise<string[][]> {
   const intents = await inner.listEntries(INTENTS_NAMESPACE);
   return intents.map((intent) => (JSON.parse(decoder.decode(intent.value)) as { keys: string[] }).keys);
 }
@@ -91,12 +95,24 @@ const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean;
   { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true, intent: true },
 ];
 
+/** The same, where versions and record go in one atomic write (halfway: a script refused midway). */
+const ATOMIC_CRASH_POINTS: typeof CRASH_POINTS = [
+  { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putEntry', phase: 'after' }, committed: false, intent: true },
+  { fault: { operation: 'putVersionsAndRecord', phase: 'before' }, committed: false, intent: true },
+  { fault: { operation: 'putVersionsAndRecord', phase: 'halfway' }, committed: false, intent: true },
+  { fault: { operation: 'putVersionsAndRecord', phase: 'after' }, committed: true, intent: true },
+];
+
 describe('a node dying at each point of a commit', () => {
-  const cases = [false, true].flatMap((carried) => CRASH_POINTS.map((point) => ({ ...point, carried })));
+  const cases = [false, true].flatMap((carried) => [
+    ...CRASH_POINTS.map((point) => ({ ...point, carried, atomic: false })),
+    ...ATOMIC_CRASH_POINTS.map((point) => ({ ...point, carried, atomic: true })),
+  ]);
   it.each(cases)(
-    'dies $fault.phase $fault.operation (writes carried by the commit: $carried): all or nothing is visible',
-    async ({ fault, committed, intent, carried }) => {
-      const { inner, storage, node, commit: commitNow } = await setUp(carried);
+    'dies $fault.phase $fault.operation (writes carried by the commit: $carried, atomic engine: $atomic): all or nothing is visible',
+    async ({ fault, committed, intent, carried, atomic }) => {
+      const { inner, storage, node, commit: commitNow } = await setUp(carried, atomic);
       storage.arm({ ...fault, effect: 'crash' });
       const commit = commitNow();
       commit.catch(() => undefined);
@@ -162,11 +178,17 @@ describe('a storage failure at each point of a commit', () => {
     await node.close();
   });
 
-  it.each(['before', 'after'] as const)(
-    'the commit record write fails %s landing: outcome unknown until the commit is repeated',
-    async (phase) => {
-      const { inner, storage, node, txid } = await setUp();
-      storage.arm({ operation: 'putCommitRecord', phase, effect: 'throw' });
+  it.each([
+    ['before', 'putCommitRecord'],
+    ['after', 'putCommitRecord'],
+    ['before', 'putVersionsAndRecord'],
+    ['halfway', 'putVersionsAndRecord'],
+    ['after', 'putVersionsAndRecord'],
+  ] as const)(
+    'the commit record write fails %s landing (%s): outcome unknown until the commit is repeated',
+    async (phase, operation) => {
+      const { inner, storage, node, txid } = await setUp(false, operation === 'putVersionsAndRecord');
+      storage.arm({ operation, phase, effect: 'throw' });
       const error = await node.commit(txid).catch((caught: unknown) => caught);
       expect((error as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
       expect((error as CommitError).code).toBe(ErrorCode.STORAGE_UNAVAILABLE);

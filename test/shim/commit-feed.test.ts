@@ -153,6 +153,9 @@ describe('learning commits from storage', () => {
         if (record.aborted) return storage.putCommitRecord(record);
         throw new Error('record write timed out');
       },
+      async putVersionsAndRecord(): Promise<boolean> {
+        throw new Error('record write timed out');
+      },
     });
     const node = await ShimNode.open({ storage: flaky, now: () => clock, timing: MANUAL });
     try {

@@ -1,11 +1,13 @@
 /**
  * The set-up the timing tests share: node A reaches storage through a HoldingAdapter (its
- * record writes can be held on the wire), node B reaches the same storage directly.
+ * record writes can be held on the wire), node B reaches the same storage directly. The
+ * store writes versions, then the record, or (`atomic`) both in one atomic write.
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { type CommitResult, ShimNode } from '../../shim/node.js';
 import { DEFAULT_TIMING, type Timing } from '../../shim/timing.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
+import { withoutAtomicWrites } from '../helpers/plain-writes.js';
 
 /**
  * Short bounds for the injected clock, and storage calls that may take a (real) minute: only
@@ -24,17 +26,38 @@ export const TEST_TIMING: Timing = {
 export interface HeldPair {
   readonly inner: MemoryAdapter;
   readonly holding: HoldingAdapter;
+  /** The call that writes A's commit records: alone, or with their versions. */
+  readonly recordWrite: RecordWrite;
   readonly a: ShimNode;
   readonly b: ShimNode;
   close(): Promise<void>;
 }
 
-export async function nodesWithHeldStorage(now: () => number, timing: Timing): Promise<HeldPair> {
+export type RecordWrite = 'putCommitRecord' | 'putVersionsAndRecord';
+
+/** Both ways a commit writes its record, for `it.each`. */
+export const RECORD_WRITES: readonly (readonly [string, boolean])[] = [
+  ['versions, then the record', false],
+  ['versions and record in one atomic write', true],
+];
+
+export async function nodesWithHeldStorage(
+  now: () => number,
+  timing: Timing,
+  atomic = false,
+): Promise<HeldPair> {
   const inner = new MemoryAdapter();
-  const holding = new HoldingAdapter(inner);
+  const holding = new HoldingAdapter(atomic ? inner : withoutAtomicWrites(inner));
   const a = await ShimNode.open({ storage: holding.adapter, now, timing });
   const b = await ShimNode.open({ storage: inner, now, timing });
-  return { inner, holding, a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+  return {
+    inner,
+    holding,
+    recordWrite: atomic ? 'putVersionsAndRecord' : 'putCommitRecord',
+    a,
+    b,
+    close: async () => void (await Promise.all([a.close(), b.close()])),
+  };
 }
 
 /**
@@ -44,8 +67,12 @@ export async function nodesWithHeldStorage(now: () => number, timing: Timing): P
 export async function commitWithHeldRecord({
   a,
   holding,
-}: Pick<HeldPair, 'a' | 'holding'>): Promise<{ txid: string; commit: Promise<CommitResult | unknown> }> {
-  holding.hold('putCommitRecord');
+  recordWrite,
+}: Pick<HeldPair, 'a' | 'holding' | 'recordWrite'>): Promise<{
+  txid: string;
+  commit: Promise<CommitResult | unknown>;
+}> {
+  holding.hold(recordWrite);
   const txid = a.begin().txid;
   a.write(txid, [{ key: 'k', value: new TextEncoder().encode('v') }]);
   const commit = a.commit(txid).catch((error: unknown) => error);

@@ -12,7 +12,7 @@ import { ErrorCode, StorageUnavailableError, TransactionLostError } from '../../
 import { type CommitResult, ShimNode } from '../../shim/node.js';
 import { knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
-import { commitWithHeldRecord, nodesWithHeldStorage, TEST_TIMING } from './held-commit.js';
+import { commitWithHeldRecord, nodesWithHeldStorage, RECORD_WRITES, TEST_TIMING } from './held-commit.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const TIMING = TEST_TIMING;
@@ -31,97 +31,113 @@ describe('late commit records', () => {
     clock = 1_800_000_000_000;
   });
 
-  it('a record that lands after the collector deleted its versions as orphans loses to the marker, and its commit reports aborted', async () => {
-    const inner = new MemoryAdapter();
-    const holding = new HoldingAdapter(inner);
-    const a = await ShimNode.open({ storage: holding.adapter, now, timing: TIMING });
-    try {
-      const { txid, commit } = await commitWithHeldRecord({ a, holding });
-
-      // The record is on the wire for longer than any node waits for it.
-      clock += orphanAfterMs(TIMING) + 1;
-      const report = await collectGarbage({ storage: inner, now, timing: TIMING });
-      expect(report.markersWritten).toBe(1);
-      expect(report.orphanVersionsDeleted).toBe(1);
-
-      expect(await holding.land('putCommitRecord')).toBe(false); // the late record lost
-      const error = await commit;
-      expect(error).toBeInstanceOf(CommitError);
-      expect((error as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
-      expect(a.status(txid).status).toBe('aborted');
-      // Its client repeats the commit: lost, retryable, so the function runs again.
-      await expect(a.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-
-      // Every node agrees: nothing was committed, and nothing is missing.
-      const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+  it.each(RECORD_WRITES)(
+    'a record that lands after the collector judged its commit an orphan loses to the marker, and its commit reports aborted (%s)',
+    async (_, atomic) => {
+      const { inner, holding, recordWrite, a, b: other } = await nodesWithHeldStorage(now, TIMING, atomic);
+      await other.close();
       try {
-        expect(await valueOn(b, 'k')).toBeUndefined();
-        expect(await valueOn(a, 'k')).toBeUndefined();
+        const { txid, commit } = await commitWithHeldRecord({ a, holding, recordWrite });
+
+        // The record is on the wire for longer than any node waits for it.
+        clock += orphanAfterMs(TIMING) + 1;
+        const report = await collectGarbage({ storage: inner, now, timing: TIMING });
+        expect(report.markersWritten).toBe(1);
+        // The intent's keys: their versions deleted where they were stored (before the record),
+        // nothing to delete where they go with it.
+        expect(report.orphanVersionsDeleted).toBe(1);
+
+        expect(await holding.land(recordWrite)).toBe(false); // the late record lost
+        // Nothing of it is stored: its versions were deleted, or never landed with the record.
+        const marker = (await inner.listCommitRecords(undefined)).find((record) =>
+          record.versionId.endsWith(txid),
+        );
+        expect(marker?.aborted).toBe(true);
+        expect(await inner.getVersion({ key: 'k', versionId: marker!.versionId })).toBeUndefined();
+        const error = await commit;
+        expect(error).toBeInstanceOf(CommitError);
+        expect((error as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+        expect(a.status(txid).status).toBe('aborted');
+        // Its client repeats the commit: lost, retryable, so the function runs again.
+        await expect(a.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+
+        // Every node agrees: nothing was committed, and nothing is missing.
+        const b = await ShimNode.open({ storage: inner, now, timing: TIMING });
+        try {
+          expect(await valueOn(b, 'k')).toBeUndefined();
+          expect(await valueOn(a, 'k')).toBeUndefined();
+        } finally {
+          await b.close();
+        }
       } finally {
-        await b.close();
+        await a.close();
       }
-    } finally {
-      await a.close();
-    }
-  });
+    },
+  );
 
-  it('a paused committer cannot land its record after another node claimed to know its time', async () => {
-    const pair = await nodesWithHeldStorage(now, TIMING);
-    const { inner, holding, a, b } = pair;
-    try {
-      // A is paused between its deadline check and its record write.
-      const { txid, commit } = await commitWithHeldRecord({ a, holding });
-      const versionTime = clock;
+  it.each(RECORD_WRITES)(
+    'a paused committer cannot land its record after another node claimed to know its time (%s)',
+    async (_, atomic) => {
+      const pair = await nodesWithHeldStorage(now, TIMING, atomic);
+      const { inner, holding, recordWrite, a, b } = pair;
+      try {
+        // A is paused between its deadline check and its record write.
+        const { txid, commit } = await commitWithHeldRecord({ a, holding, recordWrite });
+        const versionTime = clock;
 
-      // Still in flight: B's settling pull claims no further than just below it.
-      clock += knownLagMs(TIMING) + 1;
-      await b.pull();
-      expect(b.stats.knownThroughMs).toBeLessThan(versionTime);
+        // Still in flight: B's settling pull claims no further than just below it.
+        clock += knownLagMs(TIMING) + 1;
+        await b.pull();
+        expect(b.stats.knownThroughMs).toBeLessThan(versionTime);
 
-      // Paused for longer than a commit may take: B judges it dead, marks it, and moves on.
-      clock += orphanAfterMs(TIMING);
-      await b.pull();
-      expect(b.stats.knownThroughMs).toBeGreaterThan(versionTime);
+        // Paused for longer than a commit may take: B judges it dead, marks it, and moves on.
+        clock += orphanAfterMs(TIMING);
+        await b.pull();
+        expect(b.stats.knownThroughMs).toBeGreaterThan(versionTime);
 
-      // A resumes: its record arrives and loses; it never acknowledges the commit.
-      holding.stopHolding();
-      expect(await holding.land('putCommitRecord')).toBe(false);
-      expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
-      expect(await valueOn(a, 'k')).toBeUndefined();
-      expect(await valueOn(b, 'k')).toBeUndefined();
-      // A marker is an abort to every reader: B never takes it for a commit.
-      expect(b.committedVersionOf(txid)).toBeUndefined();
-      await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-      expect(await b.pull()).toBe(0);
-      // Its orphans are cleaned up by the committer that learned it lost.
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
-    } finally {
-      await pair.close();
-    }
-  });
+        // A resumes: its record arrives and loses; it never acknowledges the commit.
+        holding.stopHolding();
+        expect(await holding.land(recordWrite)).toBe(false);
+        expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+        expect(await valueOn(a, 'k')).toBeUndefined();
+        expect(await valueOn(b, 'k')).toBeUndefined();
+        // A marker is an abort to every reader: B never takes it for a commit.
+        expect(b.committedVersionOf(txid)).toBeUndefined();
+        await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+        expect(await b.pull()).toBe(0);
+        // Its orphans are cleaned up by the committer that learned it lost.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+      } finally {
+        await pair.close();
+      }
+    },
+  );
 
-  it('a record that lands while it is still in flight is learned by the next settling pull', async () => {
-    const pair = await nodesWithHeldStorage(now, TIMING);
-    const { holding, a, b } = pair;
-    try {
-      const { commit } = await commitWithHeldRecord({ a, holding });
-      // A newer commit on B moves B's plain-pull watermark past A's version id.
-      const other = b.begin().txid;
-      b.write(other, [{ key: 'other', value: bytes('o') }]);
-      clock += 1;
-      await b.commit(other);
-      clock += knownLagMs(TIMING) + 1;
-      await b.pull();
-      expect(await holding.land('putCommitRecord')).toBe(true);
-      expect(((await commit) as CommitResult).status).toBe('committed');
-      await b.pull();
-      expect(await valueOn(b, 'k')).toBe('v');
-      expect(b.stats.knownThroughMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
-    } finally {
-      await pair.close();
-    }
-  });
+  it.each(RECORD_WRITES)(
+    'a record that lands while it is still in flight is learned by the next settling pull (%s)',
+    async (_, atomic) => {
+      const pair = await nodesWithHeldStorage(now, TIMING, atomic);
+      const { holding, recordWrite, a, b } = pair;
+      try {
+        const { commit } = await commitWithHeldRecord({ a, holding, recordWrite });
+        // A newer commit on B moves B's plain-pull watermark past A's version id.
+        const other = b.begin().txid;
+        b.write(other, [{ key: 'other', value: bytes('o') }]);
+        clock += 1;
+        await b.commit(other);
+        clock += knownLagMs(TIMING) + 1;
+        await b.pull();
+        expect(await holding.land(recordWrite)).toBe(true);
+        expect(((await commit) as CommitResult).status).toBe('committed');
+        await b.pull();
+        expect(await valueOn(b, 'k')).toBe('v');
+        expect(b.stats.knownThroughMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
+      } finally {
+        await pair.close();
+      }
+    },
+  );
 
   it('an intent acknowledged past the intent deadline is never followed by a record', async () => {
     const inner = new MemoryAdapter();

@@ -8,7 +8,7 @@ import { MemoryAdapter } from '../../adapters/memory.js';
 import { type CommitError, CommitFailure } from '../../shim/commit.js';
 import { TransactionLostError, TransactionNotFoundError } from '../../shim/errors.js';
 import { type CommitResult, ShimNode } from '../../shim/node.js';
-import { commitWithHeldRecord, nodesWithHeldStorage, TEST_TIMING } from './held-commit.js';
+import { commitWithHeldRecord, nodesWithHeldStorage, RECORD_WRITES, TEST_TIMING } from './held-commit.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const TIMING = TEST_TIMING;
@@ -77,37 +77,43 @@ describe('outcomes from storage', () => {
     }
   });
 
-  it("a repeat on another node while the dead owner's record is still on the wire: marked aborted, answered lost, and the record loses", async () => {
-    const pair = await nodesWithHeldStorage(now, TIMING);
-    const { holding, a, b } = pair;
-    try {
-      const { txid, commit } = await commitWithHeldRecord({ a, holding });
-      holding.stopHolding();
-      // The client repeats through the balancer and reaches B: the owner counts as dead.
-      await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-      await expect(b.statusOf(txid)).rejects.toBeInstanceOf(TransactionLostError);
-      expect(await holding.land('putCommitRecord')).toBe(false);
-      expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
-      await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-    } finally {
-      await pair.close();
-    }
-  });
+  it.each(RECORD_WRITES)(
+    "a repeat on another node while the dead owner's record is still on the wire: marked aborted, answered lost, and the record loses (%s)",
+    async (_, atomic) => {
+      const pair = await nodesWithHeldStorage(now, TIMING, atomic);
+      const { holding, recordWrite, a, b } = pair;
+      try {
+        const { txid, commit } = await commitWithHeldRecord({ a, holding, recordWrite });
+        holding.stopHolding();
+        // The client repeats through the balancer and reaches B: the owner counts as dead.
+        await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+        await expect(b.statusOf(txid)).rejects.toBeInstanceOf(TransactionLostError);
+        expect(await holding.land(recordWrite)).toBe(false);
+        expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+        await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+      } finally {
+        await pair.close();
+      }
+    },
+  );
 
-  it('an owner that is live but does not answer: a pending commit stays undecided, a decided one is answered', async () => {
-    const pair = await nodesWithHeldStorage(now, TIMING);
-    const { holding, a, b } = pair;
-    try {
-      const { txid, commit } = await commitWithHeldRecord({ a, holding });
-      expect(await b.decidedOutcome(txid)).toBeUndefined();
-      holding.stopHolding();
-      await holding.land('putCommitRecord');
-      const { version } = (await commit) as CommitResult;
-      expect(await b.decidedOutcome(txid)).toEqual({ status: 'committed', version });
-    } finally {
-      await pair.close();
-    }
-  });
+  it.each(RECORD_WRITES)(
+    'an owner that is live but does not answer: a pending commit stays undecided, a decided one is answered (%s)',
+    async (_, atomic) => {
+      const pair = await nodesWithHeldStorage(now, TIMING, atomic);
+      const { holding, recordWrite, a, b } = pair;
+      try {
+        const { txid, commit } = await commitWithHeldRecord({ a, holding, recordWrite });
+        expect(await b.decidedOutcome(txid)).toBeUndefined();
+        holding.stopHolding();
+        await holding.land(recordWrite);
+        const { version } = (await commit) as CommitResult;
+        expect(await b.decidedOutcome(txid)).toEqual({ status: 'committed', version });
+      } finally {
+        await pair.close();
+      }
+    },
+  );
 
   it('past the outcome retention a forgotten transaction is unknown, never lost', async () => {
     const storage = new MemoryAdapter();
