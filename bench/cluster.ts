@@ -15,7 +15,8 @@ import { benchTransaction } from './shim-process.js';
 
 const VALUE = new Uint8Array(256).fill(97);
 
-async function startNode(
+/** Starts `aft serve` on `storage` with `extra` flags; resolves once it is ready. */
+export async function startNode(
   storage: string,
   extra: readonly string[],
 ): Promise<{ url: string; child: ChildProcess }> {
@@ -43,7 +44,7 @@ async function startNode(
   }
 }
 
-async function stopNodes(nodes: readonly { child: ChildProcess }[]): Promise<void> {
+export async function stopNodes(nodes: readonly { child: ChildProcess }[]): Promise<void> {
   await Promise.all(
     nodes.map(({ child }) => {
       child.kill('SIGTERM');
@@ -53,7 +54,7 @@ async function stopNodes(nodes: readonly { child: ChildProcess }[]): Promise<voi
 }
 
 /** Transactions/s of `clients` loops, each on one node (as behind a balancer with affinity). */
-async function measure(
+export async function measure(
   urls: readonly string[],
   clients: number,
   keys: number,

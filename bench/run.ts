@@ -11,6 +11,8 @@
  *   BENCH_SAMPLES=200              latency samples per workload
  *   BENCH_SECONDS=3                seconds per throughput figure
  *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
+ *   BENCH_LEARNING=off             skip what learning a peer's commit costs (2 and 3 nodes)
+ *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *
  * Prints Markdown tables; bench/RESULTS.md holds a copy with the reading.
  */
@@ -36,6 +38,7 @@ import {
   s3Direct,
   type WorkloadShape,
 } from './direct-engines.js';
+import { benchLearning } from './learning.js';
 import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
@@ -173,6 +176,8 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
       },
       ...direct.workloads,
     ];
+    // Warm the JIT of both processes first, so the first row is not the one that pays for it.
+    for (let i = 0; i < Math.min(200, SAMPLES); i += 1) await aftTransaction(client);
     const lines = [
       `### ${engine.title}`,
       '',
@@ -242,6 +247,14 @@ async function main(): Promise<void> {
           seconds: THROUGHPUT_MS / 1000 + 2,
           gcSeconds: Number(process.env.BENCH_GC_SECONDS ?? 150),
           plotPath: fileURLToPath(new URL('../../bench/gc-storage.svg', import.meta.url)),
+        })),
+      );
+    }
+    if (process.env.BENCH_LEARNING !== 'off') {
+      output.push(
+        ...(await benchLearning({
+          redisUrl: process.env.AFT_TEST_REDIS_URL!,
+          seconds: Number(process.env.BENCH_LEARNING_SECONDS ?? 10),
         })),
       );
     }

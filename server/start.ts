@@ -6,8 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StorageAdapter } from '../adapters/contract.js';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
-import { collectGarbage } from '../gc/collector.js';
-import { acquireLease } from '../gc/lease.js';
+import { collectWhileBehind } from '../gc/rounds.js';
 import { CommitPush } from '../shim/commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -147,6 +146,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
             metrics,
             app,
             tokens: config.tokens.length > 0 ? [config.tokens] : [],
+            peerTokens: () => peerTokens,
             maxJsonBytes: maxJsonBodyBytes(config),
             maxValueBytes: config.maxValueBytes,
             logger,
@@ -252,28 +252,36 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       .catch((error: unknown) => logger.debug({ err: error }, 'reading the engine configuration failed'));
   }
 
-  /** Every gcIntervalMs, whoever holds this period's lease runs one bounded pass. */
+  /**
+   * Every gcIntervalMs, whoever holds this period's lease runs bounded passes, back to back
+   * while they leave a backlog (gc/rounds.ts).
+   */
   function startGlobalGc(): NodeJS.Timeout {
     let running = false;
     const timer = setInterval(async () => {
       if (running || !shimNode.ready) return;
       running = true;
       try {
-        const lease = await acquireLease(storage, shimNode.nodeId, 3 * config.gcIntervalMs);
-        if (!lease.held) return;
-        const report = await collectGarbage({
+        await collectWhileBehind({
           storage,
+          holder: shimNode.nodeId,
+          leaseMs: 3 * config.gcIntervalMs,
+          reserveMs: config.gcIntervalMs,
           maxDeletes: config.gcMaxDeletes,
           deadAfterMs: config.deadAfterMs,
           timing: shimNode.timing,
+          // Shutdown stops a round between passes and abandons the pass's storage calls.
+          signal: bootstrap.signal,
+          onPass: (report) => {
+            metrics.gcDeleted.inc({ kind: 'versions' }, report.versionsDeleted);
+            metrics.gcDeleted.inc({ kind: 'orphans' }, report.orphanVersionsDeleted);
+            metrics.gcDeleted.inc({ kind: 'records' }, report.recordsDeleted);
+            metrics.gcBacklog.set(report.backlog);
+            if (report.versionsDeleted + report.orphanVersionsDeleted + report.recordsDeleted > 0) {
+              logger.info({ ...report }, 'garbage collected');
+            }
+          },
         });
-        metrics.gcDeleted.inc({ kind: 'versions' }, report.versionsDeleted);
-        metrics.gcDeleted.inc({ kind: 'orphans' }, report.orphanVersionsDeleted);
-        metrics.gcDeleted.inc({ kind: 'records' }, report.recordsDeleted);
-        metrics.gcBacklog.set(report.backlog);
-        if (report.versionsDeleted + report.orphanVersionsDeleted + report.recordsDeleted > 0) {
-          logger.info({ ...report }, 'garbage collected');
-        }
       } catch (error) {
         logger.warn({ err: error }, 'garbage collection pass failed');
       } finally {

@@ -325,7 +325,7 @@ export const SETTINGS: readonly ShimSetting[] = [
     'AFT_GC_MAX_DELETES',
     '--gc-max-deletes <n>',
     '10000',
-    'most versions one GC pass deletes',
+    'most versions one GC pass deletes (passes repeat while behind)',
     parsers.integer(1, 10_000_000),
   ),
 ];

@@ -18,11 +18,11 @@ import { openApiDocument } from './openapi.js';
 import {
   closeSignalOf,
   maxJsonBodyBytes,
+  PUSH_COMMITS_ROUTE,
+  type Route,
   TRANSACTION_ROUTES,
-  type TransactionRoute,
   writeRouteAnswer,
 } from './transaction-routes.js';
-import { validatePushCommits } from './validation.js';
 
 export interface AppOptions {
   readonly node: ShimNode;
@@ -113,14 +113,9 @@ export function createApp(options: AppOptions): express.Express {
     res.json({ nodeId: node.nodeId, ready: node.ready, ...options.describeNode?.() });
   });
 
-  // Commit records pushed by a peer right after its commits.
-  app.post(PATHS.pushCommits, jsonBody, (req, res) => {
-    res.json(node.learnPushedCommits(validatePushCommits(req.body).records));
-  });
-
   // The transaction routes, from the one table the direct front serves too.
   const parserOf: Record<'json' | 'bytes', express.RequestHandler> = { json: jsonBody, bytes: rawBody };
-  const mount = (route: TransactionRoute): void => {
+  const mount = (route: Route): void => {
     const handler = async (req: Request, res: Response): Promise<void> => {
       const answer = await route.handle(node, {
         txid: (req.params as { txid?: string }).txid ?? '',
@@ -135,6 +130,8 @@ export function createApp(options: AppOptions): express.Express {
     if (route.body === 'none') app[method](route.pattern, handler);
     else app[method](route.pattern, parserOf[route.body], handler);
   };
+  // Peer routes have their credential checked above (PATHS.internal).
+  mount(PUSH_COMMITS_ROUTE);
   mount(TRANSACTION_ROUTES.begin);
   mount(TRANSACTION_ROUTES.status);
   app.all(ROUTE_PATTERNS.keys, () => {

@@ -1,6 +1,6 @@
 /**
- * The server's request listener: the transaction routes (./transaction-routes.ts) straight
- * from `node:http`, everything else through the express app. Express spent about three
+ * The server's request listener: the transaction routes and the push route of peers
+ * (./transaction-routes.ts) straight from `node:http`, everything else through the express app. Express spent about three
  * quarters of a transaction's CPU in the node (routing, its request and response helpers,
  * body-parser); this front matches the few transaction paths by hand, reads the body once and
  * writes each answer in one call. What it does not handle exactly as express would (another
@@ -20,9 +20,10 @@ import { FORWARDED_HEADER } from './forwarding.js';
 import type { PrometheusMetrics } from './metrics.js';
 import {
   closeSignalOf,
+  PUSH_COMMITS_ROUTE,
+  type Route,
   type RouteRequest,
   TRANSACTION_ROUTES,
-  type TransactionRoute,
   writeRouteAnswer,
 } from './transaction-routes.js';
 
@@ -31,8 +32,10 @@ export interface DirectFrontOptions {
   readonly metrics: PrometheusMetrics;
   /** Serves every request the front does not: the REST API's express app. */
   readonly app: RequestListener;
-  /** Client bearer tokens; empty turns auth off (as for the app). */
+  /** Client bearer tokens; empty turns client auth off (as for the app). */
   readonly tokens: readonly AcceptedTokens[];
+  /** The peer credential (a function while it loads), which the peer route always takes. */
+  readonly peerTokens: AcceptedTokens;
   /** Body limits, as the app's parsers have them. */
   readonly maxJsonBytes: number;
   readonly maxValueBytes: number;
@@ -44,14 +47,15 @@ const TRANSACTION_PREFIX = `${PATHS.transactions}/`;
 const KEYS_SEGMENT = 'keys/';
 
 interface Matched {
-  readonly route: TransactionRoute;
+  readonly route: Route;
   readonly txid: string;
   readonly key: string;
 }
 
 export function directFront(options: DirectFrontOptions): RequestListener {
   const { node, metrics, app, logger } = options;
-  const authorize = options.tokens.length > 0 ? bearerCheck(...options.tokens) : undefined;
+  const authorizeClient = options.tokens.length > 0 ? bearerCheck(...options.tokens) : undefined;
+  const authorizePeer = bearerCheck(options.peerTokens);
 
   const serve = async (req: IncomingMessage, res: ServerResponse, matched: Matched): Promise<void> => {
     const { route } = matched;
@@ -66,7 +70,9 @@ export function directFront(options: DirectFrontOptions): RequestListener {
     });
     if (options.isShuttingDown()) res.setHeader('Connection', 'close');
     try {
-      const refusal = authorize?.(req.headers.authorization);
+      const refusal = (route.credential === 'peer' ? authorizePeer : authorizeClient)?.(
+        req.headers.authorization,
+      );
       if (refusal) throw refusal;
       routeLabel = route.pattern;
       const body =
@@ -111,6 +117,9 @@ function matchTransactionRoute(req: IncomingMessage, nodeId: string): Matched | 
   if (path === PATHS.transactions) {
     return method === 'POST' ? { route: TRANSACTION_ROUTES.begin, txid: '', key: '' } : undefined;
   }
+  if (path === PATHS.pushCommits) {
+    return method === 'POST' ? { route: PUSH_COMMITS_ROUTE, txid: '', key: '' } : undefined;
+  }
   if (!path.startsWith(TRANSACTION_PREFIX)) return undefined;
   const rest = path.slice(TRANSACTION_PREFIX.length);
   const slash = rest.indexOf('/');
@@ -138,11 +147,7 @@ function matchTransactionRoute(req: IncomingMessage, nodeId: string): Matched | 
   return undefined;
 }
 
-function routeOf(
-  method: string | undefined,
-  action: string,
-  isTransaction: boolean,
-): TransactionRoute | undefined {
+function routeOf(method: string | undefined, action: string, isTransaction: boolean): Route | undefined {
   if (isTransaction) return method === 'GET' ? TRANSACTION_ROUTES.status : undefined;
   if (method !== 'POST') return undefined;
   switch (action) {

@@ -1,8 +1,11 @@
 /**
  * The core's PeerTransport over HTTP: commit pushes to the peer route and "who are you"
- * probes, each with the peer credential (docs/protocol.md, "Pushed records").
+ * probes, each with the peer credential (docs/protocol.md, "Pushed records"). On node:http
+ * with a keep-alive agent, as the client (lambda-layer/transport.ts): global fetch cost a node
+ * its Request, Response, stream and AbortSignal objects on every push to every peer.
  */
 import type { CommitRecord } from '../../adapters/contract.js';
+import { nodeHttpTransport } from '../../lambda-layer/transport.js';
 import type { PeerTransport } from '../../shim/peer-transport.js';
 import { PATHS } from '../../wire/api.js';
 
@@ -14,30 +17,34 @@ export interface HttpPeerTransportOptions {
 }
 
 export function httpPeerTransport(options: HttpPeerTransportOptions): PeerTransport {
+  const send = nodeHttpTransport();
   const url = (peerUrl: string, path: string) => `${peerUrl.replace(/\/$/, '')}${path}`;
   return {
     async pushCommits(peerUrl, records: readonly CommitRecord[]) {
       const token = options.token();
       if (token === undefined) return;
-      const answer = await fetch(url(peerUrl, PATHS.pushCommits), {
+      const answer = await send({
         method: 'POST',
+        url: url(peerUrl, PATHS.pushCommits),
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ records }),
-        signal: AbortSignal.timeout(options.pushTimeoutMs ?? 2000),
+        timeoutMs: options.pushTimeoutMs ?? 2000,
+        signal: undefined,
       });
-      await answer.body?.cancel();
+      if (answer.status !== 200) throw new Error(`the peer answered ${answer.status} to a push`);
     },
     async probe(peerUrl, timeoutMs) {
       const token = options.token();
-      const response = await fetch(url(peerUrl, PATHS.node), {
+      const answer = await send({
+        method: 'GET',
+        url: url(peerUrl, PATHS.node),
         headers: token ? { authorization: `Bearer ${token}` } : {},
-        signal: AbortSignal.timeout(timeoutMs),
+        body: undefined,
+        timeoutMs,
+        signal: undefined,
       });
-      if (!response.ok) {
-        await response.body?.cancel();
-        return undefined;
-      }
-      const { nodeId } = (await response.json()) as { nodeId?: unknown };
+      if (answer.status < 200 || answer.status >= 300) return undefined;
+      const { nodeId } = JSON.parse(answer.body.toString('utf8')) as { nodeId?: unknown };
       return typeof nodeId === 'string' ? nodeId : undefined;
     },
   };

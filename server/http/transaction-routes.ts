@@ -1,8 +1,9 @@
 /**
- * The transaction routes of the REST API, once: what each takes and answers, free of any HTTP
- * framework. The express app mounts this table (./app.ts) and the server's direct front
- * (./direct-front.ts) dispatches to it without express; validation (./validation.ts) and
- * error mapping (./errors.ts) are the same whichever way a request came.
+ * The routes of the REST API's hot path, once: the transaction routes and the peer route that
+ * takes pushed commits, what each takes and answers, free of any HTTP framework. The express
+ * app mounts this table (./app.ts) and the server's direct front (./direct-front.ts)
+ * dispatches to it without express; validation (./validation.ts) and error mapping
+ * (./errors.ts) are the same whichever way a request came.
  */
 import type { ServerResponse } from 'node:http';
 import { KeyNotFoundError } from '../../shim/errors.js';
@@ -18,7 +19,14 @@ import {
   type WireReadItem,
   type WriteRequest,
 } from '../../wire/api.js';
-import { decodeBase64, validateBegin, validateCommit, validateRead, validateWrite } from './validation.js';
+import {
+  decodeBase64,
+  validateBegin,
+  validateCommit,
+  validatePushCommits,
+  validateRead,
+  validateWrite,
+} from './validation.js';
 
 /** One request to a transaction route, its path already matched and its body read. */
 export interface RouteRequest {
@@ -38,12 +46,14 @@ export type RouteAnswer =
   | { readonly status: number; readonly bytes: Uint8Array; readonly version?: string }
   | { readonly status: 204 };
 
-export interface TransactionRoute {
+export interface Route {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** The express pattern; also the route label of the HTTP metrics. */
   readonly pattern: string;
   /** How the body is read: JSON (when the request says so), raw bytes, or not at all. */
   readonly body: 'json' | 'bytes' | 'none';
+  /** Who may call it: clients (when client auth is on), or only peers (the peer credential). */
+  readonly credential: 'client' | 'peer';
   readonly handle: (node: ShimNode, request: RouteRequest) => RouteAnswer | Promise<RouteAnswer>;
 }
 
@@ -54,6 +64,7 @@ export const TRANSACTION_ROUTES = {
     method: 'POST',
     pattern: PATHS.transactions,
     body: 'json',
+    credential: 'client',
     handle: async (node, request) => {
       const body = validateBegin(request.body ?? {});
       const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
@@ -85,12 +96,14 @@ export const TRANSACTION_ROUTES = {
     method: 'GET',
     pattern: ROUTE_PATTERNS.transaction,
     body: 'none',
+    credential: 'client',
     handle: async (node, { txid }) => ({ status: 200, json: await node.statusOf(txid) }),
   },
   getKey: {
     method: 'GET',
     pattern: ROUTE_PATTERNS.key,
     body: 'none',
+    credential: 'client',
     handle: async (node, { txid, key, signal }) => {
       const [item] = await node.read(txid, [key], { signal: signal() });
       if (item?.value === undefined) throw new KeyNotFoundError(key);
@@ -105,6 +118,7 @@ export const TRANSACTION_ROUTES = {
     method: 'PUT',
     pattern: ROUTE_PATTERNS.key,
     body: 'bytes',
+    credential: 'client',
     handle: (node, { txid, key, body }) => {
       const value = body instanceof Uint8Array ? body : new Uint8Array();
       node.write(txid, [{ key, value }]);
@@ -115,6 +129,7 @@ export const TRANSACTION_ROUTES = {
     method: 'DELETE',
     pattern: ROUTE_PATTERNS.key,
     body: 'none',
+    credential: 'client',
     handle: (node, { txid, key }) => {
       node.write(txid, [{ key, value: null }]);
       return NO_CONTENT;
@@ -124,6 +139,7 @@ export const TRANSACTION_ROUTES = {
     method: 'POST',
     pattern: ROUTE_PATTERNS.read,
     body: 'json',
+    credential: 'client',
     handle: async (node, { txid, body, signal }) => {
       // The key limit is the node's (shim/limits.ts), embedded or behind this API alike.
       const { keys } = validateRead(body);
@@ -136,6 +152,7 @@ export const TRANSACTION_ROUTES = {
     method: 'POST',
     pattern: ROUTE_PATTERNS.write,
     body: 'json',
+    credential: 'client',
     handle: (node, { txid, body }) => {
       node.write(txid, fromWireItems(validateWrite(body).items));
       return NO_CONTENT;
@@ -145,6 +162,7 @@ export const TRANSACTION_ROUTES = {
     method: 'POST',
     pattern: ROUTE_PATTERNS.commit,
     body: 'json',
+    credential: 'client',
     handle: async (node, { txid, body }) => {
       const { result, items } = validateCommit(body ?? {});
       const outcome = await node.commit(txid, {
@@ -158,9 +176,22 @@ export const TRANSACTION_ROUTES = {
     method: 'POST',
     pattern: ROUTE_PATTERNS.abort,
     body: 'none',
+    credential: 'client',
     handle: (node, { txid }) => ({ status: 200, json: node.abort(txid) }),
   },
-} as const satisfies Record<string, TransactionRoute>;
+} as const satisfies Record<string, Route>;
+
+/** Commit records pushed by a peer right after its commits (docs/protocol.md, "Pushed records"). */
+export const PUSH_COMMITS_ROUTE = {
+  method: 'POST',
+  pattern: PATHS.pushCommits,
+  body: 'json',
+  credential: 'peer',
+  handle: (node, { body }) => ({
+    status: 200,
+    json: node.learnPushedCommits(validatePushCommits(body).records),
+  }),
+} as const satisfies Route;
 
 function isReplay(begun: TransactionInfo | Replay): begun is Replay {
   return 'replayed' in begun;

@@ -45,6 +45,7 @@ function send(
 
 const TOKEN = { authorization: 'Bearer the-token' };
 const JSON_TYPE = { ...TOKEN, 'content-type': 'application/json' };
+const PEER_JSON = { authorization: 'Bearer the-peer-token', 'content-type': 'application/json' };
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
 /** The script: each step gets the txid of the last begin, and answers a normalized answer. */
@@ -179,6 +180,28 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ],
   ['abort after commit', (url, txid) => send(url, 'POST', `/v1/transactions/${txid}/abort`, TOKEN)],
   ['health', (url) => send(url, 'GET', '/healthz')],
+  [
+    'a push without a token',
+    (url) =>
+      send(url, 'POST', '/v1/internal/commits', { 'content-type': 'application/json' }, '{"records":[]}'),
+  ],
+  [
+    'a push with a client token',
+    (url) => send(url, 'POST', '/v1/internal/commits', JSON_TYPE, '{"records":[]}'),
+  ],
+  ['a push that is not a push', (url) => send(url, 'POST', '/v1/internal/commits', PEER_JSON, '{"recs":[]}')],
+  [
+    'a push of a malformed record',
+    (url) =>
+      send(
+        url,
+        'POST',
+        '/v1/internal/commits',
+        PEER_JSON,
+        JSON.stringify({ records: [{ versionId: 'x', txid: 'peer-1', writeSet: ['k'], deleted: [] }] }),
+      ),
+  ],
+  ['an empty push', (url) => send(url, 'POST', '/v1/internal/commits', PEER_JSON, '{"records":[]}')],
 ];
 
 const TXID = /[a-z2-7]{10}-[0-9a-z]+-[0-9a-z]+-[0-9a-f]{32}/g;
@@ -215,6 +238,7 @@ describe('the direct front and the express app answer alike', () => {
         maxValueBytes: 1000,
         maxTransactionBytes: 100_000,
         env: { AFT_TOKENS: 'the-token' },
+        peerTokens: ['the-peer-token'],
         httpFront,
       });
       shims.push(shim);
@@ -243,6 +267,10 @@ describe('the direct front and the express app answer alike', () => {
     expect(statusOf.get('invalid UTF-8')).toBe(400);
     expect(statusOf.get('no token')).toBe(401);
     expect(statusOf.get('commit with writes')).toBe(200);
+    expect(statusOf.get('a push with a client token')).toBe(403);
+    expect(direct.find(([name]) => name === 'a push of a malformed record')?.[1].body).toBe(
+      '{"learned":0,"refused":1}',
+    );
     expect(direct.find(([name]) => name === 'batch read')?.[1].body).toContain(b64('value of a/b'));
   });
 });

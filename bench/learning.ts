@@ -1,0 +1,106 @@
+/**
+ * What learning a peer's commit costs (issue 17): 2 and 3 `aft serve` nodes over one Redis,
+ * load on the first only. CPU per transaction served there; CPU per commit learned on each
+ * other node, less what that node spends idle (heartbeats, pulls) over the same time; and how
+ * soon a commit acknowledged by the first is visible to a read on another (freshness).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AftClient } from '../lambda-layer/client.js';
+import { measure, startNode, stopNodes } from './cluster.js';
+import { fmt, processCpuMicros, summarize } from './measure.js';
+
+export interface LearningBenchOptions {
+  readonly redisUrl: string;
+  readonly seconds: number;
+}
+
+const CLIENTS = 8;
+const KEYS = 1000;
+
+/** Commits a fresh key on `writer`, then reads it on `reader` until it is there: the delays, ms. */
+async function freshness(writer: AftClient, reader: AftClient, until: () => boolean): Promise<number[]> {
+  const delays: number[] = [];
+  for (let i = 0; until(); i += 1) {
+    const key = `fresh/${process.pid}/${i}/${Math.random()}`;
+    const tx = await writer.begin();
+    await tx.put(key, 'x');
+    await tx.commit();
+    const acknowledged = performance.now();
+    for (;;) {
+      const read = await reader.begin({ read: [key] });
+      await read.abort();
+      if (read.prefetched[0]?.value !== undefined) break;
+      if (performance.now() - acknowledged > 5000) throw new Error(`${key} was not learned in 5 s`);
+    }
+    delays.push(performance.now() - acknowledged);
+    await sleep(5);
+  }
+  return delays;
+}
+
+export async function benchLearning(options: LearningBenchOptions): Promise<string[]> {
+  const runId = Date.now().toString(36);
+  const rows: string[] = [];
+  const delays: number[] = [];
+  for (const count of [2, 3]) {
+    process.stderr.write(`bench: learning, ${count} nodes\n`);
+    const storage = `${options.redisUrl}?prefix=learn${count}-${runId}:`;
+    const nodes: Awaited<ReturnType<typeof startNode>>[] = [];
+    for (let i = 0; i < count; i += 1) nodes.push(await startNode(storage, ['--gc', 'off']));
+    try {
+      const cpus = () => nodes.map(({ child }) => processCpuMicros(child.pid!));
+      await measure([nodes[0]!.url], CLIENTS, KEYS, 1000);
+      // Idle: what each node spends with no load, per second.
+      let before = cpus();
+      let started = performance.now();
+      await sleep(options.seconds * 1000);
+      const idlePerSecond = cpus().map(
+        (cpu, i) => (cpu - before[i]!) / ((performance.now() - started) / 1000),
+      );
+      // Load on the first node; the others only learn its commits (and answer freshness reads).
+      before = cpus();
+      started = performance.now();
+      let loading = true;
+      // Freshness reads go to the second node, so with 3 nodes the third only learns.
+      const probe =
+        count === 3
+          ? freshness(
+              new AftClient({ url: nodes[0]!.url }),
+              new AftClient({ url: nodes[1]!.url }),
+              () => loading,
+            )
+          : Promise.resolve([]);
+      const rate = await measure([nodes[0]!.url], CLIENTS, KEYS, options.seconds * 1000);
+      loading = false;
+      const probed = await probe;
+      const elapsedSeconds = (performance.now() - started) / 1000;
+      const spent = cpus().map((cpu, i) => cpu - before[i]!);
+      // Every commit of the window: the load's and the probe's.
+      const commits = rate * options.seconds + probed.length;
+      const served = spent[0]! / commits;
+      // The last node only learns: no client calls it.
+      const learner = count - 1;
+      const learned = (spent[learner]! - idlePerSecond[learner]! * elapsedSeconds) / commits;
+      delays.push(...probed);
+      rows.push(
+        `| ${count} | ${rate.toFixed(0)} | ${served.toFixed(0)} | ${learned.toFixed(1)} | ${((100 * learned) / served).toFixed(1)}% | ${(idlePerSecond[learner]! / 1000).toFixed(1)} ms/s |`,
+      );
+    } finally {
+      await stopNodes(nodes);
+    }
+  }
+  const { p50, p99 } = summarize(delays);
+  return [
+    `### Learning a peer's commit: nodes over one Redis, ${CLIENTS} clients on the first for ${options.seconds} s`,
+    '',
+    'CPU time of each `aft serve` process (`/proc/<pid>/stat`); a learner is the last node, which',
+    'only learns (pushes, pulls), its idle CPU over the same time taken off.',
+    '',
+    '| nodes | tx/s on the first | node CPU µs per served tx | learner CPU µs per learned commit | learned / served | learner idle CPU |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `Freshness: with 3 nodes, a commit acknowledged by the first is read on the second after ${fmt(p50)} ms at p50 and ${fmt(p99)} ms at p99 (${delays.length} commits, under the load above).`,
+    '',
+  ];
+}
