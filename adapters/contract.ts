@@ -183,3 +183,9 @@ export function assertVersionId(versionId: string): void {
   if (!VERSION_ID_PATTERN.test(versionId))
     throw new TypeError(`invalid version id ${JSON.stringify(versionId)}`);
 }
+
+/** The ids of a putVersionsAndRecord, checked before anything is written. */
+export function assertWriteIds(versions: readonly VersionRef[], record: CommitRecord): void {
+  assertVersionId(record.versionId);
+  for (const { versionId } of versions) assertVersionId(versionId);
+}

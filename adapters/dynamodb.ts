@@ -39,7 +39,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
 import {
   BUCKETS_PARTITION,
   COMMIT_SHARDS,
@@ -178,8 +178,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?: CallOptions,
   ): Promise<boolean> {
     options?.signal?.throwIfAborted();
-    assertVersionId(record.versionId);
-    for (const { versionId } of versions) assertVersionId(versionId);
+    assertWriteIds(versions, record);
     if (!fitsOneTransaction(versions, encodeRecord(record).byteLength)) {
       throw new RangeError('versions and record are over one DynamoDB transaction (fitsVersionsAndRecord)');
     }

@@ -12,7 +12,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
 import { copyRecord } from './record-codec.js';
 import { insertSorted, removeSorted, upperBound } from './sorted.js';
 
@@ -46,8 +46,7 @@ export class MemoryAdapter implements StorageAdapter {
     options?: CallOptions,
   ): Promise<boolean> {
     await settle(options);
-    assertVersionId(record.versionId);
-    for (const { versionId } of versions) assertVersionId(versionId);
+    assertWriteIds(versions, record);
     if (this.commits.has(record.versionId)) return false;
     // Both in one synchronous step: nothing sees the versions without the record.
     this.storeVersions(versions);

@@ -32,7 +32,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId } from './contract.js';
+import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
@@ -140,8 +140,7 @@ export class RedisAdapter implements StorageAdapter {
     options?: CallOptions,
   ): Promise<boolean> {
     options?.signal?.throwIfAborted();
-    assertVersionId(record.versionId);
-    for (const { versionId } of versions) assertVersionId(versionId);
+    assertWriteIds(versions, record);
     const bucket = commitBucketOf(record.versionId);
     const keys: Array<string | Buffer> = [this.recordsKey(bucket), this.idsKey(bucket), this.bucketsKey()];
     const args: Array<string | Buffer> = [record.versionId, Buffer.from(encodeRecord(record)), bucket];

@@ -1,11 +1,13 @@
 /**
  * Garbage collection over real nodes (protocol.md §8): storage and metadata stay O(keys)
  * under overwrites, a version a running reader still needs is never deleted (the §8
- * example), orphans of commits that died before their record are deleted, and a pass's
- * work is bounded.
+ * example), orphans of commits that died before their record are deleted, a pass's work is
+ * bounded, and passes run back to back while they leave a backlog (gc/rounds.ts).
  */
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
+import { acquireLease } from '../../gc/lease.js';
+import { collectWhileBehind } from '../../gc/rounds.js';
 import { type RunningShim, startShim } from '../../server/start.js';
 import { INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { parseVersionId } from '../../shim/ids.js';
@@ -230,4 +232,43 @@ describe('garbage collection', () => {
       await node!.close();
     }
   }, 30_000);
+
+  it('runs passes back to back while they leave a backlog, each within its bound', async () => {
+    const storage = new MemoryAdapter();
+    const [node] = await startNodes(storage, 1);
+    try {
+      const KEYS = 6;
+      let last = '';
+      // 8 generations of every key: 42 superseded versions to collect.
+      for (let generation = 0; generation < 8; generation += 1) {
+        last = await put(
+          node!.url,
+          Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [`k${i}`, `${generation}`])),
+        );
+      }
+      await untilLowWaterPast(storage, last);
+      expect(storage.versionCount).toBe(8 * KEYS);
+      const now = () => Date.now() + TIMING.outcomeRetentionMs;
+      const round = { holder: 'collector', leaseMs: 60_000, reserveMs: 0, now };
+      const reports = await collectWhileBehind({
+        ...round,
+        storage,
+        maxDeletes: 10,
+        deadAfterMs: 2000,
+        timing: TIMING,
+      });
+      expect(reports.length).toBeGreaterThanOrEqual(5);
+      for (const report of reports) expect(report.versionsDeleted).toBeLessThanOrEqual(10);
+      expect(reports.reduce((sum, report) => sum + report.versionsDeleted, 0)).toBe(7 * KEYS);
+      expect(reports[reports.length - 1]!.backlog).toBe(0);
+      expect(storage.versionCount).toBe(KEYS);
+
+      // Another holder of this period's lease: no pass runs here.
+      const other = new MemoryAdapter();
+      await acquireLease(other, 'someone-else', round.leaseMs, now);
+      expect(await collectWhileBehind({ ...round, storage: other })).toEqual([]);
+    } finally {
+      await node!.close();
+    }
+  });
 });
