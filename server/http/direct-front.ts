@@ -1,9 +1,9 @@
 /**
  * The server's request listener: the transaction routes and the push route of peers
- * (./transaction-routes.ts) straight from `node:http`, everything else through the express app. Express spent about three
- * quarters of a transaction's CPU in the node (routing, its request and response helpers,
- * body-parser); this front matches the few transaction paths by hand, reads the body once and
- * writes each answer in one call. What it does not handle exactly as express would (another
+ * (./transaction-routes.ts) straight from `node:http`, everything else through the express
+ * app. Express spent about three quarters of a transaction's CPU in the node (routing, its
+ * request and response helpers, body-parser); this front matches the few hot paths by hand,
+ * reads the body once and writes each answer in one call. What it does not handle exactly as express would (another
  * node's transaction, an encoded body, a path that is not quite a route) it hands to express,
  * which serves the same route table with the same validation and error mapping.
  */
