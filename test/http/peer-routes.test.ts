@@ -148,8 +148,9 @@ describe('what a genuine peer pushes is checked', () => {
     ['a deleted key outside the write set', (r: CommitRecord) => ({ ...r, deleted: ['elsewhere'] })],
     ['a key twice', (r: CommitRecord) => ({ ...r, writeSet: ['k', 'k'] })],
   ])('%s is refused', async (_name, spoil) => {
-    await commitOne('k', 'committed');
-    expect(await push(spoil(peerRecord(Date.now(), ['k'])))).toEqual({ learned: 0, refused: 1 });
+    // Newer than the commit: were it learned, reads would choose it.
+    const committed = await commitOne('k', 'committed');
+    expect(await push(spoil(peerRecord(laterThan(committed), ['k'])))).toEqual({ learned: 0, refused: 1 });
     expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
   });
 
@@ -203,8 +204,8 @@ describe('what a genuine peer pushes is checked', () => {
     await shim.ready;
     call = httpClient(shim.url);
     peer = httpClient(shim.url, { authorization: 'Bearer peer-token' });
-    await commitOne('k', 'committed');
-    const forged = peerRecord(Date.now(), ['k']);
+    const committed = await commitOne('k', 'committed');
+    const forged = peerRecord(laterThan(committed), ['k']);
     await push(forged);
     // Both reads choose the forged version; their look-ups are held, then let go one at a
     // time: the second finds the record already dropped by the first.
