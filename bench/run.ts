@@ -11,6 +11,9 @@
  *   BENCH_SAMPLES=200              latency samples per workload
  *   BENCH_SECONDS=3                seconds per throughput figure
  *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
+ *   BENCH_TABLES=off               skip the per-engine tables (the engines still serve the idle part)
+ *   BENCH_IDLE=off                 skip the storage calls of idle nodes (3 per engine)
+ *   BENCH_IDLE_SECONDS=10          how long they are counted
  *   BENCH_LEARNING=off             skip what learning a peer's commit costs (2 and 3 nodes)
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *
@@ -38,6 +41,7 @@ import {
   s3Direct,
   type WorkloadShape,
 } from './direct-engines.js';
+import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
 import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
@@ -227,7 +231,7 @@ async function main(): Promise<void> {
   const cpuTransactions = Number(process.env.BENCH_CPU_TRANSACTIONS ?? 3000);
   try {
     if (cpuTransactions > 0) output.push(...(await benchCpu(cpuTransactions)));
-    for (const engine of engines) {
+    for (const engine of process.env.BENCH_TABLES === 'off' ? [] : engines) {
       const result = await benchEngine(engine);
       output.push(...result.lines);
       requestRows.push(`| ${engine.name} | ${result.requests.map(fmt).join(' | ')} |`);
@@ -249,6 +253,10 @@ async function main(): Promise<void> {
           plotPath: fileURLToPath(new URL('../../bench/gc-storage.svg', import.meta.url)),
         })),
       );
+    }
+    if (process.env.BENCH_IDLE !== 'off') {
+      const idle = engines.filter((engine) => engine.name !== 'memory');
+      output.push(...(await benchIdle(idle, Number(process.env.BENCH_IDLE_SECONDS ?? 10))));
     }
     if (process.env.BENCH_LEARNING !== 'off') {
       output.push(

@@ -83,6 +83,7 @@ export async function guardStorage<T>(
   call: (options: CallOptions) => Promise<T>,
   guard: GuardOptions = {},
 ): Promise<T> {
+  metrics.storageCall?.(operation);
   const timeoutMs = guard.timeoutMs;
   const deadline = timeoutMs === undefined ? undefined : sharedDeadline(timeoutMs);
   const signal =

@@ -20,6 +20,8 @@ export interface NodeMetrics {
   cacheHit(): void;
   cacheMiss(): void;
   storageError(operation: string): void;
+  /** One call of the storage contract began (what a node costs an engine billed per request). */
+  storageCall?(operation: string): void;
 }
 
 export const noMetrics: NodeMetrics = {

@@ -15,12 +15,12 @@ const v8ToIstanbul = require('v8-to-istanbul');
 
 const ROOT = join(__dirname, '..');
 /**
- * The floor, in percent: under what the suite reaches (lines 72-74%, functions 58-59% on
- * 2026-11-27; V8 counts every arrow function; SIGKILLed processes report nothing, so a run
- * varies by a point or two), so a real loss fails CI and a noisy run does not.
+ * The floor, in percent: under what the suite reaches (lines 75-78%, functions 60-69% on
+ * 2026-11-27, server/ and wire/ counted; V8 counts every arrow function; SIGKILLed processes
+ * report nothing, so a run varies by a point or two), so a real loss fails CI and a noisy
+ * run does not.
  */
-const FLOOR = { lines: 70, functions: 56 };
-// Every folder of the product (test/ and bench/ are not).
+const FLOOR = { lines: 72, functions: 58 };
 const SOURCES = /^(wire|shim|server|adapters|gc|lambda-layer|lambda-local|infra|bin)\//;
 
 class MergedCoverageReporter {

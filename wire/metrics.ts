@@ -11,6 +11,7 @@ export const METRIC_NAMES = {
   cacheMisses: 'aft_cache_misses_total',
   cacheHitRatio: 'aft_cache_hit_ratio',
   storageErrors: 'aft_storage_errors_total',
+  storageCalls: 'aft_storage_calls_total',
   openTransactions: 'aft_open_transactions',
   gcDeleted: 'aft_gc_deleted_total',
   gcBacklog: 'aft_gc_backlog',

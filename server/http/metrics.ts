@@ -17,6 +17,7 @@ export class PrometheusMetrics implements NodeMetrics {
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
   private readonly storageErrors: Counter<'operation'>;
+  private readonly storageCalls: Counter<'operation'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status'>;
   /** Objects deleted by global GC passes run in this node, by kind. */
   readonly gcDeleted: Counter<'kind'>;
@@ -75,6 +76,12 @@ export class PrometheusMetrics implements NodeMetrics {
     this.storageErrors = new Counter({
       name: METRIC_NAMES.storageErrors,
       help: 'Failed storage calls, by operation',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.storageCalls = new Counter({
+      name: METRIC_NAMES.storageCalls,
+      help: 'Calls of the storage contract, by operation (a listing of several pages counts once)',
       labelNames: ['operation'],
       registers,
     });
@@ -137,5 +144,8 @@ export class PrometheusMetrics implements NodeMetrics {
   }
   storageError(operation: string): void {
     this.storageErrors.inc({ operation });
+  }
+  storageCall(operation: string): void {
+    this.storageCalls.inc({ operation });
   }
 }

@@ -9,6 +9,7 @@ import { acquireLease } from '../../gc/lease.js';
 import { StorageUnavailableError } from '../../shim/errors.js';
 import { GuardedStorage } from '../../shim/guarded-storage.js';
 import { Membership } from '../../shim/membership.js';
+import { noMetrics } from '../../shim/telemetry.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
 
 /** A memory adapter whose entry and record calls fail as an engine's would. */
@@ -60,6 +61,16 @@ describe('GuardedStorage', () => {
     // And not much after it: a window is 10 ms.
     for (const ms of waited) expect(ms).toBeLessThan(40 + 10 + 200);
     holding.stopHolding();
+  });
+
+  it('counts every call by operation, failed ones too', async () => {
+    const calls: string[] = [];
+    const metrics = { ...noMetrics, storageCall: (operation: string) => calls.push(operation) };
+    const storage = GuardedStorage.of(new BrokenAdapter(), { metrics });
+    await storage.getEntry('ns', 'id');
+    await storage.listEntries('members').catch(() => undefined);
+    await storage.listCommitRecords(undefined, { limit: 10 });
+    expect(calls).toEqual(['getEntry', 'listEntries', 'listCommitRecords']);
   });
 
   it('has exactly the optional methods of the engine, and guards an adapter once', () => {
