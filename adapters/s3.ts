@@ -72,6 +72,7 @@ export class S3Adapter implements StorageAdapter {
           Bucket: this.bucket,
           Key: this.versionKey(key, versionId),
           Body: value,
+          Metadata: digestMetadata(value),
         }),
         { abortSignal: options?.signal },
       );
@@ -140,6 +141,7 @@ export class S3Adapter implements StorageAdapter {
         Bucket: this.bucket,
         Key: this.entryKey(namespace, id),
         Body: value,
+        Metadata: digestMetadata(value),
       }),
       {
         abortSignal: options?.signal,
@@ -231,7 +233,29 @@ export class S3Adapter implements StorageAdapter {
     return this.client;
   }
 
+  /**
+   * An object's bytes, checked against the digest aft wrote with it (objects written before
+   * aft wrote digests are taken as they are). Bytes that do not match are asked for again, a
+   * few times, then the call fails: a torn object is never answered as a value.
+   */
   private async getObject(key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    for (let attempt = 1; ; attempt += 1) {
+      const read = await this.readObject(key, options);
+      if (read === undefined) return undefined;
+      const expected = read.metadata?.[DIGEST_METADATA];
+      if (expected === undefined || digestOf(read.bytes) === expected) return read.bytes;
+      if (attempt >= DIGEST_ATTEMPTS) {
+        throw new Error(
+          `S3 answered ${key} with ${read.bytes.byteLength} bytes that do not match the digest aft wrote with it`,
+        );
+      }
+    }
+  }
+
+  private async readObject(
+    key: string,
+    options?: CallOptions,
+  ): Promise<{ bytes: Uint8Array; metadata: Record<string, string> | undefined } | undefined> {
     try {
       const answer = await (await this.s3()).send(
         new (await s3Sdk()).GetObjectCommand({ Bucket: this.bucket, Key: key }),
@@ -244,7 +268,8 @@ export class S3Adapter implements StorageAdapter {
       // it (a stream destroyed before anyone listens never ends) nor crash the process.
       body?.on?.('error', () => undefined);
       if (body?.destroyed) throw new Error(`S3 connection was reset while reading ${key}`);
-      return (await body?.transformToByteArray()) ?? new Uint8Array(0);
+      const bytes = (await body?.transformToByteArray()) ?? new Uint8Array(0);
+      return { bytes, metadata: answer.Metadata };
     } catch (error) {
       if (httpStatusOf(error) === 404) return undefined;
       throw error;
@@ -321,6 +346,7 @@ export class S3Adapter implements StorageAdapter {
               Key: key,
               Body: body,
               ContentType: contentType,
+              Metadata: digestMetadata(body),
               IfNoneMatch: '*',
             }),
             { abortSignal: options?.signal },
@@ -369,4 +395,17 @@ let loadingS3Sdk: Promise<S3Sdk> | undefined;
 function s3Sdk(): Promise<S3Sdk> {
   loadingS3Sdk ??= import('@aws-sdk/client-s3');
   return loadingS3Sdk;
+}
+
+/** The user metadata (`x-amz-meta-aft-md5`) that carries an object's digest. */
+const DIGEST_METADATA = 'aft-md5';
+/** Reads of an object whose bytes do not match its digest before the call fails. */
+const DIGEST_ATTEMPTS = 3;
+
+function digestOf(bytes: Uint8Array): string {
+  return createHash('md5').update(bytes).digest('base64');
+}
+
+function digestMetadata(bytes: Uint8Array): Record<string, string> {
+  return { [DIGEST_METADATA]: digestOf(bytes) };
 }

@@ -1,4 +1,4 @@
-// Runs s3rver for tests and benchmarks, with one of its bugs worked around and the conditional
+// Runs s3rver for tests and benchmarks, with two of its bugs worked around and the conditional
 // writes it lacks added.
 //
 // After a DELETE, s3rver's file store removes the object's directory when it is empty. A
@@ -7,7 +7,9 @@
 // directories. Here a DELETE removes the object's files and leaves directories alone.
 //
 // Usage: node --openssl-legacy-provider s3rver-main.cjs <directory> <port> <bucket>
-const { unlink } = require('node:fs/promises');
+const { createHash, randomBytes } = require('node:crypto');
+const { mkdir, rename, unlink, writeFile } = require('node:fs/promises');
+const { dirname } = require('node:path');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
 const S3rver = require('s3rver');
 
@@ -86,15 +88,19 @@ async function conditionalWrites(ctx, next) {
 }
 
 // s3rver streams a PUT's body straight into the object's file, truncating it first: a client
-// that dies mid-request leaves an empty or torn object. S3 stores an object whole or not at
-// all. Here the body is read to its end first; a request cut off before it stores nothing.
-const streamingPutObject = FilesystemStore.prototype.putObject;
+// that dies mid-request leaves an empty or torn object. And it answers the PUT once the bytes
+// are handed to a write stream, before they are in the file: a GET right after read a 5 MiB
+// object as its first 4 MiB, and a conditional writer right after found no file and won too.
+// S3 stores an object whole or not at all, and visible once acknowledged. Here the body is
+// read to its end first (a request cut off before it stores nothing), written to a temporary
+// file and renamed into place before the PUT is answered.
 FilesystemStore.prototype.putObject = async function putObject(object) {
-  if (!Buffer.isBuffer(object.content)) {
+  let content = object.content;
+  if (!Buffer.isBuffer(content)) {
     const chunks = [];
     await new Promise((resolve, reject) => {
       let ended = false;
-      object.content
+      content
         .on('data', (chunk) => chunks.push(chunk))
         .on('end', () => {
           ended = true;
@@ -105,9 +111,16 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
           if (!ended) reject(new Error('the request ended before its body did'));
         });
     });
-    object.content = Buffer.concat(chunks);
+    content = Buffer.concat(chunks);
   }
-  return streamingPutObject.call(this, object);
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await mkdir(dirname(objectPath), { recursive: true });
+  const temporary = `${objectPath}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temporary, content);
+  await rename(temporary, objectPath);
+  const md5 = createHash('md5').update(content).digest('hex');
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: content.length, md5 };
 };
 
 const [directory, port, bucket] = process.argv.slice(2);
