@@ -336,6 +336,7 @@ export class S3Adapter implements StorageAdapter {
     options?: CallOptions,
   ): Promise<boolean> {
     let created = false;
+    const metadata = digestMetadata(body);
     await retryUntilDone(
       `put-if-absent of ${key}`,
       async () => {
@@ -346,7 +347,7 @@ export class S3Adapter implements StorageAdapter {
               Key: key,
               Body: body,
               ContentType: contentType,
-              Metadata: digestMetadata(body),
+              Metadata: metadata,
               IfNoneMatch: '*',
             }),
             { abortSignal: options?.signal },

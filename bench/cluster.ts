@@ -5,44 +5,16 @@
  * collect a version about a minute after it was superseded.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { AftClient } from '../lambda-layer/client.js';
-import { freePort } from '../test/servers/managed-process.js';
-import { benchTransaction } from './shim-process.js';
+import { benchTransaction, startShimProcess } from './shim-process.js';
 
 const VALUE = new Uint8Array(256).fill(97);
 
-/** Starts `aft serve` on `storage` with `extra` flags; resolves once it is ready. */
-export async function startNode(
-  storage: string,
-  extra: readonly string[],
-): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [bin, 'serve', '--port', String(port), '--storage', storage, ...extra],
-    {
-      env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
-    if (
-      await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { url, child };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** The bench's one way to start a node (bench/shim-process.ts). */
+export const startNode = startShimProcess;
 
 export async function stopNodes(nodes: readonly { child: ChildProcess }[]): Promise<void> {
   await Promise.all(

@@ -4,14 +4,21 @@ import { fileURLToPath } from 'node:url';
 import type { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
 
-/** Starts `aft serve` on `storage` and resolves once it is ready. */
-export async function startShimProcess(storage: string): Promise<{ url: string; child: ChildProcess }> {
+/** Starts `aft serve` on `storage` (with `extra` flags) and resolves once it is ready. */
+export async function startShimProcess(
+  storage: string,
+  extra: readonly string[] = [],
+): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--storage', storage], {
-    env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', '--port', String(port), '--storage', storage, ...extra],
+    {
+      env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`aft serve exited with ${child.exitCode}`);
