@@ -16,6 +16,7 @@
  *   BENCH_IDLE_SECONDS=10          how long they are counted
  *   BENCH_LEARNING=off             skip what learning a peer's commit costs (2 and 3 nodes)
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
+ *   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for every aft serve it starts
  *
  * Prints Markdown tables; bench/RESULTS.md holds a copy with the reading.
  */

@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 import type { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
 
-/** Starts `aft serve` on `storage` (with `extra` flags) and resolves once it is ready. */
+/**
+ * Starts `aft serve` on `storage` (with `extra` flags) and resolves once it is ready.
+ * `BENCH_NODE_FLAGS` adds flags for node itself, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+ * to see where a node's time goes (NODE_OPTIONS refuses --cpu-prof).
+ */
 export async function startShimProcess(
   storage: string,
   extra: readonly string[] = [],
@@ -13,7 +17,7 @@ export async function startShimProcess(
   const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
   const child = spawn(
     process.execPath,
-    [bin, 'serve', '--port', String(port), '--storage', storage, ...extra],
+    [...nodeFlags(), bin, 'serve', '--port', String(port), '--storage', storage, ...extra],
     {
       env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -29,6 +33,10 @@ export async function startShimProcess(
     if (ok) return { url, child };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+function nodeFlags(): string[] {
+  return (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 }
 
 /** The benchmarks' transaction: begin, read 4 random keys of `keys`, write 2, commit (4 requests). */

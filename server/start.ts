@@ -18,6 +18,8 @@ import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
 import { DEFAULT_TIMING, type Timing } from '../shim/timing.js';
 import { backoffDelay } from '../wire/backoff.js';
 import { createApp } from './http/app.js';
+import { bearerCheck } from './http/auth.js';
+import { acceptCommitStreams, type CommitStreams } from './http/commit-stream.js';
 import { gateConnections } from './http/connection-gate.js';
 import { directFront } from './http/direct-front.js';
 import { PrometheusMetrics } from './http/metrics.js';
@@ -70,9 +72,11 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     logger,
   }).watch();
   let node: ShimNode | undefined;
+  let commitStreams: CommitStreams | undefined;
   const metrics = new PrometheusMetrics({
     openTransactions: () => node?.openTransactions ?? 0,
     metadataTransactions: () => node?.stats.transactions ?? 0,
+    commitStreams: () => ({ in: commitStreams?.open ?? 0, out: transport.openStreams }),
   });
   // Every storage call of this process through the one door (shim/guarded-storage.ts).
   const storage = GuardedStorage.of(adapter, {
@@ -85,7 +89,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   let peerTokens: readonly string[] | undefined =
     config.peerTokens.length > 0 ? config.peerTokens : undefined;
   const peerToken = (): string | undefined => peerTokens?.[0];
-  const transport = httpPeerTransport({ token: peerToken });
+  const transport = httpPeerTransport({ token: peerToken, logger });
   const push = new CommitPush({
     peers: () => (peerToken() === undefined ? [] : (membership?.livePeerUrls() ?? [])),
     transport,
@@ -156,6 +160,15 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     ),
   );
   server.maxConnections = config.maxConnections;
+  // Peers' commit streams: the push route's credential and limits, checked once per stream.
+  commitStreams = acceptCommitStreams(server, {
+    authorize: bearerCheck(() => peerTokens),
+    learn: (records) => shimNode.learnPushedCommits(records),
+    maxLineBytes: maxJsonBodyBytes(config),
+    idleTimeoutMs: config.httpRequestTimeoutMs,
+    logger,
+    isShuttingDown: () => shuttingDown,
+  });
   // A connection with no traffic this long (a client that stopped reading) is closed.
   server.timeout = config.httpRequestTimeoutMs;
   // A listen error (a port in use) rejects here: it must not go on as if listening.
@@ -229,6 +242,8 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       bootstrap.abort();
       if (gcTimer) clearInterval(gcTimer);
       await members.stop();
+      transport.close();
+      commitStreams?.close();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await shimNode.shutdown(config.shutdownGraceMs);

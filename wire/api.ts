@@ -12,6 +12,8 @@ export const PATHS = {
   transactions: '/v1/transactions',
   node: '/v1/node',
   pushCommits: '/v1/internal/commits',
+  /** A peer's persistent commit stream (an HTTP upgrade to COMMIT_STREAM_PROTOCOL). */
+  commitStream: '/v1/internal/commit-stream',
   /** Peer routes (the peer credential): everything under this prefix. */
   internal: '/v1/internal',
   health: '/healthz',
@@ -19,6 +21,13 @@ export const PATHS = {
   metrics: '/metrics',
   openApi: '/v1/openapi.json',
 } as const;
+
+/**
+ * The protocol a commit stream upgrades to: after `101 Switching Protocols`, the pushing node
+ * writes one line per batch, a JSON array of `[versionId, writeSet, deleted?]` (the txid is
+ * the version id's suffix), and the other side writes nothing.
+ */
+export const COMMIT_STREAM_PROTOCOL = 'aft-commits/1';
 
 /** What may follow a transaction's path: its actions. */
 export type TransactionAction = 'read' | 'write' | 'commit' | 'abort';

@@ -17,4 +17,5 @@ export const METRIC_NAMES = {
   gcBacklog: 'aft_gc_backlog',
   metadataTransactions: 'aft_metadata_transactions',
   httpRequestDuration: 'aft_http_request_duration_seconds',
+  commitStreams: 'aft_commit_streams',
 } as const;

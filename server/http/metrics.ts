@@ -28,6 +28,8 @@ export class PrometheusMetrics implements NodeMetrics {
     options: {
       openTransactions?: () => number;
       metadataTransactions?: () => number;
+      /** Peers' commit streams open now: to peers ('out') and from them ('in'). */
+      commitStreams?: () => { readonly in: number; readonly out: number };
       defaultMetrics?: boolean;
     } = {},
   ) {
@@ -107,6 +109,20 @@ export class PrometheusMetrics implements NodeMetrics {
       help: 'Collectable versions the last GC pass run here left for the next one',
       registers,
     });
+    const commitStreams = options.commitStreams;
+    if (commitStreams) {
+      new Gauge({
+        name: METRIC_NAMES.commitStreams,
+        help: 'Commit streams open between this node and its peers, by direction',
+        labelNames: ['direction'],
+        registers,
+        collect() {
+          const open = commitStreams();
+          this.set({ direction: 'in' }, open.in);
+          this.set({ direction: 'out' }, open.out);
+        },
+      });
+    }
     const metadataTransactions = options.metadataTransactions;
     if (metadataTransactions) {
       new Gauge({

@@ -1,0 +1,170 @@
+/**
+ * The receiving end of peers' commit streams (docs/protocol.md, "Pushed records"). A push as
+ * its own HTTP request cost the learning node a request's parsing, objects, bearer check and
+ * answer per batch per peer; a stream is authenticated once, at its upgrade, and then each
+ * batch costs one read and one JSON.parse of a compact line. The rules of what is learned
+ * stay those of the push route: the peer credential only, every record checked
+ * (shim/pushed-records.ts) before it is learned, storage the truth.
+ */
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { CommitRecord } from '../../adapters/contract.js';
+import {
+  type AftError,
+  BadRequestError,
+  ErrorCode,
+  errorBodyOf,
+  HTTP_STATUS_OF_CODE,
+  RouteNotFoundError,
+  ShuttingDownError,
+} from '../../shim/errors.js';
+import { parseVersionId } from '../../shim/ids.js';
+import type { NodeLogger } from '../../shim/telemetry.js';
+import { COMMIT_STREAM_PROTOCOL, PATHS } from '../../wire/api.js';
+
+const NEWLINE = 0x0a;
+
+/** One batch as a stream line (without its newline). */
+export function encodeCommitBatch(records: readonly CommitRecord[]): string {
+  return JSON.stringify(
+    records.map(({ versionId, writeSet, deleted }) =>
+      deleted.length === 0 ? [versionId, writeSet] : [versionId, writeSet, deleted],
+    ),
+  );
+}
+
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/**
+ * The records of a stream line, or undefined when it is not one. Only the shape is checked
+ * here; whether each record may be learned is the core's check (refusalOf).
+ */
+export function decodeCommitBatch(line: string): CommitRecord[] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  const records: CommitRecord[] = [];
+  for (const item of parsed as unknown[]) {
+    if (!Array.isArray(item) || item.length < 2 || item.length > 3) return undefined;
+    const [versionId, writeSet, deleted = []] = item as unknown[];
+    if (typeof versionId !== 'string' || !isStringArray(writeSet) || !isStringArray(deleted))
+      return undefined;
+    // A version id that carries no txid gets none, and the core refuses the record.
+    records.push({ versionId, txid: parseVersionId(versionId)?.txid ?? '', writeSet, deleted });
+  }
+  return records;
+}
+
+export interface CommitStreamOptions {
+  /** The peer credential's check (server/http/auth.ts), made once per stream. */
+  readonly authorize: (authorization: string | undefined) => AftError | undefined;
+  /** Learns one batch (ShimNode.learnPushedCommits, which reports each refused record). */
+  readonly learn: (records: readonly CommitRecord[]) => unknown;
+  /** The longest line taken: past it the stream is closed (as the push route's body limit). */
+  readonly maxLineBytes: number;
+  /** A stream with no line this long is closed; the peer opens another when it has commits. */
+  readonly idleTimeoutMs: number;
+  readonly logger: NodeLogger;
+  readonly isShuttingDown: () => boolean;
+}
+
+export interface CommitStreams {
+  /** How many streams are open now. */
+  readonly open: number;
+  /** Closes every stream (shutdown). */
+  close(): void;
+}
+
+/** Takes commit streams on `server`'s upgrade requests; other upgrades are refused. */
+export function acceptCommitStreams(server: Server, options: CommitStreamOptions): CommitStreams {
+  const sockets = new Set<Socket>();
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const refusal = refusalOf(req, options);
+    if (refusal) {
+      refuse(socket, refusal);
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${COMMIT_STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+    );
+    readLines(socket, head, options);
+  });
+  return {
+    get open() {
+      return sockets.size;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+function refusalOf(req: IncomingMessage, options: CommitStreamOptions): AftError | undefined {
+  const path = req.url?.split('?')[0];
+  if (path !== PATHS.commitStream) {
+    return new RouteNotFoundError(`${req.method ?? 'GET'} (upgrade)`, path ?? '/');
+  }
+  if (req.headers.upgrade?.toLowerCase() !== COMMIT_STREAM_PROTOCOL) {
+    return new BadRequestError(`${path} upgrades only to ${COMMIT_STREAM_PROTOCOL}`);
+  }
+  if (options.isShuttingDown()) return new ShuttingDownError();
+  return options.authorize(req.headers.authorization);
+}
+
+/** An HTTP answer on a socket no ServerResponse owns, then the end of it. */
+function refuse(socket: Socket, error: AftError): void {
+  const status = HTTP_STATUS_OF_CODE[error.code];
+  const body = JSON.stringify(errorBodyOf(error));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      (error.code === ErrorCode.UNAUTHORIZED ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Learns each line of `socket` as it completes; a line too long or not a batch ends it. */
+function readLines(socket: Socket, head: Buffer, options: CommitStreamOptions): void {
+  const { logger } = options;
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
+  const close = (why: string) => {
+    logger.warn({ why }, 'closing a peer commit stream');
+    socket.destroy();
+  };
+  const onLine = (line: string) => {
+    const records = decodeCommitBatch(line);
+    if (!records) return close('a line is not a batch of commit records');
+    options.learn(records);
+  };
+  const onData = (chunk: Buffer) => {
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      if (partialBytes + end - start > options.maxLineBytes) return close('a line is over the limit');
+      if (partialBytes === 0) onLine(chunk.toString('utf8', start, end));
+      else {
+        partial.push(chunk.subarray(start, end));
+        onLine(Buffer.concat(partial).toString('utf8'));
+        partial = [];
+        partialBytes = 0;
+      }
+      if (socket.destroyed) return;
+      start = end + 1;
+    }
+    if (start < chunk.length) {
+      partialBytes += chunk.length - start;
+      if (partialBytes > options.maxLineBytes) return close('a line is over the limit');
+      partial.push(chunk.subarray(start));
+    }
+  };
+  socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+  socket.on('data', onData);
+  if (head.length > 0) onData(head);
+}

@@ -1,0 +1,91 @@
+/**
+ * When commits are pushed (shim/commit-push.ts): a commit after a quiet spell at once, and
+ * while commits keep coming at most one push per `batchMs` per peer, carrying all of them.
+ */
+import type { CommitRecord } from '../../adapters/contract.js';
+import { CommitPush } from '../../shim/commit-push.js';
+import type { PeerTransport } from '../../shim/peer-transport.js';
+import { silentLogger } from '../../shim/telemetry.js';
+import { eventually } from '../helpers/eventually.js';
+
+const record = (n: number): CommitRecord => ({
+  versionId: `v${n}`,
+  txid: `t${n}`,
+  writeSet: ['k'],
+  deleted: [],
+});
+
+function recordingTransport() {
+  const pushes: { peer: string; versions: string[]; atMs: number }[] = [];
+  const transport: PeerTransport = {
+    pushCommits: async (peer, records) => {
+      pushes.push({ peer, versions: records.map((r) => r.versionId), atMs: performance.now() });
+    },
+    probe: async () => undefined,
+  };
+  return { pushes, transport };
+}
+
+describe('CommitPush', () => {
+  it('pushes a commit after a quiet spell at once, and later ones together once batchMs has passed', async () => {
+    const { pushes, transport } = recordingTransport();
+    const push = new CommitPush({ peers: () => ['p1', 'p2'], transport, batchMs: 300 });
+    const startedMs = performance.now();
+    push.push(record(1));
+    await eventually(
+      () => pushes.length,
+      (count) => count === 2,
+    );
+    // At once: long before batchMs.
+    expect(pushes.map((p) => p.versions)).toEqual([['v1'], ['v1']]);
+    expect(pushes[0]!.atMs - startedMs).toBeLessThan(250);
+    push.push(record(2));
+    push.push(record(3));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(pushes).toHaveLength(2);
+    await eventually(
+      () => pushes.length,
+      (count) => count === 4,
+    );
+    expect(pushes.slice(2).map((p) => [p.peer, p.versions])).toEqual([
+      ['p1', ['v2', 'v3']],
+      ['p2', ['v2', 'v3']],
+    ]);
+    expect(pushes[2]!.atMs - pushes[0]!.atMs).toBeGreaterThanOrEqual(290);
+  });
+
+  it('a failed push is logged and the next batch still goes out', async () => {
+    let calls = 0;
+    const logged: string[] = [];
+    const transport: PeerTransport = {
+      pushCommits: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('peer down');
+      },
+      probe: async () => undefined,
+    };
+    const logger = {
+      ...silentLogger,
+      debug: (_fields: object, message?: string) => logged.push(message ?? ''),
+    };
+    const push = new CommitPush({
+      peers: () => ['p1'],
+      transport,
+      batchMs: 1,
+      logger,
+    });
+    push.push(record(1));
+    await eventually(
+      () => logged.length,
+      (count) => count === 1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    push.push(record(2));
+    await eventually(
+      () => calls,
+      (count) => count === 2,
+    );
+    expect(calls).toBe(2);
+    expect(logged).toEqual(['commit push failed']);
+  });
+});
