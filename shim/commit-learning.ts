@@ -13,7 +13,6 @@
  * - A transaction's outcome can be read back from storage by its txid alone (its begin time
  *   bounds where its record can be), for a repeated commit that no node remembers.
  */
-import { LRUCache } from 'lru-cache';
 import type { CallOptions, CommitRecord } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
 import { INTENTS_NAMESPACE } from './commit.js';
@@ -22,6 +21,7 @@ import type { GuardedStorage } from './guarded-storage.js';
 import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
 import type { Metadata } from './metadata.js';
 import { refusalOf } from './pushed-records.js';
+import { RecentSet } from './recent-set.js';
 import type { NodeMetrics } from './telemetry.js';
 import { knownLagMs, orphanAfterMs, type Timing } from './timing.js';
 
@@ -67,10 +67,10 @@ function sameKeys(known: ReadonlySet<string>, stored: readonly string[]): boolea
 export class CommitLearner {
   /** Every commit with a version time up to this is known here, aborted, or was collected. */
   knownThroughMs = 0;
-  /** Recently collected transactions, so a settling pull does not learn them again. */
-  readonly collected = new LRUCache<string, true>({ max: 100_000 });
-  /** Commits known to be aborted (their record id holds a marker). */
-  private readonly aborted = new LRUCache<string, true>({ max: 100_000 });
+  /** Recently collected transactions (at least the last 100,000), so a settling pull does not learn them again. */
+  readonly collected = new RecentSet<string>(100_000);
+  /** Commits known to be aborted (their record id holds a marker; at least the last 100,000). */
+  private readonly aborted = new RecentSet<string>(100_000);
   /**
    * The newest record id learned, markers included: with the metadata's newest, where plain
    * pulls go on from.
@@ -96,7 +96,7 @@ export class CommitLearner {
       this.watermark = record.versionId;
     }
     if (isAbortMarker(record)) {
-      this.aborted.set(record.versionId, true);
+      this.aborted.add(record.versionId);
       if (metadata.get(record.versionId)) this.dropPushed(record.versionId, 'storage holds an abort marker');
       return false;
     }

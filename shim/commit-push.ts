@@ -16,7 +16,7 @@ export interface CommitPushOptions {
   readonly peers: () => readonly string[];
   readonly transport: PeerTransport;
   readonly logger?: NodeLogger;
-  /** The least time between two pushes. @default 5 */
+  /** The least time between two pushes. @default 10 */
   readonly batchMs?: number;
   /** @default performance.now */
   readonly now?: () => number;
@@ -36,7 +36,7 @@ export class CommitPush {
     this.queued.push(record);
     if (this.scheduled) return;
     this.scheduled = true;
-    const waitMs = this.lastFlushMs + (this.options.batchMs ?? 5) - this.now();
+    const waitMs = this.lastFlushMs + (this.options.batchMs ?? 10) - this.now();
     if (waitMs <= 0) setImmediate(() => this.flush()).unref();
     else setTimeout(() => this.flush(), waitMs).unref();
   }

@@ -49,7 +49,9 @@ const MAX_IDEMPOTENCY_KEY_BYTES = 1024;
 export function keyProblem(key: unknown, maxKeyBytes: number): string | undefined {
   if (typeof key !== 'string' || key.length === 0) return 'a key must be a non-empty string';
   if (!key.isWellFormed()) return 'a key must be valid UTF-8 (it holds a lone surrogate)';
-  // Byte length without encoding the key: this runs per key of every pushed record too.
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: most keys need no count. This runs per
+  // key of every pushed record too.
+  if (key.length * 3 <= maxKeyBytes) return undefined;
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > maxKeyBytes) return `a key may be at most ${maxKeyBytes} bytes of UTF-8; this one is ${bytes}`;
   return undefined;

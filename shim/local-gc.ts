@@ -41,7 +41,7 @@ export interface LocalGcContext {
   /** The node's running transactions, oldest or not. */
   readonly running: Iterable<Transaction>;
   /** Where dropped version ids are remembered, so a pull does not learn them again. */
-  readonly collected: { set(versionId: string, value: true): unknown };
+  readonly collected: { add(versionId: string): unknown };
   /** Past this many superseded transactions held for running ones, the oldest are aborted. */
   readonly maxHeldTransactions: number;
   /** Aborts a running transaction as lost (nothing of it is visible). */
@@ -89,7 +89,7 @@ export function collectLocalGarbage(context: LocalGcContext): number {
     if (!committed) continue;
     for (const key of committed.writeSet) context.cache.delete(key, versionId);
     metadata.remove(versionId);
-    context.collected.set(versionId, true);
+    context.collected.add(versionId);
   }
   return removable.length;
 }

@@ -29,6 +29,8 @@ export interface MetadataView {
 }
 
 const NO_VERSIONS: readonly string[] = Object.freeze([]);
+/** Most commits delete nothing: they share one empty set. */
+const NOTHING_DELETED: ReadonlySet<string> = new Set();
 
 export class Metadata implements MetadataView {
   private readonly commits = new Map<string, CommittedTransaction>();
@@ -48,7 +50,7 @@ export class Metadata implements MetadataView {
       learnedSeq: this.sequence,
       txid: record.txid,
       writeSet: new Set(record.writeSet),
-      deleted: new Set(record.deleted),
+      deleted: record.deleted.length === 0 ? NOTHING_DELETED : new Set(record.deleted),
       verified,
     };
     this.commits.set(record.versionId, committed);

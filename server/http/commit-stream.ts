@@ -18,11 +18,13 @@ import {
   RouteNotFoundError,
   ShuttingDownError,
 } from '../../shim/errors.js';
-import { parseVersionId } from '../../shim/ids.js';
+import { formatVersionId } from '../../shim/ids.js';
 import type { NodeLogger } from '../../shim/telemetry.js';
 import { COMMIT_STREAM_PROTOCOL, PATHS } from '../../wire/api.js';
 
 const NEWLINE = 0x0a;
+/** Where a version id's txid starts: every version id has the same length of time before it. */
+const TXID_OFFSET = formatVersionId({ physicalMs: 0, logical: 0 }, '').length;
 
 /** One batch as a stream line (without its newline). */
 export function encodeCommitBatch(records: readonly CommitRecord[]): string {
@@ -54,8 +56,8 @@ export function decodeCommitBatch(line: string): CommitRecord[] | undefined {
     const [versionId, writeSet, deleted = []] = item as unknown[];
     if (typeof versionId !== 'string' || !isStringArray(writeSet) || !isStringArray(deleted))
       return undefined;
-    // A version id that carries no txid gets none, and the core refuses the record.
-    records.push({ versionId, txid: parseVersionId(versionId)?.txid ?? '', writeSet, deleted });
+    // The txid follows the version id's time and '.'; the core checks the whole id (refusalOf).
+    records.push({ versionId, txid: versionId.slice(TXID_OFFSET), writeSet, deleted });
   }
   return records;
 }

@@ -3,7 +3,7 @@
  * passes them, a client token never does; and what even a genuine peer pushes can neither
  * move a node's clock past now + the allowed skew nor hide or corrupt a committed version.
  */
-import type { CommitRecord } from '../../adapters/contract.js';
+import { type CommitRecord, MAX_KEY_BYTES } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { type RunningShim, startShim } from '../../server/start.js';
 import { ConfigError } from '../../shim/config.js';
@@ -15,6 +15,7 @@ import { expectError } from './rest-api-suite.js';
 
 const keyPath = (txid: string, key: string) => `/v1/transactions/${txid}/keys/${encodeURIComponent(key)}`;
 const MINUTE = 60_000;
+const manyKeys = Array.from({ length: 20 }, (_, i) => `many/${i}`);
 const peerTxids = new TxidGenerator('peerpeerpe');
 
 /** A well-formed record of a transaction of a peer, at `atMs` (no version of it is stored). */
@@ -147,6 +148,17 @@ describe('what a genuine peer pushes is checked', () => {
     ['an empty write set', (r: CommitRecord) => ({ ...r, writeSet: [] })],
     ['a deleted key outside the write set', (r: CommitRecord) => ({ ...r, deleted: ['elsewhere'] })],
     ['a key twice', (r: CommitRecord) => ({ ...r, writeSet: ['k', 'k'] })],
+    ['a key twice among many', (r: CommitRecord) => ({ ...r, writeSet: [...manyKeys, 'k', 'many/3'] })],
+    ['a deleted key twice', (r: CommitRecord) => ({ ...r, writeSet: ['k', 'j'], deleted: ['k', 'k'] })],
+    [
+      'a deleted key outside a long write set',
+      (r: CommitRecord) => ({ ...r, writeSet: ['k', ...manyKeys], deleted: ['k', 'elsewhere'] }),
+    ],
+    // Fewer UTF-16 code units than the limit has bytes, more bytes of UTF-8 than it allows.
+    [
+      'a key over the byte limit',
+      (r: CommitRecord) => ({ ...r, writeSet: ['k', 'é'.repeat(MAX_KEY_BYTES / 2 + 1)] }),
+    ],
   ])('%s is refused', async (_name, spoil) => {
     // Newer than the commit: were it learned, reads would choose it.
     const committed = await commitOne('k', 'committed');

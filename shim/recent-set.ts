@@ -1,0 +1,34 @@
+/**
+ * A set that forgets old entries in bulk: it holds at least the last `capacity` values added
+ * and at most twice that, in two generations; when the newer fills, the older is dropped
+ * whole. Every operation is one or two Set lookups. Local GC remembers every transaction it
+ * drops here, one per learned commit: an LRU's per-entry bookkeeping was a fifth of what
+ * learning a pushed commit cost.
+ */
+export class RecentSet<T> {
+  private current = new Set<T>();
+  private previous = new Set<T>();
+
+  constructor(private readonly capacity: number) {
+    if (!(capacity >= 1)) throw new RangeError(`a RecentSet holds at least 1 value, not ${capacity}`);
+  }
+
+  has(value: T): boolean {
+    return this.current.has(value) || this.previous.has(value);
+  }
+
+  add(value: T): this {
+    if (this.current.has(value)) return this;
+    this.current.add(value);
+    if (this.current.size >= this.capacity) {
+      this.previous = this.current;
+      this.current = new Set();
+    }
+    return this;
+  }
+
+  /** Values held now (between `capacity` and twice that once full). */
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}
