@@ -102,6 +102,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     logger,
     timing: {
       pullIntervalMs: config.pullIntervalMs,
+      idlePullIntervalMs: config.idlePullIntervalMs,
       maxClockSkewMs: config.maxClockSkewMs,
       outcomeRetentionMs: config.outcomeRetentionMs,
       ...timing,

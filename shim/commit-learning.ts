@@ -221,12 +221,14 @@ export class CommitLearner {
   /**
    * Learns the commit records in storage this node does not know (the fault manager's safe
    * path: a commit whose node died before pushing it is learned here). Every
-   * `overlapPullEvery`-th pull settles. Resolves with the number of commits learned.
+   * `overlapPullEvery`-th pull settles, and each with `settle`. Resolves with the number of
+   * commits learned.
    */
-  pull(signal?: AbortSignal): Promise<number> {
+  pull(signal?: AbortSignal, options: { readonly settle?: boolean } = {}): Promise<number> {
     this.pulling ??= (async () => {
       this.pulls += 1;
-      if (this.pulls % this.context.timing.overlapPullEvery === 0) return this.settle(signal);
+      if (options.settle || this.pulls % this.context.timing.overlapPullEvery === 0)
+        return this.settle(signal);
       const page = await this.context.storage.listCommitRecords(this.plainPullWatermark(), {
         limit: this.pageSize,
         ...callOptions(signal),

@@ -59,6 +59,8 @@ export interface ShimConfig {
   readonly heartbeatMs: number;
   readonly deadAfterMs: number;
   readonly pullIntervalMs: number;
+  /** The longest wait between pulls while nothing happens (shim/pull-schedule.ts). */
+  readonly idlePullIntervalMs: number;
   /** The most two nodes' clocks may disagree (shim/timing.ts); every node and `aft gc` alike. */
   readonly maxClockSkewMs: number;
   /** How long commit records stay, so a repeated commit is answered from storage. */
@@ -293,6 +295,14 @@ export const SETTINGS: readonly ShimSetting[] = [
     '--pull-interval-ms <n>',
     '1000',
     "how often a node lists new commit records (learning dead nodes' last commits)",
+    parsers.integer(10, 600_000),
+  ),
+  setting(
+    'idlePullIntervalMs',
+    'AFT_IDLE_PULL_INTERVAL_MS',
+    '--idle-pull-interval-ms <n>',
+    '30000',
+    'the longest wait between pulls while nothing happens: an idle node doubles its wait up to this (at or under the pull interval: no backing off)',
     parsers.integer(10, 600_000),
   ),
   setting(

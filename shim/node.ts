@@ -48,6 +48,7 @@ import {
 } from './limits.js';
 import { collectLocalGarbage } from './local-gc.js';
 import { Metadata } from './metadata.js';
+import { PullSchedule } from './pull-schedule.js';
 import { type ReadContext, readVersions } from './reads.js';
 import {
   type NodeLogger,
@@ -132,6 +133,8 @@ export class ShimNode {
   private readonly readContext: ReadContext;
   private fencedReason: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly pullSchedule: PullSchedule;
+  private pullTimer: NodeJS.Timeout | undefined;
   private readonly localGcIntervalMs: number;
 
   constructor(options: ShimNodeOptions) {
@@ -146,6 +149,10 @@ export class ShimNode {
     this.reaper.unref();
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     checkTiming(this.timing);
+    this.pullSchedule = new PullSchedule(
+      this.timing.pullIntervalMs,
+      Math.max(this.timing.pullIntervalMs, this.timing.idlePullIntervalMs),
+    );
     this.storage = GuardedStorage.of(options.storage, {
       metrics: this.metrics,
       timeoutMs: this.timing.storageCallTimeoutMs,
@@ -258,18 +265,39 @@ export class ShimNode {
     this.readyFlag = true;
     this.logger.info({ nodeId: this.nodeId, commits: this.metadata.transactionCount }, 'metadata loaded');
     if (this.closing) return;
-    const pullTimer = setInterval(() => {
-      this.pull().catch((error: unknown) => {
+    this.schedulePull(this.pullSchedule.nextWaitMs);
+    const gcTimer = setInterval(() => this.collectLocal(), this.localGcIntervalMs);
+    gcTimer.unref();
+    this.timers.push(gcTimer);
+  }
+
+  /** The next pull, `waitMs` from now (shim/pull-schedule.ts); replaces one already set. */
+  private schedulePull(waitMs: number): void {
+    if (this.closing) return;
+    clearTimeout(this.pullTimer);
+    this.pullTimer = setTimeout(() => this.scheduledPull(), waitMs);
+    this.pullTimer.unref();
+  }
+
+  private scheduledPull(): void {
+    this.pullTimer = undefined;
+    this.learner.pull(undefined, { settle: this.pullSchedule.idle }).then(
+      (learned) => this.schedulePull(this.pullSchedule.afterPull(learned)),
+      (error: unknown) => {
         // Storage failing is said once per change of state (shim/storage-state.ts).
         if (error instanceof StorageUnavailableError)
           this.logger.debug({ err: error }, 'pulling commit records failed');
         else this.logger.warn({ err: error }, 'pulling commit records failed');
-      });
-    }, this.timing.pullIntervalMs);
-    const gcTimer = setInterval(() => this.collectLocal(), this.localGcIntervalMs);
-    for (const timer of [pullTimer, gcTimer]) {
-      timer.unref();
-      this.timers.push(timer);
+        this.schedulePull(this.pullSchedule.afterPull(0));
+      },
+    );
+  }
+
+  /** A transaction began or a pushed commit was learned: an idle node pulls at its base pace again. */
+  private noteActivity(): void {
+    // While a pull runs there is no timer: the pull's end schedules the next at the base pace.
+    if (this.pullSchedule.noteActivity() && this.pullTimer !== undefined) {
+      this.schedulePull(this.timing.pullIntervalMs);
     }
   }
 
@@ -293,7 +321,9 @@ export class ShimNode {
    * were new and how many were refused.
    */
   learnPushedCommits(records: readonly CommitRecord[]): PushCommitsAnswer {
-    return this.learner.learnPushed(records, this.limits.maxKeyBytes);
+    const answer = this.learner.learnPushed(records, this.limits.maxKeyBytes);
+    if (answer.learned > 0) this.noteActivity();
+    return answer;
   }
 
   /**
@@ -340,6 +370,7 @@ export class ShimNode {
       throw new TooManyTransactionsError(this.limits.maxOpenTransactions);
     }
     const timeoutMs = checkTimeout(options.timeoutMs, this.limits);
+    this.noteActivity();
     const txn = new Transaction(
       this.txids.next(),
       this.now(),
@@ -526,6 +557,7 @@ export class ShimNode {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.reaper);
+    clearTimeout(this.pullTimer);
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.storage.close();
   }

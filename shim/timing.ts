@@ -25,6 +25,12 @@ export interface Timing {
   readonly maxClockSkewMs: number;
   /** How often a node lists new commit records past its watermark. */
   readonly pullIntervalMs: number;
+  /**
+   * The longest wait between pulls of an idle node: each pull that learns nothing, with no
+   * transaction begun or commit pushed here since the one before, doubles the wait up to this
+   * (shim/pull-schedule.ts). At or under pullIntervalMs: no backing off.
+   */
+  readonly idlePullIntervalMs: number;
   /** Every this many pulls, a settling pull resolves the intents and re-lists recent records. */
   readonly overlapPullEvery: number;
   /** Commit records (and abort markers) stay at least this long after their version time. */
@@ -39,6 +45,7 @@ export const DEFAULT_TIMING: Timing = {
   storageCallTimeoutMs: 20_000,
   maxClockSkewMs: 5_000,
   pullIntervalMs: 1_000,
+  idlePullIntervalMs: 30_000,
   overlapPullEvery: 10,
   outcomeRetentionMs: 15 * 60_000,
   markerRetentionMs: 24 * 3_600_000,

@@ -9,7 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { BadRequestError, NotReadyError, RouteNotFoundError } from '../../shim/errors.js';
 import type { ShimNode } from '../../shim/node.js';
 import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
-import { PATHS, ROUTE_PATTERNS } from '../../wire/api.js';
+import { COMMIT_STREAM_PROTOCOL, PATHS, ROUTE_PATTERNS } from '../../wire/api.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
@@ -132,6 +132,10 @@ export function createApp(options: AppOptions): express.Express {
   };
   // Peer routes have their credential checked above (PATHS.internal).
   mount(PUSH_COMMITS_ROUTE);
+  // The commit stream is an upgrade (server/http/commit-stream.ts): a plain request is not one.
+  app.get(PATHS.commitStream, () => {
+    throw new BadRequestError(`${PATHS.commitStream} takes only an upgrade to ${COMMIT_STREAM_PROTOCOL}`);
+  });
   mount(TRANSACTION_ROUTES.begin);
   mount(TRANSACTION_ROUTES.status);
   app.all(ROUTE_PATTERNS.keys, () => {

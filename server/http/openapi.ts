@@ -253,6 +253,17 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/internal/commit-stream': {
+      get: {
+        operationId: 'commitStream',
+        summary:
+          "A peer's commit stream: upgrades (Connection: Upgrade, Upgrade: aft-commits/1) to a connection on which the peer writes one JSON line per batch, an array of [versionId, writeSet, deleted?], and this node writes nothing. The peer credential, checked once, at the upgrade; `aft serve` only (an app mounted by a user takes pushes by POST /v1/internal/commits)",
+        responses: {
+          '101': { description: 'Switched to aft-commits/1' },
+          ...common,
+        },
+      },
+    },
     '/metrics': {
       get: {
         operationId: 'metrics',

@@ -99,6 +99,12 @@ describe('the commit stream route', () => {
       code: 'ROUTE_NOT_FOUND',
     });
     socketOf(await openStream(shim.url, { authorization: 'Bearer peer-token' })).destroy();
+    // Asked without an upgrade, the path says what it takes.
+    const plain = await httpClient(shim.url, { authorization: 'Bearer peer-token' })(
+      'GET',
+      PATHS.commitStream,
+    );
+    expect(plain.status).toBe(400);
   });
 
   it('learns the records of each line, split anywhere, and refuses what the push route refuses', async () => {
