@@ -109,6 +109,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     },
     ...(localGcIntervalMs !== undefined && { localGcIntervalMs }),
     onCommitted: (record) => push.push(record),
+    onActivity: () => membership?.noteActivity(),
     liveness: () => membership?.liveness(),
   });
   const shimNode = node;
@@ -124,6 +125,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     forwarding: {
       nodeId: shimNode.nodeId,
       urlOf: (nodeId) => membership?.urlOf(nodeId),
+      refreshMembers: () => membership?.listIfStale() ?? Promise.resolve(),
       decidedOutcome: (txid) => shimNode.decidedOutcome(txid),
     },
     describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
@@ -203,6 +205,8 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     onFenced: (reason) => shimNode.fence(reason),
     onUnfenced: () => shimNode.unfence(),
     maxClockSkewMs: shimNode.timing.maxClockSkewMs,
+    // An idle node lists the members every 5 heartbeats (at most half the dead-after time).
+    idleListingMs: Math.min(config.deadAfterMs / 2, 5 * config.heartbeatMs),
     logger,
     metrics,
   });

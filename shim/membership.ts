@@ -68,6 +68,12 @@ export interface MembershipOptions {
   readonly metrics?: NodeMetrics;
   /** Clocks further apart than this from most peers fence this node. @default 5000 */
   readonly maxClockSkewMs?: number;
+  /**
+   * With nothing to do this long (no `noteActivity`), a node lists the members (and reads the
+   * engine's clock, and asks its static peers) only this often; its heartbeat goes on at the
+   * heartbeat pace. Activity lists at once. @default heartbeatMs: every heartbeat, always
+   */
+  readonly idleListingMs?: number;
 }
 
 interface Observed {
@@ -133,7 +139,11 @@ export class Membership {
   private readonly maxClockSkewMs: number;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private observing: Promise<void> | undefined;
   private registered = false;
+  private readonly idleListingMs: number;
+  /** When (elapsed clock) this node last had something to do. */
+  private lastActivityMs: number;
 
   constructor(options: MembershipOptions) {
     this.options = options;
@@ -146,6 +156,33 @@ export class Membership {
     this.metrics = options.metrics ?? noMetrics;
     this.storage = GuardedStorage.of(options.storage, { metrics: this.metrics });
     this.lastHeartbeatSentOkMs = this.elapsedNow();
+    this.idleListingMs = Math.max(this.heartbeatMs, options.idleListingMs ?? this.heartbeatMs);
+    this.lastActivityMs = this.elapsedNow();
+  }
+
+  /**
+   * This node has something to do (a transaction began, a peer pushed a commit): a node that
+   * was idle lists the members at once, and at every heartbeat from then on.
+   */
+  noteActivity(): void {
+    const wasIdle = this.isIdle();
+    this.lastActivityMs = this.elapsedNow();
+    if (wasIdle && this.timer !== undefined) this.observe().catch(() => undefined);
+  }
+
+  /**
+   * Lists the members unless a listing began within the last second (or heartbeat, if
+   * shorter): for a request whose owner this node does not know (a node that joined since),
+   * at most one listing a second however many such requests come.
+   */
+  async listIfStale(): Promise<void> {
+    const startedMs = this.lastListingStartMs;
+    if (startedMs !== undefined && this.elapsedNow() - startedMs < Math.min(this.heartbeatMs, 1000)) return;
+    await this.observe();
+  }
+
+  private isIdle(): boolean {
+    return this.elapsedNow() - this.lastActivityMs > this.idleListingMs;
   }
 
   /**
@@ -251,14 +288,29 @@ export class Membership {
     this.beating ??= (async () => {
       try {
         await this.writeHeartbeat(this.options.lowWaterMs());
-        await this.readEngineClock();
-        await this.readMembers();
-        await this.askStaticPeers();
+        const listedMs = this.lastListingStartMs;
+        const listingDue =
+          !this.isIdle() || listedMs === undefined || this.elapsedNow() - listedMs >= this.idleListingMs;
+        if (listingDue) await this.observe();
       } finally {
         this.beating = undefined;
       }
     })();
     return this.beating;
+  }
+
+  /** The engine's clock, the member list and the static peers, read once (one at a time). */
+  private observe(): Promise<void> {
+    this.observing ??= (async () => {
+      try {
+        await this.readEngineClock();
+        await this.readMembers();
+        await this.askStaticPeers();
+      } finally {
+        this.observing = undefined;
+      }
+    })();
+    return this.observing;
   }
 
   private async writeHeartbeat(lowWaterMs: number, signal?: AbortSignal): Promise<void> {

@@ -84,6 +84,8 @@ export interface ShimNodeOptions {
   readonly localGcIntervalMs?: number;
   /** Called with each commit record this node writes, to push it to peers. */
   readonly onCommitted?: (record: CommitRecord) => void;
+  /** Something happened here: a transaction began, or a pushed commit was learned (membership's idle pace). */
+  readonly onActivity?: () => void;
   /**
    * Why this node cannot vouch that it is a live member right now (membership's heartbeat
    * freshness), if so: a commit then stops before its record (docs/protocol.md).
@@ -129,6 +131,7 @@ export class ShimNode {
   private closing = false;
   readonly timing: Timing;
   private readonly onCommitted: ((record: CommitRecord) => void) | undefined;
+  private readonly onActivity: (() => void) | undefined;
   private readonly learner: CommitLearner;
   private readonly readContext: ReadContext;
   private fencedReason: string | undefined;
@@ -158,6 +161,7 @@ export class ShimNode {
       timeoutMs: this.timing.storageCallTimeoutMs,
     });
     this.onCommitted = options.onCommitted;
+    this.onActivity = options.onActivity;
     this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     this.commitContext = {
       storage: this.storage,
@@ -295,6 +299,7 @@ export class ShimNode {
 
   /** A transaction began or a pushed commit was learned: an idle node pulls at its base pace again. */
   private noteActivity(): void {
+    this.onActivity?.();
     // While a pull runs there is no timer: the pull's end schedules the next at the base pace.
     if (this.pullSchedule.noteActivity() && this.pullTimer !== undefined) {
       this.schedulePull(this.timing.pullIntervalMs);

@@ -23,6 +23,11 @@ export interface ForwardingOptions {
   readonly nodeId: string;
   /** The URL of a live node, or undefined when it is dead or unknown. */
   readonly urlOf: (nodeId: string) => string | undefined;
+  /**
+   * Reads the member list again unless it was just read: an owner this node does not know
+   * may have joined since its last listing (an idle node lists only every few heartbeats).
+   */
+  readonly refreshMembers?: () => Promise<void>;
   /** How long the owner may take to answer. @default 60000 */
   readonly timeoutMs?: number;
   /** The outcome of a transaction when storage has decided it, else undefined. */
@@ -43,7 +48,11 @@ export function forwardToOwner(options: ForwardingOptions) {
       next();
       return;
     }
-    const ownerUrl = options.urlOf(owner);
+    let ownerUrl = options.urlOf(owner);
+    if (ownerUrl === undefined && options.refreshMembers) {
+      await options.refreshMembers().catch(() => undefined);
+      ownerUrl = options.urlOf(owner);
+    }
     // A dead owner's committed transactions are still known here; the node answers those.
     if (ownerUrl === undefined) {
       next();
