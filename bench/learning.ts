@@ -1,5 +1,5 @@
 /**
- * What learning a peer's commit costs (issue 17): 2 and 3 `aft serve` nodes over one Redis,
+ * What learning a peer's commit costs (issue 17): 1, 2 and 3 `aft serve` nodes over one Redis,
  * load on the first only. CPU per transaction served there; CPU per commit learned on each
  * other node, less what that node spends idle (heartbeats, pulls) over the same time; and how
  * soon a commit acknowledged by the first is visible to a read on another (freshness).
@@ -38,11 +38,23 @@ async function freshness(writer: AftClient, reader: AftClient, until: () => bool
   return delays;
 }
 
+/**
+ * The share of linear throughput at `nodes` nodes that these costs predict, each node on its
+ * own core and CPU the limit (as measured on 16 cores, issue 17): a node spends `served` per
+ * transaction of its own with no peer, `pushed` more per peer it pushes that commit to, and
+ * `learned` per commit of each other node.
+ */
+export function predictedShare(nodes: number, served: number, pushed: number, learned: number): number {
+  return served / (served + (nodes - 1) * (pushed + learned));
+}
+
 export async function benchLearning(options: LearningBenchOptions): Promise<string[]> {
   const runId = Date.now().toString(36);
   const rows: string[] = [];
   const delays: number[] = [];
-  for (const count of [2, 3]) {
+  const servedBy = new Map<number, number>();
+  const learnedBy = new Map<number, number>();
+  for (const count of [1, 2, 3]) {
     process.stderr.write(`bench: learning, ${count} nodes\n`);
     const storage = `${options.redisUrl}?prefix=learn${count}-${runId}:`;
     const nodes: Awaited<ReturnType<typeof startNode>>[] = [];
@@ -78,9 +90,15 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
       // Every commit of the window: the load's and the probe's.
       const commits = rate * options.seconds + probed.length;
       const served = spent[0]! / commits;
+      servedBy.set(count, served);
+      if (count === 1) {
+        rows.push(`| 1 | ${rate.toFixed(0)} | ${served.toFixed(0)} | – | – | – |`);
+        continue;
+      }
       // The last node only learns: no client calls it.
       const learner = count - 1;
       const learned = (spent[learner]! - idlePerSecond[learner]! * elapsedSeconds) / commits;
+      learnedBy.set(count, learned);
       delays.push(...probed);
       rows.push(
         `| ${count} | ${rate.toFixed(0)} | ${served.toFixed(0)} | ${learned.toFixed(1)} | ${((100 * learned) / served).toFixed(1)}% | ${(idlePerSecond[learner]! / 1000).toFixed(1)} ms/s |`,
@@ -90,6 +108,14 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     }
   }
   const { p50, p99 } = summarize(delays);
+  const alone = servedBy.get(1)!;
+  // What pushing to one more peer costs per commit, from the 3-node row (two peers): noise can
+  // make it negative, which would flatter the prediction, so it counts as 0 then.
+  const pushed = Math.max(0, (servedBy.get(3)! - alone) / 2);
+  const learned = learnedBy.get(3)!;
+  const shares = [2, 4, 8].map(
+    (nodes) => `${nodes} nodes ${(100 * predictedShare(nodes, alone, pushed, learned)).toFixed(0)}%`,
+  );
   return [
     `### Learning a peer's commit: nodes over one Redis, ${CLIENTS} clients on the first for ${options.seconds} s`,
     '',
@@ -101,6 +127,8 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     ...rows,
     '',
     `Freshness: with 3 nodes, a commit acknowledged by the first is read on the second after ${fmt(p50)} ms at p50 and ${fmt(p99)} ms at p99 (${delays.length} commits, under the load above).`,
+    '',
+    `Predicted share of linear throughput, one node per core with CPU the limit (a model, not a measurement: a node spends ${alone.toFixed(0)} µs per transaction alone, ${pushed.toFixed(1)} µs more per peer it pushes to, ${learned.toFixed(1)} µs per commit it learns): ${shares.join(', ')}.`,
     '',
   ];
 }

@@ -13,8 +13,9 @@
  *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
  *   BENCH_TABLES=off               skip the per-engine tables (the engines still serve the idle part)
  *   BENCH_IDLE=off                 skip the storage calls of idle nodes (3 per engine)
- *   BENCH_IDLE_SECONDS=10          how long they are counted
- *   BENCH_LEARNING=off             skip what learning a peer's commit costs (2 and 3 nodes)
+ *   BENCH_IDLE_SECONDS=60          how long they are counted
+ *   BENCH_IDLE_WARMUP_SECONDS=45   how long they idle first (past the pull back-off)
+ *   BENCH_LEARNING=off             skip what learning a peer's commit costs (1, 2 and 3 nodes)
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for every aft serve it starts
  *
@@ -257,7 +258,12 @@ async function main(): Promise<void> {
     }
     if (process.env.BENCH_IDLE !== 'off') {
       const idle = engines.filter((engine) => engine.name !== 'memory');
-      output.push(...(await benchIdle(idle, Number(process.env.BENCH_IDLE_SECONDS ?? 10))));
+      output.push(
+        ...(await benchIdle(idle, {
+          seconds: Number(process.env.BENCH_IDLE_SECONDS ?? 60),
+          warmupSeconds: Number(process.env.BENCH_IDLE_WARMUP_SECONDS ?? 45),
+        })),
+      );
     }
     if (process.env.BENCH_LEARNING !== 'off') {
       output.push(

@@ -40,7 +40,9 @@ export async function acquireLease(
     if (past.length > 0) await storage.deleteEntries(LEASE_NAMESPACE, past);
     return { held: true, holder, untilMs };
   }
-  const current = (await storage.listEntries(LEASE_NAMESPACE)).find((entry) => entry.id === id);
-  const currentHolder = current ? decoder.decode(current.value) : '';
+  // One read of the period's entry: every node asks every GC interval, and a listing is 8
+  // queries on DynamoDB.
+  const current = await storage.getEntry(LEASE_NAMESPACE, id);
+  const currentHolder = current ? decoder.decode(current) : '';
   return { held: currentHolder === holder, holder: currentHolder, untilMs };
 }

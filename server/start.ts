@@ -6,7 +6,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StorageAdapter } from '../adapters/contract.js';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
-import { collectWhileBehind } from '../gc/rounds.js';
 import { CommitPush } from '../shim/commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -17,6 +16,7 @@ import { StorageState } from '../shim/storage-state.js';
 import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
 import { DEFAULT_TIMING, type Timing } from '../shim/timing.js';
 import { backoffDelay } from '../wire/backoff.js';
+import { startGcLoop } from './gc-loop.js';
 import { createApp } from './http/app.js';
 import { bearerCheck } from './http/auth.js';
 import { acceptCommitStreams, type CommitStreams } from './http/commit-stream.js';
@@ -109,7 +109,10 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     },
     ...(localGcIntervalMs !== undefined && { localGcIntervalMs }),
     onCommitted: (record) => push.push(record),
-    onActivity: () => membership?.noteActivity(),
+    onActivity: () => {
+      membership?.noteActivity();
+      gcLoop?.noteActivity();
+    },
     liveness: () => membership?.liveness(),
   });
   const shimNode = node;
@@ -211,9 +214,27 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     metrics,
   });
   const members = membership;
-  const gcTimer = config.gc ? startGlobalGc() : undefined;
-
   const bootstrap = new AbortController();
+  const gcLoop = config.gc
+    ? startGcLoop({
+        intervalMs: config.gcIntervalMs,
+        ready: () => shimNode.ready,
+        round: {
+          storage,
+          holder: shimNode.nodeId,
+          leaseMs: 3 * config.gcIntervalMs,
+          reserveMs: config.gcIntervalMs,
+          maxDeletes: config.gcMaxDeletes,
+          deadAfterMs: config.deadAfterMs,
+          timing: shimNode.timing,
+          // Shutdown stops a round between passes and abandons the pass's storage calls.
+          signal: bootstrap.signal,
+        },
+        metrics,
+        logger,
+      })
+    : undefined;
+
   const ready = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -245,7 +266,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     closed ??= (async () => {
       shuttingDown = true;
       bootstrap.abort();
-      if (gcTimer) clearInterval(gcTimer);
+      gcLoop?.stop();
       await members.stop();
       transport.close();
       commitStreams?.close();
@@ -270,46 +291,6 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
         for (const warning of warnings) logger.warn({ storage: describeStorageUrl(config.storage) }, warning);
       })
       .catch((error: unknown) => logger.debug({ err: error }, 'reading the engine configuration failed'));
-  }
-
-  /**
-   * Every gcIntervalMs, whoever holds this period's lease runs bounded passes, back to back
-   * while they leave a backlog (gc/rounds.ts).
-   */
-  function startGlobalGc(): NodeJS.Timeout {
-    let running = false;
-    const timer = setInterval(async () => {
-      if (running || !shimNode.ready) return;
-      running = true;
-      try {
-        await collectWhileBehind({
-          storage,
-          holder: shimNode.nodeId,
-          leaseMs: 3 * config.gcIntervalMs,
-          reserveMs: config.gcIntervalMs,
-          maxDeletes: config.gcMaxDeletes,
-          deadAfterMs: config.deadAfterMs,
-          timing: shimNode.timing,
-          // Shutdown stops a round between passes and abandons the pass's storage calls.
-          signal: bootstrap.signal,
-          onPass: (report) => {
-            metrics.gcDeleted.inc({ kind: 'versions' }, report.versionsDeleted);
-            metrics.gcDeleted.inc({ kind: 'orphans' }, report.orphanVersionsDeleted);
-            metrics.gcDeleted.inc({ kind: 'records' }, report.recordsDeleted);
-            metrics.gcBacklog.set(report.backlog);
-            if (report.versionsDeleted + report.orphanVersionsDeleted + report.recordsDeleted > 0) {
-              logger.info({ ...report }, 'garbage collected');
-            }
-          },
-        });
-      } catch (error) {
-        logger.warn({ err: error }, 'garbage collection pass failed');
-      } finally {
-        running = false;
-      }
-    }, config.gcIntervalMs);
-    timer.unref();
-    return timer;
   }
 
   return { url, node: shimNode, server, config, ready, close };

@@ -59,7 +59,7 @@ export interface ShimConfig {
   readonly heartbeatMs: number;
   readonly deadAfterMs: number;
   readonly pullIntervalMs: number;
-  /** The longest wait between pulls while nothing happens (shim/pull-schedule.ts). */
+  /** The longest wait between pulls while nothing happens (shim/idle-backoff.ts). */
   readonly idlePullIntervalMs: number;
   /** The most two nodes' clocks may disagree (shim/timing.ts); every node and `aft gc` alike. */
   readonly maxClockSkewMs: number;

@@ -37,6 +37,7 @@ import {
 import { type DecidedOutcome, FinishedTransactions } from './finished-transactions.js';
 import { GuardedStorage, guardStorage } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
+import { IdleBackoff } from './idle-backoff.js';
 import { HybridLogicalClock, newNodeId, TxidGenerator } from './ids.js';
 import {
   checkIdempotencyKey,
@@ -48,7 +49,6 @@ import {
 } from './limits.js';
 import { collectLocalGarbage } from './local-gc.js';
 import { Metadata } from './metadata.js';
-import { PullSchedule } from './pull-schedule.js';
 import { type ReadContext, readVersions } from './reads.js';
 import {
   type NodeLogger,
@@ -136,7 +136,7 @@ export class ShimNode {
   private readonly readContext: ReadContext;
   private fencedReason: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly pullSchedule: PullSchedule;
+  private readonly pullSchedule: IdleBackoff;
   private pullTimer: NodeJS.Timeout | undefined;
   private readonly localGcIntervalMs: number;
 
@@ -152,7 +152,7 @@ export class ShimNode {
     this.reaper.unref();
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     checkTiming(this.timing);
-    this.pullSchedule = new PullSchedule(
+    this.pullSchedule = new IdleBackoff(
       this.timing.pullIntervalMs,
       Math.max(this.timing.pullIntervalMs, this.timing.idlePullIntervalMs),
     );
@@ -275,7 +275,7 @@ export class ShimNode {
     this.timers.push(gcTimer);
   }
 
-  /** The next pull, `waitMs` from now (shim/pull-schedule.ts); replaces one already set. */
+  /** The next pull, `waitMs` from now (shim/idle-backoff.ts); replaces one already set. */
   private schedulePull(waitMs: number): void {
     if (this.closing) return;
     clearTimeout(this.pullTimer);
@@ -286,13 +286,13 @@ export class ShimNode {
   private scheduledPull(): void {
     this.pullTimer = undefined;
     this.learner.pull(undefined, { settle: this.pullSchedule.idle }).then(
-      (learned) => this.schedulePull(this.pullSchedule.afterPull(learned)),
+      (learned) => this.schedulePull(this.pullSchedule.afterRound(learned)),
       (error: unknown) => {
         // Storage failing is said once per change of state (shim/storage-state.ts).
         if (error instanceof StorageUnavailableError)
           this.logger.debug({ err: error }, 'pulling commit records failed');
         else this.logger.warn({ err: error }, 'pulling commit records failed');
-        this.schedulePull(this.pullSchedule.afterPull(0));
+        this.schedulePull(this.pullSchedule.afterRound(0));
       },
     );
   }

@@ -28,7 +28,7 @@ export interface Timing {
   /**
    * The longest wait between pulls of an idle node: each pull that learns nothing, with no
    * transaction begun or commit pushed here since the one before, doubles the wait up to this
-   * (shim/pull-schedule.ts). At or under pullIntervalMs: no backing off.
+   * (shim/idle-backoff.ts). At or under pullIntervalMs: no backing off.
    */
   readonly idlePullIntervalMs: number;
   /** Every this many pulls, a settling pull resolves the intents and re-lists recent records. */

@@ -1,12 +1,12 @@
 /**
  * An idle node pulls less and less, down to one pull per idlePullIntervalMs, and an active
- * one at its base pace (shim/pull-schedule.ts); while backing off every pull settles, so what
+ * one at its base pace (shim/idle-backoff.ts); while backing off every pull settles, so what
  * the node claims to know (its low-water mark for the collector) keeps moving.
  */
 import type { CallOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { IdleBackoff } from '../../shim/idle-backoff.js';
 import { ShimNode } from '../../shim/node.js';
-import { PullSchedule } from '../../shim/pull-schedule.js';
 import { eventually } from '../helpers/eventually.js';
 
 /** Counts the listings a pull makes: plain pulls list records, settling ones list ids. */
@@ -28,25 +28,25 @@ class CountingAdapter extends MemoryAdapter {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('PullSchedule', () => {
+describe('IdleBackoff', () => {
   it('doubles the wait after each pull with nothing learned and nothing begun, up to the idle bound', () => {
-    const schedule = new PullSchedule(100, 1000);
-    expect([1, 2, 3, 4, 5].map(() => schedule.afterPull(0))).toEqual([200, 400, 800, 1000, 1000]);
+    const schedule = new IdleBackoff(100, 1000);
+    expect([1, 2, 3, 4, 5].map(() => schedule.afterRound(0))).toEqual([200, 400, 800, 1000, 1000]);
     expect(schedule.idle).toBe(true);
-    expect(schedule.afterPull(3)).toBe(100);
+    expect(schedule.afterRound(3)).toBe(100);
     expect(schedule.idle).toBe(false);
-    schedule.afterPull(0);
+    schedule.afterRound(0);
     expect(schedule.noteActivity()).toBe(true);
     expect(schedule.nextWaitMs).toBe(100);
     expect(schedule.noteActivity()).toBe(false);
     // Activity since the last pull keeps the next wait at the base, though it learned nothing.
-    expect(schedule.afterPull(0)).toBe(100);
-    expect(schedule.afterPull(0)).toBe(200);
+    expect(schedule.afterRound(0)).toBe(100);
+    expect(schedule.afterRound(0)).toBe(200);
   });
 
   it('never backs off when the idle bound is the pull interval', () => {
-    const schedule = new PullSchedule(100, 100);
-    expect([1, 2, 3].map(() => schedule.afterPull(0))).toEqual([100, 100, 100]);
+    const schedule = new IdleBackoff(100, 100);
+    expect([1, 2, 3].map(() => schedule.afterRound(0))).toEqual([100, 100, 100]);
     expect(schedule.idle).toBe(false);
   });
 });
