@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AftClient } from '../lambda-layer/client.js';
 import { measure, startNode, stopNodes } from './cluster.js';
 import { fmt, processCpuMicros, summarize } from './measure.js';
+import { startPushSinks } from './push-sinks.js';
 
 export interface LearningBenchOptions {
   readonly redisUrl: string;
@@ -36,6 +37,37 @@ async function freshness(writer: AftClient, reader: AftClient, until: () => bool
     await sleep(5);
   }
   return delays;
+}
+
+/** The peers each node of an 8-node tier pushes to. */
+const PEERS_OF_8 = 7;
+
+/**
+ * CPU per transaction of one node pushing every commit to `peers` sinks that take its streams
+ * and drop them (bench/push-sinks.ts): the pushing side of an 8-node tier, with no learner on
+ * this machine's two cores competing with it.
+ */
+async function servedPushingTo(
+  peers: number,
+  storage: string,
+  options: LearningBenchOptions,
+): Promise<{ rate: number; served: number }> {
+  process.stderr.write(`bench: learning, 1 node pushing to ${peers} sinks\n`);
+  const sinks = await startPushSinks(peers);
+  const node = await startNode(storage, ['--gc', 'off', '--peers', sinks.urls.join(',')]);
+  try {
+    // Until the node has found every sink and opened a stream to each.
+    const deadline = performance.now() + 30_000;
+    while (sinks.streams() < peers && performance.now() < deadline) await measure([node.url], 1, KEYS, 200);
+    if (sinks.streams() < peers) throw new Error(`only ${sinks.streams()} of ${peers} sinks got a stream`);
+    await measure([node.url], CLIENTS, KEYS, 1000);
+    const before = processCpuMicros(node.child.pid!);
+    const rate = await measure([node.url], CLIENTS, KEYS, options.seconds * 1000);
+    return { rate, served: (processCpuMicros(node.child.pid!) - before) / (rate * options.seconds) };
+  } finally {
+    await stopNodes([node]);
+    await sinks.close();
+  }
 }
 
 /**
@@ -109,9 +141,17 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
   }
   const { p50, p99 } = summarize(delays);
   const alone = servedBy.get(1)!;
-  // What pushing to one more peer costs per commit, from the 3-node row (two peers): noise can
-  // make it negative, which would flatter the prediction, so it counts as 0 then.
-  const pushed = Math.max(0, (servedBy.get(3)! - alone) / 2);
+  const pushing = await servedPushingTo(
+    PEERS_OF_8,
+    `${options.redisUrl}?prefix=learn-sinks-${runId}:`,
+    options,
+  );
+  rows.push(
+    `| 1, pushing to ${PEERS_OF_8} sinks | ${pushing.rate.toFixed(0)} | ${pushing.served.toFixed(0)} | – | – | – |`,
+  );
+  // What pushing to one more peer costs per commit: noise can make it negative, which would
+  // flatter the prediction, so it counts as 0 then.
+  const pushed = Math.max(0, (pushing.served - alone) / PEERS_OF_8);
   const learned = learnedBy.get(3)!;
   const shares = [2, 4, 8].map(
     (nodes) => `${nodes} nodes ${(100 * predictedShare(nodes, alone, pushed, learned)).toFixed(0)}%`,
@@ -128,7 +168,7 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     '',
     `Freshness: with 3 nodes, a commit acknowledged by the first is read on the second after ${fmt(p50)} ms at p50 and ${fmt(p99)} ms at p99 (${delays.length} commits, under the load above).`,
     '',
-    `Predicted share of linear throughput, one node per core with CPU the limit (a model, not a measurement: a node spends ${alone.toFixed(0)} µs per transaction alone, ${pushed.toFixed(1)} µs more per peer it pushes to, ${learned.toFixed(1)} µs per commit it learns): ${shares.join(', ')}.`,
+    `Predicted share of linear throughput, one node per core with CPU the limit (a model, not a measurement: a node spends ${alone.toFixed(0)} µs per transaction alone, ${pushed.toFixed(1)} µs more per peer it pushes to (from the row with ${PEERS_OF_8} sinks), ${learned.toFixed(1)} µs per commit it learns (the 3-node row)): ${shares.join(', ')}.`,
     '',
   ];
 }

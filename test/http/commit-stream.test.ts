@@ -156,6 +156,34 @@ describe('the commit stream route', () => {
     }
   });
 
+  it("outlives the server's request timeouts while it carries batches, and closes once idle that long", async () => {
+    const strict = await startShim({
+      port: 0,
+      adapter: new MemoryAdapter(),
+      peerTokens: ['peer-token'],
+      httpRequestTimeoutMs: 600,
+      httpHeadersTimeoutMs: 300,
+      env: {},
+    });
+    try {
+      await strict.ready;
+      const socket = socketOf(await openStream(strict.url, { authorization: 'Bearer peer-token' }));
+      socket.on('error', () => undefined);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      for (let i = 0; i < 15; i += 1) {
+        socket.write('[]\n');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // 1.5 s: past both timeouts, and the stream still takes batches.
+      expect(socket.destroyed).toBe(false);
+      const idleFrom = performance.now();
+      await closed;
+      expect(performance.now() - idleFrom).toBeGreaterThanOrEqual(400);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('closes a stream on shutdown', async () => {
     const socket = socketOf(await openStream(shim.url, { authorization: 'Bearer peer-token' }));
     const closed = once(socket, 'close');
