@@ -17,6 +17,7 @@ import { formatVersionId, TxidGenerator } from '../../shim/ids.js';
 import { COMMIT_STREAM_PROTOCOL, PATHS } from '../../wire/api.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';
+import { startPushingPair } from '../helpers/pushing-pair.js';
 
 const MINUTE = 60_000;
 const peerTxids = new TxidGenerator('streamstre');
@@ -194,13 +195,8 @@ describe('the commit stream route', () => {
 
 describe('nodes push on commit streams', () => {
   it('after the first batch, a peer learns commits on its stream, not by requests', async () => {
-    const storage = new MemoryAdapter();
-    // Pulls so rare that only pushes teach node b within the test.
-    const options = { port: 0, adapter: storage, pullIntervalMs: 600_000, heartbeatMs: 100, env: {} };
-    const a = await startShim(options);
-    const b = await startShim(options);
+    const { a, b, close } = await startPushingPair();
     try {
-      await Promise.all([a.ready, b.ready]);
       const callA = httpClient(a.url);
       const commit = async (key: string) => {
         const txid = ((await callA('POST', '/v1/transactions')).json as { txid: string }).txid;
@@ -251,7 +247,7 @@ describe('nodes push on commit streams', () => {
       expect(b.node.stats.transactions).toBeGreaterThanOrEqual(learnedBefore + 20);
       expect(await pushRequests()).toBe(requestsBefore);
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await close();
     }
   });
 });

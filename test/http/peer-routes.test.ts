@@ -11,6 +11,7 @@ import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.j
 import { eventually } from '../helpers/eventually.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
 import { httpClient } from '../helpers/http.js';
+import { startPushingPair } from '../helpers/pushing-pair.js';
 import { expectError } from './rest-api-suite.js';
 
 const keyPath = (txid: string, key: string) => `/v1/transactions/${txid}/keys/${encodeURIComponent(key)}`;
@@ -59,13 +60,8 @@ describe('peer routes take the peer credential only', () => {
 
 describe('with no peer token set', () => {
   it('refuses everyone on the peer routes though client auth is off; the nodes share a secret in storage and push with it', async () => {
-    const storage = new MemoryAdapter();
-    // Pulls so rare that only a push can teach node b the commit within the test.
-    const options = { port: 0, adapter: storage, pullIntervalMs: 600_000, heartbeatMs: 100, env: {} };
-    const a = await startShim(options);
-    const b = await startShim(options);
+    const { a, b, close } = await startPushingPair();
     try {
-      await Promise.all([a.ready, b.ready]);
       expectError(
         await httpClient(b.url)('POST', '/v1/internal/commits', { json: { records: [] } }),
         401,
@@ -88,7 +84,7 @@ describe('with no peer token set', () => {
       );
       expect(learned).toBe(200);
     } finally {
-      await Promise.all([a.close(), b.close()]);
+      await close();
     }
   });
 });
