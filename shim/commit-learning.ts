@@ -319,8 +319,14 @@ export class CommitLearner {
       });
       if (ids.length === 0) return learned;
       // A pushed record counts as known here: reading each again would cost a storage read per
-      // commit per node. It is verified where a forgery would show (verify).
-      const unknown = ids.filter((id) => !this.isDecided(id) && this.context.metadata.get(id) === undefined);
+      // commit per node. It is verified where a forgery would show (verify); that storage
+      // lists its id is enough for local GC to let it supersede older versions.
+      const { metadata } = this.context;
+      const unknown: string[] = [];
+      for (const id of ids) {
+        if (metadata.get(id) !== undefined) metadata.markListed(id);
+        else if (!this.isDecided(id)) unknown.push(id);
+      }
       const records = await mapLimit(unknown, RECORD_READS_IN_FLIGHT, (id) =>
         this.context.storage.getCommitRecord(id, callOptions(signal)),
       );

@@ -15,7 +15,9 @@ import { type Transaction, TransactionStatus } from './transaction.js';
 
 /**
  * Version ids of the transactions whose every written key has a newer version learned at
- * or before `horizonSeq` (a value of `Metadata.learnedSeq`).
+ * or before `horizonSeq` (a value of `Metadata.learnedSeq`) whose record storage has shown
+ * to exist (`CommittedTransaction.listed`): a pushed record is not taken on trust here, or a
+ * forged one could make the node drop the committed version it claims to supersede.
  */
 export function supersededBefore(metadata: Metadata, horizonSeq: number): string[] {
   const unneededKeys = new Map<string, number>();
@@ -25,7 +27,7 @@ export function supersededBefore(metadata: Metadata, horizonSeq: number): string
     for (let index = versions.length - 1; index >= 0; index -= 1) {
       const versionId = versions[index]!;
       if (newerKnown) unneededKeys.set(versionId, (unneededKeys.get(versionId) ?? 0) + 1);
-      if ((metadata.learnedSeqOf(versionId) ?? Number.POSITIVE_INFINITY) <= horizonSeq) newerKnown = true;
+      if (metadata.supersedesAt(versionId, horizonSeq)) newerKnown = true;
     }
   }
   const removable: string[] = [];

@@ -18,6 +18,12 @@ export interface CommittedTransaction {
    * rely on it where a forgery would show (a tombstone, a missing version) checks it first.
    */
   verified: boolean;
+  /**
+   * Storage listed its id (a settling pull), or it came from storage: the record exists. Only
+   * such a version may supersede another for local GC, so a pushed record storage does not
+   * hold can never make a node drop the committed version it seems to replace.
+   */
+  listed: boolean;
 }
 
 /** What the read rule needs to see of the metadata. */
@@ -52,6 +58,7 @@ export class Metadata implements MetadataView {
       writeSet: new Set(record.writeSet),
       deleted: record.deleted.length === 0 ? NOTHING_DELETED : new Set(record.deleted),
       verified,
+      listed: verified,
     };
     this.commits.set(record.versionId, committed);
     this.versionIdByTxid.set(record.txid, record.versionId);
@@ -95,6 +102,21 @@ export class Metadata implements MetadataView {
 
   learnedSeqOf(versionId: string): number | undefined {
     return this.commits.get(versionId)?.learnedSeq;
+  }
+
+  /**
+   * Whether `versionId` makes the older versions of its keys superseded for transactions that
+   * began after `horizonSeq` (local GC): learned by then, and its record known to exist.
+   */
+  supersedesAt(versionId: string, horizonSeq: number): boolean {
+    const committed = this.commits.get(versionId);
+    return committed !== undefined && committed.learnedSeq <= horizonSeq && committed.listed;
+  }
+
+  /** Storage listed the record of `versionId`: it exists (see `listed`). */
+  markListed(versionId: string): void {
+    const committed = this.commits.get(versionId);
+    if (committed) committed.listed = true;
   }
 
   keysWithSeveralVersions(): Iterable<string> {

@@ -170,6 +170,15 @@ describe('what a genuine peer pushes is checked', () => {
     expect(shim.node.stats.transactions).toBe(1);
   });
 
+  it('a newer version storage does not hold cannot make local GC drop the committed one it seems to supersede', async () => {
+    const committed = await commitOne('k', 'committed');
+    expect(await push(peerRecord(laterThan(committed), ['k']))).toEqual({ learned: 1, refused: 0 });
+    // No transaction runs: local GC may drop every version a newer one supersedes.
+    shim.node.collectLocal();
+    expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
+    expect(await readText('k')).toEqual({ status: 200, text: 'committed' });
+  });
+
   it('a tombstone storage does not hold cannot hide a committed key', async () => {
     const committed = await commitOne('k', 'committed');
     expect(await push(peerRecord(laterThan(committed), ['k'], ['k']))).toEqual({ learned: 1, refused: 0 });
