@@ -176,6 +176,8 @@ export class Membership {
    * at most one listing a second however many such requests come.
    */
   async listIfStale(): Promise<void> {
+    // One in flight may have begun before the owner joined: wait for it, then judge.
+    if (this.observing) await this.observing.catch(() => undefined);
     const startedMs = this.lastListingStartMs;
     if (startedMs !== undefined && this.elapsedNow() - startedMs < Math.min(this.heartbeatMs, 1000)) return;
     await this.observe();
