@@ -128,6 +128,23 @@ export interface StorageAdapter {
   /** Creates an entry if none with this id exists (atomically); true when this call created it. */
   createEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<boolean>;
 
+  /**
+   * Replaces an entry's value only if it is `expected` now, byte for byte (`expected`
+   * undefined: only if there is no entry, as createEntry does), atomically against every other
+   * write of the entry; true when this call replaced it. For small values (a claim, a pointer;
+   * at most MAX_SWAPPED_ENTRY_BYTES). Like createEntry, false may follow a write that landed
+   * (an engine retrying a call whose first attempt succeeded): a caller that must know reads
+   * the entry and recognizes a value only it writes. Optional: the groundwork of serializable
+   * transactions (issue 18), which need it; Anna has none.
+   */
+  swapEntry?(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean>;
+
   /** One entry's value, or undefined when there is none. */
   getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined>;
 
@@ -168,6 +185,19 @@ export interface StorageAdapter {
 }
 
 export const MAX_KEY_BYTES = 1024;
+/** The largest value `swapEntry` takes. */
+export const MAX_SWAPPED_ENTRY_BYTES = 4096;
+
+/** Throws a TypeError for a swapped value over MAX_SWAPPED_ENTRY_BYTES. */
+export function assertSwappable(...values: readonly (Uint8Array | undefined)[]): void {
+  for (const value of values) {
+    if (value !== undefined && value.byteLength > MAX_SWAPPED_ENTRY_BYTES) {
+      throw new TypeError(
+        `swapEntry takes values of at most ${MAX_SWAPPED_ENTRY_BYTES} bytes, not ${value.byteLength}`,
+      );
+    }
+  }
+}
 export const ENTRY_NAME_PATTERN = /^[0-9A-Za-z._-]{1,128}$/;
 
 /** Throws a TypeError for a namespace or entry id outside the contract. */

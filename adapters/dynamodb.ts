@@ -39,7 +39,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
+import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
 import {
   BUCKETS_PARTITION,
   COMMIT_SHARDS,
@@ -365,6 +365,35 @@ export class DynamoDbAdapter implements StorageAdapter {
       { ...entryKey(namespace, id), d: { B: value } },
       options,
     );
+  }
+
+  async swapEntry(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    assertSwappable(expected, value);
+    const item = { ...entryKey(namespace, id), d: { B: value } };
+    if (expected === undefined) return this.requests.putIfAbsent(this.commitsTable, item, options);
+    try {
+      await (await this.db()).send(
+        new (await dynamoSdk()).PutItemCommand({
+          TableName: this.commitsTable,
+          Item: item,
+          ConditionExpression: 'd = :expected',
+          ExpressionAttributeValues: { ':expected': { B: expected } },
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {

@@ -4,6 +4,7 @@
  *   <root>/versions/<h[0:2]>/<h>/<versionId>      h = sha256 hex of the key's UTF-8 bytes
  *   <root>/commits/<versionId[0:8]>/<versionId>.json
  *   <root>/entries/<namespace>/<id>               node cooperation entries
+ *   <root>/swapped/<namespace>/<id>/<generation>  entries swapEntry wrote (./file-swaps.ts)
  *   <root>/tmp/                                    files being written
  *
  * Keys are hashed so that any key of up to 1024 bytes (with `/`, `%`, NUL, ...) maps to a
@@ -32,7 +33,8 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId } from './contract.js';
+import { assertEntryName, assertSwappable, assertVersionId } from './contract.js';
+import { readdirIfExists, readIfExists, SwappedEntries, unlinkIfExists } from './file-swaps.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -72,12 +74,20 @@ export class FileAdapter implements StorageAdapter {
   private readonly tmpPrefix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   private opened: Promise<void> | undefined;
   private readonly fs: FileSystem;
+  private readonly swapped: SwappedEntries;
 
   constructor(options: FileAdapterOptions) {
     this.fs = options.fileSystem ?? nodeFs;
     this.directory = resolve(options.directory);
     this.fsync = options.fsync ?? true;
     this.concurrency = options.concurrency ?? 32;
+    this.swapped = new SwappedEntries({
+      fs: this.fs,
+      root: this.directory,
+      writeTemp: (bytes) => this.writeTemp(bytes),
+      ensureDirectory: (directory) => this.ensureDirectory(directory),
+      syncDirectory: (directory) => this.syncDirectory(directory),
+    });
   }
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
@@ -227,9 +237,34 @@ export class FileAdapter implements StorageAdapter {
     }
   }
 
+  /** On generations of the entry (./file-swaps.ts): link(2) decides each, across processes. */
+  async swapEntry(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    assertSwappable(expected, value);
+    await this.open();
+    return this.swapped.swap(
+      namespace,
+      id,
+      expected,
+      value,
+      () => readIfExists(this.fs, join(this.directory, 'entries', namespace, id), options),
+      options,
+    );
+  }
+
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
+    // Once swapped, its generations hold the value, deleted or not.
+    const swapped = await this.swapped.newest(namespace, id, options);
+    if (swapped) return swapped.value;
     return readIfExists(this.fs, join(this.directory, 'entries', namespace, id), options);
   }
 
@@ -238,15 +273,20 @@ export class FileAdapter implements StorageAdapter {
     assertEntryName(namespace);
     const directory = join(this.directory, 'entries', namespace);
     const after = options?.after;
-    const ids = (await readdirIfExists(this.fs, directory))
-      .filter((id) => after === undefined || id > after)
-      .sort()
-      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY);
-    const entries = await mapLimit(ids, this.concurrency, async (id) => {
+    const swappedIds = await this.swapped.swappedIds(namespace);
+    const swapped = (await this.swapped.list(namespace, options)).filter(
+      (entry) => after === undefined || entry.id > after,
+    );
+    const plainIds = (await readdirIfExists(this.fs, directory)).filter(
+      (id) => !swappedIds.has(id) && (after === undefined || id > after),
+    );
+    const plain = await mapLimit(plainIds, this.concurrency, async (id) => {
       const value = await readIfExists(this.fs, join(directory, id), options);
       return value && { id, value };
     });
-    return entries.filter((entry): entry is Entry => entry !== undefined);
+    return [...plain.filter((entry): entry is Entry => entry !== undefined), ...swapped]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY);
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
@@ -254,6 +294,7 @@ export class FileAdapter implements StorageAdapter {
     await mapLimit(ids, this.concurrency, async (id) => {
       options?.signal?.throwIfAborted();
       await unlinkIfExists(this.fs, join(this.directory, 'entries', namespace, id));
+      await this.swapped.delete(namespace, id);
     });
   }
 
@@ -346,35 +387,4 @@ export class FileAdapter implements StorageAdapter {
 
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function readIfExists(
-  fs: FileSystem,
-  path: string,
-  options?: CallOptions,
-): Promise<Uint8Array | undefined> {
-  try {
-    const bytes = await fs.readFile(path, options?.signal ? { signal: options.signal } : undefined);
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-async function readdirIfExists(fs: FileSystem, path: string): Promise<string[]> {
-  try {
-    return await fs.readdir(path);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-async function unlinkIfExists(fs: FileSystem, path: string): Promise<void> {
-  try {
-    await fs.unlink(path);
-  } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error;
-  }
 }

@@ -12,7 +12,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
+import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
 import { copyRecord } from './record-codec.js';
 import { insertSorted, removeSorted, upperBound } from './sorted.js';
 
@@ -123,6 +123,27 @@ export class MemoryAdapter implements StorageAdapter {
     assertEntryName(namespace, id);
     const entries = this.entriesOf(namespace);
     if (entries.has(id)) return false;
+    entries.set(id, value.slice());
+    return true;
+  }
+
+  async swapEntry(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    await settle(options);
+    assertEntryName(namespace, id);
+    assertSwappable(expected, value);
+    const entries = this.entriesOf(namespace);
+    const current = entries.get(id);
+    const matches =
+      expected === undefined
+        ? current === undefined
+        : current !== undefined && Buffer.from(current).equals(expected);
+    if (!matches) return false;
     entries.set(id, value.slice());
     return true;
   }

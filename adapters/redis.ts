@@ -32,7 +32,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId, assertWriteIds } from './contract.js';
+import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
@@ -59,9 +59,30 @@ type Client = Redis | Cluster;
 
 interface AftCommands {
   aftPutRecord(hash: string, ids: string, versionId: string, record: Buffer): Promise<number>;
+  aftSwapEntry(
+    hash: string,
+    id: string,
+    expects: '0' | '1',
+    expected: Buffer,
+    value: Buffer,
+  ): Promise<number>;
   aftPutVersionsAndRecord(keyCount: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
   aftDeleteRecords(hash: string, ids: string, ...versionIds: string[]): Promise<number>;
 }
+
+/**
+ * KEYS: the namespace's entry hash; ARGV: the id, whether an entry is expected ('1' or '0'),
+ * the expected value, the new value. One key: it runs on Redis Cluster too.
+ */
+const SWAP_ENTRY_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then
+  if current == false or current ~= ARGV[3] then return 0 end
+elseif current ~= false then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+return 1`;
 
 const PUT_RECORD_SCRIPT = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
@@ -349,6 +370,29 @@ export class RedisAdapter implements StorageAdapter {
     return created === 1;
   }
 
+  async swapEntry(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    assertSwappable(expected, value);
+    const swapped = await raceSignal(
+      (await this.redis()).aftSwapEntry(
+        this.entriesKey(namespace),
+        id,
+        expected === undefined ? '0' : '1',
+        Buffer.from(expected ?? new Uint8Array(0)),
+        Buffer.from(value),
+      ),
+      options?.signal,
+    );
+    return swapped === 1;
+  }
+
   async time(options?: CallOptions): Promise<number> {
     options?.signal?.throwIfAborted();
     const [seconds, micros] = await raceSignal((await this.redis()).time(), options?.signal);
@@ -498,6 +542,7 @@ export class RedisAdapter implements StorageAdapter {
       });
     }
     client.defineCommand('aftPutRecord', { numberOfKeys: 2, lua: PUT_RECORD_SCRIPT });
+    client.defineCommand('aftSwapEntry', { numberOfKeys: 1, lua: SWAP_ENTRY_SCRIPT });
     client.defineCommand('aftDeleteRecords', { numberOfKeys: 2, lua: DELETE_RECORDS_SCRIPT });
     client.defineCommand('aftPutVersionsAndRecord', { lua: PUT_VERSIONS_AND_RECORD_SCRIPT });
     this.client = client as Client & AftCommands;

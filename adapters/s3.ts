@@ -25,7 +25,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertVersionId } from './contract.js';
+import { assertEntryName, assertSwappable, assertVersionId } from './contract.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -160,6 +160,48 @@ export class S3Adapter implements StorageAdapter {
     return this.putIfAbsent(this.entryKey(namespace, id), value, 'application/octet-stream', options);
   }
 
+  /**
+   * Reads the entry with its ETag, compares, then writes with `If-Match` on that ETag: S3
+   * answers 412 when another write came between (false), or 404 when the entry is gone.
+   */
+  async swapEntry(
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, id);
+    assertSwappable(expected, value);
+    const key = this.entryKey(namespace, id);
+    if (expected === undefined) return this.putIfAbsent(key, value, 'application/octet-stream', options);
+    const current = await this.readObject(key, options);
+    if (current === undefined || current.etag === undefined) return false;
+    const digest = current.metadata?.[DIGEST_METADATA];
+    // A torn read is not the value: the swap is refused, and the caller reads again.
+    if (digest !== undefined && digestOf(current.bytes) !== digest) return false;
+    if (!Buffer.from(current.bytes).equals(expected)) return false;
+    try {
+      await (await this.s3()).send(
+        new (await s3Sdk()).PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: value,
+          Metadata: digestMetadata(value),
+          IfMatch: current.etag,
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      const status = httpStatusOf(error);
+      // 412: another write since the read; 404: deleted since; 409: a conditional write racing.
+      if (status === 412 || status === 404 || status === 409) return false;
+      throw error;
+    }
+  }
+
   async getEntry(namespace: string, id: string, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace, id);
@@ -255,7 +297,9 @@ export class S3Adapter implements StorageAdapter {
   private async readObject(
     key: string,
     options?: CallOptions,
-  ): Promise<{ bytes: Uint8Array; metadata: Record<string, string> | undefined } | undefined> {
+  ): Promise<
+    { bytes: Uint8Array; metadata: Record<string, string> | undefined; etag: string | undefined } | undefined
+  > {
     try {
       const answer = await (await this.s3()).send(
         new (await s3Sdk()).GetObjectCommand({ Bucket: this.bucket, Key: key }),
@@ -269,7 +313,7 @@ export class S3Adapter implements StorageAdapter {
       body?.on?.('error', () => undefined);
       if (body?.destroyed) throw new Error(`S3 connection was reset while reading ${key}`);
       const bytes = (await body?.transformToByteArray()) ?? new Uint8Array(0);
-      return { bytes, metadata: answer.Metadata };
+      return { bytes, metadata: answer.Metadata, etag: answer.ETag };
     } catch (error) {
       if (httpStatusOf(error) === 404) return undefined;
       throw error;

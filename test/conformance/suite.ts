@@ -466,6 +466,55 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'swapEntry, where the adapter has it: replaces only the expected value (or creates only where there is none)',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.swapEntry) return;
+      assert.equal(await adapter.swapEntry('claims', 'k', bytes('held'), bytes('x')), false);
+      assert.equal(await adapter.getEntry('claims', 'k'), undefined);
+      assert.equal(await adapter.swapEntry('claims', 'k', undefined, bytes('free')), true);
+      assert.equal(await adapter.swapEntry('claims', 'k', undefined, bytes('again')), false);
+      assert.equal(await adapter.swapEntry('claims', 'k', bytes('fre'), bytes('held')), false);
+      assert.equal(await adapter.swapEntry('claims', 'k', bytes('freee'), bytes('held')), false);
+      assert.equal(await adapter.swapEntry('claims', 'k', bytes('free'), bytes('held by a')), true);
+      assert.equal(Buffer.from((await adapter.getEntry('claims', 'k'))!).toString(), 'held by a');
+      // The same bytes again: a swap from a value to itself succeeds and changes nothing.
+      assert.equal(await adapter.swapEntry('claims', 'k', bytes('held by a'), bytes('held by a')), true);
+      // Bytes that are not text compare byte for byte.
+      const binary = new Uint8Array([0, 255, 10, 0]);
+      assert.equal(await adapter.swapEntry('claims', 'b', undefined, binary), true);
+      assert.equal(
+        await adapter.swapEntry('claims', 'b', new Uint8Array([0, 255, 10, 1]), bytes('no')),
+        false,
+      );
+      assert.equal(await adapter.swapEntry('claims', 'b', binary, bytes('yes')), true);
+      await assert.rejects(adapter.swapEntry('claims', 'k', undefined, new Uint8Array(5000)), TypeError);
+    },
+  },
+  {
+    name: 'swapEntry, where the adapter has it: of many concurrent swaps from one value, exactly one wins',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.swapEntry) return;
+      await adapter.putEntry('claims', 'race', bytes('free'));
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          adapter.swapEntry!('claims', 'race', bytes('free'), bytes(`held by ${i}`)),
+        ),
+      );
+      assert.equal(outcomes.filter(Boolean).length, 1);
+      const winner = outcomes.indexOf(true);
+      assert.equal(Buffer.from((await adapter.getEntry('claims', 'race'))!).toString(), `held by ${winner}`);
+      // And creators of an absent one: one wins, the rest see it taken.
+      const creators = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          adapter.swapEntry!('claims', 'fresh', undefined, bytes(`created by ${i}`)),
+        ),
+      );
+      assert.equal(creators.filter(Boolean).length, 1);
+    },
+  },
+  {
     name: 'versions and a record in one atomic write, where the adapter has it: both land, or neither when the id is taken',
     needs: ['conditionalWrites'],
     async run(adapter) {
