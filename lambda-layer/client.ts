@@ -23,6 +23,7 @@ import {
   type CommitRequest,
   decodeBase64,
   encodeBase64,
+  Isolation,
   isPathSafeKey,
   PATHS,
   type ReadAnswer,
@@ -82,6 +83,11 @@ export interface BeginOptions extends RequestOptions {
   readonly timeoutMs?: number;
   /** Keys to read in the begin request itself: the transaction's `prefetched` items. */
   readonly read?: readonly string[];
+  /**
+   * 'serializable': the commit validates every key read, and fails with ConflictError
+   * (retryable) when another serializable commit changed one. @default 'read-atomic'
+   */
+  readonly isolation?: Isolation;
 }
 
 const encoder = new TextEncoder();
@@ -166,15 +172,18 @@ export class AftClient {
 
   /**
    * Runs `body` in a transaction: commits when it returns, aborts when it throws. When the
-   * transaction is lost (its node died) or storage failed before anything became visible,
-   * `body` runs again from the top, up to `attempts` times.
+   * transaction is lost (its node died), storage failed before anything became visible, or a
+   * serializable commit conflicted, `body` runs again from the top, up to `attempts` times
+   * (3; 10 when serializable, since contended keys conflict), after a pause with jitter.
    */
   async run<T>(
     body: (tx: Transaction) => Promise<T>,
-    options: RequestOptions & { timeoutMs?: number; attempts?: number } = {},
+    options: RequestOptions & { timeoutMs?: number; attempts?: number; isolation?: Isolation } = {},
   ): Promise<{ result: T; commit: CommitOutcome }> {
-    const attempts = options.attempts ?? 3;
+    const attempts = options.attempts ?? (options.isolation === Isolation.SERIALIZABLE ? 10 : 3);
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1)
+        await backoffPause(attempt - 2, this.retry.baseDelayMs, this.retry.maxDelayMs, options.signal);
       const tx = await this.begin(options);
       let result: T;
       try {
@@ -187,7 +196,10 @@ export class AftClient {
       try {
         return { result, commit: await tx.commit(options) };
       } catch (error) {
-        if (attempt < attempts && error instanceof AftError && error.code === ErrorCode.TXN_LOST) continue;
+        const runAgain =
+          error instanceof AftError &&
+          (error.code === ErrorCode.TXN_LOST || error.code === ErrorCode.CONFLICT);
+        if (attempt < attempts && runAgain) continue;
         throw error;
       }
     }
@@ -255,11 +267,13 @@ export class AftClient {
         return JSON.parse(answer.body.toString('utf8')) as T;
       }
       const error = errorFromAnswer(answer);
-      // A lost transaction or a duplicate in progress is news for the caller, not a hiccup:
-      // repeating the same request cannot help (the caller starts over or waits).
+      // A lost transaction, a serializable conflict or a duplicate in progress is news for the
+      // caller, not a hiccup: repeating the same request cannot help (the caller starts over
+      // or waits).
       const transient =
         error.retryable &&
         error.code !== ErrorCode.TXN_LOST &&
+        error.code !== ErrorCode.CONFLICT &&
         error.code !== ErrorCode.DUPLICATE_IN_PROGRESS;
       if (transient && attempt < this.retry.attempts) {
         await this.backoff(attempt, options.signal);
@@ -414,6 +428,7 @@ export class Transaction {
 function beginRequest(options: BeginOptions): BeginRequest {
   return {
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(options.isolation !== undefined && { isolation: options.isolation }),
     ...(options.read !== undefined && options.read.length > 0 && { read: options.read }),
   };
 }

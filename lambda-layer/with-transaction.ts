@@ -16,6 +16,7 @@
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Isolation } from '../wire/api.js';
 import { backoffPause } from '../wire/backoff.js';
 import { AftError, DuplicateCommittedError, DuplicateInProgressError, ErrorCode } from '../wire/errors.js';
 import { AftClient, type ReplayedCommit, type Transaction } from './client.js';
@@ -58,6 +59,13 @@ export interface WithTransactionOptions<TEvent> extends Partial<LambdaSettings> 
    * a handler that reads them and writes costs two requests (begin, commit).
    */
   readonly prefetch?: (event: TEvent) => readonly string[];
+  /**
+   * 'serializable' for a handler that reads, then writes what it read (a counter, a balance,
+   * a stock level): its commit fails with a conflict when another serializable commit changed
+   * what it read, and the handler runs again (up to `attempts` runs, after a pause with
+   * jitter). @default 'read-atomic'
+   */
+  readonly isolation?: Isolation;
   /** A REST client of your own (it overrides url, token and requestTimeoutMs). */
   readonly client?: AftClient;
   /** The Lambda client txn.invoke uses. @default a LambdaClient created on first use */
@@ -142,7 +150,16 @@ export function withTransaction<TEvent = unknown, TResult = unknown>(
       ? undefined
       : (envelope?.idempotencyKey ?? options.idempotencyKey?.(event, context) ?? context.awsRequestId);
     const prefetch = options.prefetch?.(event) ?? [];
-    return runRoot(event, context, key, { handler, client, invoker, settings, deadline, budgetMs, prefetch });
+    return runRoot(event, context, key, {
+      handler,
+      client,
+      invoker,
+      settings,
+      deadline,
+      budgetMs,
+      prefetch,
+      ...(options.isolation !== undefined && { isolation: options.isolation }),
+    });
   };
 }
 
@@ -155,6 +172,7 @@ interface RootRun<TEvent, TResult> {
   readonly budgetMs: number;
   /** Keys read in the begin request. */
   readonly prefetch: readonly string[];
+  readonly isolation?: Isolation;
 }
 
 async function runRoot<TEvent, TResult>(
@@ -169,7 +187,12 @@ async function runRoot<TEvent, TResult>(
   for (let waits = 0; ; ) {
     let begun: Transaction | ReplayedCommit;
     try {
-      const beginOptions = { timeoutMs, signal: deadline, read: run.prefetch };
+      const beginOptions = {
+        timeoutMs,
+        signal: deadline,
+        read: run.prefetch,
+        ...(run.isolation !== undefined && { isolation: run.isolation }),
+      };
       begun =
         key === undefined
           ? await client.begin(beginOptions)
@@ -219,6 +242,12 @@ async function runRoot<TEvent, TResult>(
       if (error instanceof DuplicateCommittedError || error instanceof DuplicateInProgressError) continue;
       if (error instanceof AftError && error.code === ErrorCode.TXN_LOST && runs < settings.attempts) {
         continue;
+      }
+      // A serializable commit found what it read changed: nothing of it was written; run the
+      // handler again on fresh reads, after a pause so contenders spread out.
+      if (error instanceof AftError && error.code === ErrorCode.CONFLICT && runs < settings.attempts) {
+        await backoffPause(runs - 1, 20, 1000, deadline).catch(() => undefined);
+        if (!deadline.aborted) continue;
       }
       // Storage failed: nothing became visible, or the outcome is unknown. Only the key makes a
       // rerun safe in the second case (the claim tells whether the first attempt landed).

@@ -19,7 +19,9 @@
  * after 4 loses nothing: any node bootstrapping or pulling from storage learns T.
  */
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/contract.js';
+import { Isolation } from '../wire/api.js';
 import type { VersionCache } from './cache.js';
+import { acquireClaims, type ClaimContext, keyUsesOf, releaseClaims } from './claims.js';
 import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
 import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
 import { type GuardedStorage, guardStorage } from './guarded-storage.js';
@@ -48,6 +50,28 @@ export interface CommitContext {
   readonly idempotencyTtlMs: number;
   /** Why this node may not commit now (it cannot vouch that it is a live member), if so. */
   readonly liveness?: () => string | undefined;
+  /** Learns a commit found in storage (a serializable conflict names it: shim/claims.ts). */
+  readonly learn?: (record: CommitRecord) => void;
+}
+
+function claimContextOf(context: CommitContext): ClaimContext {
+  return {
+    storage: context.storage,
+    timing: context.timing,
+    now: context.now,
+    learn: context.learn ?? (() => undefined),
+  };
+}
+
+/**
+ * A serializable transaction that writes nothing: it claims the keys it read (validating
+ * them) under a version id of its own, and hands them back; no intent, no record.
+ */
+export async function validateReadOnly(txn: Transaction, context: CommitContext): Promise<void> {
+  const holder = formatVersionId(context.clock.tick(), txn.txid);
+  const claims = claimContextOf(context);
+  const held = await acquireClaims(holder, keyUsesOf(txn.readSet, txn.writes), claims);
+  await releaseClaims(holder, held, false, claims);
 }
 
 /** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
@@ -182,6 +206,20 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     }
   }
 
+  if (txn.isolation === Isolation.SERIALIZABLE && txn.claims === undefined) {
+    try {
+      txn.claims = await acquireClaims(
+        versionId,
+        keyUsesOf(txn.readSet, txn.writes),
+        claimContextOf(context),
+      );
+    } catch (error) {
+      // Nothing was claimed (acquireClaims handed back what it took), and no record sent.
+      abandon(storage, versionId, versions);
+      throw error;
+    }
+  }
+
   let decided: Decided;
   try {
     if (!txn.recordAttempted) {
@@ -203,6 +241,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     if (error instanceof CommitError) {
       // Given up before any record was sent: decided at once, so nobody waits to judge it.
       abandon(storage, versionId, versions);
+      handBack(txn, versionId, false, context);
       throw error;
     }
     if (error instanceof AftError && error.code === ErrorCode.INTERNAL) throw error;
@@ -214,6 +253,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   }
   if (decided.state === 'aborted') {
     abandon(storage, versionId, versions, true);
+    handBack(txn, versionId, false, context);
     throw new CommitError(
       CommitFailure.JUDGED_DEAD,
       `commit of ${txn.txid} was judged dead and marked aborted before its record landed`,
@@ -224,9 +264,19 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
 
   context.metadata.add(record);
   for (const version of versions) context.cache.set(version.key, versionId, version.value);
+  // In the background: a claim not yet handed back is taken over by whoever finds this record.
+  handBack(txn, versionId, true, context);
   // The intent has done its job; one left behind is deleted by garbage collection.
   storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   return record;
+}
+
+/** Hands a serializable commit's claims back, in the background (shim/claims.ts). */
+function handBack(txn: Transaction, versionId: string, committed: boolean, context: CommitContext): void {
+  const held = txn.claims;
+  if (!held) return;
+  txn.claims = undefined;
+  releaseClaims(versionId, held, committed, claimContextOf(context)).catch(() => undefined);
 }
 
 /**

@@ -41,6 +41,7 @@ export type StorageOperation =
   /** The idempotency claim of a commit (a listing, record look-ups and a create). */
   | 'claimIdempotencyKey'
   | 'getEntry'
+  | 'swapEntry'
   | 'time';
 
 export interface GuardOptions {
@@ -141,6 +142,13 @@ export class GuardedStorage implements StorageAdapter {
     options?: GuardedCallOptions,
   ) => Promise<boolean>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
+  swapEntry?: (
+    namespace: string,
+    id: string,
+    expected: Uint8Array | undefined,
+    value: Uint8Array,
+    options?: GuardedCallOptions,
+  ) => Promise<boolean>;
 
   /** `adapter` guarded, or `adapter` itself when it is guarded already. */
   static of(adapter: StorageAdapter, options: GuardedStorageOptions = {}): GuardedStorage {
@@ -167,6 +175,10 @@ export class GuardedStorage implements StorageAdapter {
     }
     if (inner.fitsVersionsAndRecord) {
       this.fitsVersionsAndRecord = (versions, record) => inner.fitsVersionsAndRecord!(versions, record);
+    }
+    if (inner.swapEntry) {
+      this.swapEntry = (namespace, id, expected, value, options) =>
+        this.call('swapEntry', options, (call) => inner.swapEntry!(namespace, id, expected, value, call));
     }
   }
 

@@ -24,6 +24,11 @@ export const NAMESPACES = {
   gcObservations: 'gc-observations',
   /** The lease of the node that runs this period's GC pass (gc/lease.ts). */
   gcLease: 'gc-lease',
+  /**
+   * Serializable transactions' claims on keys: id = base64url SHA-256 of the key, value JSON
+   * `{ holder?, last? }`, changed only by swapEntry (shim/claims.ts).
+   */
+  claims: 'claims',
 } as const;
 
 export const MEMBERS_NAMESPACE = NAMESPACES.members;
@@ -33,3 +38,4 @@ export const CLUSTER_NAMESPACE = NAMESPACES.cluster;
 export const COLLECTED_NAMESPACE = NAMESPACES.gcCollected;
 export const OBSERVATIONS_NAMESPACE = NAMESPACES.gcObservations;
 export const LEASE_NAMESPACE = NAMESPACES.gcLease;
+export const CLAIMS_NAMESPACE = NAMESPACES.claims;

@@ -17,8 +17,9 @@ import type {
   StatusAnswer,
   TransactionState,
 } from '../wire/api.js';
+import { Isolation } from '../wire/api.js';
 import { VersionCache } from './cache.js';
-import { type CommitContext, CommitError, CommitFailure, commitWrites } from './commit.js';
+import { type CommitContext, CommitError, CommitFailure, commitWrites, validateReadOnly } from './commit.js';
 import { CommitLearner } from './commit-learning.js';
 import {
   AftError,
@@ -174,6 +175,7 @@ export class ShimNode {
       elapsedNow: options.elapsedNow ?? options.now ?? (() => performance.now()),
       idempotencyTtlMs: this.limits.idempotencyTtlMs,
       ...(options.liveness && { liveness: options.liveness }),
+      learn: (record) => this.learner.learn(record),
     };
     this.learner = new CommitLearner({
       storage: this.storage,
@@ -369,8 +371,14 @@ export class ShimNode {
     this.logger.info({}, 'node serves again');
   }
 
-  begin(options: { timeoutMs?: number } = {}): TransactionInfo {
+  begin(options: { timeoutMs?: number; isolation?: Isolation } = {}): TransactionInfo {
     this.assertAccepting();
+    const isolation = options.isolation ?? Isolation.READ_ATOMIC;
+    if (isolation === Isolation.SERIALIZABLE && !this.storage.swapEntry) {
+      throw new BadRequestError(
+        `serializable transactions need an engine that can compare and set an entry; ${this.storage.name} cannot (docs/protocol.md, "Serializable transactions")`,
+      );
+    }
     if (this.running.size >= this.limits.maxOpenTransactions) {
       throw new TooManyTransactionsError(this.limits.maxOpenTransactions);
     }
@@ -382,6 +390,7 @@ export class ShimNode {
       timeoutMs,
       this.metadata.learnedSeq,
       this.learner.knownThroughMs,
+      isolation,
     );
     this.running.set(txn.txid, txn);
     return { txid: txn.txid, status: 'running' };
@@ -395,7 +404,7 @@ export class ShimNode {
    */
   async beginIdempotent(
     idempotencyKey: string,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { timeoutMs?: number; isolation?: Isolation; signal?: AbortSignal } = {},
   ): Promise<TransactionInfo | Replay> {
     this.assertAccepting();
     checkIdempotencyKey(idempotencyKey);
@@ -418,7 +427,10 @@ export class ShimNode {
       };
     }
     if (standing.state === 'pending') throw new DuplicateInProgressError(idempotencyKey, standing.claim.txid);
-    const info = this.begin(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    const info = this.begin({
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+      ...(options.isolation !== undefined && { isolation: options.isolation }),
+    });
     this.running.get(info.txid)!.idempotencyKey = idempotencyKey;
     return info;
   }
@@ -573,6 +585,20 @@ export class ShimNode {
     // A read-only transaction commits without storage, unless it records a result under an
     // idempotency key (its run then must not repeat: it goes through the protocol, writing none).
     if (txn.writes.size === 0 && (txn.idempotencyKey === undefined || txn.result === null)) {
+      if (txn.isolation === Isolation.SERIALIZABLE && txn.readSet.size > 0) {
+        try {
+          await validateReadOnly(txn, this.commitContext);
+        } catch (error) {
+          txn.commitInFlight = undefined;
+          this.finishAborted(
+            txn,
+            error instanceof Error ? error.message : 'its reads failed validation',
+            TransactionOutcome.ABORTED,
+            true,
+          );
+          throw error;
+        }
+      }
       this.finishCommitted(txn, null);
       return null;
     }

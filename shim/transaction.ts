@@ -2,6 +2,8 @@
  * One running transaction on its owning node: the write buffer, the read set and the idle
  * deadline. Writes stay here until commit; nothing reaches storage before then.
  */
+import { Isolation } from '../wire/api.js';
+import type { HeldClaims } from './claims.js';
 import type { ReadSet } from './read-atomic.js';
 
 export const TransactionStatus = {
@@ -37,6 +39,8 @@ export class Transaction {
   result: Uint8Array | null = null;
   /** The id of this transaction's idempotency claim, once written. */
   idempotencyClaimId: string | undefined;
+  /** A serializable commit's claims, once taken (shim/claims.ts); kept for a repeated commit. */
+  claims: HeldClaims | undefined;
   /** Bytes of keys and values in the write buffer. */
   bufferedBytes = 0;
   lastActivityMs: number;
@@ -52,6 +56,7 @@ export class Transaction {
     readonly startSeq = 0,
     /** Every commit with a version time up to this was known when T began (its low-water mark). */
     readonly knownThroughAtStartMs = 0,
+    readonly isolation: Isolation = Isolation.READ_ATOMIC,
   ) {
     this.lastActivityMs = startedAtMs;
   }

@@ -65,9 +65,21 @@ export const VERSION_HEADER = 'Aft-Version';
 
 export type TransactionState = 'running' | 'committed' | 'aborted';
 
+/**
+ * How a transaction is isolated (docs/protocol.md, "Serializable transactions"): read atomic
+ * by default; serializable on request, where a commit validates what it read.
+ */
+export const Isolation = {
+  READ_ATOMIC: 'read-atomic',
+  SERIALIZABLE: 'serializable',
+} as const;
+export type Isolation = (typeof Isolation)[keyof typeof Isolation];
+
 export interface BeginRequest {
   /** Idle timeout of this transaction on the node. */
   readonly timeoutMs?: number;
+  /** @default 'read-atomic' */
+  readonly isolation?: Isolation;
   /** The transaction commits only if no other one with this key did. */
   readonly idempotencyKey?: string;
   /** Keys to read at once, as a batch read would: the answer carries them as `items`. */

@@ -15,6 +15,8 @@ export const ErrorCode = {
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
   TXN_NOT_RUNNING: 'TXN_NOT_RUNNING',
+  /** A serializable transaction read a key another one changed, or claims it now: run it again. */
+  CONFLICT: 'CONFLICT',
   TXN_LOST: 'TXN_LOST',
   DUPLICATE_COMMITTED: 'DUPLICATE_COMMITTED',
   DUPLICATE_IN_PROGRESS: 'DUPLICATE_IN_PROGRESS',
@@ -156,6 +158,21 @@ export class ShuttingDownError extends AftError {
   }
 }
 
+/**
+ * A serializable transaction could not commit: a key it read was changed by another
+ * serializable commit since, or another one holds it now. Nothing of it was written; running
+ * it again (reading again) is safe.
+ */
+export class ConflictError extends AftError {
+  override readonly name: string = 'ConflictError';
+  constructor(txid: string, key: string, why: string, message?: string) {
+    super(ErrorCode.CONFLICT, message ?? `transaction ${txid} conflicts on ${JSON.stringify(key)}: ${why}`, {
+      retryable: true,
+      details: { txid, key },
+    });
+  }
+}
+
 /** The node is still loading its metadata from storage. */
 export class NotReadyError extends AftError {
   override readonly name: string = 'NotReadyError';
@@ -210,6 +227,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<ErrorCode, number>> = {
   KEY_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   TXN_NOT_RUNNING: 409,
+  CONFLICT: 409,
   TXN_LOST: 410,
   DUPLICATE_COMMITTED: 409,
   DUPLICATE_IN_PROGRESS: 409,
@@ -272,6 +290,8 @@ export function errorFromBody(status: number, body: unknown): AftError {
       return new TransactionNotRunningError(detail('txid'), detail('status'), '', message);
     case ErrorCode.TXN_LOST:
       return new TransactionLostError(detail('txid'), message);
+    case ErrorCode.CONFLICT:
+      return new ConflictError(detail('txid'), detail('key'), '', message);
     case ErrorCode.DUPLICATE_COMMITTED:
       return new DuplicateCommittedError(detail('idempotencyKey'), detail('committedTxid'), message);
     case ErrorCode.DUPLICATE_IN_PROGRESS:

@@ -285,6 +285,12 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           timeoutMs: { type: 'integer', minimum: 1, description: 'Idle timeout of this transaction' },
+          isolation: {
+            type: 'string',
+            enum: ['read-atomic', 'serializable'],
+            description:
+              'read-atomic (the default), or serializable: the commit validates every key read, and answers 409 CONFLICT (retryable) when another serializable commit changed one',
+          },
           idempotencyKey: {
             type: 'string',
             minLength: 1,

@@ -67,7 +67,10 @@ export const TRANSACTION_ROUTES = {
     credential: 'client',
     handle: async (node, request) => {
       const body = validateBegin(request.body ?? {});
-      const options = body.timeoutMs === undefined ? {} : { timeoutMs: body.timeoutMs };
+      const options = {
+        ...(body.timeoutMs !== undefined && { timeoutMs: body.timeoutMs }),
+        ...(body.isolation !== undefined && { isolation: body.isolation }),
+      };
       const begun: TransactionInfo | Replay =
         body.idempotencyKey === undefined
           ? node.begin(options)

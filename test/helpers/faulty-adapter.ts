@@ -39,6 +39,7 @@ export class FaultyAdapter implements StorageAdapter {
     { atomic = true }: { readonly atomic?: boolean } = {},
   ) {
     this.name = `faulty-${inner.name}`;
+    if (inner.swapEntry) this.swapEntry = (...args) => inner.swapEntry!(...args);
     // Atomic where the engine is: halfway stores half the versions and no record, as a
     // script refused midway (out of memory) would.
     if (inner.putVersionsAndRecord && atomic) {
@@ -138,6 +139,8 @@ export class FaultyAdapter implements StorageAdapter {
     return this.fail(fault);
   }
   getEntry: StorageAdapter['getEntry'] = (...args) => this.inner.getEntry(...args);
+  /** Where the engine has it (set in the constructor): serializable transactions need it. */
+  swapEntry?: StorageAdapter['swapEntry'];
   listEntries: StorageAdapter['listEntries'] = (...args) => this.inner.listEntries(...args);
   deleteEntries: StorageAdapter['deleteEntries'] = (...args) => this.inner.deleteEntries(...args);
   close: StorageAdapter['close'] = async () => undefined;

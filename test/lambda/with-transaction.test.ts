@@ -161,6 +161,23 @@ describe('withTransaction', () => {
     expect(await read(key)).toBe('2');
   });
 
+  it('serializable: concurrent read-modify-write runs lose no update; a conflicting run runs again', async () => {
+    await aft.run(async (tx) => tx.put('counter/serial', '50'));
+    let runs = 0;
+    const handler = withTransaction(
+      async (_event: unknown, txn) => {
+        runs += 1;
+        const value = Number(await txn.getText('counter/serial'));
+        await txn.put('counter/serial', String(value - 1));
+      },
+      { url: shim.url, attempts: 30, isolation: 'serializable' },
+    );
+    await Promise.all(Array.from({ length: 8 }, () => handler({}, fakeContext())));
+    expect(await read('counter/serial')).toBe('42');
+    // Some ran again: they conflicted on the counter.
+    expect(runs).toBeGreaterThan(8);
+  });
+
   it('aborts when the handler throws: the error passes through and nothing is visible', async () => {
     const key = unique('k');
     const handler = withTransaction(
