@@ -185,6 +185,21 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     txn.versionsDurable = true;
   }
 
+  if (txn.isolation === Isolation.SERIALIZABLE && txn.claims === undefined) {
+    try {
+      txn.claims = await acquireClaims(
+        versionId,
+        keyUsesOf(txn.readSet, txn.writes),
+        claimContextOf(context),
+      );
+    } catch (error) {
+      // Nothing was claimed (acquireClaims handed back what it took), no idempotency key was
+      // claimed yet, and no record sent.
+      abandon(storage, versionId, versions);
+      throw error;
+    }
+  }
+
   if (txn.idempotencyKey !== undefined && txn.idempotencyClaimId === undefined) {
     const claim = idempotencyClaimOf(txn, versionId, context);
     try {
@@ -197,26 +212,14 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
         guard,
       );
     } catch (error) {
+      // No record follows: the transaction is aborted, so its serializable claims go back.
+      handBack(txn, versionId, false, context);
       if (error instanceof AftError && error.code !== ErrorCode.STORAGE_UNAVAILABLE) throw error;
       throw new CommitError(
         CommitFailure.VERSIONS_FAILED,
         `commit of ${txn.txid} failed claiming its idempotency key`,
         error,
       );
-    }
-  }
-
-  if (txn.isolation === Isolation.SERIALIZABLE && txn.claims === undefined) {
-    try {
-      txn.claims = await acquireClaims(
-        versionId,
-        keyUsesOf(txn.readSet, txn.writes),
-        claimContextOf(context),
-      );
-    } catch (error) {
-      // Nothing was claimed (acquireClaims handed back what it took), and no record sent.
-      abandon(storage, versionId, versions);
-      throw error;
     }
   }
 

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { AftClient } from '../../lambda-layer/client.js';
 import { freePort, ROOT, waitForExit } from '../helpers/processes.js';
 
 const readme = readFileSync(join(ROOT, 'examples', 'checkout', 'README.md'), 'utf8');
@@ -137,5 +138,39 @@ describe('examples/checkout/README.md, run as written', () => {
     const output = await run(orderCommands[3]!);
     expect(output).toMatch(/^checkout failed: OutOfStockError/);
     expect(stored(output)).toMatchObject({ 'stock/gadget': '3', 'orders/1003': '(none)' });
+  }, 60_000);
+
+  it('concurrent orders neither oversell nor lose a charge: stock and ledger exact', async () => {
+    const aft = new AftClient({ url: env.AFT_URL! });
+    const readJson = async (key: string) => {
+      const tx = await aft.begin();
+      const value = await tx.getText(key);
+      await tx.abort();
+      return value === undefined ? undefined : (JSON.parse(value) as number);
+    };
+    const stockBefore = (await readJson('stock/widget'))!;
+    const ledgerBefore = (await readJson('ledger/total-cents')) ?? 0;
+    const orders = 6;
+    const answers = await Promise.all(
+      Array.from({ length: orders }, async (_, i) => {
+        const response = await fetch(
+          `${env.AWS_ENDPOINT_URL_LAMBDA}/2015-03-31/functions/checkout/invocations`,
+          {
+            method: 'POST',
+            body: JSON.stringify({
+              orderId: `concurrent-${i}`,
+              sku: 'widget',
+              quantity: 1,
+              card: '4242424242424242',
+            }),
+          },
+        );
+        return { failed: response.headers.get('x-amz-function-error'), body: await response.text() };
+      }),
+    );
+    expect(answers.filter((answer) => answer.failed)).toEqual([]);
+    expect(await readJson('stock/widget')).toBe(stockBefore - orders);
+    // Each order charged once, widget at 1250 cents.
+    expect(await readJson('ledger/total-cents')).toBe(ledgerBefore + orders * 1250);
   }, 60_000);
 });

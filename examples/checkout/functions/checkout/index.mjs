@@ -40,5 +40,7 @@ export const handler = withTransaction(
     await txn.invoke(RECEIPT_FUNCTION, { orderId, amountCents: placed.amountCents }, { mode: 'async' });
     return placed;
   },
-  { idempotencyKey: (order) => `checkout/${order?.orderId}` },
+  // It reads the stock (and, through the payment function, the ledger) and writes them back:
+  // serializable, so concurrent orders neither oversell nor lose a charge.
+  { idempotencyKey: (order) => `checkout/${order?.orderId}`, isolation: 'serializable' },
 );
