@@ -15,6 +15,7 @@
  *   BENCH_IDLE=off                 skip the storage calls of idle nodes (3 per engine)
  *   BENCH_IDLE_SECONDS=60          how long they are counted
  *   BENCH_IDLE_WARMUP_SECONDS=45   how long they idle first (past the pull back-off)
+ *   BENCH_SERIALIZABLE=off         skip serializable beside read atomic (and one hot key)
  *   BENCH_LEARNING=off             skip what learning a peer's commit costs (1, 2 and 3 nodes)
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for every aft serve it starts
@@ -46,6 +47,7 @@ import {
 import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
 import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
+import { benchSerializable } from './serializable.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
@@ -262,6 +264,14 @@ async function main(): Promise<void> {
         ...(await benchIdle(idle, {
           seconds: Number(process.env.BENCH_IDLE_SECONDS ?? 60),
           warmupSeconds: Number(process.env.BENCH_IDLE_WARMUP_SECONDS ?? 45),
+        })),
+      );
+    }
+    if (process.env.BENCH_SERIALIZABLE !== 'off') {
+      output.push(
+        ...(await benchSerializable({
+          redisUrl: process.env.AFT_TEST_REDIS_URL!,
+          seconds: THROUGHPUT_MS / 1000,
         })),
       );
     }
