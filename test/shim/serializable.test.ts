@@ -11,8 +11,10 @@ import { claimIdOf } from '../../shim/claims.js';
 import { ConflictError } from '../../shim/errors.js';
 import { formatVersionId, TxidGenerator } from '../../shim/ids.js';
 import { CLAIMS_NAMESPACE } from '../../shim/namespaces.js';
+import { ShimNode } from '../../shim/node.js';
 import { Isolation } from '../../wire/api.js';
 import { eventually } from '../helpers/eventually.js';
+import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 
 const serializable = { isolation: Isolation.SERIALIZABLE };
 const text = (value: Uint8Array | undefined) =>
@@ -129,4 +131,82 @@ describe('where the engine cannot compare and set', () => {
       await shim.close();
     }
   });
+});
+
+describe('a serializable committer that dies at each point of its commit', () => {
+  /** Short protocol bounds: orphan bound 220 ms. */
+  const TIMING = {
+    intentDeadlineMs: 50,
+    recordDeadlineMs: 100,
+    storageCallTimeoutMs: 100,
+    maxClockSkewMs: 20,
+    overlapPullEvery: 1,
+    outcomeRetentionMs: 440,
+    markerRetentionMs: 440,
+  };
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+
+  async function twoNodes() {
+    const storage = new FaultyAdapter(new MemoryAdapter());
+    const nodes = [0, 1].map(() => new ShimNode({ storage, timing: TIMING, reaperIntervalMs: 50 }));
+    await Promise.all(nodes.map((node) => node.start()));
+    return { storage, nodes, close: () => Promise.all(nodes.map((node) => node.close())) };
+  }
+
+  /** A serializable read-modify-write of `key` on `node`: reads, then writes `value`. */
+  async function readModifyWrite(node: ShimNode, key: string, value: string) {
+    const { txid } = node.begin({ isolation: Isolation.SERIALIZABLE });
+    const [read] = await node.read(txid, [key]);
+    node.write(txid, [{ key, value: encoder.encode(value) }]);
+    return { txid, read: read?.value === undefined ? undefined : decoder.decode(read.value) };
+  }
+
+  it.each([
+    ['after claiming, before its record', 'before'],
+    ['after its record landed, before handing its claims back', 'after'],
+  ] as const)(
+    '%s: its keys are usable again within the orphan bound, and what it read stays consistent',
+    async (_name, phase) => {
+      const { storage, nodes, close } = await twoNodes();
+      try {
+        const [a, b] = nodes as [ShimNode, ShimNode];
+        const dying = await readModifyWrite(a, 'k', 'from the dying one');
+        // Its record write never answers: the committer died there (after it landed, or before).
+        storage.arm({ operation: 'putVersionsAndRecord', phase, effect: 'crash' });
+        void a.commit(dying.txid).catch(() => undefined);
+        await eventually(
+          () => storage.fired,
+          (fired) => fired === 1,
+        );
+        storage.disarm();
+        const started = performance.now();
+        // Another node, reading fresh each time, commits on the key once the claim is decided.
+        const committed = await eventually(
+          async () => {
+            await b.pull();
+            const next = await readModifyWrite(b, 'k', 'from the survivor');
+            return b.commit(next.txid).then(
+              () => next,
+              (error: unknown) => {
+                if (!(error instanceof ConflictError)) throw error;
+                return undefined;
+              },
+            );
+          },
+          (outcome) => outcome !== undefined,
+          { timeoutMs: 5000, everyMs: 20 },
+        );
+        expect(committed).toBeDefined();
+        // Decided from storage: at once where its record is there, past the orphan bound where not.
+        expect(performance.now() - started).toBeLessThan(2000);
+        // The survivor read what the dying one committed exactly when its record landed.
+        expect(committed!.read).toBe(phase === 'after' ? 'from the dying one' : undefined);
+        const { txid } = b.begin();
+        expect(decoder.decode((await b.read(txid, ['k']))[0]!.value!)).toBe('from the survivor');
+      } finally {
+        await close();
+      }
+    },
+  );
 });
