@@ -134,7 +134,7 @@ export class AftClient {
    */
   async beginAndRead(
     keys: readonly string[],
-    options: RequestOptions & { timeoutMs?: number } = {},
+    options: RequestOptions & { timeoutMs?: number; isolation?: Isolation } = {},
   ): Promise<{ tx: Transaction; items: ReadItem[] }> {
     const tx = await this.begin({ ...options, read: keys });
     return { tx, items: [...tx.prefetched] };

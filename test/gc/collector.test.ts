@@ -15,17 +15,9 @@ import { decodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { rest } from '../cluster/rest.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { SHORT_TIMING } from '../helpers/short-timing.js';
 
-/** Short protocol bounds (orphan bound 220 ms, known lag 70 ms); every pull settles. */
-const TIMING = {
-  intentDeadlineMs: 50,
-  recordDeadlineMs: 100,
-  storageCallTimeoutMs: 100,
-  maxClockSkewMs: 20,
-  overlapPullEvery: 1,
-  outcomeRetentionMs: 440,
-  markerRetentionMs: 440,
-};
+const TIMING = SHORT_TIMING;
 const versionTime = (versionId: string) => parseVersionId(versionId)!.physicalMs;
 
 async function startNodes(storage: MemoryAdapter | FaultyAdapter, count: number): Promise<RunningShim[]> {

@@ -13,20 +13,12 @@ import { ShimNode } from '../../shim/node.js';
 import { Isolation } from '../../wire/api.js';
 import { ConflictError } from '../../wire/errors.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { SHORT_TIMING } from '../helpers/short-timing.js';
 import { propertyRuns } from './seed.js';
 
 const KEYS = ['a', 'b'] as const;
 const MAX_TXNS = 5;
-/** Short protocol bounds: orphan bound 220 ms. */
-const TIMING = {
-  intentDeadlineMs: 50,
-  recordDeadlineMs: 100,
-  storageCallTimeoutMs: 100,
-  maxClockSkewMs: 20,
-  overlapPullEvery: 1,
-  outcomeRetentionMs: 440,
-  markerRetentionMs: 440,
-};
+const TIMING = SHORT_TIMING;
 
 type Command =
   | { readonly kind: 'begin'; readonly node: number }

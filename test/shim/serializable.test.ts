@@ -15,6 +15,7 @@ import { ShimNode } from '../../shim/node.js';
 import { Isolation } from '../../wire/api.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
+import { SHORT_TIMING } from '../helpers/short-timing.js';
 
 const serializable = { isolation: Isolation.SERIALIZABLE };
 const text = (value: Uint8Array | undefined) =>
@@ -134,16 +135,7 @@ describe('where the engine cannot compare and set', () => {
 });
 
 describe('a serializable committer that dies at each point of its commit', () => {
-  /** Short protocol bounds: orphan bound 220 ms. */
-  const TIMING = {
-    intentDeadlineMs: 50,
-    recordDeadlineMs: 100,
-    storageCallTimeoutMs: 100,
-    maxClockSkewMs: 20,
-    overlapPullEvery: 1,
-    outcomeRetentionMs: 440,
-    markerRetentionMs: 440,
-  };
+  const TIMING = SHORT_TIMING;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
