@@ -62,8 +62,8 @@ export interface WithTransactionOptions<TEvent> extends Partial<LambdaSettings> 
   /**
    * 'serializable' for a handler that reads, then writes what it read (a counter, a balance,
    * a stock level): its commit fails with a conflict when another serializable commit changed
-   * what it read, and the handler runs again (up to `attempts` runs, after a pause with
-   * jitter). @default 'read-atomic'
+   * what it read, and the handler runs again (up to 10 runs, or `attempts` if more, after a
+   * pause with jitter). @default 'read-atomic'
    */
   readonly isolation?: Isolation;
   /** A REST client of your own (it overrides url, token and requestTimeoutMs). */
@@ -77,6 +77,9 @@ export interface WithTransactionOptions<TEvent> extends Partial<LambdaSettings> 
   /** The environment the AFT_* settings are read from. @default process.env */
   readonly env?: NodeJS.ProcessEnv;
 }
+
+/** Runs of a serializable handler whose commit conflicts, at least (shim/claims.ts). */
+const CONFLICT_RUNS = 10;
 
 /** The handler did not finish before the function's deadline (less the margin); the transaction was aborted. */
 export class DeadlineExceededError extends AftError {
@@ -184,6 +187,7 @@ async function runRoot<TEvent, TResult>(
   const { client, settings, deadline, budgetMs } = run;
   const timeoutMs = Math.min(MAX_TRANSACTION_TIMEOUT_MS, Math.max(1000, budgetMs + settings.timeoutMarginMs));
   let runs = 0;
+  let conflicts = 0;
   for (let waits = 0; ; ) {
     let begun: Transaction | ReplayedCommit;
     try {
@@ -244,10 +248,17 @@ async function runRoot<TEvent, TResult>(
         continue;
       }
       // A serializable commit found what it read changed: nothing of it was written; run the
-      // handler again on fresh reads, after a pause so contenders spread out.
-      if (error instanceof AftError && error.code === ErrorCode.CONFLICT && runs < settings.attempts) {
-        await backoffPause(runs - 1, 20, 1000, deadline).catch(() => undefined);
-        if (!deadline.aborted) continue;
+      // handler again on fresh reads, after a pause so contenders spread out. Conflicts have a
+      // bound of their own: on a contended key they are the normal case, not a failure.
+      if (error instanceof AftError && error.code === ErrorCode.CONFLICT) {
+        conflicts += 1;
+        if (conflicts < Math.max(settings.attempts, CONFLICT_RUNS) && !deadline.aborted) {
+          await backoffPause(conflicts - 1, 20, 1000, deadline).catch(() => undefined);
+          if (!deadline.aborted) {
+            runs -= 1;
+            continue;
+          }
+        }
       }
       // Storage failed: nothing became visible, or the outcome is unknown. Only the key makes a
       // rerun safe in the second case (the claim tells whether the first attempt landed).

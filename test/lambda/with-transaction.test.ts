@@ -170,7 +170,7 @@ describe('withTransaction', () => {
         const value = Number(await txn.getText('counter/serial'));
         await txn.put('counter/serial', String(value - 1));
       },
-      { url: shim.url, attempts: 30, isolation: 'serializable' },
+      { url: shim.url, isolation: 'serializable' },
     );
     await Promise.all(Array.from({ length: 8 }, () => handler({}, fakeContext())));
     expect(await read('counter/serial')).toBe('42');
