@@ -5,8 +5,10 @@
  *      intent deadline by a node that is still a live member (shim/timing.ts); then write
  *      every buffered version, batched, and wait until all are durable (where the engine
  *      writes versions and record atomically, the versions go with the record in step 4);
- *   3. a transaction begun with an idempotency key claims it, with its result
- *      (shim/idempotency.ts), so that no second transaction with the key can commit;
+ *   3. a serializable transaction claims every key it read or writes, validating its reads
+ *      (shim/claims.ts; a conflict aborts it before anything is visible); a transaction begun
+ *      with an idempotency key claims it, with its result (shim/idempotency.ts), so that no
+ *      second transaction with the key can commit;
  *   4. only then write the commit record, put-if-absent: from this instant T is committed,
  *      unless an abort marker took the id first (shim/commit-outcome.ts): then T is aborted,
  *      however late its record arrived;
