@@ -263,6 +263,7 @@ Storage URLs:
   dynamodb://table-prefix?region=us-east-1[&endpoint=http://host:port]
   redis://host:6379/0[?prefix=aft:]           (rediss:// for TLS)
   redis+cluster://host:7000,host:7001[?prefix=aft:]
+  anna://host:6450[,host:6451][?prefix=aft/&response-host=10.0.0.7]   (no serializable transactions)
   Credentials: the standard AWS chain, or key:secret@ (user:password@ for Redis) in the URL.
 `;
 

@@ -58,14 +58,15 @@ export function envNames<C>(table: readonly AnySetting<C>[]): Readonly<Record<ke
 
 export const parsers = {
   integer(min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => number {
+    // One message for every way a value misses (not a number, negative, out of range): the range.
+    const expected =
+      max === Number.MAX_SAFE_INTEGER
+        ? `expected a whole number of at least ${min}`
+        : `expected a whole number from ${min} to ${max}`;
     return (raw) => {
-      if (!/^\d+$/.test(raw.trim())) throw new Error('expected a whole number');
+      if (!/^\d+$/.test(raw.trim())) throw new Error(expected);
       const value = Number(raw);
-      if (value < min || value > max) {
-        throw new Error(
-          max === Number.MAX_SAFE_INTEGER ? `expected at least ${min}` : `expected ${min}..${max}`,
-        );
-      }
+      if (value < min || value > max) throw new Error(expected);
       return value;
     };
   },

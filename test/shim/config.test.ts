@@ -1,7 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LAMBDA_SETTINGS } from '../../lambda-layer/config.js';
 import { ConfigError, resolveConfig, SETTINGS } from '../../shim/config.js';
-import { AFT_BIN } from '../helpers/processes.js';
+import { AFT_BIN, ROOT } from '../helpers/processes.js';
 
 describe('configuration', () => {
   it('explicit options win over AFT_* variables, which win over defaults', () => {
@@ -24,6 +26,25 @@ describe('configuration', () => {
     expect(() => resolveConfig({ transactionTimeoutMs: 2000, maxTransactionTimeoutMs: 1000 }, {})).toThrow(
       ConfigError,
     );
+  });
+
+  it('a number out of its range, negative ones included, says the range', () => {
+    expect(() => resolveConfig({}, { AFT_PORT: '-1' })).toThrow(
+      /AFT_PORT="-1": expected a whole number from 0 to 65535/,
+    );
+    expect(() => resolveConfig({}, { AFT_PORT: '70000' })).toThrow(/expected a whole number from 0 to 65535/);
+    expect(() => resolveConfig({}, { AFT_PORT: '1.5' })).toThrow(/expected a whole number from 0 to 65535/);
+    expect(() => resolveConfig({}, { AFT_HEARTBEAT_MS: '-5' })).toThrow(
+      /expected a whole number from 50 to 600000/,
+    );
+  });
+
+  it('aft serve --help names every storage URL scheme the adapters take', () => {
+    const help = execFileSync(process.execPath, [AFT_BIN, 'serve', '--help']).toString();
+    const source = readFileSync(join(ROOT, 'adapters', 'url.ts'), 'utf8');
+    const schemes = [...source.matchAll(/case '([a-z+]+)':/g)].map((match) => match[1]!);
+    expect(schemes).toContain('anna');
+    for (const scheme of schemes) expect(help).toContain(`${scheme}:`);
   });
 
   it('aft serve --help documents every option with its variable and default', () => {
