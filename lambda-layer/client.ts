@@ -254,9 +254,12 @@ export class AftClient {
           await this.backoff(attempt, options.signal);
           continue;
         }
-        throw new ConnectionError(`request to ${method} ${path} failed: ${describeError(error)}`, {
-          cause: error,
-        });
+        throw new ConnectionError(
+          `request to ${method} ${this.baseUrl}${path} failed: ${describeError(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
       if (answer.status >= 200 && answer.status < 300) {
         if (options.accept === 'bytes') {

@@ -95,12 +95,12 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
       '--functions <dir>',
       'a folder with one folder per function (optional function.json in each)',
     )
-    .option('--port <n>', 'TCP port of the Invoke API (0 picks a free one)', '9001')
+    .option('--port <n>', 'TCP port of the Invoke API (0 picks a free one) (default: 9001)')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--layer <dir>', 'an unpacked layer (holding nodejs/node_modules) [default: this aft package]')
     .option('--env <name=value...>', 'environment for every function (AFT_* variables are passed on as well)')
-    .option('--max-environments <n>', 'concurrent processes per function at most', '10')
-    .option('--async-retry-delay-ms <n>', 'pause before retrying a failed Event invocation', '1000')
+    .option('--max-environments <n>', 'concurrent processes per function at most (default: 10)')
+    .option('--async-retry-delay-ms <n>', 'pause before retrying a failed Event invocation (default: 1000)')
     .addHelpText(
       'after',
       '\nExample:\n  AFT_URL=http://127.0.0.1:7070 aft lambda-local --functions examples/checkout/functions\n',
@@ -108,12 +108,13 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
     .action(
       async (flags: {
         functions: string;
-        port: string;
+        // Numbers without a commander default: it would print them quoted, as strings.
+        port?: string;
         host: string;
         layer?: string;
         env?: string[];
-        maxEnvironments: string;
-        asyncRetryDelayMs: string;
+        maxEnvironments?: string;
+        asyncRetryDelayMs?: string;
       }) => {
         const environment: Record<string, string> = {};
         for (const [name, value] of Object.entries(process.env)) {
@@ -126,12 +127,17 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
         }
         const local = await startLambdaLocal({
           functionsDirectory: flags.functions,
-          port: wholeNumber(flags.port, '--port', 0, 65535),
+          port: wholeNumber(flags.port ?? '9001', '--port', 0, 65535),
           host: flags.host,
           packageRoot,
           environment,
-          maxEnvironments: wholeNumber(flags.maxEnvironments, '--max-environments', 1, 1000),
-          asyncRetryDelayMs: wholeNumber(flags.asyncRetryDelayMs, '--async-retry-delay-ms', 0, 3_600_000),
+          maxEnvironments: wholeNumber(flags.maxEnvironments ?? '10', '--max-environments', 1, 1000),
+          asyncRetryDelayMs: wholeNumber(
+            flags.asyncRetryDelayMs ?? '1000',
+            '--async-retry-delay-ms',
+            0,
+            3_600_000,
+          ),
           ...(flags.layer !== undefined && { layerDirectory: flags.layer }),
         });
         const stop = () => {

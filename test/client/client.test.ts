@@ -205,6 +205,15 @@ describe('AftClient retries', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('a connection error names the shim it could not reach', async () => {
+    const nowhere = 'http://127.0.0.1:9';
+    const error = await new AftClient({ url: nowhere, retry: fast })
+      .begin()
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toContain(`POST ${nowhere}/v1/transactions`);
+  });
+
   it('retries a begin that the shim answered with a retryable error', async () => {
     let n = 0;
     script = () => (++n < 2 ? unavailable : { status: 201, body: { txid: 'new' } });

@@ -47,6 +47,13 @@ describe('configuration', () => {
     for (const scheme of schemes) expect(help).toContain(`${scheme}:`);
   });
 
+  it('aft lambda-local --help shows its numeric defaults as numbers', () => {
+    const help = execFileSync(process.execPath, [AFT_BIN, 'lambda-local', '--help']).toString();
+    expect(help).toMatch(/default: 9001\)/);
+    expect(help).toMatch(/default: 10\)/);
+    expect(help).not.toMatch(/default: "\d+"/);
+  });
+
   it('aft serve --help documents every option with its variable and default', () => {
     const help = execFileSync(process.execPath, [AFT_BIN, 'serve', '--help']).toString();
     for (const entry of SETTINGS) {
