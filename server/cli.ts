@@ -165,13 +165,24 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
       ),
     )
     .addOption(
-      new Option('--max-deletes <n>', `most versions to delete [default ${gcDefaults.gcMaxDeletes}]`),
+      new Option(
+        '--max-deletes <n>',
+        `most versions to delete [env ${settingOf('gcMaxDeletes').env}; default ${gcDefaults.gcMaxDeletes}]`,
+      ),
     )
     .addOption(
       new Option(
         '--dead-after-ms <n>',
-        `dead-after time of a node whose heartbeat does not state its own [default ${gcDefaults.deadAfterMs}]`,
+        `dead-after time of a node whose heartbeat does not state its own [env ${settingOf('deadAfterMs').env}; default ${gcDefaults.deadAfterMs}]`,
       ),
+    )
+    .addHelpText(
+      'after',
+      `\nAlso read, as every node reads them: ${(
+        ['maxClockSkewMs', 'outcomeRetentionMs', 'gcIntervalMs'] as const
+      )
+        .map((option) => `${settingOf(option).env} (default ${settingOf(option).default})`)
+        .join(', ')}.\n`,
     )
     .addOption(new Option('--force', 'run even when a node holds the GC lease this period'))
     .action(

@@ -47,6 +47,20 @@ describe('configuration', () => {
     for (const scheme of schemes) expect(help).toContain(`${scheme}:`);
   });
 
+  it('aft gc --help names the AFT_* variable of every setting it reads', () => {
+    const help = execFileSync(process.execPath, [AFT_BIN, 'gc', '--help']).toString();
+    for (const variable of [
+      'AFT_STORAGE',
+      'AFT_GC_MAX_DELETES',
+      'AFT_DEAD_AFTER_MS',
+      'AFT_MAX_CLOCK_SKEW_MS',
+      'AFT_OUTCOME_RETENTION_MS',
+      'AFT_GC_INTERVAL_MS',
+    ]) {
+      expect(help).toContain(variable);
+    }
+  });
+
   it('aft lambda-local --help shows its numeric defaults as numbers', () => {
     const help = execFileSync(process.execPath, [AFT_BIN, 'lambda-local', '--help']).toString();
     expect(help).toMatch(/default: 9001\)/);
