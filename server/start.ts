@@ -193,7 +193,8 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   const url = `http://${host}:${address.port}`;
   const advertised = config.advertiseUrl || url;
   logger.info(
-    { url, storage: describeStorageUrl(config.storage), nodeId: shimNode.nodeId },
+    // The pid is this process's own (an npx wrapper's differs): what `kill` needs.
+    { url, storage: describeStorageUrl(config.storage), nodeId: shimNode.nodeId, pid: process.pid },
     'listening; ready once storage answers and the metadata is loaded',
   );
   membership = new Membership({
