@@ -100,10 +100,6 @@ export class Metadata implements MetadataView {
     return this.sequence;
   }
 
-  learnedSeqOf(versionId: string): number | undefined {
-    return this.commits.get(versionId)?.learnedSeq;
-  }
-
   /**
    * Whether `versionId` makes the older versions of its keys superseded for transactions that
    * began after `horizonSeq` (local GC): learned by then, and its record known to exist.
