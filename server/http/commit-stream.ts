@@ -144,7 +144,13 @@ function readLines(socket: Socket, head: Buffer, options: CommitStreamOptions): 
   const onLine = (line: string) => {
     const records = decodeCommitBatch(line);
     if (!records) return close('a line is not a batch of commit records');
-    options.learn(records);
+    // Called from a socket's data event: an exception here would end the process.
+    try {
+      options.learn(records);
+    } catch (error) {
+      logger.error({ err: error }, 'learning a streamed batch failed');
+      close('learning a batch failed');
+    }
   };
   const onData = (chunk: Buffer) => {
     let start = 0;

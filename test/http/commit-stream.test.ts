@@ -10,10 +10,15 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { CommitRecord } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { decodeCommitBatch, encodeCommitBatch } from '../../server/http/commit-stream.js';
+import {
+  acceptCommitStreams,
+  decodeCommitBatch,
+  encodeCommitBatch,
+} from '../../server/http/commit-stream.js';
 import { PeerStreams } from '../../server/http/peer-streams.js';
 import { type RunningShim, startShim } from '../../server/start.js';
 import { formatVersionId, TxidGenerator } from '../../shim/ids.js';
+import { silentLogger } from '../../shim/telemetry.js';
 import { COMMIT_STREAM_PROTOCOL, PATHS } from '../../wire/api.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpClient } from '../helpers/http.js';
@@ -190,6 +195,47 @@ describe('the commit stream route', () => {
     const closed = once(socket, 'close');
     await shim.close();
     await closed;
+  });
+});
+
+describe('a batch the node fails to learn', () => {
+  it('ends that stream and nothing else', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    const logged: string[] = [];
+    const logger = {
+      ...silentLogger,
+      error: (_fields: object, message?: string) => logged.push(message ?? ''),
+    };
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    const streams = acceptCommitStreams(server, {
+      authorize: () => undefined,
+      learn: () => {
+        throw new Error('the metadata refused it');
+      },
+      maxLineBytes: 1024,
+      idleTimeoutMs: 10_000,
+      logger,
+      isShuttingDown: () => false,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const socket = socketOf(await openStream(url, {}));
+      socket.on('error', () => undefined);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(`${encodeCommitBatch([peerRecord(Date.now(), ['k'])])}\n`);
+      await closed;
+      // The server goes on taking streams; the failure was logged, not thrown out of the process.
+      socketOf(await openStream(url, {})).destroy();
+      expect(logged).toEqual(['learning a streamed batch failed']);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      streams.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
