@@ -33,6 +33,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
+import { missingEnginePackage } from './engine-packages.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
@@ -505,7 +506,7 @@ export class RedisAdapter implements StorageAdapter {
   }
 
   private async connect(): Promise<Client & AftCommands> {
-    const { Cluster, Redis } = await import('ioredis');
+    const { Cluster, Redis } = await import('ioredis').catch(missingEnginePackage('ioredis', 'redis'));
     if (this.client) return this.client;
     const common: RedisOptions = {
       enableAutoPipelining: true,

@@ -26,6 +26,7 @@ import type {
   VersionWrite,
 } from './contract.js';
 import { assertEntryName, assertSwappable, assertVersionId } from './contract.js';
+import { missingEnginePackage } from './engine-packages.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
@@ -438,7 +439,7 @@ let loadingS3Sdk: Promise<S3Sdk> | undefined;
 
 /** @aws-sdk/client-s3, loaded once, on first use. */
 function s3Sdk(): Promise<S3Sdk> {
-  loadingS3Sdk ??= import('@aws-sdk/client-s3');
+  loadingS3Sdk ??= import('@aws-sdk/client-s3').catch(missingEnginePackage('@aws-sdk/client-s3', 's3'));
   return loadingS3Sdk;
 }
 

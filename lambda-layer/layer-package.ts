@@ -5,7 +5,15 @@
  * Lambda Node.js runtime ships the SDK. Entries have a fixed time, so the same build gives
  * the same zip (and the same CDK asset hash).
  */
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { ZipFile } from 'yazl';
@@ -104,13 +112,17 @@ export async function buildLayer(options: LayerBuildOptions): Promise<LayerRepor
   }
 
   mkdirSync(dirname(options.outputFile), { recursive: true });
+  // Written aside and renamed into place: a CDK app (or a test) reading the zip while another
+  // build runs sees the old zip or the new one, never half of one.
+  const partial = `${options.outputFile}.${process.pid}.${Date.now()}.partial`;
   const written = new Promise<void>((resolveWrite, reject) => {
-    const output = createWriteStream(options.outputFile);
+    const output = createWriteStream(partial);
     output.on('close', resolveWrite).on('error', reject);
     zip.outputStream.pipe(output);
   });
   zip.end();
   await written;
+  renameSync(partial, options.outputFile);
   return {
     outputFile: options.outputFile,
     files: entries,

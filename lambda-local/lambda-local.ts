@@ -79,6 +79,18 @@ export async function startLambdaLocal(options: LambdaLocalOptions): Promise<Run
     );
   }
 
+  let sdkScope: string;
+  try {
+    // The functions' SDK, as the Lambda runtime provides it: @aws-sdk/client-lambda and its scope.
+    sdkScope = dirname(dirname(packageRequire.resolve('@aws-sdk/client-lambda/package.json')));
+  } catch (error) {
+    throw new BadRequestError(
+      'aft lambda-local gives functions the AWS SDK as Lambda does, from @aws-sdk/client-lambda: ' +
+        'npm install @aws-sdk/client-lambda',
+      { cause: error },
+    );
+  }
+
   // The layer on NODE_PATH, and the AWS SDK where Lambda's runtime keeps it.
   const scratch = mkdtempSync(join(tmpdir(), 'aft-lambda-local-'));
   let layer = options.layerDirectory ? resolve(options.layerDirectory) : undefined;
@@ -89,7 +101,6 @@ export async function startLambdaLocal(options: LambdaLocalOptions): Promise<Run
   }
   const runtimeModules = join(scratch, 'runtime', 'node_modules');
   mkdirSync(runtimeModules, { recursive: true });
-  const sdkScope = dirname(dirname(packageRequire.resolve('@aws-sdk/client-lambda/package.json')));
   symlinkSync(sdkScope, join(runtimeModules, '@aws-sdk'), 'dir');
 
   const server: Server = createServer((request, response) => {

@@ -6,6 +6,11 @@ export type {
   VersionRef,
   VersionWrite,
 } from '../adapters/contract.js';
+export {
+  ENGINE_PACKAGES,
+  EnginePackageMissingError,
+  loadEnginePackages,
+} from '../adapters/engine-packages.js';
 export { FileAdapter, type FileAdapterOptions } from '../adapters/file.js';
 export { MemoryAdapter } from '../adapters/memory.js';
 export { createAdapterFromUrl } from '../adapters/url.js';

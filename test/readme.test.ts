@@ -41,8 +41,9 @@ describe('README', () => {
   });
 
   it('gives exactly two set-up commands: run the shim, run the tests', () => {
-    expect(shellBlocks[0]).toBe('npm install && npm start');
-    expect(shellBlocks[1]).toBe('npm install && npm test');
+    // npm ci: from the committed lockfile, which it refuses when package.json disagrees.
+    expect(shellBlocks[0]).toBe('npm ci && npm start');
+    expect(shellBlocks[1]).toBe('npm ci && npm test');
   });
 
   it('runs the shim from a fresh copy with its first command, and the curl walk-through works', async () => {

@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pull, Push } from 'zeromq';
 import { backoffDelay, sleep } from '../backoff.js';
+import { missingEnginePackage } from '../engine-packages.js';
 import {
   AnnaError,
   decodeKeyAddressResponse,
@@ -25,6 +26,7 @@ import {
   encodeKeyRequest,
   type KeyTuple,
   type LatticeType,
+  loadAnnaMessages,
   RequestType,
 } from './messages.js';
 
@@ -101,7 +103,8 @@ export class AnnaClient {
     const responseHost = options.responseHost ?? '127.0.0.1';
     const bindHost = options.bindHost ?? (/^127\.|^localhost$/.test(responseHost) ? responseHost : '0.0.0.0');
     // Loaded here, not at import: a shim on any other engine never loads the native addon.
-    const zmq: ZeroMq = await import('zeromq');
+    const zmq: ZeroMq = await import('zeromq').catch(missingEnginePackage('zeromq', 'anna'));
+    await loadAnnaMessages();
     const bind = async (port: number | undefined) => {
       const pull = new zmq.Pull({ linger: 0 });
       await pull.bind(`tcp://${bindHost}:${port ?? '*'}`);

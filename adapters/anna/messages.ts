@@ -2,9 +2,11 @@
  * Anna's client messages (proto3, no package), declared from the fact sheet
  * (../shared/design/anna-wire.md) with protobufjs reflection. Field names stay snake_case
  * (keepCase): the wire format does not care, but the names below are the protocol's own.
- * uint64 timestamps are bigint here.
+ * uint64 timestamps are bigint here. protobufjs is an optional engine package: it is loaded by
+ * `loadAnnaMessages` (the Anna client calls it when it opens), not when aft is imported.
  */
-import protobuf from 'protobufjs';
+import type * as Protobuf from 'protobufjs';
+import { missingEnginePackage } from '../engine-packages.js';
 
 export const RequestType = { RT_UNSPECIFIED: 0, GET: 1, PUT: 2 } as const;
 export type RequestType = (typeof RequestType)[keyof typeof RequestType];
@@ -73,116 +75,137 @@ export interface SetValue {
 }
 
 const enumValues = (values: Record<string, number>) => ({ values });
-const root = protobuf.Root.fromJSON({
-  nested: {
-    RequestType: enumValues(RequestType),
-    LatticeType: enumValues(LatticeType),
-    AnnaError: enumValues(AnnaError),
-    KeyTuple: {
-      fields: {
-        key: { type: 'string', id: 1 },
-        lattice_type: { type: 'LatticeType', id: 2 },
-        error: { type: 'AnnaError', id: 3 },
-        payload: { type: 'bytes', id: 4 },
-        address_cache_size: { type: 'uint32', id: 5 },
-        invalidate: { type: 'bool', id: 6 },
+
+type ProtobufModule = typeof Protobuf;
+type MessageTypes = ReturnType<typeof buildTypes>;
+let types: MessageTypes | undefined;
+
+/** Loads protobufjs and declares the messages; the codecs below work once it resolved. */
+export async function loadAnnaMessages(): Promise<void> {
+  if (types) return;
+  const loaded = await import('protobufjs').catch(missingEnginePackage('protobufjs', 'anna'));
+  // CommonJS: its exports are the module's default export.
+  types = buildTypes(((loaded as { default?: unknown }).default ?? loaded) as ProtobufModule);
+}
+
+function messageTypes(): MessageTypes {
+  if (!types) throw new Error('Anna messages used before loadAnnaMessages() resolved');
+  return types;
+}
+
+function buildTypes(protobuf: ProtobufModule) {
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      RequestType: enumValues(RequestType),
+      LatticeType: enumValues(LatticeType),
+      AnnaError: enumValues(AnnaError),
+      KeyTuple: {
+        fields: {
+          key: { type: 'string', id: 1 },
+          lattice_type: { type: 'LatticeType', id: 2 },
+          error: { type: 'AnnaError', id: 3 },
+          payload: { type: 'bytes', id: 4 },
+          address_cache_size: { type: 'uint32', id: 5 },
+          invalidate: { type: 'bool', id: 6 },
+        },
       },
-    },
-    KeyRequest: {
-      fields: {
-        type: { type: 'RequestType', id: 1 },
-        tuples: { rule: 'repeated', type: 'KeyTuple', id: 2 },
-        response_address: { type: 'string', id: 3 },
-        request_id: { type: 'string', id: 4 },
+      KeyRequest: {
+        fields: {
+          type: { type: 'RequestType', id: 1 },
+          tuples: { rule: 'repeated', type: 'KeyTuple', id: 2 },
+          response_address: { type: 'string', id: 3 },
+          request_id: { type: 'string', id: 4 },
+        },
       },
-    },
-    KeyResponse: {
-      fields: {
-        type: { type: 'RequestType', id: 1 },
-        tuples: { rule: 'repeated', type: 'KeyTuple', id: 2 },
-        response_id: { type: 'string', id: 3 },
-        error: { type: 'AnnaError', id: 4 },
+      KeyResponse: {
+        fields: {
+          type: { type: 'RequestType', id: 1 },
+          tuples: { rule: 'repeated', type: 'KeyTuple', id: 2 },
+          response_id: { type: 'string', id: 3 },
+          error: { type: 'AnnaError', id: 4 },
+        },
       },
-    },
-    KeyAddressRequest: {
-      fields: {
-        response_address: { type: 'string', id: 1 },
-        keys: { rule: 'repeated', type: 'string', id: 2 },
-        request_id: { type: 'string', id: 3 },
+      KeyAddressRequest: {
+        fields: {
+          response_address: { type: 'string', id: 1 },
+          keys: { rule: 'repeated', type: 'string', id: 2 },
+          request_id: { type: 'string', id: 3 },
+        },
       },
-    },
-    KeyAddressResponse: {
-      fields: {
-        addresses: { rule: 'repeated', type: 'KeyAddress', id: 1 },
-        error: { type: 'AnnaError', id: 2 },
-        response_id: { type: 'string', id: 3 },
-      },
-      nested: {
-        KeyAddress: {
-          fields: {
-            key: { type: 'string', id: 1 },
-            ips: { rule: 'repeated', type: 'string', id: 2 },
+      KeyAddressResponse: {
+        fields: {
+          addresses: { rule: 'repeated', type: 'KeyAddress', id: 1 },
+          error: { type: 'AnnaError', id: 2 },
+          response_id: { type: 'string', id: 3 },
+        },
+        nested: {
+          KeyAddress: {
+            fields: {
+              key: { type: 'string', id: 1 },
+              ips: { rule: 'repeated', type: 'string', id: 2 },
+            },
           },
         },
       },
-    },
-    LWWValue: {
-      fields: {
-        timestamp: { type: 'uint64', id: 1 },
-        value: { type: 'bytes', id: 2 },
+      LWWValue: {
+        fields: {
+          timestamp: { type: 'uint64', id: 1 },
+          value: { type: 'bytes', id: 2 },
+        },
       },
+      SetValue: { fields: { values: { rule: 'repeated', type: 'bytes', id: 1 } } },
     },
-    SetValue: { fields: { values: { rule: 'repeated', type: 'bytes', id: 1 } } },
-  },
-});
+  });
 
-const types = {
-  KeyRequest: root.lookupType('KeyRequest'),
-  KeyResponse: root.lookupType('KeyResponse'),
-  KeyAddressRequest: root.lookupType('KeyAddressRequest'),
-  KeyAddressResponse: root.lookupType('KeyAddressResponse'),
-  LWWValue: root.lookupType('LWWValue'),
-  SetValue: root.lookupType('SetValue'),
-};
+  return {
+    KeyRequest: root.lookupType('KeyRequest'),
+    KeyResponse: root.lookupType('KeyResponse'),
+    KeyAddressRequest: root.lookupType('KeyAddressRequest'),
+    KeyAddressResponse: root.lookupType('KeyAddressResponse'),
+    LWWValue: root.lookupType('LWWValue'),
+    SetValue: root.lookupType('SetValue'),
+  };
+}
 
-const TO_OBJECT: protobuf.IConversionOptions = {
+const TO_OBJECT: Protobuf.IConversionOptions = {
   longs: String,
   enums: Number,
   bytes: Uint8Array as never,
   arrays: true,
 };
 
-function encode(type: protobuf.Type, message: object): Uint8Array {
+function encode(type: Protobuf.Type, message: object): Uint8Array {
   return type.encode(type.fromObject(message)).finish();
 }
 
-function decode<T>(type: protobuf.Type, bytes: Uint8Array): T {
+function decode<T>(type: Protobuf.Type, bytes: Uint8Array): T {
   return type.toObject(type.decode(bytes), TO_OBJECT) as T;
 }
 
-export const encodeKeyRequest = (message: KeyRequest) => encode(types.KeyRequest, message);
-export const decodeKeyRequest = (bytes: Uint8Array) => decode<KeyRequest>(types.KeyRequest, bytes);
-export const encodeKeyResponse = (message: KeyResponse) => encode(types.KeyResponse, message);
-export const decodeKeyResponse = (bytes: Uint8Array) => decode<KeyResponse>(types.KeyResponse, bytes);
+export const encodeKeyRequest = (message: KeyRequest) => encode(messageTypes().KeyRequest, message);
+export const decodeKeyRequest = (bytes: Uint8Array) => decode<KeyRequest>(messageTypes().KeyRequest, bytes);
+export const encodeKeyResponse = (message: KeyResponse) => encode(messageTypes().KeyResponse, message);
+export const decodeKeyResponse = (bytes: Uint8Array) =>
+  decode<KeyResponse>(messageTypes().KeyResponse, bytes);
 export const encodeKeyAddressRequest = (message: KeyAddressRequest) =>
-  encode(types.KeyAddressRequest, message);
+  encode(messageTypes().KeyAddressRequest, message);
 export const decodeKeyAddressRequest = (bytes: Uint8Array) =>
-  decode<KeyAddressRequest>(types.KeyAddressRequest, bytes);
+  decode<KeyAddressRequest>(messageTypes().KeyAddressRequest, bytes);
 export const encodeKeyAddressResponse = (message: KeyAddressResponse) =>
-  encode(types.KeyAddressResponse, message);
+  encode(messageTypes().KeyAddressResponse, message);
 export const decodeKeyAddressResponse = (bytes: Uint8Array) =>
-  decode<KeyAddressResponse>(types.KeyAddressResponse, bytes);
+  decode<KeyAddressResponse>(messageTypes().KeyAddressResponse, bytes);
 
 export function encodeLww(message: LWWValue): Uint8Array {
-  return encode(types.LWWValue, { timestamp: message.timestamp.toString(), value: message.value });
+  return encode(messageTypes().LWWValue, { timestamp: message.timestamp.toString(), value: message.value });
 }
 
 export function decodeLww(bytes: Uint8Array): LWWValue {
-  const decoded = decode<{ timestamp?: string; value?: Uint8Array }>(types.LWWValue, bytes);
+  const decoded = decode<{ timestamp?: string; value?: Uint8Array }>(messageTypes().LWWValue, bytes);
   return { timestamp: BigInt(decoded.timestamp ?? '0'), value: decoded.value ?? new Uint8Array() };
 }
 
-export const encodeSet = (message: SetValue) => encode(types.SetValue, message);
+export const encodeSet = (message: SetValue) => encode(messageTypes().SetValue, message);
 export function decodeSet(bytes: Uint8Array): SetValue {
-  return { values: decode<{ values?: Uint8Array[] }>(types.SetValue, bytes).values ?? [] };
+  return { values: decode<{ values?: Uint8Array[] }>(messageTypes().SetValue, bytes).values ?? [] };
 }

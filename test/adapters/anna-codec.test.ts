@@ -14,6 +14,7 @@ import {
   encodeKeyResponse,
   encodeLww,
   LatticeType,
+  loadAnnaMessages,
   RequestType,
 } from '../../adapters/anna/messages.js';
 
@@ -38,6 +39,9 @@ const GOLDEN = {
 const lww = { timestamp: 17_000_000_000_000n, value: text('v') };
 
 describe('Anna messages against the golden frames', () => {
+  // protobufjs is an optional engine package, loaded when an Anna client opens.
+  beforeAll(loadAnnaMessages);
+
   it('KeyAddressRequest', () => {
     const message = {
       response_address: 'tcp://127.0.0.1:6760',

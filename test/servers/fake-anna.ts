@@ -27,6 +27,7 @@ import {
   encodeSet,
   type KeyTuple,
   LatticeType,
+  loadAnnaMessages,
   RequestType,
 } from '../../adapters/anna/messages.js';
 
@@ -61,6 +62,7 @@ export class FakeAnna {
   }
 
   static async start(options: { threads?: number } = {}): Promise<FakeAnna> {
+    await loadAnnaMessages();
     const bind = async () => {
       const pull = new Pull({ linger: 0 });
       await pull.bind('tcp://127.0.0.1:*');
