@@ -18,6 +18,7 @@ import { type NodeLogger, silentLogger } from '../shim/telemetry.js';
 import { DEFAULT_TIMING, type Timing } from '../shim/timing.js';
 import { backoffDelay } from '../wire/backoff.js';
 import { startGcLoop } from './gc-loop.js';
+import { accessLogOf } from './http/access-log.js';
 import { createApp } from './http/app.js';
 import { bearerCheck } from './http/auth.js';
 import { acceptCommitStreams, type CommitStreams } from './http/commit-stream.js';
@@ -120,6 +121,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   });
   const shimNode = node;
   let shuttingDown = false;
+  const accessLog = accessLogOf(logger, config.accessLogLevel);
   const app = createApp({
     node: shimNode,
     metrics,
@@ -134,7 +136,13 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       refreshMembers: () => membership?.listIfStale() ?? Promise.resolve(),
       decidedOutcome: (txid) => shimNode.decidedOutcome(txid),
     },
-    describeNode: () => ({ url: advertised, ...shimNode.stats, lowWaterMs: shimNode.lowWaterMs }),
+    describeNode: () => ({
+      url: advertised,
+      ...shimNode.stats,
+      lowWaterMs: shimNode.lowWaterMs,
+      members: membership?.members() ?? [],
+    }),
+    accessLog,
   });
 
   // The express app behind a server of our own: Node's timeouts as settings, and the
@@ -164,6 +172,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
             maxValueBytes: config.maxValueBytes,
             logger,
             isShuttingDown: () => shuttingDown,
+            accessLog,
           }),
       { maxUnsentBytes: config.maxUnsentBytes },
     ),

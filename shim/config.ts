@@ -29,6 +29,8 @@ export interface ShimConfig {
    */
   readonly peerTokens: readonly string[];
   readonly logLevel: string;
+  /** The level of each request's access log line, or off. */
+  readonly accessLogLevel: AccessLogLevel;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
   readonly maxTransactionKeys: number;
@@ -78,6 +80,8 @@ type ShimSetting = AnySetting<ShimConfig> & { readonly flag: string };
 
 const MiB = 1024 * 1024;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const ACCESS_LOG_LEVELS = ['off', 'trace', 'debug', 'info'] as const;
+export type AccessLogLevel = (typeof ACCESS_LOG_LEVELS)[number];
 
 export const SETTINGS: readonly ShimSetting[] = [
   setting(
@@ -128,6 +132,14 @@ export const SETTINGS: readonly ShimSetting[] = [
     'info',
     'trace, debug, info, warn, error or silent',
     parsers.oneOf(LOG_LEVELS),
+  ),
+  setting(
+    'accessLogLevel',
+    'AFT_ACCESS_LOG_LEVEL',
+    '--access-log-level <level>',
+    'off',
+    'log each request (method, route, status, txid, ms) at this level: off, trace, debug or info',
+    parsers.oneOf(ACCESS_LOG_LEVELS),
   ),
   setting(
     'maxKeyBytes',

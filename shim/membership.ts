@@ -40,6 +40,26 @@ export interface MemberRecord {
   /** The member's own settings, so observers judge it by them. */
   readonly heartbeatMs?: number;
   readonly deadAfterMs?: number;
+  /** Why the member fences itself (its clock is off), when it does. */
+  readonly fenced?: string;
+}
+
+/** A member as this node sees it (GET /v1/node, `aft inspect members`). */
+export interface MemberView {
+  readonly nodeId: string;
+  readonly url: string;
+  /** This node itself. */
+  readonly self: boolean;
+  /** Dead: its heartbeat unchanged across this node's reads past its dead-after time. */
+  readonly state: 'live' | 'dead';
+  readonly seq: number;
+  /** The member's own clock at its latest heartbeat. */
+  readonly heartbeatAtMs: number;
+  readonly lowWaterMs: number;
+  /** How long this node has seen its heartbeat unchanged. */
+  readonly unchangedForMs: number;
+  /** Why it is fenced (it serves no commit), if it is. */
+  readonly fenced?: string;
 }
 
 export interface MembershipOptions {
@@ -107,6 +127,7 @@ export function decodeMember(value: Uint8Array): MemberRecord | undefined {
       lowWaterMs: Number(parsed.lowWaterMs ?? 0),
       ...(Number.isFinite(parsed.heartbeatMs) && { heartbeatMs: Number(parsed.heartbeatMs) }),
       ...(Number.isFinite(parsed.deadAfterMs) && { deadAfterMs: Number(parsed.deadAfterMs) }),
+      ...(typeof parsed.fenced === 'string' && { fenced: parsed.fenced }),
     };
   } catch {
     return undefined;
@@ -124,6 +145,8 @@ export class Membership {
   /** Storage through its one door (shim/guarded-storage.ts). */
   private readonly storage: GuardedStorage;
   private readonly observed = new Map<string, Observed>();
+  /** Peers this node has logged as dead, so each death and return is logged once. */
+  private readonly countedDead = new Set<string>();
   /** Static peers by URL: the node id they answered with, and when. */
   private readonly staticPeers = new Map<string, { nodeId: string; seenAtMs: number }>();
   private seq = 0;
@@ -252,6 +275,26 @@ export class Membership {
     return seen !== undefined && this.isDead(seen);
   }
 
+  /** Every member this node's latest listing found, itself included, as it judges them. */
+  members(): MemberView[] {
+    const nowMs = this.elapsedNow();
+    return [...this.observed.values()].map(({ record, changedAtMs }) => {
+      const self = record.nodeId === this.options.nodeId;
+      const fenced = self ? this.liveness() : record.fenced;
+      return {
+        nodeId: record.nodeId,
+        url: record.url,
+        self,
+        state: !self && this.isDead({ record, changedAtMs }) ? 'dead' : 'live',
+        seq: record.seq,
+        heartbeatAtMs: record.heartbeatAtMs,
+        lowWaterMs: record.lowWaterMs,
+        unchangedForMs: Math.max(0, Math.round(nowMs - changedAtMs)),
+        ...(fenced !== undefined && { fenced }),
+      };
+    });
+  }
+
   /** URLs of the live peers (this node excluded). */
   livePeerUrls(): string[] {
     const nowMs = this.elapsedNow();
@@ -273,6 +316,24 @@ export class Membership {
     await this.beating?.catch(() => undefined);
     if (this.registered) {
       await this.storage.deleteEntries(MEMBERS_NAMESPACE, [this.options.nodeId]).catch(() => undefined);
+    }
+  }
+
+  /** Logs each peer this node newly counts dead, and each one counted dead whose heartbeat moves again. */
+  private reportLiveness(): void {
+    for (const [nodeId, observed] of this.observed) {
+      if (nodeId === this.options.nodeId) continue;
+      const dead = this.isDead(observed);
+      const { url, deadAfterMs = this.deadAfterMs } = observed.record;
+      if (dead && !this.countedDead.has(nodeId)) {
+        this.countedDead.add(nodeId);
+        this.logger?.warn(
+          { nodeId, url, deadAfterMs },
+          'peer counted dead: its heartbeat stopped changing for longer than its dead-after time',
+        );
+      } else if (!dead && this.countedDead.delete(nodeId)) {
+        this.logger?.info({ nodeId, url }, 'peer is back: its heartbeat changes again');
+      }
     }
   }
 
@@ -327,6 +388,7 @@ export class Membership {
       lowWaterMs,
       heartbeatMs: this.heartbeatMs,
       deadAfterMs: this.deadAfterMs,
+      ...(this.skewReason !== undefined && { fenced: this.skewReason }),
     };
     try {
       // A heartbeat that lands later than half the dead-after time is worth nothing to the
@@ -381,7 +443,14 @@ export class Membership {
     }
     for (const nodeId of this.offsets.keys()) if (!present.has(nodeId)) this.offsets.delete(nodeId);
     this.judgeClock();
-    for (const nodeId of this.observed.keys()) if (!present.has(nodeId)) this.observed.delete(nodeId);
+    for (const [nodeId, observed] of this.observed) {
+      if (present.has(nodeId)) continue;
+      this.observed.delete(nodeId);
+      if (!this.countedDead.delete(nodeId) && nodeId !== this.options.nodeId) {
+        this.logger?.info({ nodeId, url: observed.record.url }, 'peer left: its membership entry is gone');
+      }
+    }
+    this.reportLiveness();
     if (stale.length > 0) {
       // Long-dead members leave the list, so it does not grow with every restart.
       await this.storage.deleteEntries(MEMBERS_NAMESPACE, stale).catch(() => undefined);

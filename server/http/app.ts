@@ -10,6 +10,7 @@ import { BadRequestError, NotReadyError, RouteNotFoundError } from '../../shim/e
 import type { ShimNode } from '../../shim/node.js';
 import { type NodeLogger, silentLogger } from '../../shim/telemetry.js';
 import { COMMIT_STREAM_PROTOCOL, PATHS, ROUTE_PATTERNS } from '../../wire/api.js';
+import type { AccessLog } from './access-log.js';
 import { type AcceptedTokens, bearerAuth } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import { type ForwardingOptions, forwardToOwner } from './forwarding.js';
@@ -44,6 +45,8 @@ export interface AppOptions {
   readonly forwarding?: ForwardingOptions;
   /** What GET /v1/node reports of this node besides its id. */
   readonly describeNode?: () => Record<string, unknown>;
+  /** One line per request it answers (server/http/access-log.ts); none when undefined. */
+  readonly accessLog?: AccessLog | undefined;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -60,12 +63,16 @@ export function createApp(options: AppOptions): express.Express {
     const started = performance.now();
     if (options.isShuttingDown?.()) res.set('Connection', 'close');
     res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      metrics.httpSeconds.observe(
-        { method: req.method, route: String(route), status: String(res.statusCode) },
-        (performance.now() - started) / 1000,
-      );
-      logger.debug({ method: req.method, route, status: res.statusCode }, 'request');
+      const route = String((req.route as { path?: string } | undefined)?.path ?? 'unmatched');
+      const ms = performance.now() - started;
+      metrics.httpSeconds.observe({ method: req.method, route, status: String(res.statusCode) }, ms / 1000);
+      options.accessLog?.({
+        method: req.method,
+        route,
+        status: res.statusCode,
+        txid: (req.params as { txid?: string } | undefined)?.txid,
+        ms,
+      });
     });
     next();
   });

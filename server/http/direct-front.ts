@@ -14,6 +14,7 @@ import { ownerOfTxid } from '../../shim/ids.js';
 import type { ShimNode } from '../../shim/node.js';
 import type { NodeLogger } from '../../shim/telemetry.js';
 import { PATHS } from '../../wire/api.js';
+import type { AccessLog } from './access-log.js';
 import { type AcceptedTokens, bearerCheck } from './auth.js';
 import { reportError, writeError } from './errors.js';
 import { FORWARDED_HEADER } from './forwarding.js';
@@ -41,6 +42,8 @@ export interface DirectFrontOptions {
   readonly maxValueBytes: number;
   readonly logger: NodeLogger;
   readonly isShuttingDown: () => boolean;
+  /** One line per request it answers (server/http/access-log.ts); none when undefined. */
+  readonly accessLog?: AccessLog | undefined;
 }
 
 const TRANSACTION_PREFIX = `${PATHS.transactions}/`;
@@ -63,10 +66,18 @@ export function directFront(options: DirectFrontOptions): RequestListener {
     // A request refused by auth never reached its route (express counts it so too).
     let routeLabel = 'unmatched';
     res.once('finish', () => {
+      const ms = performance.now() - started;
       metrics.httpSeconds.observe(
         { method: route.method, route: routeLabel, status: String(res.statusCode) },
-        (performance.now() - started) / 1000,
+        ms / 1000,
       );
+      options.accessLog?.({
+        method: route.method,
+        route: routeLabel,
+        status: res.statusCode,
+        txid: matched.txid,
+        ms,
+      });
     });
     if (options.isShuttingDown()) res.setHeader('Connection', 'close');
     try {

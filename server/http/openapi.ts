@@ -231,7 +231,8 @@ export const openApiDocument = {
     '/v1/node': {
       get: {
         operationId: 'node',
-        summary: 'This node: its id, readiness, advertised URL and metadata counts (asked by peers)',
+        summary:
+          'This node: its id, readiness, advertised URL, metadata counts (asked by peers), and `members`: every node in its latest listing of the membership, itself included (nodeId, url, self, state live or dead, seq, heartbeatAtMs, lowWaterMs, unchangedForMs, and fenced with its reason when the member fences itself)',
         responses: { '200': { description: 'This node', content: { 'application/json': {} } }, ...common },
       },
     },

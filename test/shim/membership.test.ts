@@ -8,6 +8,7 @@ import { type RunningShim, startShim } from '../../server/start.js';
 import { NotReadyError, TransactionLostError } from '../../shim/errors.js';
 import { Membership } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
+import type { NodeLogger } from '../../shim/telemetry.js';
 import { eventually } from '../helpers/eventually.js';
 
 describe('membership', () => {
@@ -44,6 +45,59 @@ describe('membership', () => {
     // A node that leaves removes its entry at once.
     await b.stop();
     expect((await storage.listEntries('members')).map((entry) => entry.id)).toEqual(['node-a']);
+    await a.stop();
+  });
+
+  it('lists the members as it judges them, and logs once when a peer is counted dead, comes back and leaves', async () => {
+    const storage = new MemoryAdapter();
+    let clock = 1_000_000;
+    const logged: { level: string; message: string; nodeId?: string }[] = [];
+    const logger = Object.fromEntries(
+      (['info', 'warn', 'error', 'debug'] as const).map((level) => [
+        level,
+        (object: { nodeId?: string }, message = '') => logged.push({ level, message, nodeId: object.nodeId }),
+      ]),
+    ) as unknown as NodeLogger;
+    const member = (nodeId: string, withLogger?: NodeLogger) =>
+      new Membership({
+        storage,
+        nodeId,
+        url: `http://${nodeId}`,
+        lowWaterMs: () => 0,
+        heartbeatMs: 1e9,
+        deadAfterMs: 1000,
+        now: () => clock,
+        ...(withLogger && { logger: withLogger }),
+      });
+    const a = member('node-a', logger);
+    const b = member('node-b');
+    for (const m of [a, b]) await m.register();
+    for (const m of [a, b]) await m.start();
+    await a.refresh();
+    expect(a.members().map(({ nodeId, self, state }) => ({ nodeId, self, state }))).toEqual([
+      { nodeId: 'node-a', self: true, state: 'live' },
+      { nodeId: 'node-b', self: false, state: 'live' },
+    ]);
+    expect(a.members()[1]).toMatchObject({ url: 'http://node-b', seq: 2, heartbeatAtMs: clock });
+
+    const peerLines = () =>
+      logged.filter((line) => line.nodeId === 'node-b').map((line) => line.level + ' ' + line.message);
+    clock += 1200;
+    await a.refresh();
+    await a.refresh();
+    expect(a.members()[1]).toMatchObject({ state: 'dead', unchangedForMs: 1200 });
+    expect(peerLines()).toEqual([
+      'warn peer counted dead: its heartbeat stopped changing for longer than its dead-after time',
+    ]);
+    await b.refresh();
+    await a.refresh();
+    expect(a.members()[1]).toMatchObject({ state: 'live', unchangedForMs: 0 });
+    expect(peerLines()).toHaveLength(2);
+    expect(peerLines()[1]).toBe('info peer is back: its heartbeat changes again');
+    await b.stop();
+    await a.refresh();
+    expect(a.members().map((view) => view.nodeId)).toEqual(['node-a']);
+    expect(peerLines()[2]).toBe('info peer left: its membership entry is gone');
     await a.stop();
   });
 

@@ -187,6 +187,15 @@ describe('clocks', () => {
       const offset = membership.clockOffsets().get('node-c')!;
       expect(offset.lowMs).toBeGreaterThan(5_000);
     }
+    // Its heartbeat says so, and its peers show it (GET /v1/node, aft inspect members).
+    clock += 1_000;
+    for (const { membership } of all) await membership.refresh();
+    const seenByA = good[0]!.membership.members();
+    expect(seenByA.find((view) => view.nodeId === 'node-c')?.fenced).toMatch(
+      /clock disagrees with 2 of 2 peers/,
+    );
+    expect(seenByA.find((view) => view.nodeId === 'node-b')?.fenced).toBeUndefined();
+    expect(bad.membership.members().find((view) => view.self)?.fenced).toMatch(/clock disagrees/);
   });
 
   it('with a single peer, both fence: neither can tell whose clock is wrong', async () => {
