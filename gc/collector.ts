@@ -86,6 +86,31 @@ const textDecoder = new TextDecoder();
 
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
+/**
+ * The low-water mark of a pass: the least mark of the live members, and never later than the
+ * known lag before now (a commit that far back has landed or can be marked).
+ */
+export function lowWaterOf(
+  live: readonly { readonly lowWaterMs: number }[],
+  nowMs: number,
+  timing: Timing,
+): number {
+  let lowWaterMs = nowMs - knownLagMs(timing);
+  for (const member of live) lowWaterMs = Math.min(lowWaterMs, member.lowWaterMs);
+  return lowWaterMs;
+}
+
+/**
+ * How many of a key's versions (ascending) GC may delete: those below the newest version
+ * whose time is at or below the low water (every running transaction knew it at its start).
+ */
+export function collectableBelow(versions: readonly string[], lowWaterMs: number): number {
+  for (let index = versions.length - 1; index > 0; index -= 1) {
+    if (versionTime(versions[index]!) <= lowWaterMs) return index;
+  }
+  return 0;
+}
+
 export async function collectGarbage(options: CollectorOptions): Promise<GcReport> {
   const { signal } = options;
   const timing = { ...DEFAULT_TIMING, ...options.timing };
@@ -102,8 +127,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   //    landed or can be marked, and any node that starts later learns it.
   progress({ phase: 'members', done: 0, total: 1 });
   const live = await liveMembers(storage, now, options.deadAfterMs ?? 10_000, timing, call);
-  let lowWaterMs = startedMs - knownLagMs(timing);
-  for (const member of live) lowWaterMs = Math.min(lowWaterMs, member.lowWaterMs);
+  const lowWaterMs = lowWaterOf(live, startedMs, timing);
   const liveNodes = live.length;
 
   // 2. Every commit record: the versions of each key, in order. Markers apart.
@@ -140,14 +164,8 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const toDelete: VersionRef[] = [];
   let backlog = 0;
   for (const [key, versions] of versionsByKey) {
-    let supersededBelow = -1;
-    for (let index = versions.length - 1; index > 0; index -= 1) {
-      if (versionTime(versions[index]!) <= lowWaterMs) {
-        supersededBelow = index;
-        break;
-      }
-    }
-    for (let index = 0; index < supersededBelow; index += 1) {
+    const below = collectableBelow(versions, lowWaterMs);
+    for (let index = 0; index < below; index += 1) {
       const versionId = versions[index]!;
       const gone = records.get(versionId)!.deleted.includes(key) || alreadyCollected.get(versionId)?.has(key);
       if (!gone && toDelete.length >= maxDeletes) {
@@ -340,7 +358,7 @@ async function settleIdempotencyClaims(
 }
 
 /** Every entry of a namespace, page by page until an empty page. */
-async function listAllEntries(
+export async function listAllEntries(
   storage: StorageAdapter,
   namespace: string,
   call: { signal?: AbortSignal },

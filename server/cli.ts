@@ -10,6 +10,7 @@ import { acquireLease } from '../gc/lease.js';
 import { startLambdaLocal } from '../lambda-local/lambda-local.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
 import { AftError, BadRequestError } from '../shim/errors.js';
+import { addInspectCommands } from './inspect-cli.js';
 import { createLogger } from './logger.js';
 import { startShim } from './start.js';
 
@@ -230,6 +231,7 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
         }
       },
     );
+  addInspectCommands(program, STORAGE_URL_HELP);
   return program;
 }
 
