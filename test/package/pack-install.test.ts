@@ -93,6 +93,15 @@ describe('the npm package', () => {
     expect(packed.filter((path) => /build-layer|layer-package/.test(path))).toEqual([]);
   });
 
+  it('asks npm to run nothing when it is installed', () => {
+    // npm 11 warns of every install script a package has that allowScripts does not cover.
+    const scripts = (
+      JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { scripts?: object }
+    ).scripts;
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare'])
+      expect(scripts).not.toHaveProperty(hook);
+  });
+
   it('names every engine package an optional peer, never a dependency', () => {
     for (const packageName of NOT_INSTALLED) {
       expect(manifest.dependencies[packageName]).toBeUndefined();
