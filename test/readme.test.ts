@@ -78,7 +78,9 @@ describe('README', () => {
       output += chunk.toString();
     });
     try {
-      const deadline = Date.now() + 240_000;
+      // npm ci builds aws-lambda-ric's libcurl and runtime client from source (a development
+      // dependency, for aft lambda-local): 3 to 4 minutes on a loaded 2-core machine.
+      const deadline = Date.now() + 480_000;
       for (;;) {
         if (shim.exitCode !== null) throw new Error(`the README command exited: ${output}`);
         const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
@@ -112,5 +114,5 @@ describe('README', () => {
       }
       rmSync(copy, { recursive: true, force: true });
     }
-  }, 300_000);
+  }, 540_000);
 });
