@@ -181,9 +181,9 @@ export function addInspectCommands(program: Command, storageHelp: string): void 
     }),
   );
 
-  sub('commits', 'commit records (and abort markers) since a time: version, txid, keys; --follow tails them')
+  sub('commits', 'recent commit records (and abort markers): version, txid, keys; --follow tails them')
     .option('--since <when>', 'a duration back from now (90s, 15m, 2h, 1d) or an ISO 8601 date', '15m')
-    .option('--limit <n>', 'at most this many records (without --follow) (default: 1000)')
+    .option('--limit <n>', 'show the newest this many records (without --follow) (default: 1000)')
     .option('--follow', 'keep printing records as they land, until interrupted')
     .option('--interval-ms <n>', 'with --follow, how often to look for new records (default: 1000)')
     .action((flags: CommonFlags & { since: string; limit?: string; follow?: boolean; intervalMs?: string }) =>
@@ -193,7 +193,13 @@ export function addInspectCommands(program: Command, storageHelp: string): void 
           print(flags.json ? `${JSON.stringify(commit)}\n` : formatCommit(commit));
         if (!flags.follow) {
           const limit = wholeNumber(flags.limit ?? '1000', '--limit', 1);
-          for (const commit of await inspectCommits({ ...options, sinceMs, limit })) show(commit);
+          const { commits, skipped } = await inspectCommits({ ...options, sinceMs, limit });
+          if (skipped > 0) {
+            process.stderr.write(
+              `aft inspect: ${skipped} older record(s) since ${iso(sinceMs)} not shown (--limit ${limit})\n`,
+            );
+          }
+          for (const commit of commits) show(commit);
           return;
         }
         const stop = new AbortController();

@@ -181,23 +181,32 @@ function commitReport(record: CommitRecord): CommitReport {
   };
 }
 
-/** Commit records (abort markers too) from `sinceMs` on, oldest first, at most `limit`. */
+/**
+ * Commit records (abort markers too) from `sinceMs` on, oldest first: the newest `limit` of
+ * them (what "recent" means), and how many older ones were passed over.
+ */
 export async function inspectCommits(
   options: InspectOptions & { readonly sinceMs: number; readonly limit?: number },
-): Promise<CommitReport[]> {
-  const { storage, call } = reading(options);
+): Promise<{ commits: CommitReport[]; skipped: number }> {
+  const read = reading(options);
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const reports: CommitReport[] = [];
-  for (let after = versionIdFloor(options.sinceMs); reports.length < limit; ) {
-    const page = await storage.listCommitRecords(after, {
-      limit: Math.min(PAGE, limit - reports.length),
-      ...call,
-    });
+  let commits: CommitReport[] = [];
+  let skipped = 0;
+  let listed = 0;
+  for (let after = versionIdFloor(options.sinceMs); ; ) {
+    const page = await read.storage.listCommitRecords(after, { limit: PAGE, ...read.call });
     if (page.length === 0) break;
-    reports.push(...page.map(commitReport));
+    commits.push(...page.map(commitReport));
+    if (commits.length > limit) {
+      skipped += commits.length - limit;
+      commits = commits.slice(commits.length - limit);
+    }
+    listed += page.length;
+    read.progress({ phase: 'records', done: listed });
     after = page[page.length - 1]!.versionId;
   }
-  return reports;
+  read.progress({ phase: 'done', done: 1, total: 1 });
+  return { commits, skipped };
 }
 
 /**
@@ -220,7 +229,7 @@ export async function followCommits(
     reported.set(commit.versionId, commit.timeMs);
     options.onCommit(commit);
   };
-  for (const commit of await inspectCommits(options)) report(commit);
+  for (const commit of (await inspectCommits(options)).commits) report(commit);
   while (!options.signal?.aborted) {
     // An abort ends the pause early, and the loop.
     await sleep(options.intervalMs ?? 1000, undefined, call).catch(() => undefined);

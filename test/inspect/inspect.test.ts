@@ -207,14 +207,19 @@ describe('aft inspect, read by read', () => {
     expect(writes).toEqual([]);
   });
 
-  it('lists commit records since a time, up to a limit, markers marked', async () => {
+  it('lists commit records since a time, the newest up to a limit, markers marked', async () => {
     const memory = new MemoryAdapter();
     await commit(memory, NOW - 20 * MINUTE, { old: 'x' });
     const recent = await commit(memory, NOW - 5 * MINUTE, { a: '1', gone: null });
     const marked = versionAt(NOW - 4 * MINUTE);
     await memory.putCommitRecord(abortMarker(marked));
     const later = await commit(memory, NOW - 1 * MINUTE, { b: '2' });
-    const commits = await inspectCommits({ storage: memory, sinceMs: NOW - 15 * MINUTE, now: () => NOW });
+    const { commits, skipped } = await inspectCommits({
+      storage: memory,
+      sinceMs: NOW - 15 * MINUTE,
+      now: () => NOW,
+    });
+    expect(skipped).toBe(0);
     expect(commits.map(({ versionId, aborted }) => ({ versionId, aborted }))).toEqual([
       { versionId: recent, aborted: false },
       { versionId: marked, aborted: true },
@@ -226,7 +231,11 @@ describe('aft inspect, read by read', () => {
       deleted: ['gone'],
       txid: recent.slice(19),
     });
-    expect(await inspectCommits({ storage: memory, sinceMs: NOW - 15 * MINUTE, limit: 1 })).toHaveLength(1);
+    // The newest `limit` of them, and how many older ones were passed over.
+    expect(await inspectCommits({ storage: memory, sinceMs: NOW - 15 * MINUTE, limit: 1 })).toEqual({
+      commits: [expect.objectContaining({ versionId: later })],
+      skipped: 2,
+    });
   });
 
   it('follows commits as they land, a late record with an older version time included, each once', async () => {
