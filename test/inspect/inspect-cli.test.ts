@@ -6,20 +6,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AftClient } from '../../lambda-layer/client.js';
 import { type RunningShim, startShim } from '../../server/start.js';
+import { fakeAnnaEngine } from '../helpers/fake-anna-engine.js';
 import { AFT_BIN } from '../helpers/processes.js';
-import { ENGINES, type TestEngine, uniquePrefix } from '../servers/engines.js';
-import { FakeAnna } from '../servers/fake-anna.js';
+import { ENGINES } from '../servers/engines.js';
 
-let anna: FakeAnna | undefined;
-beforeAll(async () => {
-  anna = await FakeAnna.start();
-});
-afterAll(() => anna?.close());
-
-const annaEngine: TestEngine = {
-  name: 'anna (fake)',
-  freshStorageUrl: async () => `${anna!.url}?prefix=${uniquePrefix()}/`,
-};
+const annaEngine = fakeAnnaEngine();
 
 async function aft(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, [AFT_BIN, ...args], { timeout: 60_000 });

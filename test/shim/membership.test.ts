@@ -11,20 +11,26 @@ import { ShimNode } from '../../shim/node.js';
 import type { NodeLogger } from '../../shim/telemetry.js';
 import { eventually } from '../helpers/eventually.js';
 
+/** Members over one storage that beat only when a test calls refresh, on a clock the test moves. */
+function membersOn(storage: MemoryAdapter, now: () => number) {
+  return (nodeId: string, logger?: NodeLogger) =>
+    new Membership({
+      storage,
+      nodeId,
+      url: `http://${nodeId}`,
+      lowWaterMs: () => 0,
+      heartbeatMs: 1e9,
+      deadAfterMs: 1000,
+      now,
+      ...(logger && { logger }),
+    });
+}
+
 describe('membership', () => {
   it('finds live members through storage and drops one whose heartbeat stops', async () => {
     const storage = new MemoryAdapter();
     let clock = 1_000_000;
-    const member = (nodeId: string) =>
-      new Membership({
-        storage,
-        nodeId,
-        url: `http://${nodeId}`,
-        lowWaterMs: () => 0,
-        heartbeatMs: 1e9,
-        deadAfterMs: 1000,
-        now: () => clock,
-      });
+    const member = membersOn(storage, () => clock);
     const a = member('node-a');
     const b = member('node-b');
     await a.register();
@@ -58,17 +64,7 @@ describe('membership', () => {
         (object: { nodeId?: string }, message = '') => logged.push({ level, message, nodeId: object.nodeId }),
       ]),
     ) as unknown as NodeLogger;
-    const member = (nodeId: string, withLogger?: NodeLogger) =>
-      new Membership({
-        storage,
-        nodeId,
-        url: `http://${nodeId}`,
-        lowWaterMs: () => 0,
-        heartbeatMs: 1e9,
-        deadAfterMs: 1000,
-        now: () => clock,
-        ...(withLogger && { logger: withLogger }),
-      });
+    const member = membersOn(storage, () => clock);
     const a = member('node-a', logger);
     const b = member('node-b');
     for (const m of [a, b]) await m.register();

@@ -5,22 +5,13 @@
  * and value no path-based mapping would survive.
  */
 import { AftClient } from '../../lambda-layer/client.js';
+import { fakeAnnaEngine } from '../helpers/fake-anna-engine.js';
 import { kill9, startAftProcess } from '../helpers/processes.js';
-import { ENGINES, type TestEngine, uniquePrefix } from '../servers/engines.js';
-import { FakeAnna } from '../servers/fake-anna.js';
+import { ENGINES } from '../servers/engines.js';
 
 const awkwardKey = `ü/../%2F ${'k'.repeat(1000)}`;
 
-// Anna cannot be installed here: the protocol-faithful fake stands in for it (in this process).
-let anna: FakeAnna | undefined;
-beforeAll(async () => {
-  anna = await FakeAnna.start();
-});
-afterAll(() => anna?.close());
-const annaEngine: TestEngine = {
-  name: 'anna (fake)',
-  freshStorageUrl: async () => `${anna!.url}?prefix=${uniquePrefix()}/`,
-};
+const annaEngine = fakeAnnaEngine();
 
 describe.each([ENGINES.file, ENGINES.redis, ENGINES.redisCluster, ENGINES.s3, ENGINES.dynamodb, annaEngine])(
   'aft serve --storage $name',
