@@ -7,12 +7,9 @@ import { loadEnginePackages } from '../adapters/engine-packages.js';
 import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
 import { collectGarbage, type GcProgress, type GcReport } from '../gc/collector.js';
 import { acquireLease } from '../gc/lease.js';
-import { startLambdaLocal } from '../lambda-local/lambda-local.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
 import { AftError, BadRequestError } from '../shim/errors.js';
 import { addInspectCommands } from './inspect-cli.js';
-import { createLogger } from './logger.js';
-import { startShim } from './start.js';
 
 export interface CliContext {
   readonly version: string;
@@ -128,6 +125,8 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
           if (at < 1) throw new BadRequestError(`--env ${pair}: expected name=value`);
           environment[pair.slice(0, at)] = pair.slice(at + 1);
         }
+        // Loaded by the command that runs it: `aft inspect` or `aft gc` starts without the server.
+        const { startLambdaLocal } = await import('../lambda-local/lambda-local.js');
         const local = await startLambdaLocal({
           functionsDirectory: flags.functions,
           port: wholeNumber(flags.port ?? '9001', '--port', 0, 65535),
@@ -291,6 +290,8 @@ Storage URLs:
 
 async function startServing(options: ShimOptions): Promise<void> {
   const config = resolveConfig(options);
+  // The server (express, ajv, prom-client) is loaded by `serve` alone.
+  const [{ createLogger }, { startShim }] = await Promise.all([import('./logger.js'), import('./start.js')]);
   const logger = createLogger(config.logLevel);
   const shim = await startShim({ ...config, logger });
   let stopping = false;
