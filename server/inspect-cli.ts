@@ -9,11 +9,8 @@ import { createAdapterFromUrl } from '../adapters/url.js';
 import { resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
 import { BadRequestError } from '../shim/errors.js';
 import {
-  type CommitReport,
-  followCommits,
   type InspectOptions,
   type InspectProgress,
-  inspectCommits,
   inspectKey,
   inspectMembers,
   inspectStats,
@@ -21,6 +18,7 @@ import {
   type MemberReport,
   type StoreStats,
 } from './inspect.js';
+import { type CommitReport, followCommits, inspectCommits } from './inspect-commits.js';
 
 interface CommonFlags {
   readonly storage?: string;
@@ -183,16 +181,16 @@ export function addInspectCommands(program: Command, storageHelp: string): void 
 
   sub('commits', 'recent commit records (and abort markers): version, txid, keys; --follow tails them')
     .option('--since <when>', 'a duration back from now (90s, 15m, 2h, 1d) or an ISO 8601 date', '15m')
-    .option('--limit <n>', 'show the newest this many records (without --follow) (default: 1000)')
+    .option('--limit <n>', 'show the newest this many of the records already there (default: 1000)')
     .option('--follow', 'keep printing records as they land, until interrupted')
     .option('--interval-ms <n>', 'with --follow, how often to look for new records (default: 1000)')
     .action((flags: CommonFlags & { since: string; limit?: string; follow?: boolean; intervalMs?: string }) =>
       withStorage(flags, async (options) => {
         const sinceMs = parseSince(flags.since, Date.now());
+        const limit = wholeNumber(flags.limit ?? '1000', '--limit', 1);
         const show = (commit: CommitReport) =>
           print(flags.json ? `${JSON.stringify(commit)}\n` : formatCommit(commit));
         if (!flags.follow) {
-          const limit = wholeNumber(flags.limit ?? '1000', '--limit', 1);
           const { commits, skipped } = await inspectCommits({ ...options, sinceMs, limit });
           if (skipped > 0) {
             process.stderr.write(
@@ -210,6 +208,7 @@ export function addInspectCommands(program: Command, storageHelp: string): void 
           await followCommits({
             ...options,
             sinceMs,
+            limit,
             intervalMs: wholeNumber(flags.intervalMs ?? '1000', '--interval-ms', 10),
             signal: stop.signal,
             onCommit: show,

@@ -1,17 +1,16 @@
 /**
- * What a store holds, for operators (`aft inspect`): its members, its commit records, one
- * key's versions, and counts. Read-only: lists and gets through the storage door and never a
+ * What a store holds, for operators (`aft inspect`): its members, one key's versions, and
+ * counts (its commit records: server/inspect-commits.ts). Read-only: lists and gets through the storage door and never a
  * write (not even the collector's observations), so it is safe against a live cluster, on any
  * engine. What it says GC may collect follows the collector's own rules (gc/collector.ts),
  * judged from this one reading: the collector, which compares readings over time, may count
  * a member live that this reading counts dead, and then collects less.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { collectableBelow, listAllEntries, lowWaterOf } from '../gc/collector.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
-import { parseVersionId, versionIdFloor } from '../shim/ids.js';
+import { parseVersionId } from '../shim/ids.js';
 import { decodeMember } from '../shim/membership.js';
 import { NAMESPACES } from '../shim/namespaces.js';
 import { DEFAULT_TIMING, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -46,17 +45,6 @@ export interface MemberReport {
   readonly deadAfterMs: number;
   /** Why the member fences itself, if it does. */
   readonly fenced?: string;
-}
-
-export interface CommitReport {
-  readonly versionId: string;
-  /** The version time (ms since the epoch), from the version id. */
-  readonly timeMs: number;
-  readonly txid: string;
-  readonly keys: readonly string[];
-  readonly deleted: readonly string[];
-  /** An abort marker: the transaction was judged dead, and no record can follow. */
-  readonly aborted: boolean;
 }
 
 /**
@@ -112,11 +100,11 @@ export interface StoreStats {
   readonly gcBacklog: { readonly versions: number; readonly orphanIntents: number };
 }
 
-const PAGE = 1000;
+export const PAGE = 1000;
 const decoder = new TextDecoder();
-const timeOf = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
+export const timeOf = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
-interface Reading {
+export interface Reading {
   readonly storage: GuardedStorage;
   readonly timing: Timing;
   readonly call: { signal?: AbortSignal };
@@ -124,7 +112,7 @@ interface Reading {
   readonly progress: (progress: InspectProgress) => void;
 }
 
-function reading(options: InspectOptions): Reading {
+export function reading(options: InspectOptions): Reading {
   const timing = { ...DEFAULT_TIMING, ...options.timing };
   return {
     storage: GuardedStorage.of(options.storage, { timeoutMs: timing.storageCallTimeoutMs }),
@@ -168,85 +156,6 @@ export async function inspectMembers(options: InspectOptions): Promise<MemberRep
     });
   }
   return reports;
-}
-
-function commitReport(record: CommitRecord): CommitReport {
-  return {
-    versionId: record.versionId,
-    timeMs: timeOf(record.versionId),
-    txid: record.txid,
-    keys: record.writeSet,
-    deleted: record.deleted,
-    aborted: isAbortMarker(record),
-  };
-}
-
-/**
- * Commit records (abort markers too) from `sinceMs` on, oldest first: the newest `limit` of
- * them (what "recent" means), and how many older ones were passed over.
- */
-export async function inspectCommits(
-  options: InspectOptions & { readonly sinceMs: number; readonly limit?: number },
-): Promise<{ commits: CommitReport[]; skipped: number }> {
-  const read = reading(options);
-  const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  let commits: CommitReport[] = [];
-  let skipped = 0;
-  let listed = 0;
-  for (let after = versionIdFloor(options.sinceMs); ; ) {
-    const page = await read.storage.listCommitRecords(after, { limit: PAGE, ...read.call });
-    if (page.length === 0) break;
-    commits.push(...page.map(commitReport));
-    if (commits.length > limit) {
-      skipped += commits.length - limit;
-      commits = commits.slice(commits.length - limit);
-    }
-    listed += page.length;
-    read.progress({ phase: 'records', done: listed });
-    after = page[page.length - 1]!.versionId;
-  }
-  read.progress({ phase: 'done', done: 1, total: 1 });
-  return { commits, skipped };
-}
-
-/**
- * Tails the commit records: those from `sinceMs` on, then each new one as it lands, until
- * `signal` aborts. A record may land up to the orphan bound after its version time, so each
- * round lists the ids of that window again and reads only the ones not yet reported.
- */
-export async function followCommits(
-  options: InspectOptions & {
-    readonly sinceMs: number;
-    readonly intervalMs?: number;
-    readonly onCommit: (commit: CommitReport) => void;
-  },
-): Promise<void> {
-  const { storage, timing, call } = reading(options);
-  const now = options.now ?? Date.now;
-  const windowMs = orphanAfterMs(timing);
-  const reported = new Map<string, number>();
-  const report = (commit: CommitReport) => {
-    reported.set(commit.versionId, commit.timeMs);
-    options.onCommit(commit);
-  };
-  for (const commit of (await inspectCommits(options)).commits) report(commit);
-  while (!options.signal?.aborted) {
-    // An abort ends the pause early, and the loop.
-    await sleep(options.intervalMs ?? 1000, undefined, call).catch(() => undefined);
-    if (options.signal?.aborted) return;
-    const fromMs = Math.max(options.sinceMs, now() - windowMs);
-    for (const [versionId, timeMs] of reported) if (timeMs < fromMs) reported.delete(versionId);
-    for (let after = versionIdFloor(fromMs); ; ) {
-      const ids = await storage.listCommitRecordIds(after, { limit: PAGE, ...call });
-      if (ids.length === 0) break;
-      for (const versionId of ids) {
-        if (reported.has(versionId)) continue;
-        const record = await storage.getCommitRecord(versionId, call);
-        if (record) report(commitReport(record));
-      }
-      after = ids[ids.length - 1]!;
-    }
-  }
 }
 
 /** Every commit record, with the progress of the listing. */

@@ -5,14 +5,9 @@
  */
 import type { StorageAdapter } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import {
-  followCommits,
-  inspectCommits,
-  inspectKey,
-  inspectMembers,
-  inspectStats,
-} from '../../server/inspect.js';
+import { inspectKey, inspectMembers, inspectStats } from '../../server/inspect.js';
 import { parseSince } from '../../server/inspect-cli.js';
+import { followCommits, inspectCommits } from '../../server/inspect-commits.js';
 import { abortMarker } from '../../shim/commit-outcome.js';
 import { formatVersionId } from '../../shim/ids.js';
 import { encodeMember } from '../../shim/membership.js';
@@ -238,15 +233,17 @@ describe('aft inspect, read by read', () => {
     });
   });
 
-  it('follows commits as they land, a late record with an older version time included, each once', async () => {
+  it('follows commits from the newest already there as they land, a late record with an older version time included, each once', async () => {
     const memory = new MemoryAdapter();
     let clock = NOW;
+    await commit(memory, NOW - 2_000, { z: '0' }); // older than the newest `limit`: not shown
     const first = await commit(memory, NOW - 1_000, { a: '1' });
     const seen: string[] = [];
     const stop = new AbortController();
     const following = followCommits({
       storage: memory,
       sinceMs: NOW - MINUTE,
+      limit: 1,
       intervalMs: 10,
       now: () => clock,
       signal: stop.signal,
