@@ -99,6 +99,7 @@ export async function followCommits(
   };
   // Records passed over for the limit are not news: those a later round lists again stay unshown.
   const { commits, kept } = await listNewest(read, options.sinceMs, options.limit, now() - windowMs);
+  read.progress({ phase: 'done', done: 1, total: 1 });
   for (const commit of kept) reported.set(commit.versionId, commit.timeMs);
   for (const commit of commits) report(commit);
   while (!options.signal?.aborted) {
