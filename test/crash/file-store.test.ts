@@ -38,7 +38,13 @@ describe('file store', () => {
     const acknowledged: string[] = [];
     for (let round = 0; round < 5; round += 1) {
       const writer = run(['write', directory]);
-      await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));
+      // Killed while it writes, not while Node starts (which alone can take 500 ms on a loaded
+      // machine): after its third acknowledged write, at a random instant.
+      const started = Date.now();
+      while (writer.lines().length < 3 && writer.child.exitCode === null && Date.now() - started < 20_000) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 200));
       await kill9(writer.child);
       acknowledged.push(...writer.lines().map((line) => line.slice('ack '.length)));
     }
