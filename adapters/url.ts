@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { AnnaAdapter } from './anna.js';
 import type { StorageAdapter } from './contract.js';
 import { DynamoDbAdapter } from './dynamodb.js';
+import { loadEnginePackages } from './engine-packages.js';
 import { FileAdapter } from './file.js';
 import { MemoryAdapter } from './memory.js';
 import { RedisAdapter } from './redis.js';
@@ -30,6 +31,16 @@ export class StorageUrlError extends TypeError {
 export function describeStorageUrl(url: string): string {
   // Credentials never reach logs.
   return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * createAdapterFromUrl, once the engine's npm packages are loaded: a package that is missing
+ * is an EnginePackageMissingError now, with the npm command that fixes it, not a failure of
+ * every storage call later (./engine-packages.ts). What the `aft` commands and startShim use.
+ */
+export async function openAdapterFromUrl(url: string): Promise<StorageAdapter> {
+  await loadEnginePackages(url);
+  return createAdapterFromUrl(url);
 }
 
 export function createAdapterFromUrl(url: string): StorageAdapter {

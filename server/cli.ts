@@ -3,8 +3,7 @@
  * an AFT_* variable and a line in --help. A flag wins over its variable.
  */
 import { Command, Option } from 'commander';
-import { loadEnginePackages } from '../adapters/engine-packages.js';
-import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
+import { describeStorageUrl, openAdapterFromUrl } from '../adapters/url.js';
 import { collectGarbage, type GcProgress, type GcReport } from '../gc/collector.js';
 import { acquireLease } from '../gc/lease.js';
 import { parseSetting, resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
@@ -71,8 +70,7 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
     .addHelpText('after', STORAGE_URL_HELP)
     .action(async (flags: { storage?: string }) => {
       const url = resolveConfig(flags.storage === undefined ? {} : { storage: flags.storage }).storage;
-      await loadEnginePackages(url);
-      const adapter = createAdapterFromUrl(url);
+      const adapter = await openAdapterFromUrl(url);
       try {
         await adapter.init?.({ signal: AbortSignal.timeout(600_000) });
         process.stdout.write(`aft: storage ${describeStorageUrl(url)} (${adapter.name}) is ready\n`);
@@ -207,8 +205,7 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
           }),
         };
         const config = resolveConfig(options);
-        await loadEnginePackages(config.storage);
-        const adapter = createAdapterFromUrl(config.storage);
+        const adapter = await openAdapterFromUrl(config.storage);
         try {
           const lease = await acquireLease(adapter, `aft-gc-${process.pid}`, 3 * config.gcIntervalMs);
           if (!lease.held && !flags.force) {

@@ -4,8 +4,7 @@
  * JSON object per line, so `--follow` can be piped).
  */
 import { type Command, Option } from 'commander';
-import { loadEnginePackages } from '../adapters/engine-packages.js';
-import { createAdapterFromUrl } from '../adapters/url.js';
+import { openAdapterFromUrl } from '../adapters/url.js';
 import { resolveConfig, SETTINGS, type ShimOptions } from '../shim/config.js';
 import { BadRequestError } from '../shim/errors.js';
 import {
@@ -133,8 +132,7 @@ async function withStorage<T>(flags: CommonFlags, body: (options: InspectOptions
   const config = resolveConfig(
     flags.storage === undefined ? {} : ({ storage: flags.storage } as ShimOptions),
   );
-  await loadEnginePackages(config.storage);
-  const storage = createAdapterFromUrl(config.storage);
+  const storage = await openAdapterFromUrl(config.storage);
   try {
     return await body({
       storage,

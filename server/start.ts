@@ -5,8 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StorageAdapter } from '../adapters/contract.js';
-import { loadEnginePackages } from '../adapters/engine-packages.js';
-import { createAdapterFromUrl, describeStorageUrl } from '../adapters/url.js';
+import { describeStorageUrl, openAdapterFromUrl } from '../adapters/url.js';
 import { CommitPush } from '../shim/commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -69,8 +68,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   } = options;
   const config = resolveConfig(shimOptions, env);
   // A missing engine package stops the start with the npm command that fixes it.
-  if (!givenAdapter) await loadEnginePackages(config.storage);
-  const adapter = givenAdapter ?? createAdapterFromUrl(config.storage);
+  const adapter = givenAdapter ?? (await openAdapterFromUrl(config.storage));
   const storageState = new StorageState(adapter, {
     description: describeStorageUrl(config.storage),
     logger,

@@ -13,7 +13,7 @@ export {
 } from '../adapters/engine-packages.js';
 export { FileAdapter, type FileAdapterOptions } from '../adapters/file.js';
 export { MemoryAdapter } from '../adapters/memory.js';
-export { createAdapterFromUrl } from '../adapters/url.js';
+export { createAdapterFromUrl, openAdapterFromUrl } from '../adapters/url.js';
 export { ConfigError, resolveConfig, SETTINGS, type ShimConfig, type ShimOptions } from './config.js';
 export * from './errors.js';
 export { formatVersionId, parseVersionId } from './ids.js';
