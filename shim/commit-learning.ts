@@ -170,6 +170,8 @@ export class CommitLearner {
     if (!known || known.verified) return;
     if (this.matchesKnown(stored)) {
       known.verified = true;
+      // Storage holds it: it may supersede older versions for local GC from now on.
+      metadata.markListed(stored.versionId);
       return;
     }
     this.dropPushed(stored.versionId, 'storage holds another record of that id');

@@ -7,6 +7,12 @@
  * stays valid for T, and the read rule picks the newest valid version). So a version u of
  * k is unneeded by every running transaction once a newer version of k was learned before
  * the oldest of them began; a transaction is dropped once that holds for every key it wrote.
+ *
+ * A pass looks only at the keys whose versions changed since the last one, and at those a
+ * running transaction held then (Metadata.takeGcPending): what it finds is what a look at
+ * every key would find (test/model/local-gc-incremental.property.test.ts), at the cost of
+ * what changed. A transaction one of whose keys was not superseded yet is found again
+ * through that key, once it is.
  */
 import type { VersionCache } from './cache.js';
 import type { Metadata } from './metadata.js';
@@ -14,27 +20,62 @@ import type { NodeLogger } from './telemetry.js';
 import { type Transaction, TransactionStatus } from './transaction.js';
 
 /**
- * Version ids of the transactions whose every written key has a newer version learned at
- * or before `horizonSeq` (a value of `Metadata.learnedSeq`) whose record storage has shown
- * to exist (`CommittedTransaction.listed`): a pushed record is not taken on trust here, or a
- * forged one could make the node drop the committed version it claims to supersede.
+ * The newest version of `key` that makes its older versions unneeded by transactions that
+ * began after `horizonSeq`: learned at or before it, and its record shown by storage to exist
+ * (`CommittedTransaction.listed`; a pushed record is not taken on trust here, or a forged one
+ * could make the node drop the committed version it claims to supersede).
  */
-export function supersededBefore(metadata: Metadata, horizonSeq: number): string[] {
-  const unneededKeys = new Map<string, number>();
-  for (const key of metadata.keysWithSeveralVersions()) {
-    const versions = metadata.versionsOf(key);
-    let newerKnown = false;
-    for (let index = versions.length - 1; index >= 0; index -= 1) {
-      const versionId = versions[index]!;
-      if (newerKnown) unneededKeys.set(versionId, (unneededKeys.get(versionId) ?? 0) + 1);
-      if (metadata.supersedesAt(versionId, horizonSeq)) newerKnown = true;
+function newestSuperseding(metadata: Metadata, key: string, horizonSeq: number): string | undefined {
+  const versions = metadata.versionsOf(key);
+  for (let index = versions.length - 1; index > 0; index -= 1) {
+    if (metadata.supersedesAt(versions[index]!, horizonSeq)) return versions[index];
+  }
+  return undefined;
+}
+
+/** Which transactions of a pass are unneeded at a horizon, each key looked at once. */
+class SupersededAt {
+  private readonly newestByKey = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly metadata: Metadata,
+    readonly horizonSeq: number,
+  ) {}
+
+  newestOf(key: string): string | undefined {
+    if (this.newestByKey.has(key)) return this.newestByKey.get(key);
+    const newest = newestSuperseding(this.metadata, key, this.horizonSeq);
+    this.newestByKey.set(key, newest);
+    return newest;
+  }
+
+  /** Whether every key `versionId` wrote has a newer superseding version. */
+  covers(versionId: string): boolean {
+    const writeSet = this.metadata.writeSetOf(versionId);
+    if (writeSet === undefined) return false;
+    for (const key of writeSet) {
+      const newest = this.newestOf(key);
+      if (newest === undefined || newest <= versionId) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * The transactions older than a superseding version of one of `keys`, each once: the only
+ * ones a pass over those keys can find unneeded.
+ */
+function candidatesOf(keys: Iterable<string>, everything: SupersededAt, metadata: Metadata): string[] {
+  const candidates = new Set<string>();
+  for (const key of keys) {
+    const newest = everything.newestOf(key);
+    if (newest === undefined) continue;
+    for (const versionId of metadata.versionsOf(key)) {
+      if (versionId >= newest) break;
+      candidates.add(versionId);
     }
   }
-  const removable: string[] = [];
-  for (const [versionId, count] of unneededKeys) {
-    if (count === metadata.writeSetOf(versionId)?.size) removable.push(versionId);
-  }
-  return removable;
+  return [...candidates];
 }
 
 export interface LocalGcContext {
@@ -59,32 +100,44 @@ export interface LocalGcContext {
  */
 export function collectLocalGarbage(context: LocalGcContext): number {
   const { metadata } = context;
+  const keys = metadata.takeGcPending();
+  if (keys.size === 0) return 0;
   const running = [...context.running];
   const horizonOf = (transactions: readonly Transaction[]) =>
     transactions.reduce((horizon, txn) => Math.min(horizon, txn.startSeq), metadata.learnedSeq);
-  let removable = supersededBefore(metadata, horizonOf(running));
-  if (horizonOf(running) < metadata.learnedSeq) {
-    const everySuperseded = supersededBefore(metadata, metadata.learnedSeq).length;
-    let held = everySuperseded - removable.length;
-    if (held > context.maxHeldTransactions) {
-      const oldestFirst = running.sort((a, b) => a.startSeq - b.startSeq);
-      const staying = new Set(oldestFirst);
-      for (const txn of oldestFirst) {
-        if (held <= context.maxHeldTransactions) break;
-        if (txn.status !== TransactionStatus.RUNNING) continue;
-        context.abortHolder(
-          txn,
-          `it held back local garbage collection past --max-held-txns (${context.maxHeldTransactions} superseded transactions)`,
-        );
-        staying.delete(txn);
-        removable = supersededBefore(metadata, horizonOf([...staying]));
-        held = everySuperseded - removable.length;
-      }
-      context.logger.warn(
-        { held, maxHeldTransactions: context.maxHeldTransactions },
-        'aborted the oldest running transactions: they held back local garbage collection',
+  // What no running transaction at all would hold, and what the running ones leave.
+  const everything = new SupersededAt(metadata, metadata.learnedSeq);
+  const superseded = candidatesOf(keys, everything, metadata).filter((id) => everything.covers(id));
+  let now = new SupersededAt(metadata, horizonOf(running));
+  let removable =
+    now.horizonSeq < metadata.learnedSeq ? superseded.filter((id) => now.covers(id)) : superseded;
+  let held = superseded.length - removable.length;
+  if (held > context.maxHeldTransactions) {
+    const oldestFirst = running.sort((a, b) => a.startSeq - b.startSeq);
+    const staying = new Set(oldestFirst);
+    for (const txn of oldestFirst) {
+      if (held <= context.maxHeldTransactions) break;
+      if (txn.status !== TransactionStatus.RUNNING) continue;
+      context.abortHolder(
+        txn,
+        `it held back local garbage collection past --max-held-txns (${context.maxHeldTransactions} superseded transactions)`,
       );
+      staying.delete(txn);
+      now = new SupersededAt(metadata, horizonOf([...staying]));
+      removable = superseded.filter((id) => now.covers(id));
+      held = superseded.length - removable.length;
     }
+    context.logger.warn(
+      { held, maxHeldTransactions: context.maxHeldTransactions },
+      'aborted the oldest running transactions: they held back local garbage collection',
+    );
+  }
+  // A key whose newest superseding version is younger than the horizon holds older versions
+  // for a running transaction: it is looked at again next pass, when the horizon may have moved.
+  if (now.horizonSeq < metadata.learnedSeq) {
+    const stillHeld: string[] = [];
+    for (const key of keys) if (everything.newestOf(key) !== now.newestOf(key)) stillHeld.push(key);
+    metadata.keepGcPending(stillHeld);
   }
   for (const versionId of removable) {
     const committed = metadata.get(versionId);

@@ -44,8 +44,13 @@ export class Metadata implements MetadataView {
   private readonly versionsByKey = new Map<string, string[]>();
   private newest: string | undefined;
   private sequence = 0;
-  /** Keys with two or more versions: the only ones local GC must look at. */
-  private readonly severalVersions = new Set<string>();
+  /**
+   * Keys local GC must look at on its next pass: a version of theirs may have become unneeded
+   * since the last (a listed version joined older ones, or an older version joined a listed
+   * one), or the last pass found it held for a running transaction. Every other key's versions
+   * stand as the last pass left them, so a pass costs what changed, not what is held.
+   */
+  private gcPending = new Set<string>();
 
   /** Adds a committed transaction; false when it was known already. */
   add(record: CommitRecord, verified = true): boolean {
@@ -69,7 +74,10 @@ export class Metadata implements MetadataView {
         this.versionsByKey.set(key, versions);
       }
       insertSorted(versions, record.versionId);
-      if (versions.length === 2) this.severalVersions.add(key);
+      // An unlisted record that is its key's newest supersedes nothing yet (markListed will).
+      if (versions.length > 1 && (verified || versions[versions.length - 1] !== record.versionId)) {
+        this.gcPending.add(key);
+      }
     }
     if (this.newest === undefined || record.versionId > this.newest) this.newest = record.versionId;
     return true;
@@ -85,7 +93,6 @@ export class Metadata implements MetadataView {
       const versions = this.versionsByKey.get(key);
       if (!versions) continue;
       removeSorted(versions, versionId);
-      if (versions.length < 2) this.severalVersions.delete(key);
       if (versions.length === 0) this.versionsByKey.delete(key);
     }
     return true;
@@ -112,11 +119,23 @@ export class Metadata implements MetadataView {
   /** Storage listed the record of `versionId`: it exists (see `listed`). */
   markListed(versionId: string): void {
     const committed = this.commits.get(versionId);
-    if (committed) committed.listed = true;
+    if (!committed || committed.listed) return;
+    committed.listed = true;
+    for (const key of committed.writeSet) {
+      if (this.versionsOf(key).length > 1) this.gcPending.add(key);
+    }
   }
 
-  keysWithSeveralVersions(): Iterable<string> {
-    return this.severalVersions;
+  /** The keys local GC must look at now (see `gcPending`); they are no longer pending. */
+  takeGcPending(): ReadonlySet<string> {
+    const pending = this.gcPending;
+    this.gcPending = new Set();
+    return pending;
+  }
+
+  /** Keys local GC must look at again on its next pass (it found them held). */
+  keepGcPending(keys: Iterable<string>): void {
+    for (const key of keys) if (this.versionsByKey.has(key)) this.gcPending.add(key);
   }
 
   versionIdOfTxid(txid: string): string | undefined {
