@@ -193,6 +193,17 @@ describe('what a genuine peer pushes is checked', () => {
     expect((await readText('k')).status).toBe(404);
   });
 
+  it('a pushed record a read confirmed in storage lets local GC drop what it supersedes', async () => {
+    const committed = await commitOne('k', 'committed');
+    const deletion = peerRecord(laterThan(committed), ['k'], ['k']);
+    await storage.putCommitRecord(deletion);
+    expect(await push(deletion)).toEqual({ learned: 1, refused: 0 });
+    // The read lands on the pushed tombstone and reads its record from storage first.
+    expect((await readText('k')).status).toBe(404);
+    expect(shim.node.collectLocal()).toBe(1);
+    expect(shim.node.stats.transactions).toBe(1);
+  });
+
   it('a record that claims part of a real commit is replaced by the real one when they meet', async () => {
     const real = peerRecord(Date.now(), ['a', 'b']);
     await storage.putVersions(
