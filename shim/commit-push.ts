@@ -6,6 +6,12 @@
  * the last. So a busy node sends at most 1000 / batchMs pushes a second per peer, however
  * many commits, and a quiet one adds no delay. A lost push costs only latency: peers learn
  * every commit from storage on their next pull.
+ *
+ * Each push costs its receiver a fixed amount besides its records (a read, a wake-up, a
+ * parse). In a tier of n busy nodes each receives n − 1 pushes per interval, so the interval
+ * grows with the number of peers past `maxPushesPerSecond` / 100 of them: a node then
+ * receives at most that many pushes a second in all, however large the tier, and a tier of
+ * up to 11 nodes keeps the 10 ms interval.
  */
 import type { CommitRecord } from '../adapters/contract.js';
 import type { PeerTransport } from './peer-transport.js';
@@ -18,6 +24,11 @@ export interface CommitPushOptions {
   readonly logger?: NodeLogger;
   /** The least time between two pushes. @default 10 */
   readonly batchMs?: number;
+  /**
+   * The most pushes a node of a tier where every node pushes like this one receives a second:
+   * the interval is at least peers × 1000 / this. @default 1000
+   */
+  readonly maxPushesPerSecond?: number;
   /** @default performance.now */
   readonly now?: () => number;
 }
@@ -36,9 +47,15 @@ export class CommitPush {
     this.queued.push(record);
     if (this.scheduled) return;
     this.scheduled = true;
-    const waitMs = this.lastFlushMs + (this.options.batchMs ?? 10) - this.now();
+    const waitMs = this.lastFlushMs + this.intervalMs() - this.now();
     if (waitMs <= 0) setImmediate(() => this.flush()).unref();
     else setTimeout(() => this.flush(), waitMs).unref();
+  }
+
+  /** The least time between two pushes with the peers there are now. */
+  private intervalMs(): number {
+    const perPeerMs = 1000 / (this.options.maxPushesPerSecond ?? 1000);
+    return Math.max(this.options.batchMs ?? 10, this.options.peers().length * perPeerMs);
   }
 
   private flush(): void {

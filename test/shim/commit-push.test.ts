@@ -54,6 +54,26 @@ describe('CommitPush', () => {
     expect(pushes[2]!.atMs - pushes[0]!.atMs).toBeGreaterThanOrEqual(290);
   });
 
+  it('pushes less often the more peers there are, so each receives at most maxPushesPerSecond in all', async () => {
+    const { pushes, transport } = recordingTransport();
+    const peers = ['p1', 'p2', 'p3', 'p4', 'p5'];
+    // 5 peers, 25 pushes a second per receiver: one push to each every 200 ms, not every 1 ms.
+    const push = new CommitPush({ peers: () => peers, transport, batchMs: 1, maxPushesPerSecond: 25 });
+    push.push(record(1));
+    await eventually(
+      () => pushes.length,
+      (count) => count === 5,
+    );
+    push.push(record(2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(pushes).toHaveLength(5);
+    await eventually(
+      () => pushes.length,
+      (count) => count === 10,
+    );
+    expect(pushes[5]!.atMs - pushes[0]!.atMs).toBeGreaterThanOrEqual(190);
+  });
+
   it('a failed push is logged and the next batch still goes out', async () => {
     let calls = 0;
     const logged: string[] = [];
