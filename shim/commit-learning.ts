@@ -19,7 +19,7 @@ import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
-import type { Metadata } from './metadata.js';
+import type { KeySet, Metadata } from './metadata.js';
 import { refusalOf } from './pushed-records.js';
 import { RecentSet } from './recent-set.js';
 import type { NodeMetrics } from './telemetry.js';
@@ -60,7 +60,7 @@ const RECORD_READS_IN_FLIGHT = 16;
 
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
-function sameKeys(known: ReadonlySet<string>, stored: readonly string[]): boolean {
+function sameKeys(known: KeySet, stored: readonly string[]): boolean {
   return known.size === stored.length && stored.every((key) => known.has(key));
 }
 

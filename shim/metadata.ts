@@ -6,13 +6,49 @@
 import type { CommitRecord } from '../adapters/contract.js';
 import { insertSorted, removeSorted } from '../adapters/sorted.js';
 
+/**
+ * The keys of a commit as the read rule and local GC look at them. A Set satisfies it; the
+ * metadata keeps a commit's few keys in their array (KeyList, below).
+ */
+export interface KeySet extends Iterable<string> {
+  readonly size: number;
+  has(key: string): boolean;
+}
+
+/**
+ * A commit's keys in the array its record holds: most commits write a handful, where a Set
+ * per commit cost a node learning its peers' commits more to build and to collect than
+ * `includes` costs to look through.
+ */
+class KeyList implements KeySet {
+  constructor(private readonly keys: readonly string[]) {}
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  has(key: string): boolean {
+    return this.keys.includes(key);
+  }
+
+  [Symbol.iterator](): Iterator<string> {
+    return this.keys[Symbol.iterator]();
+  }
+}
+
+/** Past this many keys a commit's keys are a Set. */
+const LISTED_KEYS_UP_TO = 8;
+
+const keySetOf = (keys: readonly string[]): KeySet =>
+  keys.length <= LISTED_KEYS_UP_TO ? new KeyList(keys) : new Set(keys);
+
 export interface CommittedTransaction {
   readonly versionId: string;
   /** When this node learned it, in the order of `Metadata.learnedSeq`. */
   readonly learnedSeq: number;
   readonly txid: string;
-  readonly writeSet: ReadonlySet<string>;
-  readonly deleted: ReadonlySet<string>;
+  readonly writeSet: KeySet;
+  readonly deleted: KeySet;
   /**
    * False for a record a peer pushed and storage has not confirmed yet: a read that would
    * rely on it where a forgery would show (a tombstone, a missing version) checks it first.
@@ -31,12 +67,12 @@ export interface MetadataView {
   /** Committed version ids of `key`, ascending. */
   versionsOf(key: string): readonly string[];
   /** The keys written by the transaction that created `versionId`. */
-  writeSetOf(versionId: string): ReadonlySet<string> | undefined;
+  writeSetOf(versionId: string): KeySet | undefined;
 }
 
 const NO_VERSIONS: readonly string[] = Object.freeze([]);
 /** Most commits delete nothing: they share one empty set. */
-const NOTHING_DELETED: ReadonlySet<string> = new Set();
+const NOTHING_DELETED: KeySet = new Set();
 
 export class Metadata implements MetadataView {
   private readonly commits = new Map<string, CommittedTransaction>();
@@ -60,8 +96,8 @@ export class Metadata implements MetadataView {
       versionId: record.versionId,
       learnedSeq: this.sequence,
       txid: record.txid,
-      writeSet: new Set(record.writeSet),
-      deleted: record.deleted.length === 0 ? NOTHING_DELETED : new Set(record.deleted),
+      writeSet: keySetOf(record.writeSet),
+      deleted: record.deleted.length === 0 ? NOTHING_DELETED : keySetOf(record.deleted),
       verified,
       listed: verified,
     };
@@ -146,7 +182,7 @@ export class Metadata implements MetadataView {
     return this.versionsByKey.get(key) ?? NO_VERSIONS;
   }
 
-  writeSetOf(versionId: string): ReadonlySet<string> | undefined {
+  writeSetOf(versionId: string): KeySet | undefined {
     return this.commits.get(versionId)?.writeSet;
   }
 
