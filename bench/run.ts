@@ -16,7 +16,8 @@
  *   BENCH_IDLE_SECONDS=60          how long they are counted
  *   BENCH_IDLE_WARMUP_SECONDS=45   how long they idle first (past the pull back-off)
  *   BENCH_SERIALIZABLE=off         skip serializable beside read atomic (and one hot key)
- *   BENCH_LEARNING=off             skip what learning a peer's commit costs (1, 2 and 3 nodes)
+ *   BENCH_LEARNING=off             skip what learning a peer's commit costs (1, 2 and 3 nodes, and the
+ *                                  learning path in one process)
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for every aft serve it starts
  *
@@ -46,6 +47,7 @@ import {
 } from './direct-engines.js';
 import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
+import { benchLearningLoop } from './learning-loop.js';
 import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
 import { benchSerializable } from './serializable.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
@@ -281,6 +283,7 @@ async function main(): Promise<void> {
           redisUrl: process.env.AFT_TEST_REDIS_URL!,
           seconds: Number(process.env.BENCH_LEARNING_SECONDS ?? 10),
         })),
+        ...(await benchLearningLoop()),
       );
     }
   } finally {
