@@ -40,6 +40,49 @@ describe('ids', () => {
     );
   });
 
+  it('parseVersionId answers what the version id pattern matches, for any string', () => {
+    const pattern = /^([0-9a-f]{12})([0-9a-f]{6})\.(.+)$/;
+    const byPattern = (value: string) => {
+      const match = pattern.exec(value);
+      return match
+        ? {
+            physicalMs: Number.parseInt(match[1]!, 16),
+            logical: Number.parseInt(match[2]!, 16),
+            txid: match[3]!,
+          }
+        : undefined;
+    };
+    const hex = fc.oneof(
+      { weight: 19, arbitrary: fc.constantFrom(...'0123456789abcdef') },
+      // Just outside each range of hex digits, and others.
+      { weight: 1, arbitrary: fc.constantFrom('/', ':', '`', 'g', 'A', 'F', 'x', '.') },
+    );
+    // Near misses as much as strings at random: a time of hex (or almost), a dot (or not),
+    // a tail with line terminators among other characters.
+    const nearVersionId = fc
+      .tuple(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.array(hex, { minLength: 18, maxLength: 18 }) },
+          { weight: 1, arbitrary: fc.array(hex, { minLength: 17, maxLength: 19 }) },
+        ),
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant('.') },
+          { weight: 1, arbitrary: fc.constantFrom(',', '') },
+        ),
+        fc.array(fc.constantFrom('a', '-', '\n', '\r', '\u2028', '\u2029', 'é', '.'), { maxLength: 4 }),
+      )
+      .map(([time, dot, tail]) => time.join('') + dot + tail.join(''));
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 4, arbitrary: nearVersionId }, fc.string(), fc.string({ unit: 'binary' })),
+        (value) => {
+          expect(parseVersionId(value)).toEqual(byPattern(value));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('the hybrid clock never runs backwards and moves past what it observes', () => {
     let wall = 1000;
     const clock = new HybridLogicalClock(() => wall);
