@@ -47,6 +47,10 @@ async function startCommand(command: string, extraEnv: NodeJS.ProcessEnv, ready:
     if (Date.now() - started > 60_000) throw new Error(`${command} did not start: ${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  // What answered may be another server on the port (one that took it between freePort and
+  // this command's listen): this command then stops at once, its address in use.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  if (child.exitCode !== null) throw new Error(`${command} exited with ${child.exitCode}: ${output}`);
 }
 
 /** What the last `run` printed on standard error. */
@@ -77,7 +81,8 @@ function stored(output: string): Record<string, string> {
 
 beforeAll(async () => {
   const shimPort = await freePort();
-  const lambdaPort = await freePort();
+  let lambdaPort = await freePort();
+  while (lambdaPort === shimPort) lambdaPort = await freePort();
   const shimUrl = `http://127.0.0.1:${shimPort}`;
   const invokeUrl = `http://127.0.0.1:${lambdaPort}`;
   env = { AFT_URL: shimUrl, AWS_ENDPOINT_URL_LAMBDA: invokeUrl };
@@ -92,8 +97,11 @@ beforeAll(async () => {
   await startCommand(
     `${lambdaLocalCommand!.replace('http://127.0.0.1:7070', shimUrl)} --port ${lambdaPort}`,
     {},
+    // lambda-local's own answer for a function it does not have, not any server's 404.
     async () =>
-      (await fetch(`${invokeUrl}/2015-03-31/functions/none/invocations`, { method: 'POST' })).status > 0,
+      (await fetch(`${invokeUrl}/2015-03-31/functions/none/invocations`, { method: 'POST' })).headers.get(
+        'x-amzn-errortype',
+      ) === 'ResourceNotFoundException',
   );
   expect(await run(seedCommand!)).toContain('seeded');
 }, 120_000);
