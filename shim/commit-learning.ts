@@ -15,6 +15,7 @@
  */
 import type { CallOptions, CommitRecord } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
+import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import type { GuardedStorage } from './guarded-storage.js';
@@ -67,8 +68,8 @@ function sameKeys(known: KeySet, stored: readonly string[]): boolean {
 export class CommitLearner {
   /** Every commit with a version time up to this is known here, aborted, or was collected. */
   knownThroughMs = 0;
-  /** Recently collected transactions (at least the last 100,000), so a settling pull does not learn them again. */
-  readonly collected = new RecentSet<string>(100_000);
+  /** Transactions local GC dropped that a settling pull may still list, so it does not learn them again. */
+  readonly collected = new CollectedIds();
   /** Commits known to be aborted (their record id holds a marker; at least the last 100,000). */
   private readonly aborted = new RecentSet<string>(100_000);
   /**
@@ -217,7 +218,7 @@ export class CommitLearner {
     const startedMs = this.context.now();
     const claim = await this.settleIntents(startedMs, signal);
     await this.listRecords(undefined, signal);
-    this.knownThroughMs = Math.max(this.knownThroughMs, claim);
+    this.claim(claim);
   }
 
   /**
@@ -257,8 +258,14 @@ export class CommitLearner {
     const claim = await this.settleIntents(startedMs, signal);
     // Intents first, records second: a record whose intent was gone by then had landed.
     const learned = await this.listUnknownRecords(from, signal);
-    this.knownThroughMs = Math.max(this.knownThroughMs, claim);
+    this.claim(claim);
     return learned;
+  }
+
+  /** Moves what this node claims to know; the collected ids below it are listed no more. */
+  private claim(throughMs: number): void {
+    this.knownThroughMs = Math.max(this.knownThroughMs, throughMs);
+    this.collected.forgetBelow(versionIdFloor(this.knownThroughMs));
   }
 
   /**

@@ -1,9 +1,9 @@
 /**
  * A set that forgets old entries in bulk: it holds at least the last `capacity` values added
  * and at most twice that, in two generations; when the newer fills, the older is dropped
- * whole. Every operation is one or two Set lookups. Local GC remembers every transaction it
- * drops here, one per learned commit: an LRU's per-entry bookkeeping was a fifth of what
- * learning a pushed commit cost.
+ * whole. Every operation is one or two Set lookups, where an LRU's per-entry bookkeeping was
+ * a fifth of what learning a pushed commit cost. The learner remembers aborted commits here
+ * (what local GC drops goes by version time instead: shim/collected-ids.ts).
  */
 export class RecentSet<T> {
   private current = new Set<T>();
