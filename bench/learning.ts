@@ -124,7 +124,7 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
       const served = spent[0]! / commits;
       servedBy.set(count, served);
       if (count === 1) {
-        rows.push(`| 1 | ${rate.toFixed(0)} | ${served.toFixed(0)} | – | – | – |`);
+        rows.push(`| 1 | ${rate.toFixed(0)} | ${served.toFixed(0)} | – | – | – | – |`);
         continue;
       }
       // The last node only learns: no client calls it.
@@ -133,7 +133,7 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
       learnedBy.set(count, learned);
       delays.push(...probed);
       rows.push(
-        `| ${count} | ${rate.toFixed(0)} | ${served.toFixed(0)} | ${learned.toFixed(1)} | ${((100 * learned) / served).toFixed(1)}% | ${(idlePerSecond[learner]! / 1000).toFixed(1)} ms/s |`,
+        `| ${count} | ${rate.toFixed(0)} | ${served.toFixed(0)} | ${learned.toFixed(1)} | ${((100 * learned) / served).toFixed(1)}% | ${(idlePerSecond[learner]! / 1000).toFixed(1)} ms/s | ${(spent[learner]! / commits).toFixed(1)} |`,
       );
     } finally {
       await stopNodes(nodes);
@@ -147,7 +147,7 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     options,
   );
   rows.push(
-    `| 1, pushing to ${PEERS_OF_8} sinks | ${pushing.rate.toFixed(0)} | ${pushing.served.toFixed(0)} | – | – | – |`,
+    `| 1, pushing to ${PEERS_OF_8} sinks | ${pushing.rate.toFixed(0)} | ${pushing.served.toFixed(0)} | – | – | – | – |`,
   );
   // What pushing to one more peer costs per commit: noise can make it negative, which would
   // flatter the prediction, so it counts as 0 then.
@@ -160,10 +160,11 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     `### Learning a peer's commit: nodes over one Redis, ${CLIENTS} clients on the first for ${options.seconds} s`,
     '',
     'CPU time of each `aft serve` process (`/proc/<pid>/stat`); a learner is the last node, which',
-    'only learns (pushes, pulls), its idle CPU over the same time taken off.',
+    'only learns (pushes, pulls), its idle CPU over the same time taken off; the last column',
+    'takes nothing off (a lower idle CPU raises the fourth column, not this one).',
     '',
-    '| nodes | tx/s on the first | node CPU µs per served tx | learner CPU µs per learned commit | learned / served | learner idle CPU |',
-    '|---|---|---|---|---|---|',
+    '| nodes | tx/s on the first | node CPU µs per served tx | learner CPU µs per learned commit | learned / served | learner idle CPU | learner CPU µs per learned commit, idle included |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Freshness: with 3 nodes, a commit acknowledged by the first is read on the second after ${fmt(p50)} ms at p50 and ${fmt(p99)} ms at p99 (${delays.length} commits, under the load above).`,
