@@ -84,7 +84,19 @@ export interface CommitStreams {
 
 /** Takes commit streams on `server`'s upgrade requests; other upgrades are refused. */
 export function acceptCommitStreams(server: Server, options: CommitStreamOptions): CommitStreams {
-  const sockets = new Set<Socket>();
+  /** Each open stream, and when it last carried bytes (performance.now()). */
+  const sockets = new Map<Socket, { lastDataMs: number }>();
+  // A stream with nothing for idleTimeoutMs is closed by one sweep of them all, not by a
+  // timer of its socket's own: Node re-arms a socket's timer on every read, which cost a node
+  // learning its peers' commits a twentieth of its CPU. Closed between 1 and 1.25 times the
+  // idle time; no sweep runs while no stream is open.
+  let sweep: NodeJS.Timeout | undefined;
+  const sweepIdle = () => {
+    const now = performance.now();
+    for (const [socket, stream] of sockets) {
+      if (now - stream.lastDataMs >= options.idleTimeoutMs) socket.destroy();
+    }
+  };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const refusal = refusalOf(req, options);
@@ -92,19 +104,27 @@ export function acceptCommitStreams(server: Server, options: CommitStreamOptions
       refuse(socket, refusal);
       return;
     }
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const stream = { lastDataMs: performance.now() };
+    sockets.set(socket, stream);
+    sweep ??= setInterval(sweepIdle, Math.max(10, options.idleTimeoutMs / 4)).unref();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) {
+        clearInterval(sweep);
+        sweep = undefined;
+      }
+    });
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${COMMIT_STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
     );
-    readLines(socket, head, options);
+    readLines(socket, head, options, stream);
   });
   return {
     get open() {
       return sockets.size;
     },
     close() {
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
     },
   };
 }
@@ -133,7 +153,12 @@ function refuse(socket: Socket, error: AftError): void {
 }
 
 /** Learns each line of `socket` as it completes; a line too long or not a batch ends it. */
-function readLines(socket: Socket, head: Buffer, options: CommitStreamOptions): void {
+function readLines(
+  socket: Socket,
+  head: Buffer,
+  options: CommitStreamOptions,
+  stream: { lastDataMs: number },
+): void {
   const { logger } = options;
   let partial: Buffer[] = [];
   let partialBytes = 0;
@@ -153,6 +178,7 @@ function readLines(socket: Socket, head: Buffer, options: CommitStreamOptions): 
     }
   };
   const onData = (chunk: Buffer) => {
+    stream.lastDataMs = performance.now();
     let start = 0;
     for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
       if (partialBytes + end - start > options.maxLineBytes) return close('a line is over the limit');
@@ -172,7 +198,8 @@ function readLines(socket: Socket, head: Buffer, options: CommitStreamOptions): 
       partial.push(chunk.subarray(start));
     }
   };
-  socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+  // No timer of the socket's own (the server's request timeout, say): the sweep closes it.
+  socket.setTimeout(0);
   socket.on('data', onData);
   if (head.length > 0) onData(head);
 }
