@@ -19,7 +19,13 @@ import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import type { GuardedStorage } from './guarded-storage.js';
-import { beganAtOfTxid, type HybridLogicalClock, parseVersionId, versionIdFloor } from './ids.js';
+import {
+  beganAtOfTxid,
+  type HybridLogicalClock,
+  type ParsedVersionId,
+  parseVersionId,
+  versionIdFloor,
+} from './ids.js';
 import type { KeySet, Metadata } from './metadata.js';
 import { refusalOf } from './pushed-records.js';
 import { RecentSet } from './recent-set.js';
@@ -89,9 +95,9 @@ export class CommitLearner {
    * Adds a record to the metadata (a marker only to the aborted set); true when it was new.
    * `fromStorage` false: a peer pushed it (shim/pushed-records.ts checked its shape); it stays
    * unverified until storage shows it. A record from storage confirms or replaces an
-   * unverified one with its version id.
+   * unverified one with its version id. `parsed`: its version id parsed already.
    */
-  learn(record: CommitRecord, fromStorage = true): boolean {
+  learn(record: CommitRecord, fromStorage = true, parsed?: ParsedVersionId): boolean {
     const { metadata } = this.context;
     if (fromStorage && (this.watermark === undefined || record.versionId > this.watermark)) {
       this.watermark = record.versionId;
@@ -110,7 +116,7 @@ export class CommitLearner {
       }
       return false;
     }
-    this.observeClock(record.versionId);
+    this.observeClock(record.versionId, parsed);
     return true;
   }
 
@@ -133,11 +139,13 @@ export class CommitLearner {
     let learned = 0;
     let refused = 0;
     for (const record of records) {
-      const refusal = refusalOf(record, bounds);
+      // Parsed once, for the checks and the clock.
+      const parsed = parseVersionId(record.versionId);
+      const refusal = refusalOf(record, bounds, parsed);
       if (refusal !== undefined) {
         refused += 1;
         this.context.onRefusedPushed?.(record.versionId, refusal);
-      } else if (this.learn(record, false)) {
+      } else if (this.learn(record, false, parsed)) {
         learned += 1;
       }
     }
@@ -202,8 +210,8 @@ export class CommitLearner {
    * record from a clock that far ahead cannot be from a live member (it would have fenced
    * itself), and following it would push every later commit of this node into the future.
    */
-  private observeClock(versionId: string): void {
-    const timestamp = parseVersionId(versionId);
+  private observeClock(versionId: string, parsed?: ParsedVersionId): void {
+    const timestamp = parsed ?? parseVersionId(versionId);
     if (!timestamp) return;
     const aheadMs = timestamp.physicalMs - this.context.now();
     if (aheadMs > this.context.timing.maxClockSkewMs) {
@@ -218,7 +226,7 @@ export class CommitLearner {
     const startedMs = this.context.now();
     const claim = await this.settleIntents(startedMs, signal);
     await this.listRecords(undefined, signal);
-    this.claim(claim);
+    this.moveClaim(claim);
   }
 
   /**
@@ -258,12 +266,12 @@ export class CommitLearner {
     const claim = await this.settleIntents(startedMs, signal);
     // Intents first, records second: a record whose intent was gone by then had landed.
     const learned = await this.listUnknownRecords(from, signal);
-    this.claim(claim);
+    this.moveClaim(claim);
     return learned;
   }
 
   /** Moves what this node claims to know; the collected ids below it are listed no more. */
-  private claim(throughMs: number): void {
+  private moveClaim(throughMs: number): void {
     this.knownThroughMs = Math.max(this.knownThroughMs, throughMs);
     this.collected.forgetBelow(versionIdFloor(this.knownThroughMs));
   }

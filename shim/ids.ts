@@ -138,6 +138,11 @@ export interface ParsedVersionId extends HlcTimestamp {
 
 /** Where a version id's txid starts, after its time and the '.'. */
 const TXID_AT = MS_HEX_DIGITS + LOGICAL_HEX_DIGITS + 1;
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const LOWER_A = 0x61;
+const LOWER_F = 0x66;
 
 /**
  * A version id's time and txid, or undefined when it is not one: what
@@ -161,9 +166,3 @@ export function parseVersionId(versionId: string): ParsedVersionId | undefined {
     txid: versionId.slice(TXID_AT),
   };
 }
-
-const DOT = 0x2e;
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
-const LOWER_A = 0x61;
-const LOWER_F = 0x66;

@@ -35,7 +35,8 @@ function newestSuperseding(metadata: Metadata, key: string, horizonSeq: number):
 
 /** Which transactions of a pass are unneeded at a horizon, each key looked at once. */
 class SupersededAt {
-  private readonly newestByKey = new Map<string, string | undefined>();
+  /** Per key looked at: its newest superseding version, null when none. */
+  private readonly newestByKey = new Map<string, string | null>();
 
   constructor(
     private readonly metadata: Metadata,
@@ -43,10 +44,12 @@ class SupersededAt {
   ) {}
 
   newestOf(key: string): string | undefined {
-    if (this.newestByKey.has(key)) return this.newestByKey.get(key);
-    const newest = newestSuperseding(this.metadata, key, this.horizonSeq);
-    this.newestByKey.set(key, newest);
-    return newest;
+    let newest = this.newestByKey.get(key);
+    if (newest === undefined) {
+      newest = newestSuperseding(this.metadata, key, this.horizonSeq) ?? null;
+      this.newestByKey.set(key, newest);
+    }
+    return newest ?? undefined;
   }
 
   /** Whether every key `versionId` wrote has a newer superseding version. */

@@ -11,7 +11,7 @@
  * (CommitLearner.verify).
  */
 import type { CommitRecord } from '../adapters/contract.js';
-import { isTxid, parseVersionId } from './ids.js';
+import { isTxid, type ParsedVersionId, parseVersionId } from './ids.js';
 import { keyProblem } from './limits.js';
 
 export interface PushedRecordBounds {
@@ -23,11 +23,17 @@ export interface PushedRecordBounds {
   readonly maxKeyBytes: number;
 }
 
-/** Why a pushed record is refused, or undefined when it may be learned. */
-export function refusalOf(record: CommitRecord, bounds: PushedRecordBounds): string | undefined {
+/**
+ * Why a pushed record is refused, or undefined when it may be learned. `parsed`: its version
+ * id parsed already (the caller uses it again).
+ */
+export function refusalOf(
+  record: CommitRecord,
+  bounds: PushedRecordBounds,
+  parsed: ParsedVersionId | undefined = parseVersionId(record.versionId),
+): string | undefined {
   if (record.aborted) return 'peers push commits, never abort markers';
   if (!isTxid(record.txid)) return 'its txid is malformed';
-  const parsed = parseVersionId(record.versionId);
   if (!parsed || parsed.txid !== record.txid) return "its version id does not carry the record's txid";
   // A version time further ahead than any live peer's clock may be is a forgery or a broken
   // clock: learning it would move this node's clock (and every later commit) into the future.
