@@ -9,6 +9,7 @@ import { AftClient } from '../lambda-layer/client.js';
 import { measure, startNode, stopNodes } from './cluster.js';
 import { fmt, processCpuMicros, summarize } from './measure.js';
 import { startPushSinks } from './push-sinks.js';
+import { wakeCostMicros } from './wake-cost.js';
 
 export interface LearningBenchOptions {
   readonly redisUrl: string;
@@ -156,6 +157,9 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
   const shares = [2, 4, 8].map(
     (nodes) => `${nodes} nodes ${(100 * predictedShare(nodes, alone, pushed, learned)).toFixed(0)}%`,
   );
+  process.stderr.write('bench: learning, the cost of a wake-up\n');
+  const wakeEvery10 = await wakeCostMicros(10, options.seconds);
+  const wakeEvery30 = await wakeCostMicros(30, options.seconds);
   return [
     `### Learning a peer's commit: nodes over one Redis, ${CLIENTS} clients on the first for ${options.seconds} s`,
     '',
@@ -168,6 +172,8 @@ export async function benchLearning(options: LearningBenchOptions): Promise<stri
     ...rows,
     '',
     `Freshness: with 3 nodes, a commit acknowledged by the first is read on the second after ${fmt(p50)} ms at p50 and ${fmt(p99)} ms at p99 (${delays.length} commits, under the load above).`,
+    '',
+    `A wake-up: a bare Node reader in a process of its own, woken by a batch line and only parsing it (bench/wake-cost.ts), spends ${wakeEvery10.toFixed(0)} µs of CPU per line when one comes every 10 ms, ${wakeEvery30.toFixed(0)} µs every 30 ms (the machine otherwise idle): what a node that only learns pays per batch besides its records, and a busy node does not (its loop is awake anyway).`,
     '',
     `Predicted share of linear throughput, one node per core with CPU the limit (a model, not a measurement: a node spends ${alone.toFixed(0)} µs per transaction alone, ${pushed.toFixed(1)} µs more per peer it pushes to (from the row with ${PEERS_OF_8} sinks), ${learned.toFixed(1)} µs per commit it learns (the 3-node row)): ${shares.join(', ')}.`,
     '',

@@ -1,6 +1,7 @@
 /**
  * When commits are pushed (shim/commit-push.ts): a commit after a quiet spell at once, and
- * while commits keep coming at most one push per `batchMs` per peer, carrying all of them.
+ * while commits keep coming at most one push per interval per peer, carrying all of them; the
+ * interval grows with the commit rate and with the number of peers.
  */
 import type { CommitRecord } from '../../adapters/contract.js';
 import { CommitPush } from '../../shim/commit-push.js';
@@ -72,6 +73,54 @@ describe('CommitPush', () => {
       (count) => count === 10,
     );
     expect(pushes[5]!.atMs - pushes[0]!.atMs).toBeGreaterThanOrEqual(190);
+  });
+
+  it('a busy node sends fuller batches, not more of them: the interval grows with the commit rate up to maxBatchMs', async () => {
+    const { pushes, transport } = recordingTransport();
+    let nowMs = 0;
+    const push = new CommitPush({
+      peers: () => ['p1'],
+      transport,
+      batchMs: 10,
+      busyCommitsPerSecond: 500,
+      maxBatchMs: 30,
+      now: () => nowMs,
+    });
+    let next = 0;
+    const commitOne = () => {
+      next += 1;
+      push.push(record(next));
+    };
+    /** Commits at `perSecond` for `batches` batches, each flushed as soon as its interval is up. */
+    const commitAt = async (perSecond: number, batches: number) => {
+      for (let i = 0; i < batches; i += 1) {
+        const intervalMs = push.intervalMs();
+        nowMs += intervalMs;
+        const count = Math.round((perSecond * intervalMs) / 1000);
+        for (let j = 0; j < count; j += 1) commitOne();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    expect(push.intervalMs()).toBe(10);
+    // Up to busyCommitsPerSecond freshness wins: a batch every batchMs.
+    await commitAt(400, 30);
+    expect(push.intervalMs()).toBe(10);
+    // Twice busyCommitsPerSecond: twice the interval, batches of 20 (10 at a fixed interval).
+    await commitAt(1000, 30);
+    expect(push.intervalMs()).toBeGreaterThan(19);
+    expect(push.intervalMs()).toBeLessThan(21);
+    expect(pushes.at(-1)!.versions.length).toBeGreaterThanOrEqual(19);
+    // Far past it: never more than maxBatchMs.
+    await commitAt(5000, 30);
+    expect(push.intervalMs()).toBe(30);
+    // Every record went out, in order, each once.
+    expect(pushes.flatMap((p) => p.versions)).toEqual(Array.from({ length: next }, (_, i) => `v${i + 1}`));
+    // After a quiet second the rate starts again from nothing: the next commit goes at once.
+    nowMs += 1000;
+    commitOne();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pushes.at(-1)!.versions).toEqual([`v${next}`]);
+    expect(push.intervalMs()).toBe(10);
   });
 
   it('a failed push is logged and the next batch still goes out', async () => {
