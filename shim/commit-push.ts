@@ -8,12 +8,14 @@
  * every commit from storage on their next pull.
  *
  * Each push costs its receiver a fixed amount besides its records (a read, a wake-up, a
- * parse): on a 2-core VM, 80 µs for a bare Python reader woken by a line and 140-300 µs for
- * Node's, about what learning ten records costs. So the interval grows on two counts:
- * - with this node's commit rate: past `busyCommitsPerSecond` the interval is `batchMs` ×
- *   rate / that, up to `maxBatchMs`, so a busier node sends fuller batches rather than more of
- *   them (at 1,000 commits a second, a batch of 20 every 20 ms instead of 10 every 10 ms);
- *   below it, where a receiver has CPU to spare, freshness wins;
+ * parse): on a 2-core VM, 80 µs for a bare Python reader woken by a line and 170-320 µs for
+ * Node's (bench/wake-cost.ts), what learning a few records costs. So the interval grows on two
+ * counts:
+ * - with this node's load: while its event loop is busy more than `busyFrom` of the time
+ *   (smoothed over its batches), the interval grows from `batchMs` to `maxBatchMs` when it is
+ *   busy all the time. A busy node is a busy tier: it sends fuller batches rather than more of
+ *   them, whatever the machine's speed; a node with CPU to spare keeps pushing every `batchMs`,
+ *   where freshness wins;
  * - with the number of peers past `maxPushesPerSecond` / 100 of them: in a tier of n busy
  *   nodes each receives n − 1 pushes per interval, so a node then receives at most that many
  *   pushes a second in all, however large the tier.
@@ -29,10 +31,15 @@ export interface CommitPushOptions {
   readonly logger?: NodeLogger;
   /** The least time between two pushes. @default 10 */
   readonly batchMs?: number;
-  /** The commit rate (per second) past which the interval grows with it. @default 500 */
-  readonly busyCommitsPerSecond?: number;
-  /** The most the rate makes the interval. @default 30 */
+  /** The share of time the event loop is busy past which the interval grows. @default 0.5 */
+  readonly busyFrom?: number;
+  /** The interval when the event loop is busy all the time. @default 30 */
   readonly maxBatchMs?: number;
+  /**
+   * The share of time (0 to 1) this process's event loop was busy since the last call.
+   * @default the event loop's utilization (performance.eventLoopUtilization)
+   */
+  readonly loopBusy?: () => number;
   /**
    * The most pushes a node of a tier where every node pushes like this one receives a second:
    * the interval is at least peers × 1000 / this. @default 1000
@@ -46,12 +53,14 @@ export class CommitPush {
   private queued: CommitRecord[] = [];
   private scheduled = false;
   private lastFlushMs = Number.NEGATIVE_INFINITY;
-  /** This node's commits a second, smoothed over the batches (0 until a batch follows another). */
-  private commitsPerSecond = 0;
+  /** How busy this node's event loop is, smoothed over the batches (0 to 1). */
+  private busy = 0;
   private readonly now: () => number;
+  private readonly loopBusy: () => number;
 
   constructor(private readonly options: CommitPushOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.loopBusy = options.loopBusy ?? loopUtilization();
   }
 
   push(record: CommitRecord): void {
@@ -63,25 +72,18 @@ export class CommitPush {
     else setTimeout(() => this.flush(), waitMs).unref();
   }
 
-  /** The least time between two pushes at this commit rate, with the peers there are now. */
+  /** The least time between two pushes at this node's load, with the peers there are now. */
   intervalMs(): number {
-    const { batchMs = 10, busyCommitsPerSecond = 500, maxBatchMs = 30 } = this.options;
-    const byRate = Math.min(
-      Math.max(batchMs, maxBatchMs),
-      (batchMs * this.commitsPerSecond) / busyCommitsPerSecond,
-    );
+    const { batchMs = 10, busyFrom = 0.5, maxBatchMs = 30 } = this.options;
+    const busier = busyFrom >= 1 ? 0 : Math.min(1, Math.max(0, (this.busy - busyFrom) / (1 - busyFrom)));
+    const byLoad = batchMs + busier * Math.max(0, maxBatchMs - batchMs);
     const perPeerMs = 1000 / (this.options.maxPushesPerSecond ?? 1000);
-    return Math.max(batchMs, byRate, this.options.peers().length * perPeerMs);
+    return Math.max(byLoad, this.options.peers().length * perPeerMs);
   }
 
   private flush(): void {
-    const nowMs = this.now();
-    // The rate since the last batch; a batch after a quiet spell of a second or more counts
-    // as none (it says nothing of a busy spell's rate, and lets a new one start fresh).
-    const sinceMs = nowMs - this.lastFlushMs;
-    const rate = sinceMs < 1000 ? (1000 * this.queued.length) / Math.max(1, sinceMs) : 0;
-    this.commitsPerSecond = rate === 0 ? 0 : 0.7 * this.commitsPerSecond + 0.3 * rate;
-    this.lastFlushMs = nowMs;
+    this.busy = 0.7 * this.busy + 0.3 * this.loopBusy();
+    this.lastFlushMs = this.now();
     const records = this.queued;
     this.queued = [];
     this.scheduled = false;
@@ -93,4 +95,15 @@ export class CommitPush {
         );
     }
   }
+}
+
+/** The share of time the event loop was busy since the last call (0 to 1). */
+function loopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const { utilization } = performance.eventLoopUtilization(now, last);
+    last = now;
+    return utilization;
+  };
 }

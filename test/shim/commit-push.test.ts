@@ -75,52 +75,54 @@ describe('CommitPush', () => {
     expect(pushes[5]!.atMs - pushes[0]!.atMs).toBeGreaterThanOrEqual(190);
   });
 
-  it('a busy node sends fuller batches, not more of them: the interval grows with the commit rate up to maxBatchMs', async () => {
+  it("a busy node sends fuller batches, not more of them: the interval grows with its event loop's load up to maxBatchMs", async () => {
     const { pushes, transport } = recordingTransport();
     let nowMs = 0;
+    let loopBusy = 0;
     const push = new CommitPush({
       peers: () => ['p1'],
       transport,
       batchMs: 10,
-      busyCommitsPerSecond: 500,
+      busyFrom: 0.5,
       maxBatchMs: 30,
       now: () => nowMs,
+      loopBusy: () => loopBusy,
     });
     let next = 0;
-    const commitOne = () => {
-      next += 1;
-      push.push(record(next));
-    };
-    /** Commits at `perSecond` for `batches` batches, each flushed as soon as its interval is up. */
-    const commitAt = async (perSecond: number, batches: number) => {
+    /** Ten commits per batch, each batch flushed as soon as its interval is up, at `busy`. */
+    const batchesAt = async (busy: number, batches: number) => {
+      loopBusy = busy;
       for (let i = 0; i < batches; i += 1) {
-        const intervalMs = push.intervalMs();
-        nowMs += intervalMs;
-        const count = Math.round((perSecond * intervalMs) / 1000);
-        for (let j = 0; j < count; j += 1) commitOne();
+        nowMs += push.intervalMs();
+        for (let j = 0; j < 10; j += 1) {
+          next += 1;
+          push.push(record(next));
+        }
         await new Promise((resolve) => setImmediate(resolve));
       }
     };
     expect(push.intervalMs()).toBe(10);
-    // Up to busyCommitsPerSecond freshness wins: a batch every batchMs.
-    await commitAt(400, 30);
+    // Up to busyFrom freshness wins: a batch every batchMs.
+    await batchesAt(0.5, 30);
     expect(push.intervalMs()).toBe(10);
-    // Twice busyCommitsPerSecond: twice the interval, batches of 20 (10 at a fixed interval).
-    await commitAt(1000, 30);
-    expect(push.intervalMs()).toBeGreaterThan(19);
-    expect(push.intervalMs()).toBeLessThan(21);
-    expect(pushes.at(-1)!.versions.length).toBeGreaterThanOrEqual(19);
-    // Far past it: never more than maxBatchMs.
-    await commitAt(5000, 30);
-    expect(push.intervalMs()).toBe(30);
-    // Every record went out, in order, each once.
+    // Busy three quarters of the time: half way to maxBatchMs.
+    await batchesAt(0.75, 30);
+    expect(push.intervalMs()).toBeCloseTo(20, 1);
+    // Busy all the time: maxBatchMs, never more.
+    await batchesAt(1, 30);
+    expect(push.intervalMs()).toBeCloseTo(30, 1);
+    expect(push.intervalMs()).toBeLessThanOrEqual(30);
+    // Every record went out, in order, each once, ten to a batch.
     expect(pushes.flatMap((p) => p.versions)).toEqual(Array.from({ length: next }, (_, i) => `v${i + 1}`));
-    // After a quiet second the rate starts again from nothing: the next commit goes at once.
+    expect(pushes.every((p) => p.versions.length === 10)).toBe(true);
+    // Load gone: a commit after a quiet spell goes at once, and the interval shrinks back.
+    await batchesAt(0, 30);
+    expect(push.intervalMs()).toBeLessThan(10.01);
     nowMs += 1000;
-    commitOne();
+    next += 1;
+    push.push(record(next));
     await new Promise((resolve) => setImmediate(resolve));
     expect(pushes.at(-1)!.versions).toEqual([`v${next}`]);
-    expect(push.intervalMs()).toBe(10);
   });
 
   it('a failed push is logged and the next batch still goes out', async () => {
