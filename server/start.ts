@@ -75,10 +75,12 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   }).watch();
   let node: ShimNode | undefined;
   let commitStreams: CommitStreams | undefined;
+  let push: CommitPush | undefined;
   const metrics = new PrometheusMetrics({
     openTransactions: () => node?.openTransactions ?? 0,
     metadataTransactions: () => node?.stats.transactions ?? 0,
     commitStreams: () => ({ in: commitStreams?.open ?? 0, out: transport.openStreams }),
+    commitPushIntervalMs: () => push?.intervalMs() ?? 0,
   });
   // Every storage call of this process through the one door (shim/guarded-storage.ts).
   const storage = GuardedStorage.of(adapter, {
@@ -92,7 +94,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     config.peerTokens.length > 0 ? config.peerTokens : undefined;
   const peerToken = (): string | undefined => peerTokens?.[0];
   const transport = httpPeerTransport({ token: peerToken, logger });
-  const push = new CommitPush({
+  push = new CommitPush({
     peers: () => (peerToken() === undefined ? [] : (membership?.livePeerUrls() ?? [])),
     transport,
     logger,

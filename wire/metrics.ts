@@ -18,4 +18,5 @@ export const METRIC_NAMES = {
   metadataTransactions: 'aft_metadata_transactions',
   httpRequestDuration: 'aft_http_request_duration_seconds',
   commitStreams: 'aft_commit_streams',
+  commitPushInterval: 'aft_commit_push_interval_seconds',
 } as const;

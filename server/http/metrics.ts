@@ -33,6 +33,8 @@ export class PrometheusMetrics implements NodeMetrics {
       metadataTransactions?: () => number;
       /** Peers' commit streams open now: to peers ('out') and from them ('in'). */
       commitStreams?: () => { readonly in: number; readonly out: number };
+      /** The least time between two commit batches to a peer now, ms (shim/commit-push.ts). */
+      commitPushIntervalMs?: () => number;
       defaultMetrics?: boolean;
     } = {},
   ) {
@@ -128,6 +130,17 @@ export class PrometheusMetrics implements NodeMetrics {
           const open = commitStreams();
           this.set({ direction: 'in' }, open.in);
           this.set({ direction: 'out' }, open.out);
+        },
+      });
+    }
+    const commitPushIntervalMs = options.commitPushIntervalMs;
+    if (commitPushIntervalMs) {
+      new Gauge({
+        name: METRIC_NAMES.commitPushInterval,
+        help: 'The least time between two commit batches this node sends a peer now: 0.01 s, more while its event loop is busy or it has many peers',
+        registers,
+        collect() {
+          this.set(commitPushIntervalMs() / 1000);
         },
       });
     }

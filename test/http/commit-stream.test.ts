@@ -283,6 +283,17 @@ describe('nodes push on commit streams', () => {
       );
       expect(opened).toBe(1);
       expect((await streamsOf(a.url)).out).toBe(1);
+      // The pushing node says how often it sends a peer a batch: 10 ms, up to 30 ms when busy.
+      const metricsOfA = Buffer.from((await callA('GET', '/metrics')).bytes).toString('utf8');
+      const interval = Number(
+        metricsOfA
+          .split('\n')
+          .find((row) => row.startsWith('aft_commit_push_interval_seconds '))
+          ?.split(' ')
+          .pop(),
+      );
+      expect(interval).toBeGreaterThanOrEqual(0.01);
+      expect(interval).toBeLessThanOrEqual(0.03);
       const requestsBefore = await pushRequests();
       const learnedBefore = b.node.stats.transactions;
       for (let i = 0; i < 20; i += 1) await commit(`k${i}`);
