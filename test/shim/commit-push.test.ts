@@ -1,7 +1,7 @@
 /**
  * When commits are pushed (shim/commit-push.ts): a commit after a quiet spell at once, and
  * while commits keep coming at most one push per interval per peer, carrying all of them; the
- * interval grows with the commit rate and with the number of peers.
+ * interval grows with the node's load and with the number of peers.
  */
 import type { CommitRecord } from '../../adapters/contract.js';
 import { CommitPush } from '../../shim/commit-push.js';
