@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatVersionId } from '../shim/ids.js';
 import { processCpuMicros } from './measure.js';
 
 const READER = `
@@ -22,7 +23,10 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address()
 /** A batch of nine records as a stream line carries them. */
 const LINE = `${JSON.stringify(
   Array.from({ length: 9 }, (_, i) => [
-    `1795853683639.0000.aaaaaaaaaa-mwzhg7jv-1-${String(i).padStart(32, '0')}`,
+    formatVersionId(
+      { physicalMs: Date.now(), logical: i },
+      `aaaaaaaaaa-mwzhg7jv-1-${String(i).padStart(32, '0')}`,
+    ),
     [`bench/${i}`, `bench/${i + 9}`],
   ]),
 )}\n`;

@@ -4,16 +4,16 @@
  * record of each one it does not know: an id dropped from the metadata and forgotten here
  * would cost a storage read per settling pull, and learning it again.
  *
- * So this holds what the pulls still list, by version time, however fast commits come: ids
- * go to the newer of two generations; once every id of the older sorts below the claim, no
- * pull lists them again, the older is dropped and the newer takes its place. A fixed count
- * (it was 100,000) held 13 s of the commits an 8-node tier's node learns, less than the
- * 25 s a settling pull lists, and minutes of a quiet node's.
+ * So this holds what the pulls still list, by version time, however fast commits come: a
+ * RecentSet whose generations also rotate once every id of the older sorts below the claim,
+ * when no pull lists them again. A fixed count alone (it was 100,000) held 13 s of the commits
+ * an 8-node tier's node learns, less than the 25 s a settling pull lists, and minutes of a
+ * quiet node's.
  */
-export class CollectedIds {
-  private newer = new Set<string>();
+import { RecentSet } from './recent-set.js';
+
+export class CollectedIds extends RecentSet<string> {
   private newerNewest = '';
-  private older = new Set<string>();
   private olderNewest = '';
 
   /**
@@ -21,20 +21,14 @@ export class CollectedIds {
    *   anyway: memory stays bounded while the claim cannot move (storage down, an intent in
    *   flight), at the cost of reading some records again.
    */
-  constructor(private readonly maxPerGeneration = 500_000) {
-    if (!(maxPerGeneration >= 1))
-      throw new RangeError(`a generation holds at least 1 id, not ${maxPerGeneration}`);
+  constructor(maxPerGeneration = 500_000) {
+    super(maxPerGeneration);
   }
 
-  add(versionId: string): this {
-    this.newer.add(versionId);
+  override add(versionId: string): this {
+    // Before super.add, which may rotate this id into the older generation.
     if (versionId > this.newerNewest) this.newerNewest = versionId;
-    if (this.newer.size >= this.maxPerGeneration) this.rotate();
-    return this;
-  }
-
-  has(versionId: string): boolean {
-    return this.newer.has(versionId) || this.older.has(versionId);
+    return super.add(versionId);
   }
 
   /**
@@ -45,15 +39,9 @@ export class CollectedIds {
     if (this.olderNewest < floor) this.rotate();
   }
 
-  /** Ids held now. */
-  get size(): number {
-    return this.newer.size + this.older.size;
-  }
-
-  private rotate(): void {
-    this.older = this.newer;
+  protected override rotate(): void {
+    super.rotate();
     this.olderNewest = this.newerNewest;
-    this.newer = new Set();
     this.newerNewest = '';
   }
 }
