@@ -57,3 +57,16 @@ export async function throughput(
 }
 
 export const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
+
+/**
+ * Waits until process `pid` is near idle (under a tenth of a core over a quarter second), or
+ * `maxMs` passed: what it still does for earlier work is not charged to the next figure.
+ */
+export async function settle(pid: number, maxMs = 5_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const before = processCpuMicros(pid);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    if (processCpuMicros(pid) - before <= 25_000) return;
+  }
+}

@@ -48,7 +48,16 @@ import {
 import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
 import { benchLearningLoop } from './learning-loop.js';
-import { fmt, latencies, ownCpuMicros, processCpuMicros, summarize, throughput, time } from './measure.js';
+import {
+  fmt,
+  latencies,
+  ownCpuMicros,
+  processCpuMicros,
+  settle,
+  summarize,
+  throughput,
+  time,
+} from './measure.js';
 import { benchSerializable } from './serializable.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
@@ -196,20 +205,29 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
     ];
     const pid = child.pid!;
     for (const workload of workloads) {
-      // CPU per transaction over the latency samples, one at a time.
-      const [nodeBefore, clientBefore] = [processCpuMicros(pid), ownCpuMicros()];
+      // The node's work left from the row before (the collection of what its 32 clients
+      // wrote) would be charged to this one: wait for it to finish.
+      if (workload.node) await settle(pid);
       const { p50, p99 } = summarize(await latencies(SAMPLES, workload.run));
-      const transactions = SAMPLES + Math.min(20, SAMPLES);
-      const nodeCpu = workload.node ? ((processCpuMicros(pid) - nodeBefore) / transactions).toFixed(0) : '–';
-      const clientCpu = ((ownCpuMicros() - clientBefore) / transactions).toFixed(0);
       const rates: string[] = [];
       let busy = '';
+      let nodeCpu = '–';
+      let clientCpu = '';
       for (const concurrency of CONCURRENCY) {
         const [node0, client0, started] = [processCpuMicros(pid), ownCpuMicros(), performance.now()];
-        rates.push((await throughput(concurrency, THROUGHPUT_MS, workload.run)).toFixed(0));
+        const rate = await throughput(concurrency, THROUGHPUT_MS, workload.run);
+        rates.push(rate.toFixed(0));
+        const [nodeSpent, clientSpent] = [processCpuMicros(pid) - node0, ownCpuMicros() - client0];
+        if (concurrency === 1) {
+          // CPU per transaction over the one-client figure: a transaction at a time, as the
+          // latency samples, but seconds of them (the node's CPU is counted in 10 ms ticks).
+          const transactions = (rate * THROUGHPUT_MS) / 1000;
+          if (workload.node) nodeCpu = (nodeSpent / transactions).toFixed(0);
+          clientCpu = (clientSpent / transactions).toFixed(0);
+        }
         const wallMicros = (performance.now() - started) * 1000;
         const share = (micros: number) => `${((100 * micros) / wallMicros).toFixed(0)}%`;
-        busy = `${workload.node ? share(processCpuMicros(pid) - node0) : '–'} / ${share(ownCpuMicros() - client0)}`;
+        busy = `${workload.node ? share(nodeSpent) : '–'} / ${share(clientSpent)}`;
       }
       lines.push(
         `| ${workload.label} | ${fmt(p50)} | ${fmt(p99)} | ${nodeCpu} | ${clientCpu} | ${rates.join(' | ')} | ${busy} |`,
