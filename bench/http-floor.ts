@@ -3,7 +3,9 @@
  * with fixed bodies of the same shape and size as aft's (a txid, four 256-byte values, an
  * outcome), doing no work. What it costs per transaction is what Node's HTTP stack and the
  * kernel's loopback cost on this machine, before any of aft's; run as its own process:
- * `node dist/bench/http-floor.js <port>`.
+ * `node dist/bench/http-floor.js <port> [spin µs]`. With a spin, each answer first keeps the
+ * CPU busy that long: a floor as slow as aft, to show what the machine charges a slower
+ * server for the same requests (bench/cpu.ts).
  */
 import { createServer } from 'node:http';
 
@@ -27,7 +29,15 @@ function answerOf(method: string | undefined, url: string, body: string): [numbe
   return method === 'POST' || method === 'PUT' || method === 'DELETE' ? [204, undefined] : [404, '{}'];
 }
 
+const SPIN_MS = Number(process.argv[3] ?? 0) / 1000;
+
 const server = createServer((req, res) => {
+  if (SPIN_MS > 0) {
+    const until = performance.now() + SPIN_MS;
+    while (performance.now() < until) {
+      // Busy, as a server doing work would be.
+    }
+  }
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
