@@ -66,10 +66,10 @@ describe('README', () => {
     const port = await freePort();
     const shim = spawn('bash', ['-c', shellBlocks[0]!], {
       cwd: copy,
-      // Install scripts off: the only ones are the native builds of development dependencies
-      // (aws-lambda-ric compiles libcurl and its runtime client for 3 to 7 minutes), which
-      // running the shim does not need. CI's own `npm ci` on its clean clone runs them: this
-      // test proves what the scripts cannot, that a fresh copy builds and serves.
+      // Install scripts off: every one belongs to a development dependency the shim does not
+      // run (aws-lambda-ric's compiles libcurl and its runtime client, 3 to 7 minutes). CI's
+      // own `npm ci` on its clean clone runs them; this test proves the rest, that a fresh
+      // copy installs, builds and serves.
       env: {
         ...process.env,
         AFT_PORT: String(port),
