@@ -69,12 +69,14 @@ describe('README', () => {
       // Install scripts off: every one belongs to a development dependency the shim does not
       // run (aws-lambda-ric's compiles libcurl and its runtime client, 3 to 7 minutes). CI's
       // own `npm ci` on its clean clone runs them; this test proves the rest, that a fresh
-      // copy installs, builds and serves.
+      // copy installs, builds and serves. Packages come from the npm cache that `npm ci` of
+      // this checkout filled, without asking the registry whether they are current.
       env: {
         ...process.env,
         AFT_PORT: String(port),
         AFT_LOG_LEVEL: 'warn',
         npm_config_ignore_scripts: 'true',
+        npm_config_prefer_offline: 'true',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
