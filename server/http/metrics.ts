@@ -97,17 +97,12 @@ export class PrometheusMetrics implements NodeMetrics {
       labelNames: ['operation'],
       registers,
     });
-    const openTransactions = options.openTransactions;
-    if (openTransactions) {
-      new Gauge({
-        name: METRIC_NAMES.openTransactions,
-        help: 'Transactions running on this node',
-        registers,
-        collect() {
-          this.set(openTransactions());
-        },
-      });
-    }
+    readingGauge(
+      registers,
+      METRIC_NAMES.openTransactions,
+      'Transactions running on this node',
+      options.openTransactions,
+    );
     this.gcDeleted = new Counter({
       name: METRIC_NAMES.gcDeleted,
       help: 'Objects deleted from storage by GC passes run here: versions, orphans, records',
@@ -133,28 +128,19 @@ export class PrometheusMetrics implements NodeMetrics {
         },
       });
     }
-    const commitPushIntervalMs = options.commitPushIntervalMs;
-    if (commitPushIntervalMs) {
-      new Gauge({
-        name: METRIC_NAMES.commitPushInterval,
-        help: 'The least time between two commit batches this node sends a peer now: 0.01 s, more while its event loop is busy or it has many peers',
-        registers,
-        collect() {
-          this.set(commitPushIntervalMs() / 1000);
-        },
-      });
-    }
-    const metadataTransactions = options.metadataTransactions;
-    if (metadataTransactions) {
-      new Gauge({
-        name: METRIC_NAMES.metadataTransactions,
-        help: "Committed transactions in this node's metadata (bounded by local GC)",
-        registers,
-        collect() {
-          this.set(metadataTransactions());
-        },
-      });
-    }
+    const pushIntervalMs = options.commitPushIntervalMs;
+    readingGauge(
+      registers,
+      METRIC_NAMES.commitPushInterval,
+      'The least time between two commit batches this node sends a peer now: 0.01 s, more while its event loop is busy or it has many peers',
+      pushIntervalMs && (() => pushIntervalMs() / 1000),
+    );
+    readingGauge(
+      registers,
+      METRIC_NAMES.metadataTransactions,
+      "Committed transactions in this node's metadata (bounded by local GC)",
+      options.metadataTransactions,
+    );
     this.httpSeconds = new Histogram({
       name: METRIC_NAMES.httpRequestDuration,
       help: 'HTTP requests, by method, route and status',
@@ -185,4 +171,22 @@ export class PrometheusMetrics implements NodeMetrics {
   storageCall(operation: string): void {
     this.storageCalls.inc({ operation });
   }
+}
+
+/** A gauge that reads `read` at each scrape; none when there is nothing to read. */
+function readingGauge(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: (() => number) | undefined,
+): void {
+  if (!read) return;
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      this.set(read());
+    },
+  });
 }
