@@ -102,6 +102,14 @@ export interface StorageAdapter {
   fitsVersionsAndRecord?(versions: readonly VersionWrite[], record: CommitRecord): boolean;
 
   /**
+   * Optional: the largest entry value, in bytes, the engine stores in one write (DynamoDB:
+   * 350 KB of its 400 KB item). Absent: any a transaction can fill. A commit whose values
+   * would make its intent larger writes its versions before its record instead of carrying
+   * them in its intent (shim/intents.ts).
+   */
+  readonly maxEntryBytes?: number;
+
+  /**
    * Commit records whose version id sorts after `after` (all of them when undefined), in
    * ascending version order, at most `limit` of them. Page by passing the last id as `after`.
    */

@@ -170,6 +170,8 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?: CallOptions,
   ) => Promise<boolean>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
+  /** An entry is one item (its value is never split, unlike a version's). */
+  readonly maxEntryBytes = DYNAMODB_CHUNK_BYTES;
 
   /** One TransactWriteItems: every version item, then the record conditioned on its absence. */
   private async putAtomically(

@@ -177,6 +177,14 @@ export class MemoryAdapter implements StorageAdapter {
     return count;
   }
 
+  /** Every stored version (for tests of garbage collection). */
+  get storedVersions(): VersionRef[] {
+    const refs: VersionRef[] = [];
+    for (const [key, byVersion] of this.versions)
+      for (const versionId of byVersion.keys()) refs.push({ key, versionId });
+    return refs;
+  }
+
   async close(): Promise<void> {}
 
   private entriesOf(namespace: string): Map<string, Uint8Array> {

@@ -1,7 +1,8 @@
 /**
- * Global garbage collection (protocol.md §8): one pass deletes from storage the versions no
- * live node can still serve, orphan versions of commits that never wrote their record, and
- * then the commit records of fully collected transactions.
+ * Global garbage collection (protocol.md §8): one pass writes the versions that committed
+ * commits' intents still hold (shim/intents.ts), deletes from storage the versions no live
+ * node can still serve, orphan versions of commits that never wrote their record, and then
+ * the commit records of fully collected transactions.
  *
  * Safety. Every live node publishes a low-water mark L: each transaction running on it
  * began knowing every commit with a version time up to L. A running transaction never reads
@@ -19,8 +20,7 @@
  * Orphan versions are deleted only after their record id holds an abort marker, so a late
  * record can never make them visible again (shim/commit-outcome.ts).
  */
-import type { CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
-import { INTENTS_NAMESPACE } from '../shim/commit.js';
+import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { isAbortMarker, markAborted } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
@@ -32,6 +32,7 @@ import {
   markCommitted,
 } from '../shim/idempotency.js';
 import { parseVersionId } from '../shim/ids.js';
+import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 
@@ -154,7 +155,19 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     after = page[page.length - 1]!.versionId;
   }
 
-  // 3. A version is collectable when a newer version of its key is at or below the low water.
+  // 3. Intents of committed transactions go, at any age, before their records may (a node
+  //    settling intents reads a missing record as not yet landed). The versions a redo-log
+  //    intent holds are written first (its committer died before writing them, or is about
+  //    to): before this pass picks superseded versions, so none is written after its delete.
+  const settledIntents: string[] = [];
+  const intents = await listAllEntries(storage, INTENTS_NAMESPACE, call);
+  for (const intent of intents) {
+    if (!records.has(intent.id)) continue;
+    await writeIntentVersions(storage, intent, call);
+    settledIntents.push(intent.id);
+  }
+
+  // 4. A version is collectable when a newer version of its key is at or below the low water.
   const alreadyCollected = new Map<string, Set<string>>();
   for (const entry of await listAllEntries(storage, COLLECTED_NAMESPACE, call)) {
     alreadyCollected.set(entry.id, new Set(JSON.parse(textDecoder.decode(entry.value)) as string[]));
@@ -187,20 +200,14 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     progress({ phase: 'versions', done: versionsDeleted, total: toDelete.length });
   }
 
-  // 4. Orphans: intents of commits with no record this long after their version time are
+  // 5. Orphans: intents of commits with no record this long after their version time are
   //    judged dead: the abort marker goes first, so no late record can follow, then the
-  //    versions. Intents of committed transactions are deleted at any age, before their
-  //    records may be (a node settling intents reads a missing record as not yet landed).
+  //    versions.
   let orphanVersionsDeleted = 0;
   let markersWritten = 0;
-  const settledIntents: string[] = [];
   const intentsLeft = new Set<string>();
-  const intents = await listAllEntries(storage, INTENTS_NAMESPACE, call);
   for (const intent of intents) {
-    if (records.has(intent.id)) {
-      settledIntents.push(intent.id);
-      continue;
-    }
+    if (records.has(intent.id)) continue;
     if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) {
       intentsLeft.add(intent.id);
       continue;
@@ -212,19 +219,22 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     }
     const decided = await markAborted(storage, intent.id, call);
     if (decided.state === 'committed') {
-      // Its record landed since the listing: committed after all; its intent goes.
+      // Its record landed since the listing: committed after all; its intent goes. (Not
+      // listed above, its versions are no candidates of this pass.)
+      await writeIntentVersions(storage, intent, call);
       settledIntents.push(intent.id);
       continue;
     }
     if (decided.created) markersWritten += 1;
-    const { keys } = JSON.parse(textDecoder.decode(intent.value)) as { keys: string[] };
-    if (keys.length > 0) {
+    const { keys, values } = decodeIntent(intent.value);
+    // An intent that holds the values had none written before a record (shim/intents.ts).
+    if (keys.length > 0 && values === undefined) {
       await storage.deleteVersions(
         keys.map((key) => ({ key, versionId: intent.id })),
         call,
       );
+      orphanVersionsDeleted += keys.length;
     }
-    orphanVersionsDeleted += keys.length;
     settledIntents.push(intent.id);
     progress({ phase: 'orphans', done: settledIntents.length, total: intents.length });
   }
@@ -232,12 +242,12 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, call);
   }
 
-  // 5. Idempotency claims: old epochs go; the outcome of each settled claim is written into
+  // 6. Idempotency claims: old epochs go; the outcome of each settled claim is written into
   //    it before step 6 may delete its commit record (shim/idempotency.ts).
   progress({ phase: 'claims', done: 0, total: 1 });
   const claims = await settleIdempotencyClaims(storage, records, startedMs, timing, call);
 
-  // 6. Records last, once every key they wrote is collected. Keys left for the next pass
+  // 7. Records last, once every key they wrote is collected. Keys left for the next pass
   //    were not counted, so such a record stays until they are gone.
   // Only past the outcome retention (a repeated commit is answered from the record), and
   // with no intent left (one is deleted first, above).
@@ -292,6 +302,12 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     markersDeleted: expiredMarkers.length,
     backlog,
   };
+}
+
+/** Writes the versions a committed commit's redo-log intent holds (none for keys only). */
+async function writeIntentVersions(storage: GuardedStorage, intent: Entry, call: CallOptions): Promise<void> {
+  const versions = versionsOfIntent(intent.id, decodeIntent(intent.value));
+  if (versions.length > 0) await storage.putVersions(versions, call);
 }
 
 /**

@@ -6,11 +6,13 @@
  * judged from this one reading: the collector, which compares readings over time, may count
  * a member live that this reading counts dead, and then collects less.
  */
+
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { collectableBelow, listAllEntries, lowWaterOf } from '../gc/collector.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import { parseVersionId } from '../shim/ids.js';
+import { valueFromIntent } from '../shim/intents.js';
 import { decodeMember } from '../shim/membership.js';
 import { NAMESPACES } from '../shim/namespaces.js';
 import { DEFAULT_TIMING, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -200,8 +202,12 @@ export async function inspectKey(options: InspectOptions & { readonly key: strin
   const ids = committed.map((record) => record.versionId);
   const below = collectableBelow(ids, lowWaterMs);
   const versions: KeyVersionReport[] = [];
+  // A committed version not written yet is in its commit's intent (shim/intents.ts).
   const stored = async (versionId: string) =>
-    (await storage.getVersion({ key, versionId }, call))?.byteLength;
+    (
+      (await storage.getVersion({ key, versionId }, call)) ??
+      (await valueFromIntent(storage, key, versionId, call))
+    )?.byteLength;
   for (const [index, record] of committed.entries()) {
     const tombstone = record.deleted.includes(key);
     const bytes = tombstone ? undefined : await stored(record.versionId);

@@ -1,10 +1,12 @@
 /**
  * The commit protocol (protocol.md, "Commit"):
  *   1. assign the version id (hybrid logical clock, at commit time);
- *   2. write an intent entry naming the keys; go on only if it was acknowledged within the
- *      intent deadline by a node that is still a live member (shim/timing.ts); then write
- *      every buffered version, batched, and wait until all are durable (where the engine
- *      writes versions and record atomically, the versions go with the record in step 4);
+ *   2. write an intent entry naming the keys (shim/intents.ts); go on only if it was
+ *      acknowledged within the intent deadline by a node that is still a live member
+ *      (shim/timing.ts). Where the engine writes versions and record atomically, the versions
+ *      go with the record in step 4; elsewhere the intent carries the values (a redo log), and
+ *      the versions are written after step 5. Either way a commit waits for two round trips.
+ *      (A commit too large for both, on DynamoDB, writes its versions here, then.)
  *   3. a serializable transaction claims every key it read or writes, validating its reads
  *      (shim/claims.ts; a conflict aborts it before anything is visible); a transaction begun
  *      with an idempotency key claims it, with its result (shim/idempotency.ts), so that no
@@ -12,13 +14,15 @@
  *   4. only then write the commit record, put-if-absent: from this instant T is committed,
  *      unless an abort marker took the id first (shim/commit-outcome.ts): then T is aborted,
  *      however late its record arrived;
- *   5. add T to the node's metadata and cache, then acknowledge; the intent is deleted. (The
- *      claim needs no write of its own: its record says T committed; the first reader that
- *      looks, or GC before it may delete the record, marks the claim.)
+ *   5. add T to the node's metadata and cache, then acknowledge; the versions a redo-log
+ *      intent holds are written, then the intent is deleted. (The claim needs no write of its
+ *      own: its record says T committed; the first reader that looks, or GC before it may
+ *      delete the record, marks the claim.)
  *
  * A crash before 4 leaves orphan versions that no reader can reach (no record names them);
  * the intent lets garbage collection find them, mark the record id and delete them. A crash
- * after 4 loses nothing: any node bootstrapping or pulling from storage learns T.
+ * after 4 loses nothing: any node bootstrapping or pulling from storage learns T, and reads
+ * versions not yet written from its intent until the collector writes them.
  */
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/contract.js';
 import { Isolation } from '../wire/api.js';
@@ -29,6 +33,7 @@ import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
 import { type GuardedStorage, guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
+import { encodeIntent, INTENTS_NAMESPACE, intentMayHoldValues } from './intents.js';
 import type { Metadata } from './metadata.js';
 import type { NodeMetrics } from './telemetry.js';
 import { orphanAfterMs, type Timing } from './timing.js';
@@ -76,12 +81,8 @@ export async function validateReadOnly(txn: Transaction, context: CommitContext)
   await releaseClaims(holder, held, false, claims);
 }
 
-/** The namespace of commit intents: id = version id, value = JSON `{ keys }` of its stored versions. */
-export { INTENTS_NAMESPACE } from './namespaces.js';
-
-import { INTENTS_NAMESPACE } from './namespaces.js';
-
-const textEncoder = new TextEncoder();
+/** The namespace of commit intents: id = version id (shim/intents.ts). */
+export { INTENTS_NAMESPACE };
 
 /**
  * Where a failed commit stands. VERSIONS_FAILED: no commit record was attempted, so the
@@ -160,22 +161,31 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     (storage.fitsVersionsAndRecord?.(versions, record) ?? true)
       ? versions
       : undefined;
+  // Elsewhere (no atomic write, or one too small for these) the intent carries the values,
+  // where they fit it, and the record follows it at once; the versions are written after the
+  // answer (shim/intents.ts).
+  const redoVersions =
+    versions.length > 0 && !atomicVersions && intentMayHoldValues(versions, storage.maxEntryBytes)
+      ? versions
+      : undefined;
+  // The versions this commit may have stored before its record: what an abort deletes.
+  const storedEarly = redoVersions ? [] : versions;
 
   if (!txn.versionsDurable) {
     try {
       // Every commit that may write a record has an intent first, even one with no versions:
       // the intents are how other nodes find, and settle, the commits still in flight.
-      const intent = textEncoder.encode(JSON.stringify({ keys: versions.map((v) => v.key) }));
+      const intent = encodeIntent(versions, redoVersions !== undefined);
       await storage.putEntry(INTENTS_NAMESPACE, versionId, intent);
       // Only an intent acknowledged soon after its version id, by a node still a live member,
       // may be followed by a record: nodes settle a window's intents once that bound passed.
       checkInTime(txn, context, timing.intentDeadlineMs, 'writing its intent');
-      if (versions.length > 0 && !atomicVersions) {
+      if (versions.length > 0 && !atomicVersions && !redoVersions) {
         await storage.putVersions(versions);
       }
     } catch (error) {
       if (error instanceof CommitError) {
-        abandon(storage, versionId, versions);
+        abandon(storage, versionId, storedEarly);
         throw error;
       }
       throw new CommitError(
@@ -197,7 +207,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     } catch (error) {
       // Nothing was claimed (acquireClaims handed back what it took), no idempotency key was
       // claimed yet, and no record sent.
-      abandon(storage, versionId, versions);
+      abandon(storage, versionId, storedEarly);
       throw error;
     }
   }
@@ -245,7 +255,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   } catch (error) {
     if (error instanceof CommitError) {
       // Given up before any record was sent: decided at once, so nobody waits to judge it.
-      abandon(storage, versionId, versions);
+      abandon(storage, versionId, storedEarly);
       handBack(txn, versionId, false, context);
       throw error;
     }
@@ -257,7 +267,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     );
   }
   if (decided.state === 'aborted') {
-    abandon(storage, versionId, versions, true);
+    abandon(storage, versionId, storedEarly, true);
     handBack(txn, versionId, false, context);
     throw new CommitError(
       CommitFailure.JUDGED_DEAD,
@@ -271,9 +281,31 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   for (const version of versions) context.cache.set(version.key, versionId, version.value);
   // In the background: a claim not yet handed back is taken over by whoever finds this record.
   handBack(txn, versionId, true, context);
+  if (redoVersions) writeVersionsAfter(txn, redoVersions, context);
   // The intent has done its job; one left behind is deleted by garbage collection.
-  storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
+  else storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   return record;
+}
+
+/**
+ * In the background, after the answer: writes the versions a redo-log intent holds, then
+ * deletes the intent (in that order: a reader that misses a version reads the intent). Only
+ * soon after the version id: the collector writes the versions of an intent it finds with a
+ * record, and deletes superseded versions once their successor is a known lag old; a write of
+ * ours landing after that would leave a version nothing collects. Past the intent deadline
+ * the collector is left to do it (readers read the intent meanwhile); what fails here too.
+ */
+function writeVersionsAfter(
+  txn: Transaction,
+  versions: readonly VersionWrite[],
+  context: CommitContext,
+): void {
+  const { storage, timing } = context;
+  if (context.elapsedNow() - txn.versionTakenAtMs > timing.intentDeadlineMs) return;
+  storage
+    .putVersions(versions)
+    .then(() => storage.deleteEntries(INTENTS_NAMESPACE, [versions[0]!.versionId]))
+    .catch(() => undefined);
 }
 
 /** Hands a serializable commit's claims back, in the background (shim/claims.ts). */

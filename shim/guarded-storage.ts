@@ -142,6 +142,7 @@ export class GuardedStorage implements StorageAdapter {
     options?: GuardedCallOptions,
   ) => Promise<boolean>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
+  readonly maxEntryBytes?: number;
   swapEntry?: (
     namespace: string,
     id: string,
@@ -160,6 +161,7 @@ export class GuardedStorage implements StorageAdapter {
     options: GuardedStorageOptions,
   ) {
     this.name = inner.name;
+    if (inner.maxEntryBytes !== undefined) this.maxEntryBytes = inner.maxEntryBytes;
     this.metrics = options.metrics ?? noMetrics;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMING.storageCallTimeoutMs;
     // The optional methods exist exactly where the engine's do (callers test for them).

@@ -9,6 +9,7 @@ import type { VersionCache } from './cache.js';
 import type { CommitLearner } from './commit-learning.js';
 import { StorageUnavailableError, TooLargeError } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
+import { valueFromIntent } from './intents.js';
 import type { NodeLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
@@ -115,6 +116,9 @@ async function readChoice(
   const value = await fetchVersion(key, version, context, signal);
   if (value !== undefined) return { key, value, version };
   if (!(await context.learner.verify(version, signal))) throw new PushedRecordDropped();
+  // Committed, and its versions not written yet: they are in its intent (shim/intents.ts).
+  const pending = await fetchFromIntent(key, version, context, signal);
+  if (pending !== undefined) return { key, value: pending, version };
   context.metrics.storageError('getVersion');
   throw new StorageUnavailableError(`committed version ${version} of a key is missing from storage`);
 }
@@ -133,6 +137,24 @@ async function fetchVersion(
   }
   metrics.cacheMiss();
   const value = await storage.getVersion({ key, versionId }, signal ? { signal } : {});
+  if (value !== undefined) cache.set(key, versionId, value);
+  return value;
+}
+
+/**
+ * A committed version storage did not hold when asked: from its commit's intent, or, where the
+ * intent went meanwhile (the versions were written first), from storage again.
+ */
+async function fetchFromIntent(
+  key: string,
+  versionId: string,
+  { cache, storage }: ReadContext,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array | undefined> {
+  const options = signal ? { signal } : {};
+  const value =
+    (await valueFromIntent(storage, key, versionId, options)) ??
+    (await storage.getVersion({ key, versionId }, options));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
 }

@@ -451,6 +451,18 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'entries: one of the largest size the adapter declares (or of 1 MiB) is stored whole: a commit intent holding its values',
+    async run(adapter) {
+      const size = adapter.maxEntryBytes ?? 1024 * 1024;
+      const value = new Uint8Array(size).map((_, i) => i % 251);
+      const id = `${'0'.repeat(18)}.${'t'.repeat(100)}`;
+      await adapter.putEntry('intents', id, value);
+      assert.deepEqual(await adapter.getEntry('intents', id), value);
+      const [listed] = await adapter.listEntries('intents');
+      assert.equal(listed?.value.byteLength, size);
+    },
+  },
+  {
     name: 'entries: create is put-if-absent, and of many concurrent creators exactly one wins',
     needs: ['conditionalWrites'],
     async run(adapter) {

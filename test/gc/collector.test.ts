@@ -151,47 +151,59 @@ describe('garbage collection', () => {
     }
   }, 30_000);
 
-  it('deletes the versions of a commit that died before its record, and leftover intents', async () => {
-    const inner = new MemoryAdapter();
-    // Versions, then the record, as on an engine with no atomic write of both (S3, files).
-    const storage = new FaultyAdapter(inner, { atomic: false });
-    const [node] = await startNodes(storage, 1);
-    try {
-      await put(node!.url, { kept: 'yes' });
-      const txid = await rest.begin(node!.url);
-      await rest.write(node!.url, txid, [
-        { key: 'orphan-1', value: 'x' },
-        { key: 'orphan-2', value: 'y' },
-      ]);
-      // The node "dies" as it writes the record: versions and intent are in storage, no record.
-      storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
-      void rest.commit(node!.url, txid).catch(() => undefined);
-      await eventually(
-        () => inner.listEntries(INTENTS_NAMESPACE),
-        (intents) => intents.length === 1,
-      );
-      expect(inner.versionCount).toBe(3);
-      expect((await inner.listEntries(INTENTS_NAMESPACE)).length).toBe(1);
-      // A committed transaction's intent left behind (its delete was lost).
-      const committed = await put(node!.url, { also: 'kept' });
-      await inner.putEntry(INTENTS_NAMESPACE, committed, new TextEncoder().encode('{"keys":["also"]}'));
+  // An engine with no atomic write of versions and record (S3, files): the intent holds the
+  // values and no version is stored before the record; or, values too large for an entry
+  // (DynamoDB's 350 KB), versions first.
+  it.each([
+    { shape: 'values in the intent', maxEntryBytes: undefined, stored: 0 },
+    { shape: 'versions first', maxEntryBytes: 1, stored: 2 },
+  ])(
+    'deletes what a commit that died before its record stored ($shape), and leftover intents',
+    async ({ maxEntryBytes, stored }) => {
+      const inner = new MemoryAdapter();
+      const storage = new FaultyAdapter(inner, {
+        atomic: false,
+        ...(maxEntryBytes !== undefined && { maxEntryBytes }),
+      });
+      const [node] = await startNodes(storage, 1);
+      try {
+        await put(node!.url, { kept: 'yes' });
+        const txid = await rest.begin(node!.url);
+        await rest.write(node!.url, txid, [
+          { key: 'orphan-1', value: 'x' },
+          { key: 'orphan-2', value: 'y' },
+        ]);
+        // The node "dies" as it writes the record: the intent (and any versions) in storage, no record.
+        storage.arm({ operation: 'putCommitRecord', phase: 'before', effect: 'crash' });
+        void rest.commit(node!.url, txid).catch(() => undefined);
+        await eventually(
+          () => inner.listEntries(INTENTS_NAMESPACE),
+          (intents) => intents.length === 1,
+        );
+        expect(inner.versionCount).toBe(1 + stored);
+        expect((await inner.listEntries(INTENTS_NAMESPACE)).length).toBe(1);
+        // A committed transaction's intent left behind (its delete was lost).
+        const committed = await put(node!.url, { also: 'kept' });
+        await inner.putEntry(INTENTS_NAMESPACE, committed, new TextEncoder().encode('{"keys":["also"]}'));
 
-      const early = await collectGarbage({ storage, timing: TIMING, deadAfterMs: 2000 });
-      expect(early.orphanVersionsDeleted).toBe(0); // too young: its record could still land
-      expect(early.intentsDeleted).toBe(1); // a committed transaction's intent goes at any age
-      const report = await collect(storage); // as if well past the orphan bound
-      expect(report.orphanVersionsDeleted).toBe(2);
-      expect(report.intentsDeleted).toBe(1);
-      // Its record id was marked before its versions went: that record can never land now.
-      expect(report.markersWritten).toBe(1);
-      const marker = (await inner.listCommitRecords(undefined)).find((record) => record.aborted);
-      expect(marker?.versionId.endsWith(txid)).toBe(true);
-      expect(inner.versionCount).toBe(2);
-      expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
-    } finally {
-      await node!.close();
-    }
-  }, 30_000);
+        const early = await collectGarbage({ storage, timing: TIMING, deadAfterMs: 2000 });
+        expect(early.orphanVersionsDeleted).toBe(0); // too young: its record could still land
+        expect(early.intentsDeleted).toBe(1); // a committed transaction's intent goes at any age
+        const report = await collect(storage); // as if well past the orphan bound
+        expect(report.orphanVersionsDeleted).toBe(stored);
+        expect(report.intentsDeleted).toBe(1);
+        // Its record id was marked before its versions went: that record can never land now.
+        expect(report.markersWritten).toBe(1);
+        const marker = (await inner.listCommitRecords(undefined)).find((record) => record.aborted);
+        expect(marker?.versionId.endsWith(txid)).toBe(true);
+        expect(inner.versionCount).toBe(2);
+        expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+      } finally {
+        await node!.close();
+      }
+    },
+    30_000,
+  );
 
   it('bounds the work of a pass, and keeps a record until all its versions are gone', async () => {
     const storage = new MemoryAdapter();

@@ -21,6 +21,8 @@ export interface Fault {
   readonly operation: FaultOperation;
   readonly phase: FaultPhase;
   readonly effect: FaultEffect;
+  /** For an entry's write: only one in this namespace (heartbeats write entries all the time). */
+  readonly namespace?: string;
 }
 
 export class InjectedFault extends Error {
@@ -33,12 +35,18 @@ export class FaultyAdapter implements StorageAdapter {
   /** How many faults fired (their storage effect done, the call now failing or hanging). */
   fired = 0;
 
-  /** `atomic: false` hides the engine's putVersionsAndRecord: commits write versions, then the record. */
+  /**
+   * `atomic: false` hides the engine's putVersionsAndRecord: commits write an intent holding
+   * the values, then the record. `maxEntryBytes` (small) keeps the values out of the intent:
+   * commits write versions, then the record.
+   */
   constructor(
     readonly inner: StorageAdapter,
-    { atomic = true }: { readonly atomic?: boolean } = {},
+    { atomic = true, maxEntryBytes }: { readonly atomic?: boolean; readonly maxEntryBytes?: number } = {},
   ) {
     this.name = `faulty-${inner.name}`;
+    const largestEntry = maxEntryBytes ?? inner.maxEntryBytes;
+    if (largestEntry !== undefined) this.maxEntryBytes = largestEntry;
     if (inner.swapEntry) this.swapEntry = (...args) => inner.swapEntry!(...args);
     // Atomic where the engine is: halfway stores half the versions and no record, as a
     // script refused midway (out of memory) would.
@@ -52,10 +60,14 @@ export class FaultyAdapter implements StorageAdapter {
         if (fault.phase === 'after') await atomic(versions, record, options);
         return this.fail(fault);
       };
+      if (inner.fitsVersionsAndRecord)
+        this.fitsVersionsAndRecord = (versions, record) => inner.fitsVersionsAndRecord!(versions, record);
     }
   }
 
   putVersionsAndRecord?: StorageAdapter['putVersionsAndRecord'];
+  fitsVersionsAndRecord?: StorageAdapter['fitsVersionsAndRecord'];
+  readonly maxEntryBytes?: number;
 
   arm(fault: Fault): void {
     this.armed = fault;
@@ -65,8 +77,9 @@ export class FaultyAdapter implements StorageAdapter {
     this.armed = undefined;
   }
 
-  private take(operation: FaultOperation): Fault | undefined {
+  private take(operation: FaultOperation, namespace?: string): Fault | undefined {
     if (this.armed?.operation !== operation) return undefined;
+    if (this.armed.namespace !== undefined && this.armed.namespace !== namespace) return undefined;
     const fault = this.armed;
     this.armed = undefined;
     return fault;
@@ -124,7 +137,7 @@ export class FaultyAdapter implements StorageAdapter {
   deleteCommitRecords: StorageAdapter['deleteCommitRecords'] = (...args) =>
     this.inner.deleteCommitRecords(...args);
   async putEntry(...args: Parameters<StorageAdapter['putEntry']>): ReturnType<StorageAdapter['putEntry']> {
-    const fault = this.take('putEntry');
+    const fault = this.take('putEntry', args[0]);
     if (!fault) return this.inner.putEntry(...args);
     // One entry: halfway is the same as before.
     if (fault.phase === 'after') await this.inner.putEntry(...args);
@@ -133,7 +146,7 @@ export class FaultyAdapter implements StorageAdapter {
   async createEntry(
     ...args: Parameters<StorageAdapter['createEntry']>
   ): ReturnType<StorageAdapter['createEntry']> {
-    const fault = this.take('createEntry');
+    const fault = this.take('createEntry', args[0]);
     if (!fault) return this.inner.createEntry(...args);
     if (fault.phase === 'after') await this.inner.createEntry(...args);
     return this.fail(fault);

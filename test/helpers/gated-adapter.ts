@@ -9,6 +9,12 @@ export class GatedAdapter implements StorageAdapter {
   readonly name = 'gated-memory';
   readonly inner = new MemoryAdapter();
   private readonly gates: (() => void)[] = [];
+  /** Set (small), commits write their versions before their record, not in their intent. */
+  readonly maxEntryBytes?: number;
+
+  constructor(options: { readonly maxEntryBytes?: number } = {}) {
+    if (options.maxEntryBytes !== undefined) this.maxEntryBytes = options.maxEntryBytes;
+  }
 
   get pending(): number {
     return this.gates.length;

@@ -1,8 +1,9 @@
 /**
  * An adapter as an engine with no atomic write of versions and record (S3, files, Anna, a
- * Redis Cluster) would be: the same store, without putVersionsAndRecord, so commits write
- * their versions, then their record. Tests of that path use it over the in-process store,
- * which has the atomic write.
+ * Redis Cluster) would be: the same store, without putVersionsAndRecord. Commits there carry
+ * their values in their intent, then write their record, and their versions after the answer
+ * (shim/intents.ts). Tests of that path use it over the in-process store, which has the
+ * atomic write.
  */
 import type { StorageAdapter } from '../../adapters/contract.js';
 

@@ -4,6 +4,7 @@
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';
 import { type RunningShim, startShim } from '../../server/start.js';
+import { INTENTS_NAMESPACE } from '../../shim/intents.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { errorCodeOf, type HttpAnswer, httpClient } from '../helpers/http.js';
@@ -416,14 +417,14 @@ export function registerRestApiSuite(
         }
       ).txid;
       await freshCall('PUT', keyPath(failing, 'k'), { raw: 'x' });
-      // The write of the versions fails: alone (aborted), or with the record in one atomic
-      // write (its outcome unknown until the commit is repeated, which settles it).
+      // The write of the values fails: with the record in one atomic write (its outcome
+      // unknown until the commit is repeated, which settles it), or in the intent (aborted).
       const atomic = storage.putVersionsAndRecord !== undefined;
-      storage.arm({
-        operation: atomic ? 'putVersionsAndRecord' : 'putVersions',
-        phase: 'before',
-        effect: 'throw',
-      });
+      storage.arm(
+        atomic
+          ? { operation: 'putVersionsAndRecord', phase: 'before', effect: 'throw' }
+          : { operation: 'putEntry', namespace: INTENTS_NAMESPACE, phase: 'before', effect: 'throw' },
+      );
       expectError(
         await freshCall('POST', `/v1/transactions/${failing}/commit`),
         503,

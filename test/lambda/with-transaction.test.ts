@@ -19,6 +19,7 @@ import {
   withTransaction,
 } from '../../lambda-layer/index.js';
 import { type RunningShim, startShim } from '../../server/start.js';
+import { INTENTS_NAMESPACE } from '../../shim/intents.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';
@@ -294,7 +295,14 @@ describe('withTransaction', () => {
     const handler = withTransaction(
       async (_event, txn) => {
         runs += 1;
-        if (runs === 1) storage.arm({ operation: 'putVersions', phase: 'before', effect: 'throw' });
+        // The commit's intent, holding the values, fails to land: nothing can become visible.
+        if (runs === 1)
+          storage.arm({
+            operation: 'putEntry',
+            namespace: INTENTS_NAMESPACE,
+            phase: 'before',
+            effect: 'throw',
+          });
         await txn.put(key, `run ${runs}`);
       },
       // The client's own retries would hide the one failure; the handler's rerun is tested here.

@@ -6,10 +6,12 @@
  * cache is off, so every read goes there).
  */
 import fc from 'fast-check';
+import type { CallOptions, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
 import { encodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
+import { withoutAtomicWrites } from '../helpers/plain-writes.js';
 import { type ModelCommit, NOTHING, newestValidRead } from './brute-force.js';
 import { propertyRuns } from './seed.js';
 
@@ -36,6 +38,11 @@ type Command =
       readonly keys: readonly string[];
       /** Which of the keys are written as tombstones (deletes). */
       readonly deletes: readonly boolean[];
+      /**
+       * Where the intent holds the values: the write of the versions after the answer fails
+       * (as if the node died then), so readers read the intent until the collector writes them.
+       */
+      readonly versionsFail: boolean;
     }
   | { readonly kind: 'gc'; readonly advanceMs: number };
 
@@ -54,6 +61,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
         fc.nat(3).map((n) => n === 0),
         { minLength: 3, maxLength: 3 },
       ),
+      versionsFail: fc.boolean(),
     }),
   },
   {
@@ -67,13 +75,33 @@ interface Reader {
   readonly readSet: Map<string, string>;
 }
 
-describe('garbage collection against the model', () => {
-  it('never changes a read, and never deletes a version a read needs', async () => {
+/**
+ * The in-process store as an engine without an atomic write (the intent holds the values),
+ * whose version writes fail while `failing` says so.
+ */
+function withFailingVersionWrites(storage: MemoryAdapter, failing: () => boolean): StorageAdapter {
+  return withoutAtomicWrites(
+    Object.assign(Object.create(storage) as MemoryAdapter, {
+      putVersions: (versions: readonly VersionWrite[], options?: CallOptions) =>
+        failing()
+          ? Promise.reject(new Error('injected: the node died'))
+          : storage.putVersions(versions, options),
+    }),
+  );
+}
+
+describe.each([
+  ['versions with the record', false],
+  ['values in the intent, versions after the answer', true],
+])('garbage collection against the model (%s)', (_, valuesInIntent) => {
+  it('never changes a read, never deletes a version a read needs, and leaves no version behind', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(commandArb, { minLength: 5, maxLength: 60 }), async (commands) => {
         let clock = 1_900_000_000_000;
         const now = () => clock;
-        const storage = new MemoryAdapter();
+        const inner = new MemoryAdapter();
+        let versionsFail = false;
+        const storage = valuesInIntent ? withFailingVersionWrites(inner, () => versionsFail) : inner;
         const options = { storage, now, timing: TIMING, localGcIntervalMs: 1e9, limits: { cacheBytes: 0 } };
         const main = await ShimNode.open(options);
         const other = await ShimNode.open(options);
@@ -83,6 +111,27 @@ describe('garbage collection against the model', () => {
         const values = new Map<string, string>();
         const readers: Reader[] = [];
         let sequence = 0;
+        /** Both nodes pull and publish their low-water marks; one collector pass; local GC. */
+        const collectRound = async () => {
+          await main.pull();
+          await other.pull();
+          for (const node of [main, other]) {
+            await inner.putEntry(
+              MEMBERS_NAMESPACE,
+              node.nodeId,
+              encodeMember({
+                nodeId: node.nodeId,
+                url: '',
+                seq: clock,
+                heartbeatAtMs: clock,
+                lowWaterMs: node.lowWaterMs,
+              }),
+            );
+          }
+          await collectGarbage({ storage: inner, now, timing: TIMING, deadAfterMs: 1e9 });
+          main.collectLocal();
+          other.collectLocal();
+        };
         try {
           for (const command of commands) {
             switch (command.kind) {
@@ -124,7 +173,9 @@ describe('garbage collection against the model', () => {
                     value: value === null ? null : new TextEncoder().encode(value),
                   })),
                 );
+                versionsFail = command.versionsFail;
                 const version = (await writer.commit(txid)).version!;
+                versionsFail = false;
                 for (const { key, value } of written)
                   if (value !== null) values.set(`${version}/${key}`, value);
                 const commit: ModelCommit = {
@@ -139,28 +190,27 @@ describe('garbage collection against the model', () => {
               }
               case 'gc': {
                 clock += command.advanceMs;
-                await main.pull();
-                await other.pull();
                 for (const commit of pendingForMain.splice(0)) knownToMain.set(commit.versionId, commit);
-                for (const node of [main, other]) {
-                  await storage.putEntry(
-                    MEMBERS_NAMESPACE,
-                    node.nodeId,
-                    encodeMember({
-                      nodeId: node.nodeId,
-                      url: '',
-                      seq: clock,
-                      heartbeatAtMs: clock,
-                      lowWaterMs: node.lowWaterMs,
-                    }),
-                  );
-                }
-                await collectGarbage({ storage, now, timing: TIMING, deadAfterMs: 1e9 });
-                main.collectLocal();
-                other.collectLocal();
+                await collectRound();
                 break;
               }
             }
+          }
+          // Every reader ends and time passes every bound: what is stored then is the newest
+          // version of each key and its record, and no version whose record is gone.
+          for (const reader of readers.splice(0)) await main.commit(reader.txid);
+          clock += 1000;
+          await collectRound();
+          await collectRound();
+          const records = new Set(
+            (await inner.listCommitRecords(undefined)).map((record) => record.versionId),
+          );
+          for (const { key, versionId } of inner.storedVersions) {
+            expect({ key, versionId, recorded: records.has(versionId) }).toEqual({
+              key,
+              versionId,
+              recorded: true,
+            });
           }
         } finally {
           await main.close();

@@ -1,14 +1,17 @@
 /**
- * Every crash point of a commit (protocol.md §4), on the file store and on an engine that
- * writes versions and record in one atomic call (the in-process store): the storage call of
- * each step fails or the node dies there (the call never returns and a new node takes over
- * the same storage). Each case checks what the client is told and what any node sees
- * afterwards: all of the transaction's writes or none of them (G1, G5, G7), and a repeated
- * commit returning the first outcome (G6).
+ * Every crash point of a commit (protocol.md §4), in each of its three shapes: on the file
+ * store (no atomic write: the intent carries the values, the versions follow the answer), on
+ * an engine that writes versions and record in one atomic call (the in-process store), and on
+ * such an engine when they do not fit one call (versions first, then the record, as DynamoDB
+ * past 100 items). The storage call of each step fails or the node dies there (the call never
+ * returns and a new node takes over the same storage). Each case checks what the client is
+ * told and what any node sees afterwards: all of the transaction's writes or none of them
+ * (G1, G5, G7), and a repeated commit returning the first outcome (G6).
  */
 import type { StorageAdapter } from '../../adapters/contract.js';
 import { FileAdapter } from '../../adapters/file.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectGarbage } from '../../gc/collector.js';
 import { CommitError, CommitFailure, INTENTS_NAMESPACE } from '../../shim/commit.js';
 import {
   ErrorCode,
@@ -26,10 +29,28 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const KEYS = ['k', 'l', 'm', 'gone'];
 
+/**
+ * The in-process store, as an engine whose atomic write and entries never hold a whole commit
+ * (a DynamoDB commit past 100 items and past 350 KB).
+ */
+class TooSmallAtomicWrites extends MemoryAdapter {
+  readonly maxEntryBytes = 1;
+  fitsVersionsAndRecord(): boolean {
+    return false;
+  }
+}
+
+/** How a commit writes its versions: see the header. */
+type Shape = 'redo' | 'atomic' | 'versions first';
+
+function storeFor(shape: Shape): StorageAdapter {
+  if (shape === 'redo') return new FileAdapter({ directory: tempDir() });
+  return shape === 'atomic' ? new MemoryAdapter() : new TooSmallAtomicWrites();
+}
+
 /** A store holding one committed generation 'old' of every key, and a node over it. */
-async function setUp(carried = false, atomic = false) {
-  const inner: StorageAdapter = atomic ? new MemoryAdapter() : new FileAdapter({ directory: tempDir() });
-  expect(inner.putVersionsAndRecord !== undefined).toBe(atomic);
+async function setUp(carried = false, shape: Shape = 'redo') {
+  const inner = storeFor(shape);
   const storage = new FaultyAdapter(inner);
   const node = await ShimNode.open({ storage });
   const seed = node.begin().txid;
@@ -85,7 +106,22 @@ async function intentKeys(inner: StorageAdapter): Promise<string[][]> {
  * Crash points in commit order: whether the transaction is committed once the node died
  * there, and whether its intent (naming the keys it stored versions of) is in storage.
  */
-const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean; intent: boolean }[] = [
+type CrashPoint = { fault: Omit<Fault, 'effect'>; committed: boolean; intent: boolean };
+
+/** The intent holds the values; the versions are written after the answer. */
+const REDO_CRASH_POINTS: readonly CrashPoint[] = [
+  { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putEntry', phase: 'after' }, committed: false, intent: true },
+  { fault: { operation: 'putCommitRecord', phase: 'before' }, committed: false, intent: true },
+  { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true, intent: true },
+  // After the answer: readers find what is not written yet in the intent.
+  { fault: { operation: 'putVersions', phase: 'before' }, committed: true, intent: true },
+  { fault: { operation: 'putVersions', phase: 'halfway' }, committed: true, intent: true },
+  { fault: { operation: 'putVersions', phase: 'after' }, committed: true, intent: true },
+];
+
+/** The versions, then the record. */
+const VERSIONS_FIRST_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
   { fault: { operation: 'putEntry', phase: 'after' }, committed: false, intent: true },
   { fault: { operation: 'putVersions', phase: 'before' }, committed: false, intent: true },
@@ -96,7 +132,7 @@ const CRASH_POINTS: readonly { fault: Omit<Fault, 'effect'>; committed: boolean;
 ];
 
 /** The same, where versions and record go in one atomic write (halfway: a script refused midway). */
-const ATOMIC_CRASH_POINTS: typeof CRASH_POINTS = [
+const ATOMIC_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
   { fault: { operation: 'putEntry', phase: 'after' }, committed: false, intent: true },
   { fault: { operation: 'putVersionsAndRecord', phase: 'before' }, committed: false, intent: true },
@@ -106,13 +142,14 @@ const ATOMIC_CRASH_POINTS: typeof CRASH_POINTS = [
 
 describe('a node dying at each point of a commit', () => {
   const cases = [false, true].flatMap((carried) => [
-    ...CRASH_POINTS.map((point) => ({ ...point, carried, atomic: false })),
-    ...ATOMIC_CRASH_POINTS.map((point) => ({ ...point, carried, atomic: true })),
+    ...REDO_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'redo' as const })),
+    ...ATOMIC_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'atomic' as const })),
+    ...VERSIONS_FIRST_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'versions first' as const })),
   ]);
   it.each(cases)(
-    'dies $fault.phase $fault.operation (writes carried by the commit: $carried, atomic engine: $atomic): all or nothing is visible',
-    async ({ fault, committed, intent, carried, atomic }) => {
-      const { inner, storage, node, commit: commitNow } = await setUp(carried, atomic);
+    'dies $fault.phase $fault.operation (writes carried by the commit: $carried; $shape): all or nothing is visible',
+    async ({ fault, committed, intent, carried, shape }) => {
+      const { inner, storage, node, commit: commitNow } = await setUp(carried, shape);
       storage.arm({ ...fault, effect: 'crash' });
       const commit = commitNow();
       commit.catch(() => undefined);
@@ -163,20 +200,53 @@ describe('a storage failure at each point of a commit', () => {
     },
   );
 
-  it.each(versionFailures)('putVersions fails %s: aborted, retryable, nothing visible', async (phase) => {
-    const { inner, storage, node, txid } = await setUp();
-    storage.arm({ operation: 'putVersions', phase, effect: 'throw' });
-    const error = await node.commit(txid).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(CommitError);
-    expect(error).toBeInstanceOf(StorageUnavailableError);
-    expect((error as CommitError).failure).toBe(CommitFailure.VERSIONS_FAILED);
-    expect((error as CommitError).retryable).toBe(true);
-    expect(node.status(txid).status).toBe('aborted');
-    // The repeat says lost, retryable: the function runs again (nothing of it is visible).
-    await expect(node.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-    expect(await visibleState(inner)).toEqual(OLD);
-    await node.close();
-  });
+  it.each(versionFailures)(
+    'putVersions fails %s, before the record: aborted, retryable, nothing visible',
+    async (phase) => {
+      const { inner, storage, node, txid } = await setUp(false, 'versions first');
+      storage.arm({ operation: 'putVersions', phase, effect: 'throw' });
+      const error = await node.commit(txid).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(CommitError);
+      expect(error).toBeInstanceOf(StorageUnavailableError);
+      expect((error as CommitError).failure).toBe(CommitFailure.VERSIONS_FAILED);
+      expect((error as CommitError).retryable).toBe(true);
+      expect(node.status(txid).status).toBe('aborted');
+      // The repeat says lost, retryable: the function runs again (nothing of it is visible).
+      await expect(node.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+      expect(await visibleState(inner)).toEqual(OLD);
+      await node.close();
+    },
+  );
+
+  it.each(versionFailures)(
+    'the versions fail %s, written after the answer: committed, read from the intent until the collector writes them',
+    async (phase) => {
+      const { inner, storage, node, txid } = await setUp();
+      storage.arm({ operation: 'putVersions', phase, effect: 'throw' });
+      const { version } = await node.commit(txid);
+      // The failure comes after the answer (halfway and after: once storage took its part).
+      expect(
+        await eventually(
+          () => storage.fired,
+          (fired) => fired > 0,
+        ),
+      ).toBe(1);
+      expect(node.status(txid).status).toBe('committed');
+      expect(await visibleState(inner)).toEqual(NEW);
+      expect(await intentKeys(inner)).toEqual([['k', 'l', 'm']]);
+      // The collector writes what the intent holds, then deletes it; the versions stay (the
+      // newest of each key).
+      const report = await collectGarbage({ storage: inner });
+      expect(report.intentsDeleted).toBe(1);
+      expect(await intentKeys(inner)).toEqual([]);
+      const stored = await Promise.all(
+        ['k', 'l', 'm'].map((key) => inner.getVersion({ key, versionId: version! })),
+      );
+      expect(stored.map((value) => value && decoder.decode(value))).toEqual(['new k', 'new l', 'new m']);
+      expect(await visibleState(inner)).toEqual(NEW);
+      await node.close();
+    },
+  );
 
   it.each([
     ['before', 'putCommitRecord'],
@@ -187,7 +257,10 @@ describe('a storage failure at each point of a commit', () => {
   ] as const)(
     'the commit record write fails %s landing (%s): outcome unknown until the commit is repeated',
     async (phase, operation) => {
-      const { inner, storage, node, txid } = await setUp(false, operation === 'putVersionsAndRecord');
+      const { inner, storage, node, txid } = await setUp(
+        false,
+        operation === 'putVersionsAndRecord' ? 'atomic' : 'redo',
+      );
       storage.arm({ operation, phase, effect: 'throw' });
       const error = await node.commit(txid).catch((caught: unknown) => caught);
       expect((error as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);

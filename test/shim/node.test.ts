@@ -11,6 +11,7 @@ import {
   TransactionNotRunningError,
 } from '../../shim/errors.js';
 import { parseVersionId } from '../../shim/ids.js';
+import { decodeIntent } from '../../shim/intents.js';
 import { ShimNode } from '../../shim/node.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
@@ -185,7 +186,8 @@ describe('ShimNode read atomicity, by example', () => {
 
 describe('ShimNode commit order, by example', () => {
   it('writes its record only once every version is durable: a node that learns the record can read every value', async () => {
-    const storage = new GatedAdapter();
+    // Values too large for an entry go before the record (as on DynamoDB past 350 KB).
+    const storage = new GatedAdapter({ maxEntryBytes: 1 });
     const writer = await ShimNode.open({ storage });
     const reader = await ShimNode.open({ storage: storage.inner, limits: { cacheBytes: 0 } });
     try {
@@ -216,6 +218,55 @@ describe('ShimNode commit order, by example', () => {
       await reader.pull();
       const items = await reader.read(reader.begin().txid, ['k', 'l']);
       expect(items.map((item) => [item.version, text(item.value)])).toEqual([
+        [version, 'k1'],
+        [version, 'l1'],
+      ]);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+});
+
+describe('ShimNode commit order, values in the intent', () => {
+  it('writes its record once the intent holding every value is durable, and its versions after the answer', async () => {
+    const storage = new GatedAdapter();
+    const writer = await ShimNode.open({ storage });
+    const reader = await ShimNode.open({ storage: storage.inner, limits: { cacheBytes: 0 } });
+    try {
+      const txid = writer.begin().txid;
+      writer.write(txid, [
+        { key: 'k', value: bytes('k1') },
+        { key: 'l', value: bytes('l1') },
+      ]);
+      const commit = writer.commit(txid);
+      await flush();
+      // The record waits at the gate; the intent, holding both values, is in storage already.
+      expect(storage.pending).toBe(1);
+      expect(await storage.inner.listCommitRecords(undefined)).toEqual([]);
+      const [intent] = await storage.inner.listEntries(INTENTS_NAMESPACE);
+      expect(decodeIntent(intent!.value).values).toEqual([bytes('k1'), bytes('l1')]);
+      storage.release(0);
+      const { version } = await commit;
+      // Answered; the versions wait at the gate. A node that learns the record reads the values
+      // from the intent.
+      await flush();
+      expect(storage.pending).toBe(1);
+      expect(await storage.inner.getVersion({ key: 'k', versionId: version! })).toBeUndefined();
+      await reader.pull();
+      const read = async () =>
+        (await reader.read(reader.begin().txid, ['k', 'l'])).map((item) => [item.version, text(item.value)]);
+      expect(await read()).toEqual([
+        [version, 'k1'],
+        [version, 'l1'],
+      ]);
+      // Then the versions land and the intent goes: the same values, from the versions.
+      storage.releaseAll();
+      await eventually(
+        () => storage.inner.listEntries(INTENTS_NAMESPACE),
+        (intents) => intents.length === 0,
+      );
+      expect(await storage.inner.getVersion({ key: 'l', versionId: version! })).toEqual(bytes('l1'));
+      expect(await read()).toEqual([
         [version, 'k1'],
         [version, 'l1'],
       ]);

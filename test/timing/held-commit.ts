@@ -37,7 +37,7 @@ export type RecordWrite = 'putCommitRecord' | 'putVersionsAndRecord';
 
 /** Both ways a commit writes its record, for `it.each`. */
 export const RECORD_WRITES: readonly (readonly [string, boolean])[] = [
-  ['versions, then the record', false],
+  ['the values in the intent, then the record', false],
   ['versions and record in one atomic write', true],
 ];
 

@@ -1,0 +1,86 @@
+/**
+ * Commit intents (docs/protocol.md, "Commit"): `intents/<versionId>`, written before a
+ * commit's record, so that other nodes find the commits in flight and the collector finds
+ * the versions of a commit that never wrote its record.
+ *
+ * On an engine that cannot write versions and record in one atomic call, the intent also
+ * carries the values: it is the commit's redo log. The record follows the intent at once
+ * (two round trips in all), and the versions are written after the answer. Until they land,
+ * a reader that finds a committed version missing reads it from the intent; a node that died
+ * before writing them leaves the intent to the collector, which writes them, then deletes it.
+ * The value: JSON `{ keys, values? }`, `values[i]` the base64 bytes of `keys[i]`'s version.
+ */
+import type { StorageAdapter, VersionWrite } from '../adapters/contract.js';
+import { INTENTS_NAMESPACE } from './namespaces.js';
+
+export { INTENTS_NAMESPACE };
+
+export interface Intent {
+  /** The keys the commit stores versions of (tombstones have none). */
+  readonly keys: readonly string[];
+  /** Their values, in the order of `keys`, where the intent is the commit's redo log. */
+  readonly values?: readonly Uint8Array[];
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/** The intent of a commit storing `versions`, with their values when `withValues`. */
+export function encodeIntent(versions: readonly VersionWrite[], withValues: boolean): Uint8Array {
+  const keys = versions.map((version) => version.key);
+  if (!withValues) return textEncoder.encode(JSON.stringify({ keys }));
+  const values = versions.map((version) => Buffer.from(version.value).toString('base64'));
+  return textEncoder.encode(JSON.stringify({ keys, values }));
+}
+
+export function decodeIntent(bytes: Uint8Array): Intent {
+  const parsed = JSON.parse(textDecoder.decode(bytes)) as { keys: string[]; values?: string[] };
+  if (parsed.values === undefined) return { keys: parsed.keys };
+  return {
+    keys: parsed.keys,
+    values: parsed.values.map((value) => new Uint8Array(Buffer.from(value, 'base64'))),
+  };
+}
+
+/**
+ * Whether the intent of a commit storing `versions` may carry their values: it fits the
+ * engine's largest entry. Pure (an upper bound of encodeIntent's size, from the sizes alone),
+ * so a repeated commit chooses as its first attempt did.
+ */
+export function intentMayHoldValues(
+  versions: readonly VersionWrite[],
+  maxEntryBytes: number | undefined,
+): boolean {
+  if (maxEntryBytes === undefined) return true;
+  let bytes = 24;
+  for (const { key, value } of versions) {
+    // The key as JSON escapes it (at most 6 bytes per UTF-16 unit), the value in base64, and
+    // the quotes and commas around both.
+    bytes += 6 * key.length + 4 * Math.ceil(value.byteLength / 3) + 6;
+  }
+  return bytes <= maxEntryBytes;
+}
+
+/** The versions a redo-log intent holds (none for an intent of keys only). */
+export function versionsOfIntent(versionId: string, intent: Intent): VersionWrite[] {
+  const { values } = intent;
+  if (values === undefined) return [];
+  return intent.keys.map((key, index) => ({ key, versionId, value: values[index]! }));
+}
+
+/**
+ * A committed version's bytes from its commit's intent, while the versions are on their way;
+ * undefined when no intent holds them (none left: the versions were written before it went).
+ */
+export async function valueFromIntent(
+  storage: Pick<StorageAdapter, 'getEntry'>,
+  key: string,
+  versionId: string,
+  options: { readonly signal?: AbortSignal },
+): Promise<Uint8Array | undefined> {
+  const bytes = await storage.getEntry(INTENTS_NAMESPACE, versionId, options);
+  if (bytes === undefined) return undefined;
+  const intent = decodeIntent(bytes);
+  const index = intent.keys.indexOf(key);
+  return index < 0 ? undefined : intent.values?.[index];
+}
