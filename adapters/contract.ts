@@ -62,6 +62,22 @@ export interface EntryListOptions extends ListOptions {
   readonly after?: string;
 }
 
+/** The conditions of putVersionsAndRecordBy. */
+export interface WriteTerms {
+  /** The latest time, by the engine's clock (ms since the epoch), at which the write may land. */
+  readonly deadlineMs: number;
+  /** An entry whose existence refuses the write. */
+  readonly unless: { readonly namespace: string; readonly id: string };
+}
+
+export const TermedWriteOutcome = {
+  CREATED: 'created',
+  TAKEN: 'taken',
+  REFUSED: 'refused',
+  LATE: 'late',
+} as const;
+export type TermedWriteOutcome = (typeof TermedWriteOutcome)[keyof typeof TermedWriteOutcome];
+
 export interface StorageAdapter {
   /** A short engine name for logs and metrics, e.g. `file`. */
   readonly name: string;
@@ -93,6 +109,23 @@ export interface StorageAdapter {
     record: CommitRecord,
     options?: CallOptions,
   ): Promise<boolean>;
+
+  /**
+   * Optional, where the engine applies a write by a clock of its own (a Redis script reads
+   * `TIME`) and tells it (`time`): putVersionsAndRecord with two more conditions, checked in
+   * the same atomic step. The outcome: 'taken' when a record or an abort marker holds the
+   * record's id already (checked first: a repeat of a write that landed learns so, whatever
+   * the clock); else 'refused' when the entry `terms.unless` exists; else 'late' when the
+   * engine's clock reads past `terms.deadlineMs`; else 'created': this call wrote them all.
+   * Where it is present a commit writes no intent: storage refuses a record past its deadline
+   * itself (docs/protocol.md, "Commit"). Fits as putVersionsAndRecord does.
+   */
+  putVersionsAndRecordBy?(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    terms: WriteTerms,
+    options?: CallOptions,
+  ): Promise<TermedWriteOutcome>;
 
   /**
    * Optional, with putVersionsAndRecord: whether these fit one atomic write of the engine

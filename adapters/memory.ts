@@ -2,19 +2,33 @@
  * An in-process adapter for tests and benchmarks. Nothing survives the process. Values are
  * copied in and out, so callers can never mutate a stored version.
  */
-import type {
-  CallOptions,
-  CommitRecord,
-  Entry,
-  EntryListOptions,
-  ListOptions,
-  StorageAdapter,
-  VersionRef,
-  VersionWrite,
+import {
+  assertEntryName,
+  assertSwappable,
+  assertVersionId,
+  assertWriteIds,
+  type CallOptions,
+  type CommitRecord,
+  type Entry,
+  type EntryListOptions,
+  type ListOptions,
+  type StorageAdapter,
+  TermedWriteOutcome,
+  type VersionRef,
+  type VersionWrite,
+  type WriteTerms,
 } from './contract.js';
-import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
 import { copyRecord } from './record-codec.js';
 import { insertSorted, removeSorted, upperBound } from './sorted.js';
+
+export interface MemoryAdapterOptions {
+  /**
+   * A clock for the store to tell (`time`) and to apply writes by (putVersionsAndRecordBy),
+   * as an engine with a clock of its own does: commits then write no intent. Absent: the
+   * store has no clock (commits write an intent, then versions and record in one step).
+   */
+  readonly clock?: () => number;
+}
 
 export class MemoryAdapter implements StorageAdapter {
   readonly name = 'memory';
@@ -23,6 +37,35 @@ export class MemoryAdapter implements StorageAdapter {
   /** Commit record ids in ascending order, for listing past a watermark. */
   private readonly commitOrder: string[] = [];
   private readonly entries = new Map<string, Map<string, Uint8Array>>();
+
+  constructor(options: MemoryAdapterOptions = {}) {
+    const { clock } = options;
+    if (clock) {
+      this.time = async (call) => {
+        await settle(call);
+        return clock();
+      };
+      this.putVersionsAndRecordBy = async (versions, record, terms, call) => {
+        await settle(call);
+        assertWriteIds(versions, record);
+        // Every condition and the write in one synchronous step, as one script runs.
+        if (this.commits.has(record.versionId)) return TermedWriteOutcome.TAKEN;
+        if (this.entries.get(terms.unless.namespace)?.has(terms.unless.id)) return TermedWriteOutcome.REFUSED;
+        if (clock() > terms.deadlineMs) return TermedWriteOutcome.LATE;
+        this.storeVersions(versions);
+        this.storeRecord(record);
+        return TermedWriteOutcome.CREATED;
+      };
+    }
+  }
+
+  time?: (options?: CallOptions) => Promise<number>;
+  putVersionsAndRecordBy?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    terms: WriteTerms,
+    options?: CallOptions,
+  ) => Promise<TermedWriteOutcome>;
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
     await settle(options);

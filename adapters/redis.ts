@@ -22,17 +22,22 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { backoffDelay, raceSignal } from './backoff.js';
 import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
-import type {
-  CallOptions,
-  CommitRecord,
-  Entry,
-  EntryListOptions,
-  ListOptions,
-  StorageAdapter,
-  VersionRef,
-  VersionWrite,
+import {
+  assertEntryName,
+  assertSwappable,
+  assertVersionId,
+  assertWriteIds,
+  type CallOptions,
+  type CommitRecord,
+  type Entry,
+  type EntryListOptions,
+  type ListOptions,
+  type StorageAdapter,
+  TermedWriteOutcome,
+  type VersionRef,
+  type VersionWrite,
+  type WriteTerms,
 } from './contract.js';
-import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
 import { missingEnginePackage } from './engine-packages.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
@@ -68,6 +73,7 @@ interface AftCommands {
     value: Buffer,
   ): Promise<number>;
   aftPutVersionsAndRecord(keyCount: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
+  aftPutVersionsAndRecordBy(keyCount: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
   aftDeleteRecords(hash: string, ids: string, ...versionIds: string[]): Promise<number>;
 }
 
@@ -110,6 +116,40 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 1`;
 
+/**
+ * putVersionsAndRecordBy: as above, with the refusals hash as KEYS[4] and the refused txid as
+ * ARGV[4] (the versions from 5), and the deadline last. 0: the record id is taken; 2: the
+ * txid is refused; 3: the server's clock is past the deadline; 1: written. A script that read
+ * TIME may still write where Redis replicates a script's effects, not the script: always
+ * since 7, by default since 5, and on 3.2-4 once it asks (replicate_commands, a no-op since).
+ */
+const PUT_VERSIONS_AND_RECORD_BY_SCRIPT = `
+redis.replicate_commands()
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then
+  return 2
+end
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[#KEYS + 1]) then
+  return 3
+end
+for i = 5, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i])
+end
+redis.call('ZADD', KEYS[3], 0, ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1`;
+
+const TERMED_OUTCOMES: Readonly<Record<number, TermedWriteOutcome>> = {
+  0: TermedWriteOutcome.TAKEN,
+  1: TermedWriteOutcome.CREATED,
+  2: TermedWriteOutcome.REFUSED,
+  3: TermedWriteOutcome.LATE,
+};
+
 const DELETE_RECORDS_SCRIPT = `
 for _, id in ipairs(ARGV) do
   redis.call('HDEL', KEYS[1], id)
@@ -145,8 +185,56 @@ export class RedisAdapter implements StorageAdapter {
     this.ownsClient = options.client === undefined;
     this.name = options.clusterNodes || options.client?.isCluster ? 'redis-cluster' : 'redis';
     // One script may touch keys of one slot only on a cluster, and versions spread over all.
-    if (this.name === 'redis')
+    if (this.name === 'redis') {
       this.putVersionsAndRecord = (versions, record, call) => this.putAtomically(versions, record, call);
+      this.putVersionsAndRecordBy = (versions, record, terms, call) =>
+        this.putAtomicallyBy(versions, record, terms, call);
+    }
+  }
+
+  putVersionsAndRecordBy?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    terms: WriteTerms,
+    options?: CallOptions,
+  ) => Promise<TermedWriteOutcome>;
+
+  /** Versions and record in one script that reads the server's clock (no intent needed). */
+  private async putAtomicallyBy(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    terms: WriteTerms,
+    options?: CallOptions,
+  ): Promise<TermedWriteOutcome> {
+    options?.signal?.throwIfAborted();
+    assertWriteIds(versions, record);
+    assertEntryName(terms.unless.namespace, terms.unless.id);
+    const bucket = commitBucketOf(record.versionId);
+    const keys: Array<string | Buffer> = [
+      this.recordsKey(bucket),
+      this.idsKey(bucket),
+      this.bucketsKey(),
+      this.entriesKey(terms.unless.namespace),
+    ];
+    const args: Array<string | Buffer> = [
+      record.versionId,
+      Buffer.from(encodeRecord(record)),
+      bucket,
+      terms.unless.id,
+    ];
+    for (const { key, versionId, value } of versions) {
+      keys.push(this.versionKey(key, versionId));
+      args.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
+    args.push(String(Math.floor(terms.deadlineMs)));
+    const redis = await this.redis();
+    const outcome = await raceSignal(
+      redis.aftPutVersionsAndRecordBy(keys.length, ...keys, ...args),
+      options?.signal,
+    );
+    const known = TERMED_OUTCOMES[outcome];
+    if (known === undefined) throw new Error(`unexpected answer ${outcome} from the commit script`);
+    return known;
   }
 
   putVersionsAndRecord?: (
@@ -546,6 +634,7 @@ export class RedisAdapter implements StorageAdapter {
     client.defineCommand('aftSwapEntry', { numberOfKeys: 1, lua: SWAP_ENTRY_SCRIPT });
     client.defineCommand('aftDeleteRecords', { numberOfKeys: 2, lua: DELETE_RECORDS_SCRIPT });
     client.defineCommand('aftPutVersionsAndRecord', { lua: PUT_VERSIONS_AND_RECORD_SCRIPT });
+    client.defineCommand('aftPutVersionsAndRecordBy', { lua: PUT_VERSIONS_AND_RECORD_BY_SCRIPT });
     this.client = client as Client & AftCommands;
     return this.client;
   }

@@ -69,6 +69,8 @@ export interface GcReport {
   readonly intentsDeleted: number;
   /** Idempotency claims deleted: those of epochs that ended over a time-to-live ago. */
   readonly claimsDeleted: number;
+  /** Refused txids deleted: those refused over the outcome retention ago (shim/intents.ts). */
+  readonly refusalsDeleted: number;
   /** Abort markers written for commits judged dead, and markers deleted past their retention. */
   readonly markersWritten: number;
   readonly markersDeleted: number;
@@ -78,7 +80,7 @@ export interface GcReport {
 
 export { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE } from '../shim/namespaces.js';
 
-import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE } from '../shim/namespaces.js';
+import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE, REFUSALS_NAMESPACE } from '../shim/namespaces.js';
 
 const PAGE = 1000;
 const textEncoder = new TextEncoder();
@@ -247,7 +249,11 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   progress({ phase: 'claims', done: 0, total: 1 });
   const claims = await settleIdempotencyClaims(storage, records, startedMs, timing, call);
 
-  // 7. Records last, once every key they wrote is collected. Keys left for the next pass
+  // 7. Refused txids (a commit written without an intent is refused while its txid is
+  //    there): any such commit's deadline passed long before the outcome retention.
+  const refusalsDeleted = await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call);
+
+  // 8. Records last, once every key they wrote is collected. Keys left for the next pass
   //    were not counted, so such a record stays until they are gone.
   // Only past the outcome retention (a repeated commit is answered from the record), and
   // with no intent left (one is deleted first, above).
@@ -298,10 +304,24 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     recordsDeleted,
     intentsDeleted: settledIntents.length,
     claimsDeleted: claims.deleted,
+    refusalsDeleted,
     markersWritten: markersWritten + claims.markersWritten,
     markersDeleted: expiredMarkers.length,
     backlog,
   };
+}
+
+/** Deletes the refusals written before `beforeMs`; resolves with how many. */
+async function deleteOldRefusals(
+  storage: GuardedStorage,
+  beforeMs: number,
+  call: CallOptions,
+): Promise<number> {
+  const old = (await listAllEntries(storage, REFUSALS_NAMESPACE, call))
+    .filter((entry) => (JSON.parse(textDecoder.decode(entry.value)) as { atMs: number }).atMs < beforeMs)
+    .map((entry) => entry.id);
+  if (old.length > 0) await storage.deleteEntries(REFUSALS_NAMESPACE, old, call);
+  return old.length;
 }
 
 /** Writes the versions a committed commit's redo-log intent holds (none for keys only). */

@@ -26,7 +26,9 @@ import {
   parseVersionId,
   versionIdFloor,
 } from './ids.js';
+import { writesWithoutIntents } from './intents.js';
 import type { KeySet, Metadata } from './metadata.js';
+import { REFUSALS_NAMESPACE } from './namespaces.js';
 import { refusalOf } from './pushed-records.js';
 import { RecentSet } from './recent-set.js';
 import type { NodeMetrics } from './telemetry.js';
@@ -380,15 +382,28 @@ export class CommitLearner {
       signal,
     );
     // Intents first, records second: a record whose intent was gone by then had landed.
-    const versionId =
-      intent ??
-      (await this.findId(
+    const findRecordId = () =>
+      this.findId(
         from,
         suffix,
         (after, call) => this.context.storage.listCommitRecordIds(after, { limit: this.pageSize, ...call }),
         signal,
-      ));
-    if (versionId === undefined) return { status: 'absent' };
+      );
+    let versionId = intent ?? (await findRecordId());
+    if (versionId === undefined) {
+      if (!judgeDead || !writesWithoutIntents(this.context.storage)) return { status: 'absent' };
+      // A commit written without an intent (shim/commit.ts) may still be on its way, and no
+      // intent names the record id to mark: its txid is refused instead, then its record
+      // looked for once more. One that lands after the refusal cannot land at all.
+      await this.context.storage.createEntry(
+        REFUSALS_NAMESPACE,
+        txid,
+        textEncoder.encode(JSON.stringify({ atMs: this.context.now() })),
+        callOptions(signal),
+      );
+      versionId = await findRecordId();
+      if (versionId === undefined) return { status: 'absent' };
+    }
     let record = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
     if (record === undefined) {
       if (!judgeDead) return { status: 'pending' };
@@ -424,6 +439,8 @@ export class CommitLearner {
     );
   }
 }
+
+const textEncoder = new TextEncoder();
 
 /** The options of one storage call: the caller's signal (the deadline is the storage door's). */
 function callOptions(signal: AbortSignal | undefined): { signal?: AbortSignal } {

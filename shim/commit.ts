@@ -6,7 +6,10 @@
  *      (shim/timing.ts). Where the engine writes versions and record atomically, the versions
  *      go with the record in step 4; elsewhere the intent carries the values (a redo log), and
  *      the versions are written after step 5. Either way a commit waits for two round trips.
- *      (A commit too large for both, on DynamoDB, writes its versions here, then.)
+ *      (A commit too large for both, on DynamoDB, writes its versions here, then.) Where the
+ *      engine applies the write of step 4 by a clock of its own (a Redis script reads TIME),
+ *      there is no intent: storage refuses a record past the intent deadline, and a txid a
+ *      look-up refused (shim/commit-learning.ts), itself; one round trip in all.
  *   3. a serializable transaction claims every key it read or writes, validating its reads
  *      (shim/claims.ts; a conflict aborts it before anything is visible); a transaction begun
  *      with an idempotency key claims it, with its result (shim/idempotency.ts), so that no
@@ -28,12 +31,14 @@ import type { CommitRecord, StorageAdapter, VersionWrite } from '../adapters/con
 import { Isolation } from '../wire/api.js';
 import type { VersionCache } from './cache.js';
 import { acquireClaims, type ClaimContext, keyUsesOf, releaseClaims } from './claims.js';
-import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
-import { AftError, ErrorCode, StorageUnavailableError } from './errors.js';
+import { CommitError, CommitFailure } from './commit-errors.js';
+import { type Decided, markAborted } from './commit-outcome.js';
+import { checkOwnRecord, putRecord } from './commit-record.js';
+import { AftError, ErrorCode } from './errors.js';
 import { type GuardedStorage, guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
-import { encodeIntent, INTENTS_NAMESPACE, intentMayHoldValues } from './intents.js';
+import { encodeIntent, INTENTS_NAMESPACE, intentMayHoldValues, writesWithoutIntents } from './intents.js';
 import type { Metadata } from './metadata.js';
 import type { NodeMetrics } from './telemetry.js';
 import { orphanAfterMs, type Timing } from './timing.js';
@@ -81,35 +86,9 @@ export async function validateReadOnly(txn: Transaction, context: CommitContext)
   await releaseClaims(holder, held, false, claims);
 }
 
+export { CommitError, CommitFailure } from './commit-errors.js';
 /** The namespace of commit intents: id = version id (shim/intents.ts). */
 export { INTENTS_NAMESPACE };
-
-/**
- * Where a failed commit stands. VERSIONS_FAILED: no commit record was attempted, so the
- * transaction can be aborted safely. OUTCOME_UNKNOWN: the commit record write failed and may
- * or may not have landed, so the transaction must not be reported aborted; repeating the
- * commit resolves it (the record write is idempotent).
- */
-export const CommitFailure = {
-  VERSIONS_FAILED: 'versions_failed',
-  /** A step took past its deadline (or the node was not live): aborted before any record. */
-  DEADLINE_PASSED: 'deadline_passed',
-  /** Someone judged the commit dead and took its record id with an abort marker first. */
-  JUDGED_DEAD: 'judged_dead',
-  OUTCOME_UNKNOWN: 'outcome_unknown',
-} as const;
-export type CommitFailure = (typeof CommitFailure)[keyof typeof CommitFailure];
-
-export class CommitError extends StorageUnavailableError {
-  override readonly name: string = 'CommitError';
-  constructor(
-    readonly failure: CommitFailure,
-    message: string,
-    cause: unknown,
-  ) {
-    super(message, { cause });
-  }
-}
 
 /**
  * The clock follows learned commits only up to now + the allowed skew (docs/protocol.md,
@@ -153,12 +132,14 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   }
 
   const record: CommitRecord = { versionId, txid: txn.txid, writeSet, deleted };
+  const fits = storage.fitsVersionsAndRecord?.(versions, record) ?? true;
+  // Where the engine applies the write by its own clock, it refuses a record past the intent
+  // deadline itself: no intent, one round trip (step 4 alone).
+  const termed = writesWithoutIntents(storage) && fits;
   // Where the engine writes several items atomically and these fit, the versions go with the
   // record in step 4 (one round trip fewer).
   const atomicVersions =
-    versions.length > 0 &&
-    storage.putVersionsAndRecord !== undefined &&
-    (storage.fitsVersionsAndRecord?.(versions, record) ?? true)
+    versions.length > 0 && (termed || (storage.putVersionsAndRecord !== undefined && fits))
       ? versions
       : undefined;
   // Elsewhere (no atomic write, or one too small for these) the intent carries the values,
@@ -169,9 +150,9 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       ? versions
       : undefined;
   // The versions this commit may have stored before its record: what an abort deletes.
-  const storedEarly = redoVersions ? [] : versions;
+  const storedEarly = redoVersions || termed ? [] : versions;
 
-  if (!txn.versionsDurable) {
+  if (!txn.versionsDurable && !termed) {
     try {
       // Every commit that may write a record has an intent first, even one with no versions:
       // the intents are how other nodes find, and settle, the commits still in flight.
@@ -240,9 +221,10 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     if (!txn.recordAttempted) {
       // A claim written past this is stood back from by neighbouring epochs' claimants
       // (shim/idempotency.ts), and a record this late would only be marked by others.
-      checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
+      if (termed) checkInTime(txn, context, timing.intentDeadlineMs, 'before writing its record');
+      else checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
       txn.recordAttempted = true;
-      decided = await putRecord(record, atomicVersions, context);
+      decided = await putRecord(record, atomicVersions, termed, context);
     } else if (context.elapsedNow() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
       // Others may be judging this commit dead by now: decide it the way they would.
       decided = await markAborted(storage, versionId);
@@ -250,7 +232,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       // An earlier attempt's outcome is unknown: writing the same record again settles it
       // (with its versions, where they go together: a record alone would name versions that
       // may not be stored).
-      decided = await putRecord(record, atomicVersions, context);
+      decided = await putRecord(record, atomicVersions, termed, context);
     }
   } catch (error) {
     if (error instanceof CommitError) {
@@ -283,7 +265,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   handBack(txn, versionId, true, context);
   if (redoVersions) writeVersionsAfter(txn, redoVersions, context);
   // The intent has done its job; one left behind is deleted by garbage collection.
-  else storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
+  else if (!termed) storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   return record;
 }
 
@@ -368,35 +350,4 @@ function idempotencyClaimOf(txn: Transaction, versionId: string, context: Commit
     result: txn.result === null ? null : Buffer.from(txn.result).toString('base64'),
     committed: false,
   };
-}
-
-/**
- * Writes the record put-if-absent (with `atomicVersions` in the same atomic write, when
- * given); when one is there already, answers what stands there.
- */
-async function putRecord(
-  record: CommitRecord,
-  atomicVersions: readonly VersionWrite[] | undefined,
-  context: CommitContext,
-): Promise<Decided> {
-  const { storage } = context;
-  const created = atomicVersions
-    ? await storage.putVersionsAndRecord!(atomicVersions, record)
-    : await storage.putCommitRecord(record);
-  if (created) return { state: 'committed', record };
-  // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
-  const existing = await storage.getCommitRecord(record.versionId);
-  if (isAbortMarker(existing)) return { state: 'aborted' };
-  checkOwnRecord(existing, record.txid);
-  return { state: 'committed', record: existing! };
-}
-
-/** Version ids embed the txid, so a record under this id from another transaction is a bug. */
-function checkOwnRecord(existing: CommitRecord | undefined, txid: string): void {
-  if (existing?.txid !== txid) {
-    throw new AftError(
-      ErrorCode.INTERNAL,
-      `commit record ${existing?.versionId} belongs to ${existing?.txid}`,
-    );
-  }
 }

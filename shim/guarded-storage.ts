@@ -16,8 +16,10 @@ import type {
   EntryListOptions,
   ListOptions,
   StorageAdapter,
+  TermedWriteOutcome,
   VersionRef,
   VersionWrite,
+  WriteTerms,
 } from '../adapters/contract.js';
 import { AftError, isAbortError, StorageUnavailableError } from './errors.js';
 import { storageStateOf } from './storage-state.js';
@@ -30,6 +32,7 @@ export type StorageOperation =
   | 'putCommitRecord'
   | 'getCommitRecord'
   | 'putVersionsAndRecord'
+  | 'putVersionsAndRecordBy'
   | 'listCommitRecords'
   | 'listCommitRecordIds'
   | 'deleteVersions'
@@ -141,6 +144,12 @@ export class GuardedStorage implements StorageAdapter {
     record: CommitRecord,
     options?: GuardedCallOptions,
   ) => Promise<boolean>;
+  putVersionsAndRecordBy?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    terms: WriteTerms,
+    options?: GuardedCallOptions,
+  ) => Promise<TermedWriteOutcome>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
   readonly maxEntryBytes?: number;
   swapEntry?: (
@@ -173,6 +182,12 @@ export class GuardedStorage implements StorageAdapter {
       this.putVersionsAndRecord = (versions, record, options) =>
         this.call('putVersionsAndRecord', options, (call) =>
           inner.putVersionsAndRecord!(versions, record, call),
+        );
+    }
+    if (inner.putVersionsAndRecordBy) {
+      this.putVersionsAndRecordBy = (versions, record, terms, options) =>
+        this.call('putVersionsAndRecordBy', options, (call) =>
+          inner.putVersionsAndRecordBy!(versions, record, terms, call),
         );
     }
     if (inner.fitsVersionsAndRecord) {

@@ -25,6 +25,17 @@ export interface Intent {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+/**
+ * Whether a commit on this engine may go without an intent: the engine applies its write by
+ * a clock of its own, which refuses a record past its deadline (putVersionsAndRecordBy), and
+ * tells that clock, which every node is held to (shim/membership.ts).
+ */
+export function writesWithoutIntents(
+  storage: Pick<StorageAdapter, 'putVersionsAndRecordBy' | 'time'>,
+): boolean {
+  return storage.putVersionsAndRecordBy !== undefined && storage.time !== undefined;
+}
+
 /** The intent of a commit storing `versions`, with their values when `withValues`. */
 export function encodeIntent(versions: readonly VersionWrite[], withValues: boolean): Uint8Array {
   const keys = versions.map((version) => version.key);

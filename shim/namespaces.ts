@@ -29,6 +29,13 @@ export const NAMESPACES = {
    * `{ holder?, last? }`, changed only by swapEntry (shim/claims.ts).
    */
   claims: 'claims',
+  /**
+   * Transactions judged dead with no intent to mark: id = txid, value JSON `{ atMs }`. A
+   * commit written without an intent (putVersionsAndRecordBy) is refused while its txid is
+   * here (shim/commit.ts, shim/commit-learning.ts); the collector deletes them after the
+   * outcome retention.
+   */
+  refusals: 'refusals',
 } as const;
 
 export const MEMBERS_NAMESPACE = NAMESPACES.members;
@@ -38,4 +45,5 @@ export const CLUSTER_NAMESPACE = NAMESPACES.cluster;
 export const COLLECTED_NAMESPACE = NAMESPACES.gcCollected;
 export const OBSERVATIONS_NAMESPACE = NAMESPACES.gcObservations;
 export const LEASE_NAMESPACE = NAMESPACES.gcLease;
+export const REFUSALS_NAMESPACE = NAMESPACES.refusals;
 export const CLAIMS_NAMESPACE = NAMESPACES.claims;

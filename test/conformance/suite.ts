@@ -578,6 +578,45 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'versions and a record by the engine’s clock, where the adapter has it: all or nothing; taken, refused by an entry, or late, nothing lands',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.putVersionsAndRecordBy) return;
+      assert.ok(adapter.time, 'an adapter that writes by its clock tells it');
+      const engineMs = await adapter.time();
+      const unless = { namespace: 'refusals', id: 'tx-refused' };
+      const write = (versionId: string, key: string, deadlineMs: number, id = 'tx-ok') =>
+        adapter.putVersionsAndRecordBy!(
+          [{ key, versionId, value: bytes(`${key} at ${versionId}`) }],
+          record(versionId, [key]),
+          {
+            deadlineMs,
+            unless: { ...unless, id },
+          },
+        );
+      // Within its deadline: written, versions and record.
+      const v = versionAt(engineMs);
+      assert.equal(await write(v, 'k', engineMs + 60_000), 'created');
+      assert.deepEqual(await adapter.getVersion({ key: 'k', versionId: v }), bytes(`k at ${v}`));
+      assert.deepEqual(await adapter.getCommitRecord(v), record(v, ['k']));
+      // Its id taken (a repeat of a write that landed learns so, even past its deadline).
+      assert.equal(await write(v, 'other', engineMs - 60_000), 'taken');
+      assert.equal(await adapter.getVersion({ key: 'other', versionId: v }), undefined);
+      // Past its deadline by the engine's clock: nothing lands.
+      const late = versionAt(engineMs);
+      assert.equal(await write(late, 'k', engineMs - 1), 'late');
+      assert.equal(await adapter.getCommitRecord(late), undefined);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: late }), undefined);
+      // Refused by an entry: nothing lands.
+      await adapter.putEntry(unless.namespace, unless.id, bytes('{}'));
+      const refused = versionAt(engineMs);
+      assert.equal(await write(refused, 'k', engineMs + 60_000, unless.id), 'refused');
+      assert.equal(await adapter.getCommitRecord(refused), undefined);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: refused }), undefined);
+      assert.deepEqual(await adapter.listCommitRecordIds(undefined), [v]);
+    },
+  },
+  {
     name: 'atomic write race: of many concurrent writers of one id exactly one wins, and only its versions exist',
     needs: ['conditionalWrites'],
     async run(adapter) {

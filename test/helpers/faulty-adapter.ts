@@ -11,6 +11,7 @@ export type FaultOperation =
   | 'putVersions'
   | 'putCommitRecord'
   | 'putVersionsAndRecord'
+  | 'putVersionsAndRecordBy'
   | 'getVersion'
   | 'listCommitRecords'
   | 'listCommitRecordIds';
@@ -45,6 +46,7 @@ export class FaultyAdapter implements StorageAdapter {
     { atomic = true, maxEntryBytes }: { readonly atomic?: boolean; readonly maxEntryBytes?: number } = {},
   ) {
     this.name = `faulty-${inner.name}`;
+    if (inner.time) this.time = (options) => inner.time!(options);
     const largestEntry = maxEntryBytes ?? inner.maxEntryBytes;
     if (largestEntry !== undefined) this.maxEntryBytes = largestEntry;
     if (inner.swapEntry) this.swapEntry = (...args) => inner.swapEntry!(...args);
@@ -60,12 +62,25 @@ export class FaultyAdapter implements StorageAdapter {
         if (fault.phase === 'after') await atomic(versions, record, options);
         return this.fail(fault);
       };
+      if (inner.putVersionsAndRecordBy) {
+        const termed = inner.putVersionsAndRecordBy.bind(inner);
+        this.putVersionsAndRecordBy = async (versions, record, terms, options) => {
+          const fault = this.take('putVersionsAndRecordBy');
+          if (!fault) return termed(versions, record, terms, options);
+          if (fault.phase === 'halfway')
+            await inner.putVersions(versions.slice(0, Math.ceil(versions.length / 2)), options);
+          if (fault.phase === 'after') await termed(versions, record, terms, options);
+          return this.fail(fault);
+        };
+      }
       if (inner.fitsVersionsAndRecord)
         this.fitsVersionsAndRecord = (versions, record) => inner.fitsVersionsAndRecord!(versions, record);
     }
   }
 
   putVersionsAndRecord?: StorageAdapter['putVersionsAndRecord'];
+  putVersionsAndRecordBy?: StorageAdapter['putVersionsAndRecordBy'];
+  time?: StorageAdapter['time'];
   fitsVersionsAndRecord?: StorageAdapter['fitsVersionsAndRecord'];
   readonly maxEntryBytes?: number;
 

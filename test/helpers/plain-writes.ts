@@ -10,7 +10,12 @@ import type { StorageAdapter } from '../../adapters/contract.js';
 export function withoutAtomicWrites<T extends StorageAdapter>(adapter: T): T {
   return new Proxy(adapter, {
     get(target, property, receiver) {
-      if (property === 'putVersionsAndRecord' || property === 'fitsVersionsAndRecord') return undefined;
+      if (
+        property === 'putVersionsAndRecord' ||
+        property === 'putVersionsAndRecordBy' ||
+        property === 'fitsVersionsAndRecord'
+      )
+        return undefined;
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -4,7 +4,7 @@
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';
 import { type RunningShim, startShim } from '../../server/start.js';
-import { INTENTS_NAMESPACE } from '../../shim/intents.js';
+import { INTENTS_NAMESPACE, writesWithoutIntents } from '../../shim/intents.js';
 import { eventually } from '../helpers/eventually.js';
 import { FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { errorCodeOf, type HttpAnswer, httpClient } from '../helpers/http.js';
@@ -422,7 +422,12 @@ export function registerRestApiSuite(
       const atomic = storage.putVersionsAndRecord !== undefined;
       storage.arm(
         atomic
-          ? { operation: 'putVersionsAndRecord', phase: 'before', effect: 'throw' }
+          ? {
+              // With no intent where the engine applies the write by its clock (Redis).
+              operation: writesWithoutIntents(storage) ? 'putVersionsAndRecordBy' : 'putVersionsAndRecord',
+              phase: 'before',
+              effect: 'throw',
+            }
           : { operation: 'putEntry', namespace: INTENTS_NAMESPACE, phase: 'before', effect: 'throw' },
       );
       expectError(

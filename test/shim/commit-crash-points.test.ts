@@ -41,10 +41,11 @@ class TooSmallAtomicWrites extends MemoryAdapter {
 }
 
 /** How a commit writes its versions: see the header. */
-type Shape = 'redo' | 'atomic' | 'versions first';
+type Shape = 'redo' | 'atomic' | 'versions first' | 'no intent';
 
 function storeFor(shape: Shape): StorageAdapter {
   if (shape === 'redo') return new FileAdapter({ directory: tempDir() });
+  if (shape === 'no intent') return new MemoryAdapter({ clock: Date.now });
   return shape === 'atomic' ? new MemoryAdapter() : new TooSmallAtomicWrites();
 }
 
@@ -131,6 +132,17 @@ const VERSIONS_FIRST_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putCommitRecord', phase: 'after' }, committed: true, intent: true },
 ];
 
+/**
+ * Versions and record in one write the engine applies by its clock, with no intent (a Redis
+ * script). Halfway (a script refused midway: Redis before 7, out of memory) leaves versions
+ * no record names and no intent either: never visible, and left behind in storage.
+ */
+const NO_INTENT_CRASH_POINTS: readonly CrashPoint[] = [
+  { fault: { operation: 'putVersionsAndRecordBy', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putVersionsAndRecordBy', phase: 'halfway' }, committed: false, intent: false },
+  { fault: { operation: 'putVersionsAndRecordBy', phase: 'after' }, committed: true, intent: false },
+];
+
 /** The same, where versions and record go in one atomic write (halfway: a script refused midway). */
 const ATOMIC_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
@@ -145,6 +157,7 @@ describe('a node dying at each point of a commit', () => {
     ...REDO_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'redo' as const })),
     ...ATOMIC_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'atomic' as const })),
     ...VERSIONS_FIRST_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'versions first' as const })),
+    ...NO_INTENT_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'no intent' as const })),
   ]);
   it.each(cases)(
     'dies $fault.phase $fault.operation (writes carried by the commit: $carried; $shape): all or nothing is visible',
@@ -254,13 +267,18 @@ describe('a storage failure at each point of a commit', () => {
     ['before', 'putVersionsAndRecord'],
     ['halfway', 'putVersionsAndRecord'],
     ['after', 'putVersionsAndRecord'],
+    ['before', 'putVersionsAndRecordBy'],
+    ['halfway', 'putVersionsAndRecordBy'],
+    ['after', 'putVersionsAndRecordBy'],
   ] as const)(
     'the commit record write fails %s landing (%s): outcome unknown until the commit is repeated',
     async (phase, operation) => {
-      const { inner, storage, node, txid } = await setUp(
-        false,
-        operation === 'putVersionsAndRecord' ? 'atomic' : 'redo',
-      );
+      const shapes = {
+        putCommitRecord: 'redo',
+        putVersionsAndRecord: 'atomic',
+        putVersionsAndRecordBy: 'no intent',
+      } as const;
+      const { inner, storage, node, txid } = await setUp(false, shapes[operation]);
       storage.arm({ operation, phase, effect: 'throw' });
       const error = await node.commit(txid).catch((caught: unknown) => caught);
       expect((error as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);

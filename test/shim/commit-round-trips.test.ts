@@ -1,5 +1,6 @@
 /**
- * How many storage round trips a commit waits for (issue 16: at most 2 on every engine):
+ * How many storage round trips a commit waits for (issue 16: at most 2 on every engine, 1
+ * where the engine applies versions and record atomically by a clock of its own):
  * every storage call the node makes while a commit of two writes runs, in order, on an engine
  * with putVersionsAndRecord (the intent, then versions and record in one write) and on one
  * without (the intent carrying the values, then the record; the versions are written after
@@ -97,6 +98,28 @@ describe('a commit whose values are too large for one entry, on an engine withou
       calls.length = 0;
       await node.commit(txid);
       expect(calls).toEqual(['putEntry', 'putVersions', 'putCommitRecord', 'deleteEntries']);
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe('a commit on an engine that applies its write by a clock of its own (Redis)', () => {
+  it('waits for 1 storage call, and writes no intent', async () => {
+    const memory = new MemoryAdapter({ clock: Date.now });
+    const { adapter, calls } = recording(memory, true);
+    const node = await ShimNode.open({ storage: adapter, localGcIntervalMs: 60_000 });
+    try {
+      const txid = node.begin().txid;
+      node.write(txid, [
+        { key: 'a', value: encoder.encode('1') },
+        { key: 'b', value: null },
+      ]);
+      calls.length = 0;
+      const { version } = await node.commit(txid);
+      expect(calls).toEqual(['putVersionsAndRecordBy']);
+      expect(await memory.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+      expect(await memory.getVersion({ key: 'a', versionId: version! })).toEqual(encoder.encode('1'));
     } finally {
       await node.close();
     }
