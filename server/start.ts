@@ -117,6 +117,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
       membership?.noteActivity();
       gcLoop?.noteActivity();
     },
+    onBegin: () => commitStreams?.noteServing(),
     liveness: () => membership?.liveness(),
   });
   const shimNode = node;
@@ -184,6 +185,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
     learn: (records) => shimNode.learnPushedCommits(records),
     maxLineBytes: maxJsonBodyBytes(config),
     idleTimeoutMs: config.httpRequestTimeoutMs,
+    idlePaceMs: config.idlePushPaceMs,
     logger,
     isShuttingDown: () => shuttingDown,
   });

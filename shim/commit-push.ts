@@ -49,8 +49,16 @@ export interface CommitPushOptions {
   readonly now?: () => number;
 }
 
+/** A peer that asked for a slower pace: what waits for it, and when it last got a batch. */
+interface PacedPeer {
+  pending: CommitRecord[];
+  lastSentMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class CommitPush {
   private queued: CommitRecord[] = [];
+  private readonly paced = new Map<string, PacedPeer>();
   private scheduled = false;
   private lastFlushMs = Number.NEGATIVE_INFINITY;
   /** How busy this node's event loop is, smoothed over the batches (0 to 1). */
@@ -87,13 +95,38 @@ export class CommitPush {
     const records = this.queued;
     this.queued = [];
     this.scheduled = false;
+    const intervalMs = this.intervalMs();
     for (const url of this.options.peers()) {
-      this.options.transport
-        .pushCommits(url, records)
-        .catch((error: unknown) =>
-          this.options.logger?.debug({ err: error, peer: url }, 'commit push failed'),
-        );
+      const paceMs = this.options.transport.paceOf?.(url) ?? 0;
+      const peer = this.paced.get(url);
+      if (paceMs <= intervalMs && peer === undefined) this.send(url, records);
+      else this.hold(url, records, paceMs);
     }
+  }
+
+  /**
+   * Keeps `records` for a peer that asked for a pace slower than this node's: sent together
+   * once the pace has passed since its last batch (at once if it no longer asks for one).
+   */
+  private hold(url: string, records: readonly CommitRecord[], paceMs: number): void {
+    let peer = this.paced.get(url);
+    if (!peer) {
+      peer = { pending: [], lastSentMs: this.now(), timer: undefined };
+      this.paced.set(url, peer);
+    }
+    peer.pending.push(...records);
+    if (peer.timer !== undefined) return;
+    const waitMs = Math.max(0, peer.lastSentMs + paceMs - this.now());
+    peer.timer = setTimeout(() => {
+      this.paced.delete(url);
+      this.send(url, peer.pending);
+    }, waitMs).unref();
+  }
+
+  private send(url: string, records: readonly CommitRecord[]): void {
+    this.options.transport
+      .pushCommits(url, records)
+      .catch((error: unknown) => this.options.logger?.debug({ err: error, peer: url }, 'commit push failed'));
   }
 }
 

@@ -63,6 +63,11 @@ export interface ShimConfig {
   readonly pullIntervalMs: number;
   /** The longest wait between pulls while nothing happens (shim/idle-backoff.ts). */
   readonly idlePullIntervalMs: number;
+  /**
+   * The pace a node that began no transaction for a second asks its peers for: at most one
+   * batch of pushed commits this often (server/http/commit-stream.ts); 0: none.
+   */
+  readonly idlePushPaceMs: number;
   /** The most two nodes' clocks may disagree (shim/timing.ts); every node and `aft gc` alike. */
   readonly maxClockSkewMs: number;
   /** How long commit records stay, so a repeated commit is answered from storage. */
@@ -316,6 +321,14 @@ export const SETTINGS: readonly ShimSetting[] = [
     '30000',
     'the longest wait between pulls while nothing happens: an idle node doubles its wait up to this (at or under the pull interval: no backing off)',
     parsers.integer(10, 600_000),
+  ),
+  setting(
+    'idlePushPaceMs',
+    'AFT_IDLE_PUSH_PACE_MS',
+    '--idle-push-pace-ms <n>',
+    '100',
+    'a node that began no transaction for a second asks its peers to push it commits at most this often (each batch wakes it); back at their pace at its next begin; 0: never',
+    parsers.integer(0, 1000),
   ),
   setting(
     'maxClockSkewMs',

@@ -87,6 +87,8 @@ export interface ShimNodeOptions {
   readonly onCommitted?: (record: CommitRecord) => void;
   /** Something happened here: a transaction began, or a pushed commit was learned (membership's idle pace). */
   readonly onActivity?: () => void;
+  /** A transaction began here (the commit streams' idle pace: server/http/commit-stream.ts). */
+  readonly onBegin?: () => void;
   /**
    * Why this node cannot vouch that it is a live member right now (membership's heartbeat
    * freshness), if so: a commit then stops before its record (docs/protocol.md).
@@ -133,6 +135,7 @@ export class ShimNode {
   readonly timing: Timing;
   private readonly onCommitted: ((record: CommitRecord) => void) | undefined;
   private readonly onActivity: (() => void) | undefined;
+  private readonly onBegin: (() => void) | undefined;
   private readonly learner: CommitLearner;
   private readonly readContext: ReadContext;
   private fencedReason: string | undefined;
@@ -163,6 +166,7 @@ export class ShimNode {
     });
     this.onCommitted = options.onCommitted;
     this.onActivity = options.onActivity;
+    this.onBegin = options.onBegin;
     this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     this.commitContext = {
       storage: this.storage,
@@ -384,6 +388,7 @@ export class ShimNode {
     }
     const timeoutMs = checkTimeout(options.timeoutMs, this.limits);
     this.noteActivity();
+    this.onBegin?.();
     const txn = new Transaction(
       this.txids.next(),
       this.now(),

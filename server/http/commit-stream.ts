@@ -73,19 +73,60 @@ export interface CommitStreamOptions {
   readonly idleTimeoutMs: number;
   readonly logger: NodeLogger;
   readonly isShuttingDown: () => boolean;
+  /**
+   * The pace an idle node asks its peers for: at most one batch this often on each stream.
+   * A node that serves no transaction learns commits only to be ready for the next one, so
+   * it wakes ten times a second rather than a hundred (each wake-up costs more than the
+   * records it brings). 0 asks for none. @default 100
+   */
+  readonly idlePaceMs?: number;
+  /** A node that began no transaction for this long is idle. @default 1000 */
+  readonly idleAfterMs?: number;
 }
 
 export interface CommitStreams {
   /** How many streams are open now. */
   readonly open: number;
+  /** This node began a transaction: its peers push at their own pace again. */
+  noteServing(): void;
   /** Closes every stream (shutdown). */
   close(): void;
+}
+
+/** The line a receiver writes back on a stream to set its sender's pace (ms; 0: none). */
+export function encodePace(paceMs: number): string {
+  return `${JSON.stringify({ paceMs })}\n`;
+}
+
+/** The pace a receiver's line asks for, or undefined when the line is not one. */
+export function decodePace(line: string): number | undefined {
+  try {
+    const { paceMs } = JSON.parse(line) as { paceMs?: unknown };
+    return typeof paceMs === 'number' && Number.isFinite(paceMs) && paceMs >= 0 ? paceMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Takes commit streams on `server`'s upgrade requests; other upgrades are refused. */
 export function acceptCommitStreams(server: Server, options: CommitStreamOptions): CommitStreams {
   /** Each open stream, and when it last carried bytes (performance.now()). */
   const sockets = new Map<Socket, { lastDataMs: number }>();
+  const idlePaceMs = options.idlePaceMs ?? 100;
+  const idleAfterMs = options.idleAfterMs ?? 1000;
+  let lastServedMs = performance.now();
+  // Whether the peers were asked for the idle pace (each stream hears it once, and again
+  // when it changes).
+  let paced = false;
+  const tellAll = (paceMs: number) => {
+    for (const socket of sockets.keys()) if (socket.writable) socket.write(encodePace(paceMs));
+  };
+  // Checked as batches arrive: an idle node has nothing else to check it on.
+  const onBatch = () => {
+    if (paced || idlePaceMs <= 0 || performance.now() - lastServedMs < idleAfterMs) return;
+    paced = true;
+    tellAll(idlePaceMs);
+  };
   // A stream with nothing for idleTimeoutMs is closed by one sweep of them all, not by a
   // timer of its socket's own: Node re-arms a socket's timer on every read, which cost a node
   // learning its peers' commits a twentieth of its CPU. Closed between 1 and 1.25 times the
@@ -115,13 +156,19 @@ export function acceptCommitStreams(server: Server, options: CommitStreamOptions
       }
     });
     socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${COMMIT_STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${COMMIT_STREAM_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n${paced ? encodePace(idlePaceMs) : ''}`,
     );
-    readLines(socket, head, options, stream);
+    readLines(socket, head, options, stream, onBatch);
   });
   return {
     get open() {
       return sockets.size;
+    },
+    noteServing() {
+      lastServedMs = performance.now();
+      if (!paced) return;
+      paced = false;
+      tellAll(0);
     },
     close() {
       for (const socket of sockets.keys()) socket.destroy();
@@ -158,6 +205,7 @@ function readLines(
   head: Buffer,
   options: CommitStreamOptions,
   stream: { lastDataMs: number },
+  onBatch: () => void,
 ): void {
   const { logger } = options;
   let partial: Buffer[] = [];
@@ -169,6 +217,7 @@ function readLines(
   const onLine = (line: string) => {
     const records = decodeCommitBatch(line);
     if (!records) return close('a line is not a batch of commit records');
+    onBatch();
     // Called from a socket's data event: an exception here would end the process.
     try {
       options.learn(records);

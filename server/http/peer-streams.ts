@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { NodeLogger } from '../../shim/telemetry.js';
 import { COMMIT_STREAM_PROTOCOL, PATHS } from '../../wire/api.js';
+import { decodePace } from './commit-stream.js';
 
 export interface PeerStreamsOptions {
   /** The peer credential; undefined while it is not known yet (no stream is opened then). */
@@ -39,8 +40,14 @@ type StreamState =
 /** What `send` did with a batch. */
 export type SendOutcome = 'sent' | 'dropped' | 'no-stream';
 
+/** The longest pace a peer may ask for: past it, its batches wait no longer. */
+export const MAX_PACE_MS = 1000;
+const MAX_PACE_LINE = 256;
+
 export class PeerStreams {
   private readonly streams = new Map<string, StreamState>();
+  /** The pace each peer asked for on its open stream. */
+  private readonly paces = new Map<string, number>();
   private closed = false;
   private readonly now: () => number;
 
@@ -80,6 +87,29 @@ export class PeerStreams {
     }
     this.connect(peerUrl);
     return 'no-stream';
+  }
+
+  /**
+   * The least time between two batches `peerUrl` asked for on its stream (an idle peer asks
+   * to be woken less often), capped at MAX_PACE_MS; 0 when it asked for none.
+   */
+  paceOf(peerUrl: string): number {
+    return this.paces.get(peerUrl) ?? 0;
+  }
+
+  private readPaces(peerUrl: string, socket: Socket): void {
+    let partial = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      // A peer that writes more than pace lines is not one to buffer for.
+      if (partial.length > MAX_PACE_LINE) return socket.destroy();
+      for (const line of lines) {
+        const paceMs = decodePace(line);
+        if (paceMs !== undefined) this.paces.set(peerUrl, Math.min(paceMs, MAX_PACE_MS));
+      }
+    });
   }
 
   /** Closes every stream; none is opened after. */
@@ -122,9 +152,10 @@ export class PeerStreams {
       socket.on('error', () => socket.destroy());
       socket.once('close', () => {
         if (this.streams.get(peerUrl) === open) this.streams.delete(peerUrl);
+        this.paces.delete(peerUrl);
       });
-      // The peer writes nothing on a stream; whatever comes is read and dropped.
-      socket.resume();
+      // The peer writes back only the pace it asks for, a line now and then.
+      this.readPaces(peerUrl, socket);
       this.streams.set(peerUrl, open);
     });
     req.on('response', (res) => {

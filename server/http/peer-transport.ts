@@ -69,6 +69,9 @@ export function httpPeerTransport(options: HttpPeerTransportOptions): HttpPeerTr
       });
       if (answer.status !== 200) throw new Error(`the peer answered ${answer.status} to a push`);
     },
+    paceOf(peerUrl) {
+      return streams?.paceOf(peerUrl) ?? 0;
+    },
     async probe(peerUrl, timeoutMs) {
       const token = options.token();
       const answer = await send({

@@ -13,9 +13,11 @@ import { MemoryAdapter } from '../../adapters/memory.js';
 import {
   acceptCommitStreams,
   decodeCommitBatch,
+  decodePace,
   encodeCommitBatch,
+  encodePace,
 } from '../../server/http/commit-stream.js';
-import { PeerStreams } from '../../server/http/peer-streams.js';
+import { MAX_PACE_MS, PeerStreams } from '../../server/http/peer-streams.js';
 import { type RunningShim, startShim } from '../../server/start.js';
 import { formatVersionId, TxidGenerator } from '../../shim/ids.js';
 import { silentLogger } from '../../shim/telemetry.js';
@@ -175,6 +177,8 @@ describe('the commit stream route', () => {
       await strict.ready;
       const socket = socketOf(await openStream(strict.url, { authorization: 'Bearer peer-token' }));
       socket.on('error', () => undefined);
+      // A sender reads what the receiver writes back (the pace it asks for once idle).
+      socket.resume();
       const closed = new Promise((resolve) => socket.once('close', resolve));
       for (let i = 0; i < 15; i += 1) {
         socket.write('[]\n');
@@ -414,6 +418,75 @@ describe('the sending end', () => {
     } finally {
       streams.close();
     }
+  });
+});
+
+describe('the idle pace', () => {
+  it('a node that began nothing for a while asks its peers to push less often, and a begin asks them back', async () => {
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    const learned: string[] = [];
+    const receiver = acceptCommitStreams(server, {
+      authorize: () => undefined,
+      learn: (records) => learned.push(...records.map((record) => record.versionId)),
+      maxLineBytes: 1024 * 1024,
+      idleTimeoutMs: 10_000,
+      logger: silentLogger,
+      isShuttingDown: () => false,
+      idlePaceMs: 250,
+      idleAfterMs: 50,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const sender = new PeerStreams({ token: () => 'peer-token' });
+    const batch = () => {
+      const record = peerRecord(Date.now(), ['k']);
+      return { line: encodeCommitBatch([record]), versionId: record.versionId };
+    };
+    try {
+      expect(sender.send(url, batch().line)).toBe('no-stream');
+      await eventually(
+        () => sender.openCount,
+        (count) => count === 1,
+      );
+      // Serving: no pace asked.
+      receiver.noteServing();
+      const first = batch();
+      expect(sender.send(url, first.line)).toBe('sent');
+      await eventually(
+        () => learned,
+        (versions) => versions.includes(first.versionId),
+      );
+      expect(sender.paceOf(url)).toBe(0);
+      // Idle past 50 ms: the next batch it takes, it asks for 250 ms.
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(sender.send(url, batch().line)).toBe('sent');
+      expect(
+        await eventually(
+          () => sender.paceOf(url),
+          (paceMs) => paceMs === 250,
+        ),
+      ).toBe(250);
+      // A transaction begins there: the pace is lifted.
+      receiver.noteServing();
+      expect(
+        await eventually(
+          () => sender.paceOf(url),
+          (paceMs) => paceMs === 0,
+        ),
+      ).toBe(0);
+    } finally {
+      sender.close();
+      receiver.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('decodes only a pace line, and caps what a sender honours', () => {
+    expect(decodePace(encodePace(100).trim())).toBe(100);
+    for (const line of ['', 'x', '{"paceMs":-1}', '{"paceMs":"5"}', '[1]', 'null']) {
+      expect(decodePace(line)).toBeUndefined();
+    }
+    expect(MAX_PACE_MS).toBe(1000);
   });
 });
 

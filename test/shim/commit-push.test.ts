@@ -159,4 +159,36 @@ describe('CommitPush', () => {
     expect(calls).toBe(2);
     expect(logged).toEqual(['commit push failed']);
   });
+
+  it('holds a peer that asked for a slower pace to one batch per pace, with every record, and the others to the interval', async () => {
+    const { pushes, transport } = recordingTransport();
+    const paces = new Map([['idle', 400]]);
+    const paced: PeerTransport = { ...transport, paceOf: (peer) => paces.get(peer) ?? 0 };
+    const push = new CommitPush({ peers: () => ['busy', 'idle'], transport: paced, batchMs: 10 });
+    const startedMs = performance.now();
+    for (let n = 1; n <= 5; n += 1) {
+      push.push(record(n));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    // The busy peer got each commit in its own batch; the idle one nothing yet.
+    const to = (peer: string) => pushes.filter((p) => p.peer === peer);
+    expect(to('busy').flatMap((p) => p.versions)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5']);
+    expect(to('busy').length).toBeGreaterThan(1);
+    expect(to('idle')).toEqual([]);
+    // Then all five in one batch, a pace after the first.
+    await eventually(
+      () => to('idle').length,
+      (count) => count === 1,
+    );
+    expect(to('idle')[0]!.versions).toEqual(['v1', 'v2', 'v3', 'v4', 'v5']);
+    expect(to('idle')[0]!.atMs - startedMs).toBeGreaterThanOrEqual(390);
+    // It asks for no pace any more (it began serving): after what waits, batches as the others'.
+    paces.delete('idle');
+    push.push(record(6));
+    await eventually(
+      () => to('idle').length,
+      (count) => count === 2,
+    );
+    expect(to('idle')[1]!.versions).toEqual(['v6']);
+  });
 });
