@@ -99,6 +99,19 @@ end
 return 0`;
 
 /**
+ * The end of both commit scripts: the versions (KEYS[first] on, each with its ARGV), then the
+ * bucket, and the record last, so a script refused midway never leaves a record without them.
+ */
+const writeVersionsThenRecord = (first: number) => `
+for i = ${first}, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i])
+end
+redis.call('ZADD', KEYS[3], 0, ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1`;
+
+/**
  * KEYS: the bucket's record hash and id index, the bucket index, then one key per version;
  * ARGV: the version id, the record, the bucket, then the versions' bytes. Checks first and
  * writes the record last: a write refused halfway (out of memory) leaves versions without a
@@ -108,13 +121,7 @@ const PUT_VERSIONS_AND_RECORD_SCRIPT = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return 0
 end
-for i = 4, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i])
-end
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return 1`;
+${writeVersionsThenRecord(4)}`;
 
 /**
  * putVersionsAndRecordBy: as above, with the refusals hash as KEYS[4] and the refused txid as
@@ -135,13 +142,7 @@ local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[#KEYS + 1]) then
   return 3
 end
-for i = 5, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i])
-end
-redis.call('ZADD', KEYS[3], 0, ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return 1`;
+${writeVersionsThenRecord(5)}`;
 
 const TERMED_OUTCOMES: Readonly<Record<number, TermedWriteOutcome>> = {
   0: TermedWriteOutcome.TAKEN,

@@ -79,3 +79,11 @@ export async function commitWithHeldRecord({
   await holding.waitForHeld();
   return { txid, commit };
 }
+
+/** What `node` reads for `key` in a transaction of its own (undefined: nothing). */
+export async function valueOn(node: ShimNode, key: string): Promise<string | undefined> {
+  const txid = node.begin().txid;
+  const [item] = await node.read(txid, [key]);
+  node.abort(txid);
+  return item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
+}

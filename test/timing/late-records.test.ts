@@ -12,17 +12,16 @@ import { ErrorCode, StorageUnavailableError, TransactionLostError } from '../../
 import { type CommitResult, ShimNode } from '../../shim/node.js';
 import { knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
-import { commitWithHeldRecord, nodesWithHeldStorage, RECORD_WRITES, TEST_TIMING } from './held-commit.js';
+import {
+  commitWithHeldRecord,
+  nodesWithHeldStorage,
+  RECORD_WRITES,
+  TEST_TIMING,
+  valueOn,
+} from './held-commit.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const TIMING = TEST_TIMING;
-
-async function valueOn(node: ShimNode, key: string): Promise<string | undefined> {
-  const txid = node.begin().txid;
-  const [item] = await node.read(txid, [key]);
-  node.abort(txid);
-  return item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
-}
 
 describe('late commit records', () => {
   let clock: number;

@@ -18,17 +18,10 @@ import { ShimNode } from '../../shim/node.js';
 import { knownLagMs } from '../../shim/timing.js';
 import { eventually } from '../helpers/eventually.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
-import { TEST_TIMING } from './held-commit.js';
+import { TEST_TIMING, valueOn } from './held-commit.js';
 
 const encoder = new TextEncoder();
 const TIMING = TEST_TIMING;
-
-async function valueOn(node: ShimNode, key: string): Promise<string | undefined> {
-  const txid = node.begin().txid;
-  const [item] = await node.read(txid, [key]);
-  node.abort(txid);
-  return item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
-}
 
 describe('commits with no intent', () => {
   let clock: number;
