@@ -19,6 +19,8 @@
  * - with the number of peers past `maxPushesPerSecond` / 100 of them: in a tier of n busy
  *   nodes each receives n − 1 pushes per interval, so a node then receives at most that many
  *   pushes a second in all, however large the tier.
+ * And per peer: one that serves nothing asks for a slower pace (server/http/commit-stream.ts,
+ * "the idle pace"), and gets one batch per pace, with every record of it.
  */
 import type { CommitRecord } from '../adapters/contract.js';
 import type { PeerTransport } from './peer-transport.js';
@@ -49,16 +51,10 @@ export interface CommitPushOptions {
   readonly now?: () => number;
 }
 
-/** A peer that asked for a slower pace: what waits for it, and when it last got a batch. */
-interface PacedPeer {
-  pending: CommitRecord[];
-  lastSentMs: number;
-  timer: NodeJS.Timeout | undefined;
-}
-
 export class CommitPush {
   private queued: CommitRecord[] = [];
-  private readonly paced = new Map<string, PacedPeer>();
+  /** What waits for each peer that asked for a slower pace (a timer sends it). */
+  private readonly paced = new Map<string, CommitRecord[]>();
   private scheduled = false;
   private lastFlushMs = Number.NEGATIVE_INFINITY;
   /** How busy this node's event loop is, smoothed over the batches (0 to 1). */
@@ -98,29 +94,28 @@ export class CommitPush {
     const intervalMs = this.intervalMs();
     for (const url of this.options.peers()) {
       const paceMs = this.options.transport.paceOf?.(url) ?? 0;
-      const peer = this.paced.get(url);
-      if (paceMs <= intervalMs && peer === undefined) this.send(url, records);
+      if (paceMs <= intervalMs && !this.paced.has(url)) this.send(url, records);
       else this.hold(url, records, paceMs);
     }
   }
 
   /**
-   * Keeps `records` for a peer that asked for a pace slower than this node's: sent together
-   * once the pace has passed since its last batch (at once if it no longer asks for one).
+   * Keeps `records` for a peer that asked for a pace slower than this node's interval: what
+   * comes for it within one pace goes in one batch at the end of it. (A peer that lifted its
+   * pace gets what waits at the end of that pace, then batches at the interval.)
    */
   private hold(url: string, records: readonly CommitRecord[], paceMs: number): void {
-    let peer = this.paced.get(url);
-    if (!peer) {
-      peer = { pending: [], lastSentMs: this.now(), timer: undefined };
-      this.paced.set(url, peer);
+    let pending = this.paced.get(url);
+    if (!pending) {
+      const batch: CommitRecord[] = [];
+      setTimeout(() => {
+        this.paced.delete(url);
+        this.send(url, batch);
+      }, paceMs).unref();
+      this.paced.set(url, batch);
+      pending = batch;
     }
-    peer.pending.push(...records);
-    if (peer.timer !== undefined) return;
-    const waitMs = Math.max(0, peer.lastSentMs + paceMs - this.now());
-    peer.timer = setTimeout(() => {
-      this.paced.delete(url);
-      this.send(url, peer.pending);
-    }, waitMs).unref();
+    for (const record of records) pending.push(record);
   }
 
   private send(url: string, records: readonly CommitRecord[]): void {
