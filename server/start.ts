@@ -93,7 +93,16 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   let peerTokens: readonly string[] | undefined =
     config.peerTokens.length > 0 ? config.peerTokens : undefined;
   const peerToken = (): string | undefined => peerTokens?.[0];
-  const transport = httpPeerTransport({ token: peerToken, logger });
+  const transport = httpPeerTransport({
+    token: peerToken,
+    logger,
+    // A peer that lifts its idle pace began a transaction: what waits for it goes at once.
+    streams: {
+      onPace: (peerUrl, paceMs) => {
+        if (paceMs === 0) push?.release(peerUrl);
+      },
+    },
+  });
   push = new CommitPush({
     peers: () => (peerToken() === undefined ? [] : (membership?.livePeerUrls() ?? [])),
     transport,

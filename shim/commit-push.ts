@@ -53,8 +53,11 @@ export interface CommitPushOptions {
 
 export class CommitPush {
   private queued: CommitRecord[] = [];
-  /** What waits for each peer that asked for a slower pace (a timer sends it). */
-  private readonly paced = new Map<string, CommitRecord[]>();
+  /** What waits for each peer that asked for a slower pace, and the timer that sends it. */
+  private readonly paced = new Map<
+    string,
+    { readonly pending: CommitRecord[]; readonly timer: NodeJS.Timeout }
+  >();
   private scheduled = false;
   private lastFlushMs = Number.NEGATIVE_INFINITY;
   /** How busy this node's event loop is, smoothed over the batches (0 to 1). */
@@ -101,21 +104,28 @@ export class CommitPush {
 
   /**
    * Keeps `records` for a peer that asked for a pace slower than this node's interval: what
-   * comes for it within one pace goes in one batch at the end of it. (A peer that lifted its
-   * pace gets what waits at the end of that pace, then batches at the interval.)
+   * comes for it within one pace goes in one batch at the end of it, or when it lifts its
+   * pace (release).
    */
   private hold(url: string, records: readonly CommitRecord[], paceMs: number): void {
-    let pending = this.paced.get(url);
-    if (!pending) {
-      const batch: CommitRecord[] = [];
-      setTimeout(() => {
-        this.paced.delete(url);
-        this.send(url, batch);
-      }, paceMs).unref();
-      this.paced.set(url, batch);
-      pending = batch;
+    let held = this.paced.get(url);
+    if (!held) {
+      held = { pending: [], timer: setTimeout(() => this.release(url), paceMs).unref() };
+      this.paced.set(url, held);
     }
-    for (const record of records) pending.push(record);
+    for (const record of records) held.pending.push(record);
+  }
+
+  /**
+   * Sends at once what waits for `url`: its pace is over, or it lifted it (it began a
+   * transaction, and wants what it missed now).
+   */
+  release(url: string): void {
+    const held = this.paced.get(url);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.paced.delete(url);
+    this.send(url, held.pending);
   }
 
   private send(url: string, records: readonly CommitRecord[]): void {

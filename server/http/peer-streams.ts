@@ -30,6 +30,8 @@ export interface PeerStreamsOptions {
   readonly retryAfterRefusalMs?: number;
   readonly now?: () => number;
   readonly logger?: NodeLogger;
+  /** A peer asked for a pace on its stream (0: none any more). */
+  readonly onPace?: (peerUrl: string, paceMs: number) => void;
 }
 
 type StreamState =
@@ -106,8 +108,11 @@ export class PeerStreams {
       // A peer that writes more than pace lines is not one to buffer for.
       if (partial.length > MAX_PACE_LINE) return socket.destroy();
       for (const line of lines) {
-        const paceMs = decodePace(line);
-        if (paceMs !== undefined) this.paces.set(peerUrl, Math.min(paceMs, MAX_PACE_MS));
+        const asked = decodePace(line);
+        if (asked === undefined) continue;
+        const paceMs = Math.min(asked, MAX_PACE_MS);
+        this.paces.set(peerUrl, paceMs);
+        this.options.onPace?.(peerUrl, paceMs);
       }
     });
   }

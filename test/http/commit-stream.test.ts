@@ -437,7 +437,11 @@ describe('the idle pace', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const sender = new PeerStreams({ token: () => 'peer-token' });
+    const asked: number[] = [];
+    const sender = new PeerStreams({
+      token: () => 'peer-token',
+      onPace: (_peer, paceMs) => asked.push(paceMs),
+    });
     const batch = () => {
       const record = peerRecord(Date.now(), ['k']);
       return { line: encodeCommitBatch([record]), versionId: record.versionId };
@@ -474,6 +478,8 @@ describe('the idle pace', () => {
           (paceMs) => paceMs === 0,
         ),
       ).toBe(0);
+      // The sender heard both (its node sends what it held at the second: shim/commit-push.ts).
+      expect(asked).toEqual([250, 0]);
     } finally {
       sender.close();
       receiver.close();

@@ -191,4 +191,26 @@ describe('CommitPush', () => {
     );
     expect(to('idle')[1]!.versions).toEqual(['v6']);
   });
+
+  it('sends what waits for a paced peer at once when it lifts its pace, and only once', async () => {
+    const { pushes, transport } = recordingTransport();
+    let paceMs = 300;
+    const paced: PeerTransport = { ...transport, paceOf: () => paceMs };
+    const push = new CommitPush({ peers: () => ['idle'], transport: paced, batchMs: 10 });
+    push.push(record(1));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    push.push(record(2));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(pushes).toEqual([]);
+    const liftedMs = performance.now();
+    paceMs = 0;
+    push.release('idle');
+    expect(pushes.map((p) => p.versions)).toEqual([['v1', 'v2']]);
+    expect(pushes[0]!.atMs - liftedMs).toBeLessThan(50);
+    // Its pace's timer sends nothing more.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(pushes).toHaveLength(1);
+    push.release('idle');
+    expect(pushes).toHaveLength(1);
+  });
 });
