@@ -148,13 +148,13 @@ async function fetchVersion(
 async function fetchFromIntent(
   key: string,
   versionId: string,
-  { cache, storage }: ReadContext,
+  { cache, metrics, storage }: ReadContext,
   signal: AbortSignal | undefined,
 ): Promise<Uint8Array | undefined> {
   const options = signal ? { signal } : {};
-  const value =
-    (await valueFromIntent(storage, key, versionId, options)) ??
-    (await storage.getVersion({ key, versionId }, options));
+  const pending = await valueFromIntent(storage, key, versionId, options);
+  if (pending !== undefined) metrics.readFromIntent?.();
+  const value = pending ?? (await storage.getVersion({ key, versionId }, options));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
 }

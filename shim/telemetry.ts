@@ -19,6 +19,11 @@ export interface NodeMetrics {
   observeCommit(seconds: number): void;
   cacheHit(): void;
   cacheMiss(): void;
+  /**
+   * A committed version read from its commit's intent: its versions were not written yet
+   * (shim/intents.ts). Steadily rising, the collector is behind writing them.
+   */
+  readFromIntent?(): void;
   storageError(operation: string): void;
   /** One call of the storage contract began (what a node costs an engine billed per request). */
   storageCall?(operation: string): void;

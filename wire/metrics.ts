@@ -10,6 +10,7 @@ export const METRIC_NAMES = {
   cacheHits: 'aft_cache_hits_total',
   cacheMisses: 'aft_cache_misses_total',
   cacheHitRatio: 'aft_cache_hit_ratio',
+  readsFromIntents: 'aft_reads_from_intents_total',
   storageErrors: 'aft_storage_errors_total',
   storageCalls: 'aft_storage_calls_total',
   openTransactions: 'aft_open_transactions',

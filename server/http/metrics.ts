@@ -19,6 +19,7 @@ export class PrometheusMetrics implements NodeMetrics {
   private readonly commitSeconds: Histogram;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
+  private readonly readsFromIntents: Counter;
   private readonly storageErrors: Counter<'operation'>;
   private readonly storageCalls: Counter<'operation'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status'>;
@@ -71,6 +72,11 @@ export class PrometheusMetrics implements NodeMetrics {
     this.cacheMisses = new Counter({
       name: METRIC_NAMES.cacheMisses,
       help: 'Version reads that went to storage',
+      registers,
+    });
+    this.readsFromIntents = new Counter({
+      name: METRIC_NAMES.readsFromIntents,
+      help: "Committed versions read from their commit's intent, not written as versions yet",
       registers,
     });
     const hits = this.cacheHits;
@@ -164,6 +170,9 @@ export class PrometheusMetrics implements NodeMetrics {
   }
   cacheMiss(): void {
     this.cacheMisses.inc();
+  }
+  readFromIntent(): void {
+    this.readsFromIntents.inc();
   }
   storageError(operation: string): void {
     this.storageErrors.inc({ operation });

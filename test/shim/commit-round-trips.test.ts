@@ -10,6 +10,7 @@ import type { StorageAdapter } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { INTENTS_NAMESPACE } from '../../shim/commit.js';
 import { ShimNode } from '../../shim/node.js';
+import { noMetrics } from '../../shim/telemetry.js';
 import { eventually } from '../helpers/eventually.js';
 import { HoldingAdapter } from '../helpers/holding-adapter.js';
 
@@ -60,13 +61,22 @@ describe.each([true, false])('a commit of two writes (atomic engine: %s)', (atom
 
       // Both writes are readable from storage at once: a node that loads from it reads them,
       // from the intent while the versions are still on their way.
+      let fromIntents = 0;
+      const metrics = {
+        ...noMetrics,
+        readFromIntent: () => {
+          fromIntents += 1;
+        },
+      };
       const readBoth = async () => {
-        const reader = await ShimNode.open({ storage: memory, localGcIntervalMs: 60_000 });
+        const reader = await ShimNode.open({ storage: memory, localGcIntervalMs: 60_000, metrics });
         const items = await reader.read(reader.begin().txid, ['a', 'b']);
         await reader.close();
         return items.map((item) => decoder.decode(item.value));
       };
       expect(await readBoth()).toEqual(['1', '2']);
+      // Counted where they came from the intent (aft_reads_from_intents_total).
+      expect(fromIntents).toBe(atomic ? 0 : 2);
       if (!atomic) {
         expect(await memory.getVersion({ key: 'a', versionId: version.version! })).toBeUndefined();
         await holding.land('putVersions');
@@ -76,6 +86,7 @@ describe.each([true, false])('a commit of two writes (atomic engine: %s)', (atom
           (intents) => intents.length === 0,
         );
         expect(await readBoth()).toEqual(['1', '2']);
+        expect(fromIntents).toBe(2);
       }
     } finally {
       await node.close();
