@@ -44,8 +44,13 @@ export function encodeIntent(versions: readonly VersionWrite[], withValues: bool
   return textEncoder.encode(JSON.stringify({ keys, values }));
 }
 
+/** An intent as stored: its values still base64. */
+function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } {
+  return JSON.parse(textDecoder.decode(bytes)) as { keys: string[]; values?: string[] };
+}
+
 export function decodeIntent(bytes: Uint8Array): Intent {
-  const parsed = JSON.parse(textDecoder.decode(bytes)) as { keys: string[]; values?: string[] };
+  const parsed = parseIntent(bytes);
   if (parsed.values === undefined) return { keys: parsed.keys };
   return {
     keys: parsed.keys,
@@ -91,7 +96,9 @@ export async function valueFromIntent(
 ): Promise<Uint8Array | undefined> {
   const bytes = await storage.getEntry(INTENTS_NAMESPACE, versionId, options);
   if (bytes === undefined) return undefined;
-  const intent = decodeIntent(bytes);
-  const index = intent.keys.indexOf(key);
-  return index < 0 ? undefined : intent.values?.[index];
+  // Only the value asked for is decoded: a read of one key of a large commit.
+  const { keys, values } = parseIntent(bytes);
+  const index = keys.indexOf(key);
+  const value = index < 0 ? undefined : values?.[index];
+  return value === undefined ? undefined : new Uint8Array(Buffer.from(value, 'base64'));
 }

@@ -1,4 +1,5 @@
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectGarbage } from '../../gc/collector.js';
 import { INTENTS_NAMESPACE } from '../../shim/commit.js';
 import {
   BadRequestError,
@@ -272,6 +273,44 @@ describe('ShimNode commit order, values in the intent', () => {
       ]);
     } finally {
       await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+});
+
+describe('ShimNode versions written after the answer, late', () => {
+  it('are left to the collector once the commit is past the intent deadline: never written late by the node', async () => {
+    let elapsedMs = 0;
+    const storage = new GatedAdapter();
+    const writer = await ShimNode.open({
+      storage,
+      elapsedNow: () => elapsedMs,
+      timing: { intentDeadlineMs: 500, recordDeadlineMs: 1000 },
+    });
+    try {
+      const txid = writer.begin().txid;
+      writer.write(txid, [{ key: 'k', value: bytes('late') }]);
+      const commit = writer.commit(txid);
+      await flush();
+      // The record is held past the intent deadline (within the record deadline), then lands.
+      elapsedMs = 600;
+      storage.release(0);
+      const { version } = await commit;
+      await flush();
+      // No version write follows: one this late could land after the collector deleted it.
+      expect(storage.pending).toBe(0);
+      expect(await storage.inner.getVersion({ key: 'k', versionId: version! })).toBeUndefined();
+      expect((await storage.inner.listEntries(INTENTS_NAMESPACE)).map((intent) => intent.id)).toEqual([
+        version,
+      ]);
+      // Readers read it from the intent; the collector writes it, then deletes the intent.
+      const reader = await ShimNode.open({ storage: storage.inner, limits: { cacheBytes: 0 } });
+      expect(text((await reader.read(reader.begin().txid, ['k']))[0]!.value)).toBe('late');
+      await reader.close();
+      await collectGarbage({ storage: storage.inner });
+      expect(await storage.inner.getVersion({ key: 'k', versionId: version! })).toEqual(bytes('late'));
+      expect(await storage.inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
+    } finally {
+      await writer.close();
     }
   });
 });
