@@ -17,7 +17,10 @@
  *   BENCH_IDLE_WARMUP_SECONDS=45   how long they idle first (past the pull back-off)
  *   BENCH_SERIALIZABLE=off         skip serializable beside read atomic (and one hot key)
  *   BENCH_LEARNING=off             skip what learning a peer's commit costs (1, 2 and 3 nodes, and the
- *                                  learning path in one process)
+ *                                  learning path in one process, and learning on a node that serves);
+ *                                  BENCH_LEARNING=serving runs only the last
+ *   BENCH_SERVING_LEARNED_RATE=7000  commits a second its emulated peers send the node that serves
+ *   BENCH_SERVING_PAIRS=8          pairs of arms (control, learning) there
  *   BENCH_LEARNING_SECONDS=10      seconds of load (and of idle) per node count there
  *   BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for every aft serve it starts
  *
@@ -48,6 +51,7 @@ import {
 import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
 import { benchLearningLoop } from './learning-loop.js';
+import { benchServingLearning } from './learning-serving.js';
 import {
   fmt,
   latencies,
@@ -295,13 +299,24 @@ async function main(): Promise<void> {
         })),
       );
     }
-    if (process.env.BENCH_LEARNING !== 'off') {
+    const learning = process.env.BENCH_LEARNING ?? 'on';
+    if (learning !== 'off' && learning !== 'serving') {
       output.push(
         ...(await benchLearning({
           redisUrl: process.env.AFT_TEST_REDIS_URL!,
           seconds: Number(process.env.BENCH_LEARNING_SECONDS ?? 10),
         })),
         ...(await benchLearningLoop()),
+      );
+    }
+    if (learning !== 'off') {
+      output.push(
+        ...(await benchServingLearning({
+          redisUrl: process.env.AFT_TEST_REDIS_URL!,
+          seconds: Number(process.env.BENCH_LEARNING_SECONDS ?? 10) / 2,
+          rate: Number(process.env.BENCH_SERVING_LEARNED_RATE ?? 7000),
+          pairs: Number(process.env.BENCH_SERVING_PAIRS ?? 8),
+        })),
       );
     }
   } finally {
