@@ -90,21 +90,22 @@ export async function guardStorage<T>(
   metrics.storageCall?.(operation);
   const timeoutMs = guard.timeoutMs;
   const deadline = timeoutMs === undefined ? undefined : sharedDeadline(timeoutMs);
-  const signal =
-    deadline && guard.signal ? AbortSignal.any([guard.signal, deadline]) : (deadline ?? guard.signal);
-  // One logical call may make many requests at once (a listing reads its records in parallel),
-  // each listening on this signal: that is expected, not a leak.
-  if (deadline && guard.signal && signal) setMaxListeners(0, signal);
+  const either = deadline && guard.signal ? eitherAborts(guard.signal, deadline) : undefined;
+  const signal = either?.signal ?? deadline ?? guard.signal;
   const state = storageStateOf(adapter);
   try {
+    // A caller that gave up already makes no call (an engine may not look at its signal first).
+    signal?.throwIfAborted();
     const answer = await call(signal ? { signal } : {});
     state?.answered();
     return answer;
   } catch (error) {
     if (error instanceof AftError) throw error;
-    if (!guard.signal?.aborted) state?.failed(error);
+    // The caller gave up (its client went away): not storage's failure, and its own reason.
+    if (guard.signal?.aborted) throw error;
+    state?.failed(error);
     if (isAbortError(error) || deadline?.aborted) {
-      if (!deadline?.aborted || guard.signal?.aborted) throw error;
+      if (!deadline?.aborted) throw error;
       metrics.storageError(operation);
       throw new StorageUnavailableError(
         `storage (${adapter.name}) did not answer ${operation} within ${guard.timeoutMs} ms`,
@@ -116,8 +117,45 @@ export async function guardStorage<T>(
     throw new StorageUnavailableError(`storage (${adapter.name}) failed in ${operation}: ${reason}`, {
       cause: error,
     });
+  } finally {
+    either?.release();
   }
 }
+
+/**
+ * A signal that aborts with the reason of whichever of `first` and `second` aborts first, and
+ * `release`, which stops listening to them once the call is over. AbortSignal.any did this at
+ * three times the cost, and kept every signal it made a dependant of the shared deadline
+ * until that aborted, seconds later, and then aborted them all, long finished.
+ */
+function eitherAborts(first: AbortSignal, second: AbortSignal): { signal: AbortSignal; release(): void } {
+  if (first.aborted) return { signal: first, release: () => undefined };
+  if (second.aborted) return { signal: second, release: () => undefined };
+  const controller = new AbortController();
+  // One logical call may make many requests at once (a listing reads its records in parallel),
+  // each listening on this signal: that is expected, not a leak.
+  setMaxListeners(0, controller.signal);
+  const onAbort = function (this: AbortSignal) {
+    release();
+    controller.abort(this.reason);
+  };
+  const release = () => {
+    first.removeEventListener('abort', onAbort);
+    second.removeEventListener('abort', onAbort);
+  };
+  // A caller's signal may be passed to many calls at once (a batch read), each listening here
+  // until it ends: expected, not a leak. Said once per signal, not per call.
+  if (!listenedTo.has(first)) {
+    setMaxListeners(0, first);
+    listenedTo.add(first);
+  }
+  first.addEventListener('abort', onAbort);
+  second.addEventListener('abort', onAbort);
+  return { signal: controller.signal, release };
+}
+
+/** Callers' signals whose listener bound was lifted. */
+const listenedTo = new WeakSet<AbortSignal>();
 
 /** Options of one guarded call: the contract's, and a deadline other than the default. */
 export interface GuardedCallOptions extends CallOptions {

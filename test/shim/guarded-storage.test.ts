@@ -3,6 +3,7 @@
  * errors, every call has a deadline, and the node, membership, the collector and the GC lease
  * all call storage through it.
  */
+import { getEventListeners } from 'node:events';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
 import { acquireLease } from '../../gc/lease.js';
@@ -61,6 +62,47 @@ describe('GuardedStorage', () => {
     // And not much after it: a window is 10 ms.
     for (const ms of waited) expect(ms).toBeLessThan(40 + 10 + 200);
     holding.stopHolding();
+  });
+
+  it("a caller's abort rejects with the caller's reason; its deadline still holds beside the caller's signal", async () => {
+    const holding = new HoldingAdapter(new MemoryAdapter());
+    holding.hold('getEntry');
+    const storage = GuardedStorage.of(holding.adapter, { timeoutMs: 30 });
+    const caller = new AbortController();
+    const aborted = storage.getEntry('ns', 'id', { signal: caller.signal }).catch((e: unknown) => e);
+    await holding.waitForHeld(1);
+    caller.abort(new Error('the client went away'));
+    expect(((await aborted) as Error).message).toBe('the client went away');
+    // A caller's signal that never aborts leaves the deadline in charge.
+    await expect(storage.getEntry('ns', 'id', { signal: new AbortController().signal })).rejects.toThrow(
+      /did not answer getEntry within 30 ms/,
+    );
+    // Already aborted: the call is refused with that reason.
+    const gone = new AbortController();
+    gone.abort(new Error('gone before the call'));
+    await expect(storage.getEntry('ns', 'id', { signal: gone.signal })).rejects.toThrow(
+      'gone before the call',
+    );
+    holding.stopHolding();
+  });
+
+  it("stops listening to a caller's signal once each call is over, however many share it", async () => {
+    const storage = GuardedStorage.of(new MemoryAdapter(), { timeoutMs: 1000 });
+    const caller = new AbortController();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      // More calls at once than an EventTarget's default listener bound (10).
+      await Promise.all(
+        Array.from({ length: 25 }, (_, i) => storage.getEntry('ns', `id${i}`, { signal: caller.signal })),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
   it('counts every call by operation, failed ones too', async () => {
