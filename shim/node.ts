@@ -475,7 +475,10 @@ export class ShimNode {
   async read(
     txid: string,
     keys: readonly string[],
-    options: { signal?: AbortSignal } = {},
+    options: {
+      /** Or a function that makes it, called only if the read goes to storage (a cached read does not). */
+      signal?: AbortSignal | (() => AbortSignal);
+    } = {},
   ): Promise<ReadResult[]> {
     const started = performance.now();
     const txn = this.runningTransaction(txid);

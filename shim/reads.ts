@@ -52,7 +52,7 @@ export async function readVersions(
   txn: Transaction,
   keys: readonly string[],
   context: ReadContext,
-  signal: AbortSignal | undefined,
+  signal: SignalSource,
 ): Promise<ReadItem[]> {
   for (let attempt = 1; ; attempt++) {
     const choices = chooseVersions(txn, keys, context.metadata);
@@ -85,7 +85,7 @@ function chooseVersions(txn: Transaction, keys: readonly string[], metadata: Met
 function readChoices(
   choices: readonly ReadChoice[],
   context: ReadContext,
-  signal: AbortSignal | undefined,
+  signal: SignalSource,
 ): Promise<ReadItem[]> {
   const maxBytes = context.limits.maxTransactionBytes;
   let answerBytes = 0;
@@ -100,22 +100,18 @@ function readChoices(
   });
 }
 
-async function readChoice(
-  choice: ReadChoice,
-  context: ReadContext,
-  signal: AbortSignal | undefined,
-): Promise<ReadItem> {
+async function readChoice(choice: ReadChoice, context: ReadContext, signal: SignalSource): Promise<ReadItem> {
   const { key, buffered, version } = choice;
   if (buffered !== undefined) return { key, value: buffered ?? undefined, version: undefined };
   if (version === undefined) return { key, value: undefined, version };
   if (context.metadata.isTombstone(key, version)) {
     // A pushed tombstone would hide the key with no storage call to notice: check it first.
-    if (!(await context.learner.verify(version, signal))) throw new PushedRecordDropped();
+    if (!(await context.learner.verify(version, signalOf(signal)))) throw new PushedRecordDropped();
     return { key, value: undefined, version };
   }
   const value = await fetchVersion(key, version, context, signal);
   if (value !== undefined) return { key, value, version };
-  if (!(await context.learner.verify(version, signal))) throw new PushedRecordDropped();
+  if (!(await context.learner.verify(version, signalOf(signal)))) throw new PushedRecordDropped();
   // Committed, and its versions not written yet: they are in its intent (shim/intents.ts).
   const pending = await fetchFromIntent(key, version, context, signal);
   if (pending !== undefined) return { key, value: pending, version };
@@ -128,7 +124,7 @@ async function fetchVersion(
   key: string,
   versionId: string,
   { cache, metrics, storage }: ReadContext,
-  signal: AbortSignal | undefined,
+  signal: SignalSource,
 ): Promise<Uint8Array | undefined> {
   const cached = cache.get(key, versionId);
   if (cached) {
@@ -136,7 +132,7 @@ async function fetchVersion(
     return cached;
   }
   metrics.cacheMiss();
-  const value = await storage.getVersion({ key, versionId }, signal ? { signal } : {});
+  const value = await storage.getVersion({ key, versionId }, callOptionsOf(signal));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
 }
@@ -149,12 +145,28 @@ async function fetchFromIntent(
   key: string,
   versionId: string,
   { cache, metrics, storage }: ReadContext,
-  signal: AbortSignal | undefined,
+  signal: SignalSource,
 ): Promise<Uint8Array | undefined> {
-  const options = signal ? { signal } : {};
+  const options = callOptionsOf(signal);
   const pending = await valueFromIntent(storage, key, versionId, options);
   if (pending !== undefined) metrics.readFromIntent?.();
   const value = pending ?? (await storage.getVersion({ key, versionId }, options));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
+}
+
+/**
+ * A read's signal, or a function that makes it: called only when the read goes to storage. An
+ * HTTP request's signal costs an AbortController and a listener on its response, and a read
+ * the cache answers (most) never needs one.
+ */
+export type SignalSource = AbortSignal | (() => AbortSignal) | undefined;
+
+function signalOf(source: SignalSource): AbortSignal | undefined {
+  return typeof source === 'function' ? source() : source;
+}
+
+function callOptionsOf(source: SignalSource): { signal?: AbortSignal } {
+  const signal = signalOf(source);
+  return signal ? { signal } : {};
 }

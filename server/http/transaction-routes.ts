@@ -86,7 +86,7 @@ export const TRANSACTION_ROUTES = {
       // Begin and its first read in one request; a read that fails leaves no transaction
       // behind (its client never learned the txid).
       try {
-        const items = await node.read(begun.txid, body.read, { signal: request.signal() });
+        const items = await node.read(begun.txid, body.read, { signal: request.signal });
         const answer: BeginAnswer = { txid: begun.txid, items: items.map(toWireItem) };
         return { status: 201, json: answer };
       } catch (error) {
@@ -108,7 +108,7 @@ export const TRANSACTION_ROUTES = {
     body: 'none',
     credential: 'client',
     handle: async (node, { txid, key, signal }) => {
-      const [item] = await node.read(txid, [key], { signal: signal() });
+      const [item] = await node.read(txid, [key], { signal });
       if (item?.value === undefined) throw new KeyNotFoundError(key);
       return {
         status: 200,
@@ -146,7 +146,7 @@ export const TRANSACTION_ROUTES = {
     handle: async (node, { txid, body, signal }) => {
       // The key limit is the node's (shim/limits.ts), embedded or behind this API alike.
       const { keys } = validateRead(body);
-      const items = await node.read(txid, keys, { signal: signal() });
+      const items = await node.read(txid, keys, { signal });
       const answer: ReadAnswer = { items: items.map(toWireItem) };
       return { status: 200, json: answer };
     },
