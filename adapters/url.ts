@@ -51,7 +51,8 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
   const params = new URLSearchParams(query);
   switch (scheme) {
     case 'memory':
-      return new MemoryAdapter();
+      // The store lives in this process: its clock is the node's, so commits need no intent.
+      return new MemoryAdapter({ clock: Date.now });
     case 'file': {
       const directory = location.startsWith('//')
         ? fileURLToPath(`file:${location}`)

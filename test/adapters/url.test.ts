@@ -12,6 +12,7 @@ import { FileAdapter } from '../../adapters/file.js';
 import type { RedisAdapter } from '../../adapters/redis.js';
 import { S3Adapter } from '../../adapters/s3.js';
 import { createAdapterFromUrl, describeStorageUrl, StorageUrlError } from '../../adapters/url.js';
+import { writesWithoutIntents } from '../../shim/intents.js';
 import { ROOT } from '../helpers/processes.js';
 
 /**
@@ -73,6 +74,15 @@ describe('storage URLs', () => {
   it('redis: versions and record go in one script on a standalone server, not on a cluster', () => {
     expect(createAdapterFromUrl('redis://127.0.0.1:6379').putVersionsAndRecord).toBeDefined();
     expect(createAdapterFromUrl('redis+cluster://127.0.0.1:7000').putVersionsAndRecord).toBeUndefined();
+  });
+
+  it('memory: the store tells the process clock, so commits go with no intent', async () => {
+    const memory = createAdapterFromUrl('memory:');
+    expect(writesWithoutIntents(memory)).toBe(true);
+    const before = Date.now();
+    const told = await memory.time!();
+    expect(told).toBeGreaterThanOrEqual(before);
+    expect(told).toBeLessThanOrEqual(Date.now());
   });
 
   it('dynamodb: the table prefix keeps its case', () => {
