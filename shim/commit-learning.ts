@@ -159,13 +159,17 @@ export class CommitLearner {
    * stands (storage holds it as pushed, or it came from storage); false when it was dropped,
    * now or by another read, and replaced by storage's record of the same id if there is one.
    */
-  async verify(versionId: string, signal?: AbortSignal): Promise<boolean> {
+  async verify(versionId: string, signal?: AbortSignal | (() => AbortSignal)): Promise<boolean> {
     const known = this.context.metadata.get(versionId);
     // Gone from the metadata while a read held it: dropped by another read (local GC never
     // takes a version a running transaction may read), so the read chooses again.
     if (!known) return false;
     if (known.verified) return true;
-    const stored = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
+    // A function makes the signal only now, when storage is asked (shim/reads.ts).
+    const stored = await this.context.storage.getCommitRecord(
+      versionId,
+      callOptions(typeof signal === 'function' ? signal() : signal),
+    );
     if (stored === undefined) {
       this.dropPushed(versionId, 'storage holds no record of that id');
       return false;

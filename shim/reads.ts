@@ -106,12 +106,12 @@ async function readChoice(choice: ReadChoice, context: ReadContext, signal: Sign
   if (version === undefined) return { key, value: undefined, version };
   if (context.metadata.isTombstone(key, version)) {
     // A pushed tombstone would hide the key with no storage call to notice: check it first.
-    if (!(await context.learner.verify(version, signalOf(signal)))) throw new PushedRecordDropped();
+    if (!(await context.learner.verify(version, signal))) throw new PushedRecordDropped();
     return { key, value: undefined, version };
   }
   const value = await fetchVersion(key, version, context, signal);
   if (value !== undefined) return { key, value, version };
-  if (!(await context.learner.verify(version, signalOf(signal)))) throw new PushedRecordDropped();
+  if (!(await context.learner.verify(version, signal))) throw new PushedRecordDropped();
   // Committed, and its versions not written yet: they are in its intent (shim/intents.ts).
   const pending = await fetchFromIntent(key, version, context, signal);
   if (pending !== undefined) return { key, value: pending, version };

@@ -29,11 +29,11 @@ class StalledReads extends MemoryAdapter {
   }
 }
 
-/** Commits `key` = `value` through a node of its own, so another node's cache lacks it. */
-async function committedElsewhere(storage: MemoryAdapter, key: string, value: string): Promise<void> {
+/** Commits `key` = `value` (null: a delete) through a node of its own, so another node's cache lacks it. */
+async function committedElsewhere(storage: MemoryAdapter, key: string, value: string | null): Promise<void> {
   const writer = await ShimNode.open({ storage });
   const { txid } = writer.begin();
-  writer.write(txid, [{ key, value: bytes(value) }]);
+  writer.write(txid, [{ key, value: value === null ? null : bytes(value) }]);
   await writer.commit(txid);
   await writer.close();
 }
@@ -42,6 +42,7 @@ describe('a read signal', () => {
   it('is made only when the read goes to storage, and its abort reaches that call', async () => {
     const storage = new MemoryAdapter();
     await committedElsewhere(storage, 'k', 'v');
+    await committedElsewhere(storage, 'gone', null);
     const node = await ShimNode.open({ storage });
     try {
       let made = 0;
@@ -57,8 +58,11 @@ describe('a read signal', () => {
       // Cached now: no storage call, no signal.
       expect((await node.read(txid, ['k'], { signal }))[0]?.value).toEqual(bytes('v'));
       expect(made).toBe(1);
-      // A key no transaction wrote: nothing to fetch either.
-      expect((await node.read(txid, ['absent'], { signal }))[0]?.value).toBeUndefined();
+      // A key no transaction wrote, and one deleted by a record storage listed: nothing to fetch.
+      expect((await node.read(txid, ['absent', 'gone'], { signal })).map(({ value }) => value)).toEqual([
+        undefined,
+        undefined,
+      ]);
       expect(made).toBe(1);
     } finally {
       await node.close();
