@@ -247,31 +247,40 @@ async function settle(options: CallOptions | undefined): Promise<void> {
 }
 
 /**
- * One namespace's entries, with their ids kept in order: a page of a listing costs its own
- * size and a binary search, where sorting the whole namespace per page made listing it all
- * quadratic (the collector lists every entry of a namespace page by page, on every pass).
- * Deleted ids stay in the order until they are half of it, then go in one sweep.
+ * One namespace's entries, with their ids in order for listing: a page costs its own size and
+ * a binary search, where sorting the whole namespace per page made listing it all quadratic
+ * (the collector lists every entry of a namespace page by page, on every pass). New ids are
+ * appended, and the order is mended (sorted, deleted ids dropped) by the first listing after
+ * an id came out of order or deleted ids grew to half of it: a pass of the collector writes
+ * thousands of ids in no order between two listings, and inserting each in place cost a
+ * shift of the whole order.
  */
 class EntryNamespace {
   readonly values = new Map<string, Uint8Array>();
+  /** Every live id, in order unless `sorted` is false; deleted ids may linger, and a re-added one twice. */
   private order: string[] = [];
+  private sorted = true;
   private stale = 0;
 
   set(id: string, value: Uint8Array): void {
-    if (!this.values.has(id) && !insertSorted(this.order, id)) this.stale -= 1;
+    if (!this.values.has(id)) {
+      const last = this.order[this.order.length - 1];
+      // An id already in the order (deleted, now back) is never past its last: it goes out of
+      // order, and the mending drops the copy.
+      if (last !== undefined && id <= last) this.sorted = false;
+      this.order.push(id);
+    }
     this.values.set(id, value);
   }
 
   delete(id: string): void {
     if (!this.values.delete(id)) return;
     this.stale += 1;
-    if (this.stale * 2 > this.order.length) {
-      this.order = this.order.filter((kept) => this.values.has(kept));
-      this.stale = 0;
-    }
+    if (this.stale * 2 > this.order.length) this.sorted = false;
   }
 
   list(after: string | undefined, limit: number): Entry[] {
+    if (!this.sorted) this.mend();
     const page: Entry[] = [];
     for (let at = after === undefined ? 0 : upperBound(this.order, after); at < this.order.length; at += 1) {
       if (page.length >= limit) break;
@@ -280,5 +289,12 @@ class EntryNamespace {
       if (value !== undefined) page.push({ id, value: value.slice() });
     }
     return page;
+  }
+
+  /** Sorts the live ids, each once. */
+  private mend(): void {
+    this.order = [...this.values.keys()].sort();
+    this.sorted = true;
+    this.stale = 0;
   }
 }

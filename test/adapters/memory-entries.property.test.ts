@@ -24,6 +24,21 @@ const command = fc.oneof(
 const bytes = (value: number) => new Uint8Array([value]);
 
 describe('MemoryAdapter entries', () => {
+  it('lists an id deleted and written again once, the newest or not', async () => {
+    const adapter = new MemoryAdapter();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await adapter.putEntry(NAMESPACE, id, bytes(0));
+    await adapter.listEntries(NAMESPACE);
+    // Few deleted (no mending for them), and each back at once.
+    await adapter.deleteEntries(NAMESPACE, ['e']);
+    await adapter.putEntry(NAMESPACE, 'e', bytes(1));
+    const listed = async () =>
+      (await adapter.listEntries(NAMESPACE)).map(({ id, value }) => `${id}${value[0]}`);
+    expect(await listed()).toEqual(['a0', 'b0', 'c0', 'd0', 'e1']);
+    await adapter.deleteEntries(NAMESPACE, ['b']);
+    await adapter.putEntry(NAMESPACE, 'b', bytes(2));
+    expect(await listed()).toEqual(['a0', 'b2', 'c0', 'd0', 'e1']);
+  });
+
   it('list in id order from any point with any limit, whatever was written and deleted before', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { maxLength: 60 }), async (commands) => {
