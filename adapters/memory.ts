@@ -250,37 +250,38 @@ async function settle(options: CallOptions | undefined): Promise<void> {
  * One namespace's entries, with their ids in order for listing: a page costs its own size and
  * a binary search, where sorting the whole namespace per page made listing it all quadratic
  * (the collector lists every entry of a namespace page by page, on every pass). New ids are
- * appended, and the order is mended (sorted, deleted ids dropped) by the first listing after
- * an id came out of order or deleted ids grew to half of it: a pass of the collector writes
- * thousands of ids in no order between two listings, and inserting each in place cost a
- * shift of the whole order.
+ * appended; the first listing after one came out of order (or after deleted ids grew to half
+ * the order) sorts what was appended and merges it in, dropping deleted ids: a pass of the
+ * collector writes thousands of ids in no order between two listings, and inserting each in
+ * place cost a shift of the whole order.
  */
 class EntryNamespace {
   readonly values = new Map<string, Uint8Array>();
-  /** Every live id, in order unless `sorted` is false; deleted ids may linger, and a re-added one twice. */
+  /**
+   * The ids: those before `sortedUpTo` in order, each once; the rest appended since. Deleted
+   * ids may linger until the next mending.
+   */
   private order: string[] = [];
-  private sorted = true;
+  private sortedUpTo = 0;
   private stale = 0;
 
   set(id: string, value: Uint8Array): void {
     if (!this.values.has(id)) {
       const last = this.order[this.order.length - 1];
-      // An id already in the order (deleted, now back) is never past its last: it goes out of
-      // order, and the mending drops the copy.
-      if (last !== undefined && id <= last) this.sorted = false;
+      // Still in order: the sorted part grows with it. An id already in the order (deleted,
+      // now back) is never past its last, so it lands in the part to mend.
+      if (this.sortedUpTo === this.order.length && (last === undefined || id > last)) this.sortedUpTo += 1;
       this.order.push(id);
     }
     this.values.set(id, value);
   }
 
   delete(id: string): void {
-    if (!this.values.delete(id)) return;
-    this.stale += 1;
-    if (this.stale * 2 > this.order.length) this.sorted = false;
+    if (this.values.delete(id)) this.stale += 1;
   }
 
   list(after: string | undefined, limit: number): Entry[] {
-    if (!this.sorted) this.mend();
+    if (this.sortedUpTo < this.order.length || this.stale * 2 > this.order.length) this.mend();
     const page: Entry[] = [];
     for (let at = after === undefined ? 0 : upperBound(this.order, after); at < this.order.length; at += 1) {
       if (page.length >= limit) break;
@@ -291,10 +292,22 @@ class EntryNamespace {
     return page;
   }
 
-  /** Sorts the live ids, each once. */
+  /** Sorts the appended ids and merges them into the sorted ones: live ids only, each once. */
   private mend(): void {
-    this.order = [...this.values.keys()].sort();
-    this.sorted = true;
+    const sorted = this.order;
+    const appended = sorted.slice(this.sortedUpTo).sort();
+    const merged: string[] = [];
+    const take = (id: string) => {
+      if (this.values.has(id) && merged[merged.length - 1] !== id) merged.push(id);
+    };
+    let i = 0;
+    let j = 0;
+    while (i < this.sortedUpTo || j < appended.length) {
+      if (j >= appended.length || (i < this.sortedUpTo && sorted[i]! <= appended[j]!)) take(sorted[i++]!);
+      else take(appended[j++]!);
+    }
+    this.order = merged;
+    this.sortedUpTo = merged.length;
     this.stale = 0;
   }
 }
