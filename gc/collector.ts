@@ -311,17 +311,33 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   };
 }
 
-/** Deletes the refusals written before `beforeMs`; resolves with how many. */
+/**
+ * Deletes the refusals written before `beforeMs`; resolves with how many. One whose time it
+ * cannot read stays: deleting it could let a late commit of a transaction judged dead land.
+ */
 async function deleteOldRefusals(
   storage: GuardedStorage,
   beforeMs: number,
   call: CallOptions,
 ): Promise<number> {
   const old = (await listAllEntries(storage, REFUSALS_NAMESPACE, call))
-    .filter((entry) => (JSON.parse(textDecoder.decode(entry.value)) as { atMs: number }).atMs < beforeMs)
+    .filter((entry) => {
+      const atMs = refusedAtMs(entry.value);
+      return atMs !== undefined && atMs < beforeMs;
+    })
     .map((entry) => entry.id);
   if (old.length > 0) await storage.deleteEntries(REFUSALS_NAMESPACE, old, call);
   return old.length;
+}
+
+/** When a refusal was written (shim/namespaces.ts, `refusals`), or undefined if it does not say. */
+function refusedAtMs(value: Uint8Array): number | undefined {
+  try {
+    const { atMs } = JSON.parse(textDecoder.decode(value)) as { atMs?: unknown };
+    return typeof atMs === 'number' && Number.isFinite(atMs) ? atMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Writes the versions a committed commit's redo-log intent holds (none for keys only). */

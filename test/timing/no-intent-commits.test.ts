@@ -126,4 +126,20 @@ describe('commits with no intent', () => {
     expect(old.refusalsDeleted).toBe(1);
     expect(await inner.listEntries(REFUSALS_NAMESPACE)).toEqual([]);
   });
+
+  it("the collector keeps a refusal it cannot read, and its pass goes on (it cannot tell the entry's age)", async () => {
+    const { txid, commit } = await heldCommit();
+    await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+    await holding.land('putVersionsAndRecordBy');
+    await commit;
+    await inner.putEntry(REFUSALS_NAMESPACE, 'not-ours', encoder.encode('{ truncated'));
+    await inner.putEntry(REFUSALS_NAMESPACE, 'no-time', encoder.encode('{"atMs":"soon"}'));
+    clock += TIMING.outcomeRetentionMs + 1;
+    const report = await collectGarbage({ storage: inner, now, timing: TIMING });
+    expect(report.refusalsDeleted).toBe(1);
+    expect((await inner.listEntries(REFUSALS_NAMESPACE)).map((entry) => entry.id)).toEqual([
+      'no-time',
+      'not-ours',
+    ]);
+  });
 });
