@@ -31,6 +31,7 @@ import type { KeySet, Metadata } from './metadata.js';
 import { REFUSALS_NAMESPACE } from './namespaces.js';
 import { refusalOf } from './pushed-records.js';
 import { RecentSet } from './recent-set.js';
+import { callOptions, type SignalSource } from './signal-source.js';
 import type { NodeMetrics } from './telemetry.js';
 import { knownLagMs, orphanAfterMs, type Timing } from './timing.js';
 
@@ -159,17 +160,13 @@ export class CommitLearner {
    * stands (storage holds it as pushed, or it came from storage); false when it was dropped,
    * now or by another read, and replaced by storage's record of the same id if there is one.
    */
-  async verify(versionId: string, signal?: AbortSignal | (() => AbortSignal)): Promise<boolean> {
+  async verify(versionId: string, signal?: SignalSource): Promise<boolean> {
     const known = this.context.metadata.get(versionId);
     // Gone from the metadata while a read held it: dropped by another read (local GC never
     // takes a version a running transaction may read), so the read chooses again.
     if (!known) return false;
     if (known.verified) return true;
-    // A function makes the signal only now, when storage is asked (shim/reads.ts).
-    const stored = await this.context.storage.getCommitRecord(
-      versionId,
-      callOptions(typeof signal === 'function' ? signal() : signal),
-    );
+    const stored = await this.context.storage.getCommitRecord(versionId, callOptions(signal));
     if (stored === undefined) {
       this.dropPushed(versionId, 'storage holds no record of that id');
       return false;
@@ -445,8 +442,3 @@ export class CommitLearner {
 }
 
 const textEncoder = new TextEncoder();
-
-/** The options of one storage call: the caller's signal (the deadline is the storage door's). */
-function callOptions(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal ? { signal } : {};
-}

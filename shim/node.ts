@@ -51,6 +51,7 @@ import {
 import { collectLocalGarbage } from './local-gc.js';
 import { Metadata } from './metadata.js';
 import { type ReadContext, readVersions } from './reads.js';
+import type { SignalSource } from './signal-source.js';
 import {
   type NodeLogger,
   type NodeMetrics,
@@ -477,7 +478,7 @@ export class ShimNode {
     keys: readonly string[],
     options: {
       /** Or a function that makes it, called only if the read goes to storage (a cached read does not). */
-      signal?: AbortSignal | (() => AbortSignal);
+      signal?: SignalSource;
     } = {},
   ): Promise<ReadResult[]> {
     const started = performance.now();

@@ -13,6 +13,7 @@ import { valueFromIntent } from './intents.js';
 import type { NodeLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
 import { chooseVersion, NOTHING_READ } from './read-atomic.js';
+import { callOptions, type SignalSource } from './signal-source.js';
 import type { NodeMetrics } from './telemetry.js';
 import type { BufferedValue, Transaction } from './transaction.js';
 
@@ -132,7 +133,7 @@ async function fetchVersion(
     return cached;
   }
   metrics.cacheMiss();
-  const value = await storage.getVersion({ key, versionId }, callOptionsOf(signal));
+  const value = await storage.getVersion({ key, versionId }, callOptions(signal));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
 }
@@ -147,26 +148,10 @@ async function fetchFromIntent(
   { cache, metrics, storage }: ReadContext,
   signal: SignalSource,
 ): Promise<Uint8Array | undefined> {
-  const options = callOptionsOf(signal);
+  const options = callOptions(signal);
   const pending = await valueFromIntent(storage, key, versionId, options);
   if (pending !== undefined) metrics.readFromIntent?.();
   const value = pending ?? (await storage.getVersion({ key, versionId }, options));
   if (value !== undefined) cache.set(key, versionId, value);
   return value;
-}
-
-/**
- * A read's signal, or a function that makes it: called only when the read goes to storage. An
- * HTTP request's signal costs an AbortController and a listener on its response, and a read
- * the cache answers (most) never needs one.
- */
-export type SignalSource = AbortSignal | (() => AbortSignal) | undefined;
-
-function signalOf(source: SignalSource): AbortSignal | undefined {
-  return typeof source === 'function' ? source() : source;
-}
-
-function callOptionsOf(source: SignalSource): { signal?: AbortSignal } {
-  const signal = signalOf(source);
-  return signal ? { signal } : {};
 }
