@@ -210,23 +210,10 @@ export class RedisAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertWriteIds(versions, record);
     assertEntryName(terms.unless.namespace, terms.unless.id);
-    const bucket = commitBucketOf(record.versionId);
-    const keys: Array<string | Buffer> = [
-      this.recordsKey(bucket),
-      this.idsKey(bucket),
-      this.bucketsKey(),
-      this.entriesKey(terms.unless.namespace),
-    ];
-    const args: Array<string | Buffer> = [
-      record.versionId,
-      Buffer.from(encodeRecord(record)),
-      bucket,
-      terms.unless.id,
-    ];
-    for (const { key, versionId, value } of versions) {
-      keys.push(this.versionKey(key, versionId));
-      args.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-    }
+    const { keys, args } = this.commitScriptOperands(versions, record, {
+      key: this.entriesKey(terms.unless.namespace),
+      arg: terms.unless.id,
+    });
     args.push(String(Math.floor(terms.deadlineMs)));
     const redis = await this.redis();
     const outcome = await raceSignal(
@@ -252,19 +239,37 @@ export class RedisAdapter implements StorageAdapter {
   ): Promise<boolean> {
     options?.signal?.throwIfAborted();
     assertWriteIds(versions, record);
-    const bucket = commitBucketOf(record.versionId);
-    const keys: Array<string | Buffer> = [this.recordsKey(bucket), this.idsKey(bucket), this.bucketsKey()];
-    const args: Array<string | Buffer> = [record.versionId, Buffer.from(encodeRecord(record)), bucket];
-    for (const { key, versionId, value } of versions) {
-      keys.push(this.versionKey(key, versionId));
-      args.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-    }
+    const { keys, args } = this.commitScriptOperands(versions, record);
     const redis = await this.redis();
     const created = await raceSignal(
       redis.aftPutVersionsAndRecord(keys.length, ...keys, ...args),
       options?.signal,
     );
     return created === 1;
+  }
+
+  /**
+   * KEYS and ARGV of the commit scripts: the record's hash, id index and bucket index with the
+   * version id, the record and the bucket; then `extra`'s key and argument; then one key per
+   * version with its bytes.
+   */
+  private commitScriptOperands(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    extra?: { readonly key: string; readonly arg: string },
+  ): { keys: Array<string | Buffer>; args: Array<string | Buffer> } {
+    const bucket = commitBucketOf(record.versionId);
+    const keys: Array<string | Buffer> = [this.recordsKey(bucket), this.idsKey(bucket), this.bucketsKey()];
+    const args: Array<string | Buffer> = [record.versionId, Buffer.from(encodeRecord(record)), bucket];
+    if (extra) {
+      keys.push(extra.key);
+      args.push(extra.arg);
+    }
+    for (const { key, versionId, value } of versions) {
+      keys.push(this.versionKey(key, versionId));
+      args.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
+    return { keys, args };
   }
 
   async putVersions(versions: readonly VersionWrite[], options?: CallOptions): Promise<void> {
