@@ -52,6 +52,14 @@ describe('commits with no intent', () => {
     return { txid, commit };
   }
 
+  /** A held commit that B judges dead (refusing its txid), then lets land: refused. */
+  async function refusedCommit(): Promise<void> {
+    const { txid, commit } = await heldCommit();
+    await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
+    await holding.land('putVersionsAndRecordBy');
+    await commit;
+  }
+
   it('a write that reaches storage past its deadline is refused, even after a node claimed its time: aborted, nothing visible', async () => {
     const { txid, commit } = await heldCommit();
     expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
@@ -115,10 +123,7 @@ describe('commits with no intent', () => {
   });
 
   it('the collector deletes refusals once the outcome retention has passed', async () => {
-    const { txid, commit } = await heldCommit();
-    await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-    await holding.land('putVersionsAndRecordBy');
-    await commit;
+    await refusedCommit();
     const young = await collectGarbage({ storage: inner, now, timing: TIMING });
     expect(young.refusalsDeleted).toBe(0);
     clock += TIMING.outcomeRetentionMs + 1;
@@ -128,10 +133,7 @@ describe('commits with no intent', () => {
   });
 
   it("the collector keeps a refusal it cannot read, and its pass goes on (it cannot tell the entry's age)", async () => {
-    const { txid, commit } = await heldCommit();
-    await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-    await holding.land('putVersionsAndRecordBy');
-    await commit;
+    await refusedCommit();
     await inner.putEntry(REFUSALS_NAMESPACE, 'not-ours', encoder.encode('{ truncated'));
     await inner.putEntry(REFUSALS_NAMESPACE, 'no-time', encoder.encode('{"atMs":"soon"}'));
     clock += TIMING.outcomeRetentionMs + 1;
