@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
 import { ownCpuMicros, processCpuMicros, throughput } from './measure.js';
-import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
+import { benchTransaction, benchTwoRequestTransaction, pinned, startShimProcess } from './shim-process.js';
 
 const KEYS = 1000;
 const VALUE = 'x'.repeat(256);
@@ -171,8 +171,7 @@ export async function benchCpu(transactions: number): Promise<string[]> {
 async function startFloor(spinMicros = 0): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL('./http-floor.js', import.meta.url)), String(port), String(spinMicros)],
+    ...pinned([fileURLToPath(new URL('./http-floor.js', import.meta.url)), String(port), String(spinMicros)]),
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const url = `http://127.0.0.1:${port}`;

@@ -16,8 +16,7 @@ export async function startShimProcess(
   const port = await freePort();
   const bin = fileURLToPath(new URL('../bin/aft.js', import.meta.url));
   const child = spawn(
-    process.execPath,
-    [...nodeFlags(), bin, 'serve', '--port', String(port), '--storage', storage, ...extra],
+    ...pinned([...nodeFlags(), bin, 'serve', '--port', String(port), '--storage', storage, ...extra]),
     {
       env: { ...process.env, AFT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -33,6 +32,16 @@ export async function startShimProcess(
     if (ok) return { url, child };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * The command and arguments that run node with `args`: under `taskset -c $BENCH_NODE_CPUS` when
+ * that is set, so that on a machine with cores to spare a server gets cores of its own, apart
+ * from the bench's clients (taskset execs node: the child's pid is node's).
+ */
+export function pinned(args: readonly string[]): [string, string[]] {
+  const cpus = process.env.BENCH_NODE_CPUS;
+  return cpus ? ['taskset', ['-c', cpus, process.execPath, ...args]] : [process.execPath, [...args]];
 }
 
 function nodeFlags(): string[] {
