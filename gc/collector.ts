@@ -21,7 +21,7 @@
  * record can never make them visible again (shim/commit-outcome.ts).
  */
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
-import { isAbortMarker, markAborted } from '../shim/commit-outcome.js';
+import { markAborted } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
   claimSettledAfterMs,
@@ -31,10 +31,11 @@ import {
   IDEMPOTENCY_NAMESPACE,
   markCommitted,
 } from '../shim/idempotency.js';
-import { parseVersionId } from '../shim/ids.js';
+import { parseVersionId, versionIdFloor } from '../shim/ids.js';
 import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
+import { CommitIndex } from './commit-index.js';
 
 export interface CollectorOptions {
   /** The storage; guarded here unless it is already (shim/guarded-storage.ts). */
@@ -47,6 +48,14 @@ export interface CollectorOptions {
   readonly now?: () => number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: GcProgress) => void;
+  /**
+   * What the passes before learned of the records (gc/commit-index.ts), kept between the passes
+   * of one collector: a pass then lists only the records new since the last one (and those
+   * landed up to the clock skew behind it), and walks only the keys where one version may
+   * supersede another, listing everything again every `fullListingEveryMs`. Without one, a
+   * pass lists everything.
+   */
+  readonly index?: CommitIndex;
 }
 
 export type GcPhase = 'members' | 'listing' | 'versions' | 'orphans' | 'claims' | 'records' | 'done';
@@ -108,10 +117,19 @@ export function lowWaterOf(
  * whose time is at or below the low water (every running transaction knew it at its start).
  */
 export function collectableBelow(versions: readonly string[], lowWaterMs: number): number {
-  for (let index = versions.length - 1; index > 0; index -= 1) {
-    if (versionTime(versions[index]!) <= lowWaterMs) return index;
+  // Ascending ids have ascending times, so the newest at or below the low water is found by
+  // halving: under load a key holds a version per overwrite of the known lag, all above it.
+  let found = 0;
+  for (let low = 1, high = versions.length - 1; low <= high; ) {
+    const middle = (low + high) >> 1;
+    if (versionTime(versions[middle]!) <= lowWaterMs) {
+      found = middle;
+      low = middle + 1;
+    } else {
+      high = middle - 1;
+    }
   }
-  return 0;
+  return found;
 }
 
 export async function collectGarbage(options: CollectorOptions): Promise<GcReport> {
@@ -133,29 +151,41 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const lowWaterMs = lowWaterOf(live, startedMs, timing);
   const liveNodes = live.length;
 
-  // 2. Every commit record: the versions of each key, in order. Markers apart.
-  const records = new Map<string, CommitRecord>();
-  const markers: string[] = [];
-  const versionsByKey = new Map<string, string[]>();
-  for (let after: string | undefined; ; ) {
-    const page = await storage.listCommitRecords(after, { limit: PAGE, ...call });
-    // A short page is not the end (the contract allows them): only an empty one is.
-    if (page.length === 0) break;
-    for (const record of page) {
-      if (isAbortMarker(record)) {
-        markers.push(record.versionId);
-        continue;
-      }
-      records.set(record.versionId, record);
-      for (const key of record.writeSet) {
-        const versions = versionsByKey.get(key) ?? [];
-        versions.push(record.versionId);
-        versionsByKey.set(key, versions);
-      }
-    }
-    progress({ phase: 'listing', done: records.size, total: records.size });
-    after = page[page.length - 1]!.versionId;
+  // 2. The commit records: every one on a full listing, else those new since the last pass
+  //    and those that landed late behind it (gc/commit-index.ts). Markers apart.
+  const index = options.index ?? new CommitIndex();
+  const pass = { storage, timing, maxDeletes, progress, startedMs, call, lowWaterMs, liveNodes };
+  try {
+    return await collectPass(pass, index, index.startPass(startedMs));
+  } catch (error) {
+    // Halfway, what the index holds may be ahead of storage or behind it: list all next time.
+    index.clear();
+    throw error;
   }
+}
+
+interface Pass {
+  readonly storage: GuardedStorage;
+  readonly timing: Timing;
+  readonly maxDeletes: number;
+  readonly progress: (progress: GcProgress) => void;
+  readonly startedMs: number;
+  readonly call: CallOptions;
+  readonly lowWaterMs: number;
+  readonly liveNodes: number;
+}
+
+/** Steps 2 to 8 of a pass, with what `index` knows (everything listed anew on a full listing). */
+async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean): Promise<GcReport> {
+  const { storage, timing, maxDeletes, progress, startedMs, call, lowWaterMs, liveNodes } = pass;
+  const listedBefore = index.listedThrough;
+  await index.listAfter(storage, index.listedThrough, call);
+  progress({ phase: 'listing', done: index.records.size, total: index.records.size });
+  if (!fullListing && listedBefore !== undefined) {
+    const lookBackFrom = versionIdFloor(versionTime(listedBefore) - timing.maxClockSkewMs);
+    await index.listLate(storage, lookBackFrom, listedBefore, call);
+  }
+  const records = index.records;
 
   // 3. Intents of committed transactions go, at any age, before their records may (a node
   //    settling intents reads a missing record as not yet landed). The versions a redo-log
@@ -170,29 +200,38 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   }
 
   // 4. A version is collectable when a newer version of its key is at or below the low water.
-  const alreadyCollected = new Map<string, Set<string>>();
-  for (const entry of await listAllEntries(storage, COLLECTED_NAMESPACE, call)) {
-    alreadyCollected.set(entry.id, new Set(JSON.parse(textDecoder.decode(entry.value)) as string[]));
+  //    A full listing first reads which keys of the records that stay are gone already.
+  const notesOfGoneRecords: string[] = [];
+  if (fullListing) {
+    for (const entry of await listAllEntries(storage, COLLECTED_NAMESPACE, call)) {
+      if (records.has(entry.id))
+        index.addNote(entry.id, JSON.parse(textDecoder.decode(entry.value)) as string[]);
+      else notesOfGoneRecords.push(entry.id);
+    }
   }
   const newlyCollected = new Map<string, string[]>();
-  const collectableKeys = new Map<string, number>();
   const toDelete: VersionRef[] = [];
+  // Per key, how many of its first versions are gone once this pass's deletes are done.
+  const goneAfterPass: [string, number][] = [];
   let backlog = 0;
-  for (const [key, versions] of versionsByKey) {
+  for (const [key, versions] of index.candidates()) {
     const below = collectableBelow(versions, lowWaterMs);
-    for (let index = 0; index < below; index += 1) {
-      const versionId = versions[index]!;
-      const gone = records.get(versionId)!.deleted.includes(key) || alreadyCollected.get(versionId)?.has(key);
-      if (!gone && toDelete.length >= maxDeletes) {
-        backlog += 1;
-        continue;
-      }
-      if (!gone) {
+    let gonePrefix = 0;
+    for (let position = 0; position < below; position += 1) {
+      const versionId = versions[position]!;
+      if (!index.isGone(versionId, key)) {
+        if (toDelete.length >= maxDeletes) {
+          backlog += 1;
+          continue;
+        }
         toDelete.push({ key, versionId });
-        newlyCollected.set(versionId, [...(newlyCollected.get(versionId) ?? []), key]);
+        const keys = newlyCollected.get(versionId);
+        if (keys) keys.push(key);
+        else newlyCollected.set(versionId, [key]);
       }
-      collectableKeys.set(versionId, (collectableKeys.get(versionId) ?? 0) + 1);
+      if (gonePrefix === position) gonePrefix = position + 1;
     }
+    if (gonePrefix > 0) goneAfterPass.push([key, gonePrefix]);
   }
   let versionsDeleted = 0;
   for (let i = 0; i < toDelete.length; i += DELETE_BATCH) {
@@ -201,6 +240,7 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     versionsDeleted += batch.length;
     progress({ phase: 'versions', done: versionsDeleted, total: toDelete.length });
   }
+  for (const [key, count] of goneAfterPass) index.dropGone(key, count);
 
   // 5. Orphans: intents of commits with no record this long after their version time are
   //    judged dead: the abort marker goes first, so no late record can follow, then the
@@ -253,34 +293,30 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   //    there): any such commit's deadline passed long before the outcome retention.
   const refusalsDeleted = await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call);
 
-  // 8. Records last, once every key they wrote is collected. Keys left for the next pass
-  //    were not counted, so such a record stays until they are gone.
-  // Only past the outcome retention (a repeated commit is answered from the record), and
-  // with no intent left (one is deleted first, above).
-  const retainedAfterMs = startedMs - timing.outcomeRetentionMs;
-  const deletable = (versionId: string): boolean =>
-    versionTime(versionId) < retainedAfterMs && !intentsLeft.has(versionId);
-  const deletableRecords = [...collectableKeys]
-    .filter(([versionId, count]) => count === records.get(versionId)?.writeSet.length && deletable(versionId))
-    .map(([versionId]) => versionId);
-  // A record that wrote no key (a read-only run recorded under an idempotency key) supersedes
-  // nothing and is superseded by nothing: it goes once below the low water, its claim settled.
-  for (const [versionId, record] of records) {
-    if (record.writeSet.length === 0 && versionTime(versionId) <= lowWaterMs && deletable(versionId))
-      deletableRecords.push(versionId);
-  }
+  // 8. Records last, once every key they wrote is collected (keys left for the next pass are
+  //    not), only past the outcome retention (a repeated commit is answered from the record),
+  //    and with no intent left (one is deleted first, above). A record that wrote no key (a
+  //    read-only run recorded under an idempotency key) supersedes nothing and is superseded
+  //    by nothing: it goes once below the low water too, its claim settled.
+  const deletableRecords = index.finishedBefore(
+    startedMs - timing.outcomeRetentionMs,
+    (record) =>
+      !intentsLeft.has(record.versionId) &&
+      (record.writeSet.length > 0 || versionTime(record.versionId) <= lowWaterMs),
+  );
   // Markers stay while a late record could still arrive (shim/timing.ts, markerRetentionMs).
-  const expiredMarkers = markers.filter(
+  const expiredMarkers = [...index.markers].filter(
     (versionId) =>
       versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
   );
   deletableRecords.push(...expiredMarkers);
-  // Records that stay remember which of their keys are gone, for the next passes.
+  // Records that stay remember which of their keys are gone, for a later full listing.
   const staying = new Set(deletableRecords);
-  for (const [versionId, keys] of newlyCollected) {
+  for (const versionId of newlyCollected.keys()) {
     if (staying.has(versionId)) continue;
-    const all = [...(alreadyCollected.get(versionId) ?? []), ...keys];
-    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(all)), call);
+    const gone = [...(index.goneKeys.get(versionId) ?? [])];
+    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(gone)), call);
+    index.noted.add(versionId);
   }
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
@@ -289,10 +325,13 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
     recordsDeleted += batch.length;
     progress({ phase: 'records', done: recordsDeleted, total: deletableRecords.length });
   }
-  const finished = deletableRecords.filter((versionId) => alreadyCollected.has(versionId));
   // Notes of records that are gone (or whose record another collector deleted) go last.
-  for (const versionId of alreadyCollected.keys()) if (!records.has(versionId)) finished.push(versionId);
+  const finished = [
+    ...deletableRecords.filter((versionId) => index.noted.has(versionId)),
+    ...notesOfGoneRecords,
+  ];
   if (finished.length > 0) await storage.deleteEntries(COLLECTED_NAMESPACE, finished, call);
+  index.forget(deletableRecords);
   progress({ phase: 'done', done: 1, total: 1 });
 
   return {

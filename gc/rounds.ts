@@ -24,7 +24,12 @@ export async function collectWhileBehind(options: GcRoundOptions): Promise<GcRep
   const now = options.now ?? Date.now;
   const storage: StorageAdapter = options.storage;
   const lease = await acquireLease(storage, options.holder, options.leaseMs, now);
-  if (!lease.held) return [];
+  if (!lease.held) {
+    // Another node collects: what this one's index knows may go stale (records it deletes),
+    // so the next pass here lists everything.
+    options.index?.clear();
+    return [];
+  }
   const reports: GcReport[] = [];
   for (;;) {
     options.signal?.throwIfAborted();

@@ -8,6 +8,7 @@
  * past the outcome retention, idempotency keys past their time to live) is collected at most
  * that much later.
  */
+import { CommitIndex } from '../gc/commit-index.js';
 import { collectWhileBehind, type GcRoundOptions } from '../gc/rounds.js';
 import { IdleBackoff } from '../shim/idle-backoff.js';
 import type { NodeLogger } from '../shim/telemetry.js';
@@ -36,6 +37,8 @@ export function startGcLoop(options: GcLoopOptions): GcLoop {
   const backoff = new IdleBackoff(options.intervalMs, Math.max(options.intervalMs, IDLE_MAX_MS));
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // What this node's passes learned of the records, for the next (gc/commit-index.ts).
+  const index = new CommitIndex();
   const schedule = (waitMs: number) => {
     if (stopped) return;
     clearTimeout(timer);
@@ -50,6 +53,7 @@ export function startGcLoop(options: GcLoopOptions): GcLoop {
       if (options.ready()) {
         await collectWhileBehind({
           ...options.round,
+          index,
           onPass: (report) => {
             const deleted = report.versionsDeleted + report.orphanVersionsDeleted + report.recordsDeleted;
             metrics.gcDeleted.inc({ kind: 'versions' }, report.versionsDeleted);

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import type { CallOptions, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { collectGarbage } from '../../gc/collector.js';
+import { CommitIndex } from '../../gc/commit-index.js';
 import { encodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { ShimNode } from '../../shim/node.js';
 import { withoutAtomicWrites } from '../helpers/plain-writes.js';
@@ -91,132 +92,146 @@ function withFailingVersionWrites(storage: MemoryAdapter, failing: () => boolean
 }
 
 describe.each([
-  ['versions with the record', false],
-  ['values in the intent, versions after the answer', true],
-])('garbage collection against the model (%s)', (_, valuesInIntent) => {
+  ['versions with the record', false, false],
+  ['values in the intent, versions after the answer', true, false],
+  ['versions with the record, the collector keeping its index between passes', false, true],
+  ['values in the intent, the collector keeping its index between passes', true, true],
+])('garbage collection against the model (%s)', (_, valuesInIntent, keepsIndex) => {
   it('never changes a read, never deletes a version a read needs, and leaves no version behind', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(commandArb, { minLength: 5, maxLength: 60 }), async (commands) => {
-        let clock = 1_900_000_000_000;
-        const now = () => clock;
-        const inner = new MemoryAdapter();
-        let versionsFail = false;
-        const storage = valuesInIntent ? withFailingVersionWrites(inner, () => versionsFail) : inner;
-        const options = { storage, now, timing: TIMING, localGcIntervalMs: 1e9, limits: { cacheBytes: 0 } };
-        const main = await ShimNode.open(options);
-        const other = await ShimNode.open(options);
-        const all = new Map<string, ModelCommit>();
-        const knownToMain = new Map<string, ModelCommit>();
-        const pendingForMain: ModelCommit[] = [];
-        const values = new Map<string, string>();
-        const readers: Reader[] = [];
-        let sequence = 0;
-        /** Both nodes pull and publish their low-water marks; one collector pass; local GC. */
-        const collectRound = async () => {
-          await main.pull();
-          await other.pull();
-          for (const node of [main, other]) {
-            await inner.putEntry(
-              MEMBERS_NAMESPACE,
-              node.nodeId,
-              encodeMember({
-                nodeId: node.nodeId,
-                url: '',
-                seq: clock,
-                heartbeatAtMs: clock,
-                lowWaterMs: node.lowWaterMs,
-              }),
-            );
-          }
-          await collectGarbage({ storage: inner, now, timing: TIMING, deadAfterMs: 1e9 });
-          main.collectLocal();
-          other.collectLocal();
-        };
-        try {
-          for (const command of commands) {
-            switch (command.kind) {
-              case 'begin':
-                if (readers.length < 4) readers.push({ txid: main.begin().txid, readSet: new Map() });
-                break;
-              case 'read': {
-                const reader = readers[command.reader % Math.max(1, readers.length)];
-                if (!reader) break;
-                const expected =
-                  reader.readSet.get(command.key) ??
-                  newestValidRead(command.key, reader.readSet, knownToMain);
-                const [item] = await main.read(reader.txid, [command.key]);
-                expect(item?.version ?? NOTHING).toBe(expected);
-                const value = item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
-                expect(value).toBe(
-                  expected === NOTHING ? undefined : values.get(`${expected}/${command.key}`),
-                );
-                reader.readSet.set(command.key, expected);
-                break;
-              }
-              case 'end': {
-                const [reader] = readers.splice(command.reader % Math.max(1, readers.length), 1);
-                if (reader) await main.commit(reader.txid);
-                break;
-              }
-              case 'commit': {
-                const writer = command.onOther ? other : main;
-                const txid = writer.begin().txid;
-                sequence += 1;
-                const written = command.keys.map((key, i) => ({
-                  key,
-                  value: command.deletes[i] ? null : `${key}=${sequence}`,
-                }));
-                writer.write(
-                  txid,
-                  written.map(({ key, value }) => ({
+      fc.asyncProperty(
+        fc.array(commandArb, { minLength: 5, maxLength: 60 }),
+        // How often a kept index lists everything again: every pass, now and then, never.
+        fc.constantFrom(0, 30, 1e9),
+        async (commands, fullListingEveryMs) => {
+          const index = keepsIndex ? new CommitIndex({ fullListingEveryMs }) : undefined;
+          let clock = 1_900_000_000_000;
+          const now = () => clock;
+          const inner = new MemoryAdapter();
+          let versionsFail = false;
+          const storage = valuesInIntent ? withFailingVersionWrites(inner, () => versionsFail) : inner;
+          const options = { storage, now, timing: TIMING, localGcIntervalMs: 1e9, limits: { cacheBytes: 0 } };
+          const main = await ShimNode.open(options);
+          const other = await ShimNode.open(options);
+          const all = new Map<string, ModelCommit>();
+          const knownToMain = new Map<string, ModelCommit>();
+          const pendingForMain: ModelCommit[] = [];
+          const values = new Map<string, string>();
+          const readers: Reader[] = [];
+          let sequence = 0;
+          /** Both nodes pull and publish their low-water marks; one collector pass; local GC. */
+          const collectRound = async () => {
+            await main.pull();
+            await other.pull();
+            for (const node of [main, other]) {
+              await inner.putEntry(
+                MEMBERS_NAMESPACE,
+                node.nodeId,
+                encodeMember({
+                  nodeId: node.nodeId,
+                  url: '',
+                  seq: clock,
+                  heartbeatAtMs: clock,
+                  lowWaterMs: node.lowWaterMs,
+                }),
+              );
+            }
+            await collectGarbage({
+              storage: inner,
+              now,
+              timing: TIMING,
+              deadAfterMs: 1e9,
+              ...(index && { index }),
+            });
+            main.collectLocal();
+            other.collectLocal();
+          };
+          try {
+            for (const command of commands) {
+              switch (command.kind) {
+                case 'begin':
+                  if (readers.length < 4) readers.push({ txid: main.begin().txid, readSet: new Map() });
+                  break;
+                case 'read': {
+                  const reader = readers[command.reader % Math.max(1, readers.length)];
+                  if (!reader) break;
+                  const expected =
+                    reader.readSet.get(command.key) ??
+                    newestValidRead(command.key, reader.readSet, knownToMain);
+                  const [item] = await main.read(reader.txid, [command.key]);
+                  expect(item?.version ?? NOTHING).toBe(expected);
+                  const value = item?.value === undefined ? undefined : new TextDecoder().decode(item.value);
+                  expect(value).toBe(
+                    expected === NOTHING ? undefined : values.get(`${expected}/${command.key}`),
+                  );
+                  reader.readSet.set(command.key, expected);
+                  break;
+                }
+                case 'end': {
+                  const [reader] = readers.splice(command.reader % Math.max(1, readers.length), 1);
+                  if (reader) await main.commit(reader.txid);
+                  break;
+                }
+                case 'commit': {
+                  const writer = command.onOther ? other : main;
+                  const txid = writer.begin().txid;
+                  sequence += 1;
+                  const written = command.keys.map((key, i) => ({
                     key,
-                    value: value === null ? null : new TextEncoder().encode(value),
-                  })),
-                );
-                versionsFail = command.versionsFail;
-                const version = (await writer.commit(txid)).version!;
-                versionsFail = false;
-                for (const { key, value } of written)
-                  if (value !== null) values.set(`${version}/${key}`, value);
-                const commit: ModelCommit = {
-                  versionId: version,
-                  writes: new Map(written.map((w) => [w.key, w.value])),
-                };
-                all.set(version, commit);
-                if (command.onOther) pendingForMain.push(commit);
-                else knownToMain.set(version, commit);
-                clock += 1;
-                break;
-              }
-              case 'gc': {
-                clock += command.advanceMs;
-                for (const commit of pendingForMain.splice(0)) knownToMain.set(commit.versionId, commit);
-                await collectRound();
-                break;
+                    value: command.deletes[i] ? null : `${key}=${sequence}`,
+                  }));
+                  writer.write(
+                    txid,
+                    written.map(({ key, value }) => ({
+                      key,
+                      value: value === null ? null : new TextEncoder().encode(value),
+                    })),
+                  );
+                  versionsFail = command.versionsFail;
+                  const version = (await writer.commit(txid)).version!;
+                  versionsFail = false;
+                  for (const { key, value } of written)
+                    if (value !== null) values.set(`${version}/${key}`, value);
+                  const commit: ModelCommit = {
+                    versionId: version,
+                    writes: new Map(written.map((w) => [w.key, w.value])),
+                  };
+                  all.set(version, commit);
+                  if (command.onOther) pendingForMain.push(commit);
+                  else knownToMain.set(version, commit);
+                  clock += 1;
+                  break;
+                }
+                case 'gc': {
+                  clock += command.advanceMs;
+                  for (const commit of pendingForMain.splice(0)) knownToMain.set(commit.versionId, commit);
+                  await collectRound();
+                  break;
+                }
               }
             }
+            // Every reader ends and time passes every bound: what is stored then is the newest
+            // version of each key and its record, and no version whose record is gone.
+            for (const reader of readers.splice(0)) await main.commit(reader.txid);
+            clock += 1000;
+            await collectRound();
+            await collectRound();
+            const records = new Set(
+              (await inner.listCommitRecords(undefined)).map((record) => record.versionId),
+            );
+            for (const { key, versionId } of inner.storedVersions) {
+              expect({ key, versionId, recorded: records.has(versionId) }).toEqual({
+                key,
+                versionId,
+                recorded: true,
+              });
+            }
+          } finally {
+            await main.close();
+            await other.close();
           }
-          // Every reader ends and time passes every bound: what is stored then is the newest
-          // version of each key and its record, and no version whose record is gone.
-          for (const reader of readers.splice(0)) await main.commit(reader.txid);
-          clock += 1000;
-          await collectRound();
-          await collectRound();
-          const records = new Set(
-            (await inner.listCommitRecords(undefined)).map((record) => record.versionId),
-          );
-          for (const { key, versionId } of inner.storedVersions) {
-            expect({ key, versionId, recorded: records.has(versionId) }).toEqual({
-              key,
-              versionId,
-              recorded: true,
-            });
-          }
-        } finally {
-          await main.close();
-          await other.close();
-        }
-      }),
+        },
+      ),
       propertyRuns(300),
     );
   }, 120_000);

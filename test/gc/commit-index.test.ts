@@ -1,0 +1,177 @@
+/**
+ * The collector's index kept between passes (gc/commit-index.ts): a pass lists only the
+ * records new since the last one, finds a record that landed behind that listing within the
+ * clock skew, leaves one further behind to the next full listing, and lists everything again
+ * after a pass that failed or a lease held by another node. Records and versions are written
+ * straight to the in-process store, with version times the test picks.
+ */
+import fc from 'fast-check';
+import type { CommitRecord, ListOptions } from '../../adapters/contract.js';
+import { MemoryAdapter } from '../../adapters/memory.js';
+import { collectableBelow, collectGarbage } from '../../gc/collector.js';
+import { CommitIndex } from '../../gc/commit-index.js';
+import { acquireLease } from '../../gc/lease.js';
+import { collectWhileBehind } from '../../gc/rounds.js';
+import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
+import { DEFAULT_TIMING, knownLagMs } from '../../shim/timing.js';
+
+const TIMING = DEFAULT_TIMING;
+const START = 1_900_000_000_000;
+const txids = new TxidGenerator('aaaaaaaaaa', () => START);
+
+/** The in-process store, counting the records its listings return. */
+class CountingStore extends MemoryAdapter {
+  recordsListed = 0;
+  override async listCommitRecords(
+    after: string | undefined,
+    options?: ListOptions,
+  ): Promise<CommitRecord[]> {
+    const page = await super.listCommitRecords(after, options);
+    this.recordsListed += page.length;
+    return page;
+  }
+}
+
+/** Writes a committed version of each key at `atMs`, and its record; resolves with its id. */
+async function commitAt(storage: MemoryAdapter, atMs: number, keys: readonly string[]): Promise<string> {
+  const versionId = formatVersionId({ physicalMs: atMs, logical: 0 }, txids.next());
+  await storage.putVersions(keys.map((key) => ({ key, versionId, value: new TextEncoder().encode(key) })));
+  await storage.putCommitRecord({
+    versionId,
+    txid: versionId.split('.')[1]!,
+    writeSet: [...keys],
+    deleted: [],
+  });
+  return versionId;
+}
+
+const stored = (storage: MemoryAdapter) =>
+  storage.storedVersions.map(({ key, versionId }) => `${key}@${versionId}`).sort();
+
+/** A pass at `nowMs`: the low water is the known lag before it (no members are registered). */
+const passAt = (storage: MemoryAdapter, nowMs: number, index?: CommitIndex) =>
+  collectGarbage({ storage, now: () => nowMs, timing: TIMING, ...(index && { index }) });
+
+const LAG = knownLagMs(TIMING);
+
+describe('collectableBelow', () => {
+  it('finds the newest version at or below the low water, as a scan from the newest would', () => {
+    const scan = (versions: readonly string[], lowWaterMs: number) => {
+      for (let index = versions.length - 1; index > 0; index -= 1)
+        if (parseVersionId(versions[index]!)!.physicalMs <= lowWaterMs) return index;
+      return 0;
+    };
+    fc.assert(
+      fc.property(fc.array(fc.nat(50)), fc.integer({ min: -1, max: 51 }), (times, lowWater) => {
+        const versions = times
+          .sort((a, b) => a - b)
+          .map((ms, i) => formatVersionId({ physicalMs: START + ms, logical: i }, 'tx'));
+        expect(collectableBelow(versions, START + lowWater)).toBe(scan(versions, START + lowWater));
+      }),
+    );
+  });
+});
+
+describe("the collector's index between passes", () => {
+  it('lists only the records new since the pass before, and collects what they supersede', async () => {
+    const storage = new CountingStore();
+    const index = new CommitIndex();
+    const first = await commitAt(storage, START, ['k0']);
+    for (let i = 1; i < 50; i += 1) await commitAt(storage, START + i, [`k${i}`]);
+    await passAt(storage, START + LAG + 100, index);
+    expect(storage.recordsListed).toBe(50);
+    const newer = await commitAt(storage, START + 200, ['k0']);
+    storage.recordsListed = 0;
+    const report = await passAt(storage, START + LAG + 300, index);
+    // The new record alone (the look-back reads ids only).
+    expect(storage.recordsListed).toBe(1);
+    expect(report.versionsDeleted).toBe(1);
+    expect(stored(storage)).not.toContain(`k0@${first}`);
+    expect(stored(storage)).toContain(`k0@${newer}`);
+    expect(storage.versionCount).toBe(50);
+  });
+
+  it('finds a record that landed behind the listing within the clock skew, in order', async () => {
+    const storage = new MemoryAdapter();
+    const index = new CommitIndex();
+    const oldest = await commitAt(storage, START, ['k']);
+    const newest = await commitAt(storage, START + 3000, ['k']);
+    await passAt(storage, START + 100, index);
+    // Landed after that listing, with a version time between the two (a commit in flight).
+    const late = await commitAt(storage, START + 2500, ['k']);
+    const report = await passAt(storage, START + 3000 + LAG, index);
+    expect(report.versionsDeleted).toBe(2);
+    expect(stored(storage)).toEqual([`k@${newest}`]);
+    expect([oldest, late].some((versionId) => stored(storage).includes(`k@${versionId}`))).toBe(false);
+  });
+
+  it('leaves one that landed further behind to the next full listing', async () => {
+    const storage = new MemoryAdapter();
+    const index = new CommitIndex({ fullListingEveryMs: 60_000 });
+    await commitAt(storage, START, ['k']);
+    const newest = await commitAt(storage, START + 3 * TIMING.maxClockSkewMs, ['k']);
+    await passAt(storage, START + 100, index);
+    const late = await commitAt(storage, START + TIMING.maxClockSkewMs, ['k']);
+    const after = START + 3 * TIMING.maxClockSkewMs + LAG;
+    await passAt(storage, after, index);
+    expect(stored(storage)).toEqual([`k@${late}`, `k@${newest}`].sort());
+    await passAt(storage, START + 100 + 60_000, index);
+    expect(stored(storage)).toEqual([`k@${newest}`]);
+  });
+
+  it('deletes a record only past the outcome retention, once all its keys are gone', async () => {
+    const storage = new MemoryAdapter();
+    const index = new CommitIndex();
+    const first = await commitAt(storage, START, ['a', 'b']);
+    await commitAt(storage, START + 10, ['a']);
+    await passAt(storage, START + LAG + 20, index);
+    // b is still current: the record stays, and remembers that a is gone.
+    await commitAt(storage, START + 30, ['b']);
+    const beforeRetention = await passAt(storage, START + LAG + 40, index);
+    expect([beforeRetention.versionsDeleted, beforeRetention.recordsDeleted]).toEqual([1, 0]);
+    const past = await passAt(storage, START + TIMING.outcomeRetentionMs + 1, index);
+    expect(past.recordsDeleted).toBe(1);
+    expect(await storage.getCommitRecord(first)).toBeUndefined();
+    // Nothing of it is left for a later pass, nor in a full listing's notes.
+    const again = await passAt(storage, START + TIMING.outcomeRetentionMs + 2);
+    expect([again.versionsDeleted, again.recordsDeleted]).toEqual([0, 0]);
+  });
+
+  it('lists everything again after a pass that failed halfway', async () => {
+    const storage = new CountingStore();
+    const index = new CommitIndex();
+    for (let i = 0; i < 5; i += 1) await commitAt(storage, START + i, ['k']);
+    const failing = Object.assign(Object.create(storage) as CountingStore, {
+      deleteVersions: () => Promise.reject(new Error('injected: storage went away')),
+    });
+    await expect(passAt(failing, START + LAG + 10, index)).rejects.toThrow('injected');
+    storage.recordsListed = 0;
+    const report = await passAt(storage, START + LAG + 20, index);
+    expect(storage.recordsListed).toBe(5);
+    expect(report.versionsDeleted).toBe(4);
+  });
+
+  it('lists everything again once another node held the lease', async () => {
+    const storage = new CountingStore();
+    const index = new CommitIndex();
+    for (let i = 0; i < 5; i += 1) await commitAt(storage, START + i, [`k${i}`]);
+    let nowMs = START + LAG + 10;
+    const round = {
+      storage,
+      index,
+      holder: 'here',
+      leaseMs: 1000,
+      reserveMs: 0,
+      now: () => nowMs,
+      timing: TIMING,
+    };
+    await collectWhileBehind(round);
+    nowMs += 2000;
+    await acquireLease(storage, 'elsewhere', 1000, () => nowMs);
+    expect(await collectWhileBehind(round)).toEqual([]);
+    nowMs += 2000;
+    storage.recordsListed = 0;
+    await collectWhileBehind(round);
+    expect(storage.recordsListed).toBe(5);
+  });
+});
