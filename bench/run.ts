@@ -11,6 +11,7 @@
  *   BENCH_SAMPLES=200              latency samples per workload
  *   BENCH_SECONDS=3                seconds per throughput figure
  *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
+ *   BENCH_GC_PASS=off              skip what one GC pass costs as the records kept grow
  *   BENCH_TABLES=off               skip the per-engine tables (the engines still serve the idle part)
  *   BENCH_IDLE=off                 skip the storage calls of idle nodes (3 per engine)
  *   BENCH_IDLE_SECONDS=60          how long they are counted
@@ -48,6 +49,7 @@ import {
   s3Direct,
   type WorkloadShape,
 } from './direct-engines.js';
+import { benchGcPass } from './gc-pass.js';
 import { benchIdle } from './idle.js';
 import { benchLearning } from './learning.js';
 import { benchLearningLoop } from './learning-loop.js';
@@ -259,6 +261,7 @@ async function main(): Promise<void> {
   const cpuTransactions = Number(process.env.BENCH_CPU_TRANSACTIONS ?? 3000);
   try {
     if (cpuTransactions > 0) output.push(...(await benchCpu(cpuTransactions)));
+    if (process.env.BENCH_GC_PASS !== 'off') output.push(...(await benchGcPass()));
     for (const engine of process.env.BENCH_TABLES === 'off' ? [] : engines) {
       const result = await benchEngine(engine);
       output.push(...result.lines);
