@@ -2,8 +2,8 @@
  * What the collector knows of the commit records between passes (gc/collector.ts), so that a
  * pass costs what changed since the one before rather than every record in the outcome
  * retention. Without it every pass listed every record (15 minutes of them by default), built
- * every key's versions and walked them all, and under load ran back to back: a node serving
- * 4,000 transactions a second spent a fifth of its CPU there.
+ * every key's versions and walked them all, and under load ran back to back: in a profile of
+ * the bench's CPU table a fifth of the node's busy time went there (bench/RESULTS.md).
  *
  * It holds the records listed so far (markers apart), each key's versions that may still be
  * collected (ascending), the keys with two or more of them (only those can supersede), and the
