@@ -21,6 +21,7 @@
  * record can never make them visible again (shim/commit-outcome.ts).
  */
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
+import { mapLimit } from '../adapters/map-limit.js';
 import { markAborted } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
@@ -94,6 +95,7 @@ import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE, REFUSALS_NAMESPACE } from 
 const PAGE = 1000;
 const textEncoder = new TextEncoder();
 const DELETE_BATCH = 500;
+const NOTES_IN_FLIGHT = 32;
 const textDecoder = new TextDecoder();
 
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
@@ -311,13 +313,15 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   );
   deletableRecords.push(...expiredMarkers);
   // Records that stay remember which of their keys are gone, for a later full listing.
+  // One note per record, NOTES_IN_FLIGHT at a time: one at a time, a pass waited a
+  // round trip per record, and on a busy node a turn of its event loop too.
   const staying = new Set(deletableRecords);
-  for (const versionId of newlyCollected.keys()) {
-    if (staying.has(versionId)) continue;
+  const noting = [...newlyCollected.keys()].filter((versionId) => !staying.has(versionId));
+  await mapLimit(noting, NOTES_IN_FLIGHT, async (versionId) => {
     const gone = [...(index.goneKeys.get(versionId) ?? [])];
     await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(gone)), call);
     index.noted.add(versionId);
-  }
+  });
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
     const batch = deletableRecords.slice(i, i + DELETE_BATCH);
