@@ -507,7 +507,8 @@ export class RedisAdapter implements StorageAdapter {
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace);
-    // A namespace holds a few entries per node or per commit in flight: one HGETALL reads it.
+    // One HGETALL reads a namespace: those of nodes and of commits in flight are small; a
+    // caller that lists a large one whole asks no limit, so reads it once (gc/collector.ts).
     const all = await raceSignal(
       (await this.redis()).hgetallBuffer(this.entriesKey(namespace)),
       options?.signal,

@@ -452,7 +452,12 @@ async function settleIdempotencyClaims(
   }
 }
 
-/** Every entry of a namespace, page by page until an empty page. */
+/**
+ * Every entry of a namespace, page by page until an empty page. No limit is asked: each
+ * engine answers the pages it likes (DynamoDB 1 MB, S3 1,000 keys), and Redis and the file
+ * store, which read a whole namespace per call (one hash, one folder), read it once rather
+ * than once per 1,000 entries (the collector's notes hold one per record kept).
+ */
 export async function listAllEntries(
   storage: StorageAdapter,
   namespace: string,
@@ -460,7 +465,7 @@ export async function listAllEntries(
 ): Promise<Entry[]> {
   const entries: Entry[] = [];
   for (let after: string | undefined; ; ) {
-    const page = await storage.listEntries(namespace, { limit: PAGE, ...call, ...(after && { after }) });
+    const page = await storage.listEntries(namespace, { ...call, ...(after && { after }) });
     if (page.length === 0) return entries;
     entries.push(...page);
     after = page[page.length - 1]!.id;

@@ -6,9 +6,9 @@
  * straight to the in-process store, with version times the test picks.
  */
 import fc from 'fast-check';
-import type { CommitRecord, ListOptions } from '../../adapters/contract.js';
+import type { CommitRecord, Entry, EntryListOptions, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { collectableBelow, collectGarbage } from '../../gc/collector.js';
+import { COLLECTED_NAMESPACE, collectableBelow, collectGarbage } from '../../gc/collector.js';
 import { CommitIndex } from '../../gc/commit-index.js';
 import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
@@ -22,6 +22,12 @@ const txids = new TxidGenerator('aaaaaaaaaa', () => START);
 /** The in-process store, counting the records its listings return. */
 class CountingStore extends MemoryAdapter {
   recordsListed = 0;
+  /** listEntries calls, by namespace. */
+  readonly entryListings = new Map<string, number>();
+  override async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
+    this.entryListings.set(namespace, (this.entryListings.get(namespace) ?? 0) + 1);
+    return super.listEntries(namespace, options);
+  }
   override async listCommitRecords(
     after: string | undefined,
     options?: ListOptions,
@@ -135,6 +141,17 @@ describe("the collector's index between passes", () => {
     // Nothing of it is left for a later pass, nor in a full listing's notes.
     const again = await passAt(storage, START + TIMING.outcomeRetentionMs + 2);
     expect([again.versionsDeleted, again.recordsDeleted]).toEqual([0, 0]);
+  });
+
+  it('reads a namespace in as few calls as the engine answers (Redis and the file store read all of one per call)', async () => {
+    const storage = new CountingStore();
+    for (let i = 0; i < 2500; i += 1)
+      await storage.putEntry(COLLECTED_NAMESPACE, `note-${i}`, new TextEncoder().encode('[]'));
+    await passAt(storage, START + LAG);
+    // One listing, then the empty page that ends it; in pages of 1000 it was four.
+    expect(storage.entryListings.get(COLLECTED_NAMESPACE)).toBe(2);
+    // The notes of records that are gone are deleted.
+    expect(await storage.listEntries(COLLECTED_NAMESPACE)).toEqual([]);
   });
 
   it('lists everything again after a pass that failed halfway', async () => {
