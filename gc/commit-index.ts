@@ -37,7 +37,7 @@ export class CommitIndex {
   private readonly versionsByKey = new Map<string, string[]>();
   /** Keys with two or more versions: the only ones where one may supersede another. */
   private readonly keysToCheck = new Set<string>();
-  /** Keys gone of records that still have others (from the `collected` notes, and deletes). */
+  /** Each record's keys known gone (from the `collected` notes read, and this collector's deletes). */
   readonly goneKeys = new Map<string, Set<string>>();
   /** Records that have a `collected` note in storage. */
   readonly noted = new Set<string>();
