@@ -19,7 +19,7 @@
  * again, and an old expected value can never match a new entry.
  */
 import { join } from 'node:path';
-import type { CallOptions, Entry } from './contract.js';
+import type { CallOptions } from './contract.js';
 import type { FileSystem } from './file.js';
 
 /** What the swaps need of the file store: its files, and how it writes them durably. */
@@ -117,17 +117,6 @@ export class SwappedEntries {
       if (newest === undefined || newest.value === undefined) return;
       if (await this.link(directory, newest.generation + 1, encode(undefined), readMs)) return;
     }
-  }
-
-  /** The namespace's swapped entries that are not deleted. */
-  async list(namespace: string, options?: CallOptions): Promise<Entry[]> {
-    const ids = await readdirIfExists(this.disk.fs, join(this.disk.root, 'swapped', namespace));
-    const entries: Entry[] = [];
-    for (const id of ids) {
-      const value = (await this.newest(namespace, id, options))?.value;
-      if (value !== undefined) entries.push({ id, value });
-    }
-    return entries;
   }
 
   /** Ids swapped at least once (deleted ones included), which plain files no longer speak for. */

@@ -273,20 +273,29 @@ export class FileAdapter implements StorageAdapter {
     assertEntryName(namespace);
     const directory = join(this.directory, 'entries', namespace);
     const after = options?.after;
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
     const swappedIds = await this.swapped.swappedIds(namespace);
-    const swapped = (await this.swapped.list(namespace, options)).filter(
-      (entry) => after === undefined || entry.id > after,
-    );
-    const plainIds = (await readdirIfExists(this.fs, directory)).filter(
-      (id) => !swappedIds.has(id) && (after === undefined || id > after),
-    );
-    const plain = await mapLimit(plainIds, this.concurrency, async (id) => {
-      const value = await readIfExists(this.fs, join(directory, id), options);
-      return value && { id, value };
-    });
-    return [...plain.filter((entry): entry is Entry => entry !== undefined), ...swapped]
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY);
+    const plainIds = (await readdirIfExists(this.fs, directory)).filter((id) => !swappedIds.has(id));
+    const ids = [...plainIds, ...swappedIds]
+      .filter((id) => after === undefined || id > after)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // Only the files of the page are read (every entry's were, once a page): the names, in
+    // order, then as many values as the page still needs, skipping ids deleted meanwhile.
+    const read = (id: string) =>
+      swappedIds.has(id)
+        ? this.swapped.newest(namespace, id, options).then((newest) => newest?.value)
+        : readIfExists(this.fs, join(directory, id), options);
+    const entries: Entry[] = [];
+    for (let next = 0; next < ids.length && entries.length < limit; ) {
+      const batch = ids.slice(next, next + Math.min(limit - entries.length, ids.length - next));
+      next += batch.length;
+      const values = await mapLimit(batch, this.concurrency, read);
+      batch.forEach((id, i) => {
+        const value = values[i];
+        if (value !== undefined) entries.push({ id, value });
+      });
+    }
+    return entries;
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
