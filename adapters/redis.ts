@@ -39,6 +39,7 @@ import {
   type WriteTerms,
 } from './contract.js';
 import { missingEnginePackage } from './engine-packages.js';
+import { ListingRests } from './listing-rests.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
@@ -173,6 +174,8 @@ export class RedisAdapter implements StorageAdapter {
   private connecting: Promise<Client & AftCommands> | undefined;
   /** Buckets this adapter has put in the bucket index; adding one again is skipped. */
   private readonly listedBuckets = new Set<string>();
+  /** The rest of entry listings in progress, for their next pages. */
+  private readonly listings = new ListingRests<Entry>();
 
   constructor(options: RedisAdapterOptions) {
     const prefix = options.prefix ?? 'aft:';
@@ -507,21 +510,32 @@ export class RedisAdapter implements StorageAdapter {
   async listEntries(namespace: string, options?: EntryListOptions): Promise<Entry[]> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace);
-    // One HGETALL reads a namespace: those of nodes and of commits in flight are small; a
-    // caller that lists a large one whole asks no limit, so reads it once (gc/collector.ts).
-    const all = await raceSignal(
-      (await this.redis()).hgetallBuffer(this.entriesKey(namespace)),
-      options?.signal,
-    );
     const after = options?.after;
-    return Object.keys(all)
-      .filter((id) => after === undefined || id > after)
-      .sort()
-      .slice(0, options?.limit ?? Number.POSITIVE_INFINITY)
-      .map((id) => {
-        const value = all[id]!;
-        return { id, value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+    const limit = options?.limit ?? Number.POSITIVE_INFINITY;
+    // A namespace is one hash, which only HGETALL reads in id order: the next pages of a
+    // listing come from what its first page read (each page read all of it once: n²/page).
+    let rest = after === undefined ? undefined : this.listings.take(namespace, after);
+    if (!rest) {
+      const all = await raceSignal(
+        (await this.redis()).hgetallBuffer(this.entriesKey(namespace)),
+        options?.signal,
+      );
+      const items = Object.keys(all)
+        .filter((id) => after === undefined || id > after)
+        .sort()
+        .map((id) => {
+          const value = all[id]!;
+          return { id, value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+        });
+      rest = { items, from: 0 };
+    }
+    const page = rest.items.slice(rest.from, rest.from + limit);
+    if (page.length > 0)
+      this.listings.keep(namespace, page[page.length - 1]!.id, {
+        items: rest.items,
+        from: rest.from + page.length,
       });
+    return page;
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {

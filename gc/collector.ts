@@ -454,9 +454,9 @@ async function settleIdempotencyClaims(
 
 /**
  * Every entry of a namespace, page by page until an empty page. No limit is asked: each
- * engine answers the pages it likes (DynamoDB 1 MB, S3 1,000 keys), and Redis, which reads a
- * whole namespace per call (one hash), reads it once rather than once per 1,000 entries (the
- * collector's notes hold one per record kept).
+ * engine answers the pages it likes (DynamoDB 1 MB, S3 1,000 keys; Redis, which reads a whole
+ * namespace per call, all of it: asked pages of 1,000 it once read the collector's notes, one
+ * per record kept, once per page).
  */
 export async function listAllEntries(
   storage: StorageAdapter,
