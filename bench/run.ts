@@ -12,6 +12,7 @@
  *   BENCH_SECONDS=3                seconds per throughput figure
  *   BENCH_CPU_TRANSACTIONS=3000    transactions per row of the CPU table (0: skip it)
  *   BENCH_GC_PASS=off              skip what one GC pass costs as the records kept grow
+ *   BENCH_REDIS_LISTING=off        skip listing a large namespace of entries on Redis in pages
  *   BENCH_TABLES=off               skip the per-engine tables (the engines still serve the idle part)
  *   BENCH_IDLE=off                 skip the storage calls of idle nodes (3 per engine)
  *   BENCH_IDLE_SECONDS=60          how long they are counted
@@ -64,6 +65,7 @@ import {
   throughput,
   time,
 } from './measure.js';
+import { benchRedisListing } from './redis-listing.js';
 import { benchSerializable } from './serializable.js';
 import { benchTransaction, benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
@@ -262,6 +264,8 @@ async function main(): Promise<void> {
   try {
     if (cpuTransactions > 0) output.push(...(await benchCpu(cpuTransactions)));
     if (process.env.BENCH_GC_PASS !== 'off') output.push(...(await benchGcPass()));
+    if (process.env.BENCH_REDIS_LISTING !== 'off')
+      output.push(...(await benchRedisListing(process.env.AFT_TEST_REDIS_URL!)));
     for (const engine of process.env.BENCH_TABLES === 'off' ? [] : engines) {
       const result = await benchEngine(engine);
       output.push(...result.lines);
