@@ -32,7 +32,7 @@ import {
   IDEMPOTENCY_NAMESPACE,
   markCommitted,
 } from '../shim/idempotency.js';
-import { parseVersionId, versionIdFloor } from '../shim/ids.js';
+import { parseVersionId } from '../shim/ids.js';
 import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -180,13 +180,8 @@ interface Pass {
 /** Steps 2 to 8 of a pass, with what `index` knows (everything listed anew on a full listing). */
 async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean): Promise<GcReport> {
   const { storage, timing, maxDeletes, progress, startedMs, call, lowWaterMs, liveNodes } = pass;
-  const listedBefore = index.listedThrough;
-  await index.listAfter(storage, index.listedThrough, call);
+  await index.listNew(storage, timing.maxClockSkewMs, call);
   progress({ phase: 'listing', done: index.records.size, total: index.records.size });
-  if (!fullListing && listedBefore !== undefined) {
-    const lookBackFrom = versionIdFloor(versionTime(listedBefore) - timing.maxClockSkewMs);
-    await index.listLate(storage, lookBackFrom, listedBefore, call);
-  }
   const records = index.records;
 
   // 3. Intents of committed transactions go, at any age, before their records may (a node
@@ -453,10 +448,9 @@ async function settleIdempotencyClaims(
 }
 
 /**
- * Every entry of a namespace, page by page until an empty page. No limit is asked: each
- * engine answers the pages it likes (DynamoDB 1 MB, S3 1,000 keys; Redis, which reads a whole
- * namespace per call, all of it: asked pages of 1,000 it once read the collector's notes, one
- * per record kept, once per page).
+ * Every entry of a namespace, page by page until an empty page. No limit is asked, since all
+ * of it is kept anyway: each engine answers the pages it likes (DynamoDB 1 MB, S3 1,000 keys,
+ * Redis and the in-process store all at once), in as few calls as it can.
  */
 export async function listAllEntries(
   storage: StorageAdapter,

@@ -17,7 +17,7 @@
  */
 import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
-import { parseVersionId } from '../shim/ids.js';
+import { parseVersionId, versionIdFloor } from '../shim/ids.js';
 
 const PAGE = 1000;
 
@@ -46,9 +46,9 @@ export class CommitIndex {
   /** What `finished` holds, so that no record is in it twice. */
   private readonly finishedIds = new Set<string>();
   /** The newest record id listed, where the next incremental listing goes on from. */
-  listedThrough: string | undefined;
+  private listedThrough: string | undefined;
   private fullListingAtMs = Number.NEGATIVE_INFINITY;
-  readonly fullListingEveryMs: number;
+  private readonly fullListingEveryMs: number;
 
   constructor(options: CommitIndexOptions = {}) {
     this.fullListingEveryMs = options.fullListingEveryMs ?? 60_000;
@@ -80,7 +80,7 @@ export class CommitIndex {
     this.fullListingAtMs = Number.NEGATIVE_INFINITY;
   }
 
-  knows(versionId: string): boolean {
+  private knows(versionId: string): boolean {
     return this.records.has(versionId) || this.markers.has(versionId);
   }
 
@@ -173,8 +173,23 @@ export class CommitIndex {
     return ready;
   }
 
+  /**
+   * Learns the records and markers past the newest listed (all of them after a full
+   * listing's `clear`), then those landed since up to `lookBackMs` behind it.
+   */
+  async listNew(storage: StorageAdapter, lookBackMs: number, call: CallOptions): Promise<void> {
+    const listedBefore = this.listedThrough;
+    await this.listAfter(storage, listedBefore, call);
+    if (listedBefore === undefined) return;
+    await this.listLate(storage, versionIdFloor(versionTime(listedBefore) - lookBackMs), listedBefore, call);
+  }
+
   /** Learns every record and marker past `after`, page by page. */
-  async listAfter(storage: StorageAdapter, after: string | undefined, call: CallOptions): Promise<void> {
+  private async listAfter(
+    storage: StorageAdapter,
+    after: string | undefined,
+    call: CallOptions,
+  ): Promise<void> {
     for (let cursor = after; ; ) {
       const page = await storage.listCommitRecords(cursor, { limit: PAGE, ...call });
       // A short page is not the end (the contract allows them): only an empty one is.
@@ -189,7 +204,12 @@ export class CommitIndex {
    * after the listing that went past them (a commit in flight then, a clock behind). Only
    * their ids are listed; the few unknown ones are read.
    */
-  async listLate(storage: StorageAdapter, from: string, through: string, call: CallOptions): Promise<void> {
+  private async listLate(
+    storage: StorageAdapter,
+    from: string,
+    through: string,
+    call: CallOptions,
+  ): Promise<void> {
     for (let cursor = from; ; ) {
       const ids = await storage.listCommitRecordIds(cursor, { limit: PAGE, ...call });
       if (ids.length === 0) return;
