@@ -166,6 +166,14 @@ export interface StorageAdapter {
   /** Creates or replaces an entry. */
   putEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<void>;
 
+  /**
+   * Creates or replaces several entries of one namespace, each as putEntry would. Not atomic
+   * together: after a failure any of them may have landed. Optional: where an engine writes
+   * many in one request (a Redis HSET, DynamoDB's BatchWriteItem, one directory sync), the
+   * core's GuardedStorage calls it; elsewhere it puts them one by one, several at a time.
+   */
+  putEntries?(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void>;
+
   /** Creates an entry if none with this id exists (atomically); true when this call created it. */
   createEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<boolean>;
 

@@ -354,6 +354,20 @@ export class DynamoDbAdapter implements StorageAdapter {
     );
   }
 
+  /** BatchWriteItem, 25 at a time; of two entries with one id (a batch refuses both), the last. */
+  async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    const last = new Map(entries.map(({ id, value }) => [id, value]));
+    await this.requests.batchWrite(
+      this.commitsTable,
+      [...last].map(([id, value]) => ({
+        PutRequest: { Item: { ...entryKey(namespace, id), d: { B: value } } },
+      })),
+      options,
+    );
+  }
+
   async createEntry(
     namespace: string,
     id: string,

@@ -213,6 +213,23 @@ export class FileAdapter implements StorageAdapter {
     await this.syncDirectory(directory);
   }
 
+  /** Each as putEntry writes it, and the directory synced once for all of them. */
+  async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    if (entries.length === 0) return;
+    await this.open();
+    const directory = join(this.directory, 'entries', namespace);
+    await this.ensureDirectory(directory);
+    // Of two entries with one id, the last is the one that stays, as two putEntry calls leave it.
+    const last = new Map(entries.map(({ id, value }) => [id, value]));
+    await mapLimit([...last], this.concurrency, async ([id, value]) => {
+      options?.signal?.throwIfAborted();
+      await this.fs.rename(await this.writeTemp(value), join(directory, id));
+    });
+    await this.syncDirectory(directory);
+  }
+
   async createEntry(
     namespace: string,
     id: string,

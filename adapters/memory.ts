@@ -157,6 +157,13 @@ export class MemoryAdapter implements StorageAdapter {
     this.entriesOf(namespace).set(id, value.slice());
   }
 
+  async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    const stored = this.entriesOf(namespace);
+    for (const { id, value } of entries) stored.set(id, value.slice());
+  }
+
   async createEntry(
     namespace: string,
     id: string,

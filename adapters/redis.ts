@@ -453,6 +453,15 @@ export class RedisAdapter implements StorageAdapter {
     );
   }
 
+  /** One HSET of every field: a namespace is one hash. */
+  async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    if (entries.length === 0) return;
+    const fields = new Map(entries.map(({ id, value }) => [id, Buffer.from(value)]));
+    await raceSignal((await this.redis()).hset(this.entriesKey(namespace), fields), options?.signal);
+  }
+
   async createEntry(
     namespace: string,
     id: string,

@@ -21,7 +21,6 @@
  * record can never make them visible again (shim/commit-outcome.ts).
  */
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
-import { mapLimit } from '../adapters/map-limit.js';
 import { markAborted } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
@@ -95,7 +94,7 @@ import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE, REFUSALS_NAMESPACE } from 
 const PAGE = 1000;
 const textEncoder = new TextEncoder();
 const DELETE_BATCH = 500;
-const NOTES_IN_FLIGHT = 32;
+const NOTES_PER_CALL = 500;
 const textDecoder = new TextDecoder();
 
 const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
@@ -307,16 +306,20 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
       versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
   );
   deletableRecords.push(...expiredMarkers);
-  // Records that stay remember which of their keys are gone, for a later full listing.
-  // One note per record, NOTES_IN_FLIGHT at a time: one at a time, a pass waited a
-  // round trip per record, and on a busy node a turn of its event loop too.
+  // Records that stay remember which of their keys are gone, for a later full listing: one
+  // note per record, NOTES_PER_CALL to a storage call (one at a time, a pass waited a round
+  // trip per record, and on a busy node a turn of its event loop too).
   const staying = new Set(deletableRecords);
   const noting = [...newlyCollected.keys()].filter((versionId) => !staying.has(versionId));
-  await mapLimit(noting, NOTES_IN_FLIGHT, async (versionId) => {
-    const gone = [...(index.goneKeys.get(versionId) ?? [])];
-    await storage.putEntry(COLLECTED_NAMESPACE, versionId, textEncoder.encode(JSON.stringify(gone)), call);
-    index.noted.add(versionId);
-  });
+  for (let i = 0; i < noting.length; i += NOTES_PER_CALL) {
+    const batch = noting.slice(i, i + NOTES_PER_CALL);
+    const notes = batch.map((versionId) => ({
+      id: versionId,
+      value: textEncoder.encode(JSON.stringify([...(index.goneKeys.get(versionId) ?? [])])),
+    }));
+    await storage.putEntries(COLLECTED_NAMESPACE, notes, call);
+    for (const versionId of batch) index.noted.add(versionId);
+  }
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
     const batch = deletableRecords.slice(i, i + DELETE_BATCH);

@@ -3,8 +3,9 @@ import { tempDirectories } from '../helpers/temp-dir.js';
 import { registerConformance } from './jest.js';
 
 const tempDir = tempDirectories();
-registerConformance('file', async () => new FileAdapter({ directory: tempDir() }));
+registerConformance('file', async () => new FileAdapter({ directory: tempDir() }), { batchPutEntries: true });
 registerConformance(
   'file without fsync',
   async () => new FileAdapter({ directory: tempDir(), fsync: false }),
+  { batchPutEntries: true },
 );

@@ -7,6 +7,8 @@ export interface ConformanceOptions {
   readonly lacking?: Partial<Record<ServerFeature, string>>;
   /** Whether the adapter writes versions and record atomically (putVersionsAndRecord). */
   readonly atomicVersionsAndRecord?: boolean;
+  /** Whether the adapter puts many entries in one request of its own (putEntries). */
+  readonly batchPutEntries?: boolean;
 }
 
 export function registerConformance(
@@ -19,6 +21,14 @@ export function registerConformance(
       const adapter = await open();
       try {
         expect(adapter.putVersionsAndRecord !== undefined).toBe(options.atomicVersionsAndRecord ?? false);
+      } finally {
+        await adapter.close();
+      }
+    });
+    it(`${options.batchPutEntries ? 'puts' : 'does not put'} many entries in a batch of its own`, async () => {
+      const adapter = await open();
+      try {
+        expect(adapter.putEntries !== undefined).toBe(options.batchPutEntries ?? false);
       } finally {
         await adapter.close();
       }

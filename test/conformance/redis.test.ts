@@ -4,7 +4,10 @@ import { registerConformance } from './jest.js';
 
 registerConformance('redis', async () => createAdapterFromUrl(await ENGINES.redis.freshStorageUrl()), {
   atomicVersionsAndRecord: true,
+  batchPutEntries: true,
 });
-registerConformance('redis cluster', async () =>
-  createAdapterFromUrl(await ENGINES.redisCluster.freshStorageUrl()),
+registerConformance(
+  'redis cluster',
+  async () => createAdapterFromUrl(await ENGINES.redisCluster.freshStorageUrl()),
+  { batchPutEntries: true },
 );

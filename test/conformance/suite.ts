@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
+import { GuardedStorage } from '../../shim/guarded-storage.js';
 import { formatVersionId } from '../../shim/ids.js';
 
 /**
@@ -429,6 +430,31 @@ export const conformanceCases: readonly ConformanceCase[] = [
       assert.deepEqual(
         (await adapter.listEntries('members')).map((entry) => entry.id),
         ['node-b', 'node-c', 'node-d'],
+      );
+    },
+  },
+  {
+    name: "entries: putEntries (the engine's batch, or the core's putEntry each) puts every one as putEntry would",
+    async run(adapter) {
+      const storage = GuardedStorage.of(adapter);
+      await adapter.putEntry('gc-collected', 'n-000', bytes('before'));
+      await adapter.putEntry('elsewhere', 'n-001', bytes('other namespace'));
+      // Past DynamoDB's 25 a request; one id twice (a batch may not carry both); one empty.
+      const ids = Array.from({ length: 60 }, (_, i) => `n-${String(i).padStart(3, '0')}`);
+      await storage.putEntries('gc-collected', [
+        ...ids.map((id) => ({ id, value: bytes(`first ${id}`) })),
+        { id: 'n-007', value: bytes('second n-007') },
+        { id: 'n-008', value: new Uint8Array(0) },
+      ]);
+      await storage.putEntries('gc-collected', []);
+      const listed = await adapter.listEntries('gc-collected');
+      assert.deepEqual(
+        listed.map(({ id, value }) => [id, Buffer.from(value).toString()]),
+        ids.map((id) => [id, id === 'n-007' ? 'second n-007' : id === 'n-008' ? '' : `first ${id}`]),
+      );
+      assert.deepEqual(
+        Buffer.from((await adapter.getEntry('elsewhere', 'n-001'))!).toString(),
+        'other namespace',
       );
     },
   },

@@ -28,6 +28,21 @@ class CountingStore extends MemoryAdapter {
     this.entryListings.set(namespace, (this.entryListings.get(namespace) ?? 0) + 1);
     return super.listEntries(namespace, options);
   }
+  /** putEntry and putEntries calls, by namespace. */
+  readonly entryPuts = new Map<string, { one: number; many: number }>();
+  private puts(namespace: string) {
+    const counted = this.entryPuts.get(namespace) ?? { one: 0, many: 0 };
+    this.entryPuts.set(namespace, counted);
+    return counted;
+  }
+  override async putEntry(namespace: string, id: string, value: Uint8Array): Promise<void> {
+    this.puts(namespace).one += 1;
+    return super.putEntry(namespace, id, value);
+  }
+  override async putEntries(namespace: string, entries: readonly Entry[]): Promise<void> {
+    this.puts(namespace).many += 1;
+    return super.putEntries(namespace, entries);
+  }
   override async listCommitRecords(
     after: string | undefined,
     options?: ListOptions,
@@ -152,6 +167,23 @@ describe("the collector's index between passes", () => {
     expect(storage.entryListings.get(COLLECTED_NAMESPACE)).toBe(2);
     // The notes of records that are gone are deleted.
     expect(await storage.listEntries(COLLECTED_NAMESPACE)).toEqual([]);
+  });
+
+  it("writes a pass's notes in a few calls of the engine's batch, not one call each", async () => {
+    const storage = new CountingStore();
+    const index = new CommitIndex();
+    const firsts: string[] = [];
+    for (let i = 0; i < 600; i += 1) firsts.push(await commitAt(storage, START + i, [`a${i}`, `b${i}`]));
+    for (let i = 0; i < 600; i += 1) await commitAt(storage, START + 1000 + i, [`a${i}`]);
+    storage.entryPuts.clear();
+    const report = await passAt(storage, START + 2000 + LAG, index);
+    expect(report.versionsDeleted).toBe(600);
+    // Each first record stays (its b is current) and notes its a gone: 600 notes, 2 calls.
+    expect(storage.entryPuts.get(COLLECTED_NAMESPACE)).toEqual({ one: 0, many: 2 });
+    const notes = await storage.listEntries(COLLECTED_NAMESPACE);
+    expect(notes.map(({ id, value }) => [id, JSON.parse(new TextDecoder().decode(value))])).toEqual(
+      firsts.map((versionId, i) => [versionId, [`a${i}`]]),
+    );
   });
 
   it('lists everything again after a pass that failed halfway', async () => {
