@@ -280,31 +280,40 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
     await storage.deleteEntries(INTENTS_NAMESPACE, settledIntents, call);
   }
 
-  // 6. Idempotency claims: old epochs go; the outcome of each settled claim is written into
-  //    it before step 6 may delete its commit record (shim/idempotency.ts).
-  progress({ phase: 'claims', done: 0, total: 1 });
-  const claims = await settleIdempotencyClaims(storage, records, startedMs, timing, call);
+  // Steps 6 to 8 run on a full listing only (the first pass, then one a minute): the claims are
+  // one namespace listed whole, every claim of two epochs (an hour each by default), which a
+  // pass per transaction batch would read again and again; and the records they outlive wait
+  // the outcome retention (15 min) anyway, so a minute more costs nothing.
+  const claims = fullListing
+    ? await settleIdempotencyClaims(storage, records, startedMs, timing, call, progress)
+    : { deleted: 0, markersWritten: 0 };
 
   // 7. Refused txids (a commit written without an intent is refused while its txid is
   //    there): any such commit's deadline passed long before the outcome retention.
-  const refusalsDeleted = await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call);
+  const refusalsDeleted = fullListing
+    ? await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call)
+    : 0;
 
   // 8. Records last, once every key they wrote is collected (keys left for the next pass are
   //    not), only past the outcome retention (a repeated commit is answered from the record),
   //    and with no intent left (one is deleted first, above). A record that wrote no key (a
   //    read-only run recorded under an idempotency key) supersedes nothing and is superseded
-  //    by nothing: it goes once below the low water too, its claim settled.
-  const deletableRecords = index.finishedBefore(
-    startedMs - timing.outcomeRetentionMs,
-    (record) =>
-      !intentsLeft.has(record.versionId) &&
-      (record.writeSet.length > 0 || versionTime(record.versionId) <= lowWaterMs),
-  );
+  //    by nothing: it goes once below the low water too, its claim settled (step 6, this pass).
+  const deletableRecords = fullListing
+    ? index.finishedBefore(
+        startedMs - timing.outcomeRetentionMs,
+        (record) =>
+          !intentsLeft.has(record.versionId) &&
+          (record.writeSet.length > 0 || versionTime(record.versionId) <= lowWaterMs),
+      )
+    : [];
   // Markers stay while a late record could still arrive (shim/timing.ts, markerRetentionMs).
-  const expiredMarkers = [...index.markers].filter(
-    (versionId) =>
-      versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
-  );
+  const expiredMarkers = fullListing
+    ? [...index.markers].filter(
+        (versionId) =>
+          versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
+      )
+    : [];
   deletableRecords.push(...expiredMarkers);
   // Records that stay remember which of their keys are gone, for a later full listing: one
   // note per record, NOTES_PER_CALL to a storage call (one at a time, a pass waited a round
@@ -402,7 +411,11 @@ async function settleIdempotencyClaims(
   startedMs: number,
   timing: Timing,
   call: { signal?: AbortSignal },
+  progress: (progress: GcProgress) => void,
 ): Promise<{ deleted: number; markersWritten: number }> {
+  // 6. Idempotency claims: old epochs go; the outcome of each settled claim is written into
+  //    it before step 8 may delete its commit record (shim/idempotency.ts).
+  progress({ phase: 'claims', done: 0, total: 1 });
   let deleted = 0;
   let markersWritten = 0;
   for (let after: string | undefined; ; ) {

@@ -13,6 +13,7 @@ import { CommitIndex } from '../../gc/commit-index.js';
 import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
+import { IDEMPOTENCY_NAMESPACE } from '../../shim/namespaces.js';
 import { DEFAULT_TIMING, knownLagMs } from '../../shim/timing.js';
 
 const TIMING = DEFAULT_TIMING;
@@ -184,6 +185,25 @@ describe("the collector's index between passes", () => {
     expect(notes.map(({ id, value }) => [id, JSON.parse(new TextDecoder().decode(value))])).toEqual(
       firsts.map((versionId, i) => [versionId, [`a${i}`]]),
     );
+  });
+
+  it('settles the idempotency claims and deletes records on a full listing only, once a minute', async () => {
+    const storage = new CountingStore();
+    const index = new CommitIndex({ fullListingEveryMs: 60_000 });
+    for (let i = 0; i < 5; i += 1) await commitAt(storage, START + i, ['k']);
+    const listings = () => storage.entryListings.get(IDEMPOTENCY_NAMESPACE) ?? 0;
+    // Half a minute before the records' outcome retention has passed.
+    const first = await passAt(storage, START + TIMING.outcomeRetentionMs - 30_000, index);
+    expect(listings()).toBe(1);
+    expect([first.versionsDeleted, first.recordsDeleted]).toEqual([4, 0]);
+    // Past it, but not a minute since the full listing: claims are not listed, records wait.
+    const between = await passAt(storage, START + TIMING.outcomeRetentionMs + 10_000, index);
+    expect(listings()).toBe(1);
+    expect(between.recordsDeleted).toBe(0);
+    const full = await passAt(storage, START + TIMING.outcomeRetentionMs + 30_000, index);
+    expect(listings()).toBe(2);
+    // The four superseded records; the newest stays, its key current.
+    expect(full.recordsDeleted).toBe(4);
   });
 
   it('lists everything again after a pass that failed halfway', async () => {
