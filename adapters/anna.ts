@@ -32,9 +32,11 @@
 import { LRUCache } from 'lru-cache';
 import { AnnaClient, type AnnaClientOptions } from './anna/client.js';
 import { AnnaError, decodeLww, decodeSet, encodeLww, encodeSet, LatticeType } from './anna/messages.js';
+import { appendAll } from './append-all.js';
 import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
 import {
   assertEntryName,
+  assertEntryNames,
   assertVersionId,
   type CallOptions,
   type CommitRecord,
@@ -167,7 +169,7 @@ export class AnnaAdapter implements StorageAdapter {
     const ids: string[] = [];
     for (const bucket of buckets) {
       const members = await this.setMembers(`${this.prefix}rb/${bucket}`, options);
-      ids.push(...members.filter((id) => after === undefined || id > after).sort());
+      appendAll(ids, members.filter((id) => after === undefined || id > after).sort());
       if (ids.length >= limit) break;
     }
     return ids.slice(0, limit);
@@ -230,7 +232,8 @@ export class AnnaAdapter implements StorageAdapter {
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options: CallOptions = {}): Promise<void> {
-    assertEntryName(namespace, ...ids);
+    assertEntryName(namespace);
+    assertEntryNames(ids);
     await mapLimit(ids, this.concurrency, (id) =>
       this.putLww(this.entryKey(namespace, id), this.clockStamp(), TOMBSTONE, options),
     );

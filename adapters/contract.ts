@@ -251,6 +251,11 @@ export const ENTRY_NAME_PATTERN = /^[0-9A-Za-z._-]{1,128}$/;
 
 /** Throws a TypeError for a namespace or entry id outside the contract. */
 export function assertEntryName(...names: readonly string[]): void {
+  assertEntryNames(names);
+}
+
+/** assertEntryName for a batch of any size (spread into arguments, a large one overflows the stack). */
+export function assertEntryNames(names: Iterable<string>): void {
   for (const name of names) {
     if (!ENTRY_NAME_PATTERN.test(name)) throw new TypeError(`invalid entry name ${JSON.stringify(name)}`);
   }

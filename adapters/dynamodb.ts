@@ -39,7 +39,13 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertSwappable, assertVersionId, assertWriteIds } from './contract.js';
+import {
+  assertEntryName,
+  assertEntryNames,
+  assertSwappable,
+  assertVersionId,
+  assertWriteIds,
+} from './contract.js';
 import {
   BUCKETS_PARTITION,
   COMMIT_SHARDS,
@@ -357,7 +363,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   /** BatchWriteItem, 25 at a time; of two entries with one id (a batch refuses both), the last. */
   async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
     const last = new Map(entries.map(({ id, value }) => [id, value]));
     await this.requests.batchWrite(
       this.commitsTable,
@@ -458,7 +465,8 @@ export class DynamoDbAdapter implements StorageAdapter {
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    assertEntryName(namespace, ...ids);
+    assertEntryName(namespace);
+    assertEntryNames(ids);
     await this.requests.batchWrite(
       this.commitsTable,
       [...new Set(ids)].map((id) => ({ DeleteRequest: { Key: entryKey(namespace, id) } })),

@@ -22,6 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { appendAll } from './append-all.js';
 import { commitBucketOf, firstBucketAfter } from './commit-buckets.js';
 import type {
   CallOptions,
@@ -33,7 +34,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertSwappable, assertVersionId } from './contract.js';
+import { assertEntryName, assertEntryNames, assertSwappable, assertVersionId } from './contract.js';
 import { readdirIfExists, readIfExists, SwappedEntries, unlinkIfExists } from './file-swaps.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
@@ -171,7 +172,7 @@ export class FileAdapter implements StorageAdapter {
         .map((name) => name.slice(0, -'.json'.length))
         .filter((id) => after === undefined || id > after)
         .sort();
-      ids.push(...bucketIds);
+      appendAll(ids, bucketIds);
       if (ids.length >= limit) break;
     }
     return ids.slice(0, limit);
@@ -216,7 +217,8 @@ export class FileAdapter implements StorageAdapter {
   /** Each as putEntry writes it, and the directory synced once for all of them. */
   async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
     if (entries.length === 0) return;
     await this.open();
     const directory = join(this.directory, 'entries', namespace);
@@ -316,7 +318,8 @@ export class FileAdapter implements StorageAdapter {
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
-    assertEntryName(namespace, ...ids);
+    assertEntryName(namespace);
+    assertEntryNames(ids);
     await mapLimit(ids, this.concurrency, async (id) => {
       options?.signal?.throwIfAborted();
       await unlinkIfExists(this.fs, join(this.directory, 'entries', namespace, id));

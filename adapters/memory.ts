@@ -4,6 +4,7 @@
  */
 import {
   assertEntryName,
+  assertEntryNames,
   assertSwappable,
   assertVersionId,
   assertWriteIds,
@@ -159,7 +160,8 @@ export class MemoryAdapter implements StorageAdapter {
 
   async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
     await settle(options);
-    assertEntryName(namespace, ...entries.map(({ id }) => id));
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
     const stored = this.entriesOf(namespace);
     for (const { id, value } of entries) stored.set(id, value.slice());
   }

@@ -20,10 +20,12 @@
  * split, its key layout would be read in two places.
  */
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { appendAll } from './append-all.js';
 import { backoffDelay, raceSignal } from './backoff.js';
 import { commitBucketOf, firstBucketAfter, isSettledBucket } from './commit-buckets.js';
 import {
   assertEntryName,
+  assertEntryNames,
   assertSwappable,
   assertVersionId,
   assertWriteIds,
@@ -160,6 +162,8 @@ end
 return redis.call('ZCARD', KEYS[2])`;
 
 const LIST_PAGE = 1000;
+/** Fields of one HSET or HDEL: a command of bounded size, however large the batch. */
+const ENTRIES_PER_COMMAND = 1000;
 
 /** ioredis reconnects with this: exponential, full jitter, capped at 2 s. */
 const reconnectDelay = (times: number) => Math.max(10, backoffDelay(times, 50, 2000));
@@ -357,7 +361,7 @@ export class RedisAdapter implements StorageAdapter {
       options?.limit ?? Number.POSITIVE_INFINITY,
       listed,
       async (_, ids) => {
-        listed.push(...ids);
+        appendAll(listed, ids);
       },
     );
     return listed;
@@ -456,10 +460,19 @@ export class RedisAdapter implements StorageAdapter {
   /** One HSET of every field: a namespace is one hash. */
   async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    assertEntryName(namespace, ...entries.map(({ id }) => id));
-    if (entries.length === 0) return;
-    const fields = new Map(entries.map(({ id, value }) => [id, Buffer.from(value)]));
-    await raceSignal((await this.redis()).hset(this.entriesKey(namespace), fields), options?.signal);
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
+    const redis = await this.redis();
+    const key = this.entriesKey(namespace);
+    // A command of bounded size, however many: one HSET holds Redis's single thread throughout.
+    const writes: Promise<number>[] = [];
+    for (let i = 0; i < entries.length; i += ENTRIES_PER_COMMAND) {
+      const fields = new Map<string, Buffer>();
+      for (const { id, value } of entries.slice(i, i + ENTRIES_PER_COMMAND))
+        fields.set(id, Buffer.from(value));
+      writes.push(redis.hset(key, fields));
+    }
+    await raceSignal(Promise.all(writes), options?.signal);
   }
 
   async createEntry(
@@ -549,9 +562,14 @@ export class RedisAdapter implements StorageAdapter {
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
-    assertEntryName(namespace, ...ids);
-    if (ids.length === 0) return;
-    await raceSignal((await this.redis()).hdel(this.entriesKey(namespace), ...ids), options?.signal);
+    assertEntryName(namespace);
+    assertEntryNames(ids);
+    const redis = await this.redis();
+    const key = this.entriesKey(namespace);
+    const deletes: Promise<number>[] = [];
+    for (let i = 0; i < ids.length; i += ENTRIES_PER_COMMAND)
+      deletes.push(redis.hdel(key, ...ids.slice(i, i + ENTRIES_PER_COMMAND)));
+    await raceSignal(Promise.all(deletes), options?.signal);
   }
 
   /** Redis needs nothing created: this checks that the server answers. */

@@ -25,7 +25,7 @@ import type {
   VersionRef,
   VersionWrite,
 } from './contract.js';
-import { assertEntryName, assertSwappable, assertVersionId } from './contract.js';
+import { assertEntryName, assertEntryNames, assertSwappable, assertVersionId } from './contract.js';
 import { missingEnginePackage } from './engine-packages.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
@@ -226,7 +226,8 @@ export class S3Adapter implements StorageAdapter {
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {
-    assertEntryName(namespace, ...ids);
+    assertEntryName(namespace);
+    assertEntryNames(ids);
     await this.deleteKeys(
       ids.map((id) => this.entryKey(namespace, id)),
       options,

@@ -20,6 +20,7 @@
  * Orphan versions are deleted only after their record id holds an abort marker, so a late
  * record can never make them visible again (shim/commit-outcome.ts).
  */
+import { appendAll } from '../adapters/append-all.js';
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { markAborted } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -314,7 +315,7 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
           versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
       )
     : [];
-  deletableRecords.push(...expiredMarkers);
+  appendAll(deletableRecords, expiredMarkers);
   // Records that stay remember which of their keys are gone, for a later full listing: one
   // note per record, NOTES_PER_CALL to a storage call (one at a time, a pass waited a round
   // trip per record, and on a busy node a turn of its event loop too).
@@ -477,7 +478,7 @@ export async function listAllEntries(
   for (let after: string | undefined; ; ) {
     const page = await storage.listEntries(namespace, { ...call, ...(after && { after }) });
     if (page.length === 0) return entries;
-    entries.push(...page);
+    appendAll(entries, page);
     after = page[page.length - 1]!.id;
   }
 }

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import type { CommitRecord, Entry, EntryListOptions, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { COLLECTED_NAMESPACE, collectableBelow, collectGarbage } from '../../gc/collector.js';
+import { COLLECTED_NAMESPACE, collectableBelow, collectGarbage, listAllEntries } from '../../gc/collector.js';
 import { CommitIndex } from '../../gc/commit-index.js';
 import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
@@ -168,6 +168,19 @@ describe("the collector's index between passes", () => {
     expect(storage.entryListings.get(COLLECTED_NAMESPACE)).toBe(2);
     // The notes of records that are gone are deleted.
     expect(await storage.listEntries(COLLECTED_NAMESPACE)).toEqual([]);
+  });
+
+  it('lists a namespace that one page answers whole, however large (Redis and the in-process store do)', async () => {
+    const storage = new MemoryAdapter();
+    const value = new TextEncoder().encode('[]');
+    const ids = Array.from({ length: 200_000 }, (_, i) => `note-${String(i).padStart(6, '0')}`);
+    await storage.putEntries(
+      COLLECTED_NAMESPACE,
+      ids.map((id) => ({ id, value })),
+    );
+    const listed = await listAllEntries(storage, COLLECTED_NAMESPACE, {});
+    expect(listed.length).toBe(ids.length);
+    expect(listed[listed.length - 1]!.id).toBe(ids[ids.length - 1]);
   });
 
   it("writes a pass's notes in a few calls of the engine's batch, not one call each", async () => {
