@@ -30,7 +30,6 @@ import {
   encodeClaim,
   epochOfClaimId,
   IDEMPOTENCY_NAMESPACE,
-  markCommitted,
 } from '../shim/idempotency.js';
 import { parseVersionId } from '../shim/ids.js';
 import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
@@ -407,7 +406,7 @@ async function writeIntentVersions(storage: GuardedStorage, intent: Entry, call:
  * the low-water mark, itself at least the record window back, so its claim is settled by now.
  */
 async function settleIdempotencyClaims(
-  storage: StorageAdapter,
+  storage: GuardedStorage,
   records: ReadonlyMap<string, CommitRecord>,
   startedMs: number,
   timing: Timing,
@@ -427,6 +426,8 @@ async function settleIdempotencyClaims(
     });
     if (page.length === 0) return { deleted, markersWritten };
     const gone: string[] = [];
+    // What this page settled, written in one batch (a write per claim took a round trip each).
+    const settled: Entry[] = [];
     for (const entry of page) {
       const claim = decodeClaim(entry.value);
       const epoch = epochOfClaimId(entry.id);
@@ -445,19 +446,17 @@ async function settleIdempotencyClaims(
         ? undefined
         : await markAborted(storage, claim.versionId, call);
       if (decided === undefined || decided.state === 'committed') {
-        await markCommitted(entry.id, claim, storage, call);
+        // Only ever true, so a blind write is safe (shim/idempotency.ts, markCommitted).
+        settled.push({ id: entry.id, value: encodeClaim({ ...claim, committed: true }) });
       } else {
         if (decided.created) markersWritten += 1;
         // Dead: its record id holds a marker. It stays until its epoch goes (deleting it could
         // leave a gap), marked so that lookups and later passes skip it unread.
-        await storage.putEntry(
-          IDEMPOTENCY_NAMESPACE,
-          entry.id,
-          encodeClaim({ ...claim, abandoned: true }),
-          call,
-        );
+        settled.push({ id: entry.id, value: encodeClaim({ ...claim, abandoned: true }) });
       }
     }
+    // Before the records may go (step 8), as each write was before.
+    await storage.putEntries(IDEMPOTENCY_NAMESPACE, settled, call);
     if (gone.length > 0) await storage.deleteEntries(IDEMPOTENCY_NAMESPACE, gone, call);
     deleted += gone.length;
     after = page[page.length - 1]!.id;

@@ -5,6 +5,7 @@
  * after a pass that failed or a lease held by another node. Records and versions are written
  * straight to the in-process store, with version times the test picks.
  */
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import type { CommitRecord, Entry, EntryListOptions, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
@@ -12,9 +13,10 @@ import { COLLECTED_NAMESPACE, collectableBelow, collectGarbage, listAllEntries }
 import { CommitIndex } from '../../gc/commit-index.js';
 import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
+import { decodeClaim, encodeClaim, epochAt } from '../../shim/idempotency.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
 import { IDEMPOTENCY_NAMESPACE } from '../../shim/namespaces.js';
-import { DEFAULT_TIMING, knownLagMs } from '../../shim/timing.js';
+import { DEFAULT_TIMING, knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 
 const TIMING = DEFAULT_TIMING;
 const START = 1_900_000_000_000;
@@ -217,6 +219,35 @@ describe("the collector's index between passes", () => {
     expect(listings()).toBe(2);
     // The four superseded records; the newest stays, its key current.
     expect(full.recordsDeleted).toBe(4);
+  });
+
+  it('marks the claims it settles a page at a time, in a batch each, not one write each', async () => {
+    const storage = new CountingStore();
+    const ttlMs = 3_600_000;
+    const claims = [];
+    for (let i = 0; i < 1200; i += 1) {
+      const versionId = await commitAt(storage, START + i, [`k${i}`]);
+      const key = `order-${i}`;
+      const hash = createHash('sha256').update(key).digest('hex');
+      claims.push({
+        id: `${hash}.${epochAt(START, ttlMs)}.0000`,
+        value: encodeClaim({
+          key,
+          txid: versionId.split('.')[1]!,
+          versionId,
+          expiresAtMs: START + i + ttlMs,
+          result: null,
+          committed: false,
+        }),
+      });
+    }
+    await storage.putEntries(IDEMPOTENCY_NAMESPACE, claims);
+    storage.entryPuts.clear();
+    await passAt(storage, START + 1200 + orphanAfterMs(TIMING) + 1);
+    // Two pages of claims (1,000 a page), each marked in one call.
+    expect(storage.entryPuts.get(IDEMPOTENCY_NAMESPACE)).toEqual({ one: 0, many: 2 });
+    const marked = await storage.listEntries(IDEMPOTENCY_NAMESPACE);
+    expect(marked.map(({ value }) => decodeClaim(value)?.committed)).toEqual(claims.map(() => true));
   });
 
   it('lists everything again after a pass that failed halfway', async () => {
