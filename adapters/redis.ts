@@ -457,14 +457,14 @@ export class RedisAdapter implements StorageAdapter {
     );
   }
 
-  /** One HSET of every field: a namespace is one hash. */
+  /** HSETs of the namespace's hash, ENTRIES_PER_COMMAND fields each, sent in one pipeline. */
   async putEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     assertEntryName(namespace);
     assertEntryNames(entries.map(({ id }) => id));
     const redis = await this.redis();
     const key = this.entriesKey(namespace);
-    // A command of bounded size, however many: one HSET holds Redis's single thread throughout.
+    // Commands of bounded size, however many: one HSET holds Redis's single thread throughout.
     const writes: Promise<number>[] = [];
     for (let i = 0; i < entries.length; i += ENTRIES_PER_COMMAND) {
       const fields = new Map<string, Buffer>();
