@@ -299,7 +299,10 @@ export class GuardedStorage implements StorageAdapter {
     if (entries.length === 0) return Promise.resolve();
     return this.call('putEntries', options, async (call) => {
       if (inner.putEntries) return inner.putEntries(namespace, entries, call);
-      await mapLimit(entries, PUT_ENTRIES_IN_FLIGHT, ({ id, value }) =>
+      // Of two entries with one id, the last, as two putEntry calls one after the other leave
+      // it (in flight together, either could land last).
+      const last = new Map(entries.map(({ id, value }) => [id, value]));
+      await mapLimit([...last], PUT_ENTRIES_IN_FLIGHT, ([id, value]) =>
         inner.putEntry(namespace, id, value, call),
       );
     });

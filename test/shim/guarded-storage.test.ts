@@ -26,7 +26,40 @@ class BrokenAdapter extends MemoryAdapter {
   }
 }
 
+/** The in-process store as an engine with no batch of its own, whose writes of `slow` land late. */
+function noBatchStore(): MemoryAdapter {
+  return new Proxy(new MemoryAdapter(), {
+    get(target, property, receiver) {
+      if (property === 'putEntries') return undefined;
+      if (property === 'putEntry') {
+        return async (namespace: string, id: string, value: Uint8Array) => {
+          if (new TextDecoder().decode(value) === 'slow')
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          return target.putEntry(namespace, id, value);
+        };
+      }
+      const found: unknown = Reflect.get(target, property, receiver);
+      return typeof found === 'function' ? found.bind(target) : found;
+    },
+  });
+}
+
 describe('GuardedStorage', () => {
+  it('puts a batch on an engine without one, the last of two entries with one id staying', async () => {
+    const storage = GuardedStorage.of(noBatchStore());
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    await storage.putEntries('ns', [
+      { id: 'a', value: bytes('slow') },
+      { id: 'b', value: bytes('b') },
+      { id: 'a', value: bytes('last') },
+    ]);
+    const listed = await storage.listEntries('ns');
+    expect(listed.map(({ id, value }) => [id, new TextDecoder().decode(value)])).toEqual([
+      ['a', 'last'],
+      ['b', 'b'],
+    ]);
+  });
+
   it('turns an engine failure into a retryable StorageUnavailableError that keeps the cause', async () => {
     const error = await GuardedStorage.of(new BrokenAdapter())
       .listEntries('members')
