@@ -306,7 +306,7 @@ export class FileAdapter implements StorageAdapter {
         : readIfExists(this.fs, join(directory, id), options);
     const entries: Entry[] = [];
     for (let next = 0; next < ids.length && entries.length < limit; ) {
-      const batch = ids.slice(next, next + Math.min(limit - entries.length, ids.length - next));
+      const batch = ids.slice(next, next + (limit - entries.length));
       next += batch.length;
       const values = await mapLimit(batch, this.concurrency, read);
       batch.forEach((id, i) => {

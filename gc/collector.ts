@@ -31,7 +31,7 @@ import {
   epochOfClaimId,
   IDEMPOTENCY_NAMESPACE,
 } from '../shim/idempotency.js';
-import { parseVersionId } from '../shim/ids.js';
+import { versionTimeOf } from '../shim/ids.js';
 import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -97,8 +97,6 @@ const DELETE_BATCH = 500;
 const NOTES_PER_CALL = 500;
 const textDecoder = new TextDecoder();
 
-const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
-
 /**
  * The low-water mark of a pass: the least mark of the live members, and never later than the
  * known lag before now (a commit that far back has landed or can be marked).
@@ -123,7 +121,7 @@ export function collectableBelow(versions: readonly string[], lowWaterMs: number
   let found = 0;
   for (let low = 1, high = versions.length - 1; low <= high; ) {
     const middle = (low + high) >> 1;
-    if (versionTime(versions[middle]!) <= lowWaterMs) {
+    if (versionTimeOf(versions[middle]!) <= lowWaterMs) {
       found = middle;
       low = middle + 1;
     } else {
@@ -246,7 +244,7 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   const intentsLeft = new Set<string>();
   for (const intent of intents) {
     if (records.has(intent.id)) continue;
-    if (startedMs - versionTime(intent.id) <= orphanAfterMs(timing)) {
+    if (startedMs - versionTimeOf(intent.id) <= orphanAfterMs(timing)) {
       intentsLeft.add(intent.id);
       continue;
     }
@@ -304,14 +302,14 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
         startedMs - timing.outcomeRetentionMs,
         (record) =>
           !intentsLeft.has(record.versionId) &&
-          (record.writeSet.length > 0 || versionTime(record.versionId) <= lowWaterMs),
+          (record.writeSet.length > 0 || versionTimeOf(record.versionId) <= lowWaterMs),
       )
     : [];
   // Markers stay while a late record could still arrive (shim/timing.ts, markerRetentionMs).
   const expiredMarkers = fullListing
     ? [...index.markers].filter(
         (versionId) =>
-          versionTime(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
+          versionTimeOf(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
       )
     : [];
   appendAll(deletableRecords, expiredMarkers);
@@ -435,7 +433,7 @@ async function settleIdempotencyClaims(
         gone.push(entry.id);
         continue;
       }
-      const ttlMs = claim.expiresAtMs - versionTime(claim.versionId);
+      const ttlMs = claim.expiresAtMs - versionTimeOf(claim.versionId);
       if (ttlMs > 0 && startedMs - timing.maxClockSkewMs >= (epoch + 2) * ttlMs) {
         gone.push(entry.id);
         continue;

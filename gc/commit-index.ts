@@ -16,12 +16,11 @@
  * listing, as the index lists everything again every `fullListingEveryMs`.
  */
 import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import { insertSorted } from '../adapters/sorted.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
-import { parseVersionId, versionIdFloor } from '../shim/ids.js';
+import { versionIdFloor, versionTimeOf } from '../shim/ids.js';
 
 const PAGE = 1000;
-
-const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
 export interface CommitIndexOptions {
   /** How often a pass lists every record again. @default 60000 */
@@ -41,10 +40,12 @@ export class CommitIndex {
   readonly goneKeys = new Map<string, Set<string>>();
   /** Records that have a `collected` note in storage. */
   readonly noted = new Set<string>();
-  /** Records whose every key is gone (or that wrote none), least version id first. */
-  private readonly finished = new MinHeap();
-  /** What `finished` holds, so that no record is in it twice. */
-  private readonly finishedIds = new Set<string>();
+  /**
+   * Records whose every key is gone (or that wrote none). Only a full listing's pass deletes
+   * records (gc/collector.ts, step 8), and it lists everything anyway, so a set to scan then
+   * is enough: no order is kept between passes.
+   */
+  private readonly finished = new Set<string>();
   /** The newest record id listed, where the next incremental listing goes on from. */
   private listedThrough: string | undefined;
   private fullListingAtMs = Number.NEGATIVE_INFINITY;
@@ -75,7 +76,6 @@ export class CommitIndex {
     this.goneKeys.clear();
     this.noted.clear();
     this.finished.clear();
-    this.finishedIds.clear();
     this.listedThrough = undefined;
     this.fullListingAtMs = Number.NEGATIVE_INFINITY;
   }
@@ -94,7 +94,7 @@ export class CommitIndex {
       return;
     }
     this.records.set(record.versionId, record);
-    if (record.writeSet.length === 0) this.finish(record.versionId);
+    if (record.writeSet.length === 0) this.finished.add(record.versionId);
     for (const key of record.writeSet) {
       const versions = this.versionsByKey.get(key);
       if (!versions) {
@@ -141,35 +141,21 @@ export class CommitIndex {
         this.goneKeys.set(versionId, gone);
       }
       gone.add(key);
-      if (gone.size === record.writeSet.length) this.finish(versionId);
+      if (gone.size === record.writeSet.length) this.finished.add(versionId);
     }
     if (versions.length < 2) this.keysToCheck.delete(key);
   }
 
-  private finish(versionId: string): void {
-    if (this.finishedIds.has(versionId)) return;
-    this.finishedIds.add(versionId);
-    this.finished.push(versionId);
-  }
-
   /**
    * The records whose keys are all gone, of a version time before `beforeMs`, that `mayGo`
-   * lets go (least first); the others stay for a later pass.
+   * lets go; the others stay for a later pass.
    */
   finishedBefore(beforeMs: number, mayGo: (record: CommitRecord) => boolean): string[] {
     const ready: string[] = [];
-    const held: string[] = [];
-    for (let top = this.finished.peek(); top !== undefined; top = this.finished.peek()) {
-      if (versionTime(top) >= beforeMs) break;
-      this.finished.pop();
-      const record = this.records.get(top);
-      if (!record) {
-        this.finishedIds.delete(top);
-        continue;
-      }
-      (mayGo(record) ? ready : held).push(top);
+    for (const versionId of this.finished) {
+      const record = this.records.get(versionId);
+      if (record && versionTimeOf(versionId) < beforeMs && mayGo(record)) ready.push(versionId);
     }
-    for (const versionId of held) this.finished.push(versionId);
     return ready;
   }
 
@@ -181,7 +167,12 @@ export class CommitIndex {
     const listedBefore = this.listedThrough;
     await this.listAfter(storage, listedBefore, call);
     if (listedBefore === undefined) return;
-    await this.listLate(storage, versionIdFloor(versionTime(listedBefore) - lookBackMs), listedBefore, call);
+    await this.listLate(
+      storage,
+      versionIdFloor(versionTimeOf(listedBefore) - lookBackMs),
+      listedBefore,
+      call,
+    );
   }
 
   /** Learns every record and marker past `after`, page by page. */
@@ -231,56 +222,7 @@ export class CommitIndex {
       this.markers.delete(versionId);
       this.goneKeys.delete(versionId);
       this.noted.delete(versionId);
-      this.finishedIds.delete(versionId);
+      this.finished.delete(versionId);
     }
-  }
-}
-
-/** Inserts into an ascending array, from the end (ids mostly arrive in order). */
-function insertSorted(values: string[], value: string): void {
-  let index = values.length;
-  while (index > 0 && values[index - 1]! > value) index -= 1;
-  if (values[index - 1] !== value) values.splice(index, 0, value);
-}
-
-/** A binary heap of strings, least first. */
-class MinHeap {
-  private readonly items: string[] = [];
-
-  push(value: string): void {
-    const items = this.items;
-    items.push(value);
-    for (let i = items.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (items[parent]! <= items[i]!) break;
-      [items[parent], items[i]] = [items[i]!, items[parent]!];
-      i = parent;
-    }
-  }
-
-  peek(): string | undefined {
-    return this.items[0];
-  }
-
-  pop(): string | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length === 0 || last === undefined) return top;
-    items[0] = last;
-    for (let i = 0; ; ) {
-      const left = 2 * i + 1;
-      const right = left + 1;
-      let least = i;
-      if (left < items.length && items[left]! < items[least]!) least = left;
-      if (right < items.length && items[right]! < items[least]!) least = right;
-      if (least === i) return top;
-      [items[least], items[i]] = [items[i]!, items[least]!];
-      i = least;
-    }
-  }
-
-  clear(): void {
-    this.items.length = 0;
   }
 }

@@ -25,6 +25,7 @@ import {
   type ParsedVersionId,
   parseVersionId,
   versionIdFloor,
+  versionTimeOf,
 } from './ids.js';
 import { writesWithoutIntents } from './intents.js';
 import type { KeySet, Metadata } from './metadata.js';
@@ -67,8 +68,6 @@ export type StoredOutcome =
 const DEFAULT_PAGE = 1000;
 /** Commit records a settling pull reads at once (those it did not know). */
 const RECORD_READS_IN_FLIGHT = 16;
-
-const versionTime = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
 function sameKeys(known: KeySet, stored: readonly string[]): boolean {
   return known.size === stored.length && stored.every((key) => known.has(key));
@@ -298,7 +297,7 @@ export class CommitLearner {
       });
       if (page.length === 0) return claimMs;
       for (const { id } of page) {
-        const versionMs = versionTime(id);
+        const versionMs = versionTimeOf(id);
         // Intents list in version order: the rest are all younger than the claim.
         if (versionMs > claimMs) return claimMs;
         if (this.isDecided(id)) continue;

@@ -132,6 +132,11 @@ export function versionIdFloor(physicalMs: number): string {
   return Math.max(0, Math.floor(physicalMs)).toString(16).padStart(MS_HEX_DIGITS, '0');
 }
 
+/** A version id's physical time in ms; 0 for a string that is no version id. */
+export function versionTimeOf(versionId: string): number {
+  return parseVersionId(versionId)?.physicalMs ?? 0;
+}
+
 export interface ParsedVersionId extends HlcTimestamp {
   readonly txid: string;
 }
