@@ -62,12 +62,18 @@ export interface EntryListOptions extends ListOptions {
   readonly after?: string;
 }
 
+/** An entry by namespace and id. */
+export interface EntryRef {
+  readonly namespace: string;
+  readonly id: string;
+}
+
 /** The conditions of putVersionsAndRecordBy. */
 export interface WriteTerms {
   /** The latest time, by the engine's clock (ms since the epoch), at which the write may land. */
   readonly deadlineMs: number;
   /** An entry whose existence refuses the write. */
-  readonly unless: { readonly namespace: string; readonly id: string };
+  readonly unless: EntryRef;
 }
 
 export const TermedWriteOutcome = {
@@ -77,6 +83,17 @@ export const TermedWriteOutcome = {
   LATE: 'late',
 } as const;
 export type TermedWriteOutcome = (typeof TermedWriteOutcome)[keyof typeof TermedWriteOutcome];
+
+/** The conditions of putVersionsAndRecordUnless. */
+export interface WriteFence {
+  /** Entries whose existence refuses the write (a refused txid, a refused commit ticket). */
+  readonly unless: readonly EntryRef[];
+  /** An entry the write deletes in the same atomic step, whether or not it is there (the ticket it spends). */
+  readonly spends: EntryRef;
+}
+
+/** What putVersionsAndRecordUnless did: as putVersionsAndRecordBy, never 'late'. */
+export type FencedWriteOutcome = Exclude<TermedWriteOutcome, typeof TermedWriteOutcome.LATE>;
 
 export interface StorageAdapter {
   /** A short engine name for logs and metrics, e.g. `file`. */
@@ -126,6 +143,23 @@ export interface StorageAdapter {
     terms: WriteTerms,
     options?: CallOptions,
   ): Promise<TermedWriteOutcome>;
+
+  /**
+   * Optional, where the engine writes several items atomically and checks other items in the
+   * same step (DynamoDB TransactWriteItems with ConditionChecks): putVersionsAndRecord that
+   * lands only while none of `fence.unless` exists, and deletes `fence.spends` with it. The
+   * outcome: 'taken' when a record or an abort marker holds the record's id already (checked
+   * first, as putVersionsAndRecordBy does); else 'refused' when an `unless` entry exists; else
+   * 'created': this call wrote them all. Where it is present a commit may go without an intent,
+   * spending a commit ticket written ahead (shim/commit-tickets.ts). Fits as
+   * putVersionsAndRecord does (fitsVersionsAndRecord counts room for the fence too).
+   */
+  putVersionsAndRecordUnless?(
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    fence: WriteFence,
+    options?: CallOptions,
+  ): Promise<FencedWriteOutcome>;
 
   /**
    * Optional, with putVersionsAndRecord: whether these fit one atomic write of the engine

@@ -17,7 +17,9 @@
  * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
  * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
  * A commit whose versions and record fit one TransactWriteItems (100 items, 4 MB) writes them
- * in it, the record conditioned as above (putVersionsAndRecord).
+ * in it, the record conditioned as above (putVersionsAndRecord); with a fence
+ * (putVersionsAndRecordUnless) the same transaction deletes the commit ticket it spends and
+ * checks that neither the ticket nor the txid is refused (ConditionChecks on entry items).
  * Entries (membership, commit intents, the GC lease) live in the commits table too, in
  * partitions `e#<namespace>#<shard>`, 8 shards, so intents written at the commit rate
  * spread over 8 partitions.
@@ -29,22 +31,23 @@
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
 import { commitBucketOf, isSettledBucket } from './commit-buckets.js';
-import type {
-  CallOptions,
-  CommitRecord,
-  Entry,
-  EntryListOptions,
-  ListOptions,
-  StorageAdapter,
-  VersionRef,
-  VersionWrite,
-} from './contract.js';
 import {
   assertEntryName,
   assertEntryNames,
   assertSwappable,
   assertVersionId,
   assertWriteIds,
+  type CallOptions,
+  type CommitRecord,
+  type Entry,
+  type EntryListOptions,
+  type FencedWriteOutcome,
+  type ListOptions,
+  type StorageAdapter,
+  TermedWriteOutcome,
+  type VersionRef,
+  type VersionWrite,
+  type WriteFence,
 } from './contract.js';
 import {
   BUCKETS_PARTITION,
@@ -109,7 +112,10 @@ export class DynamoDbAdapter implements StorageAdapter {
     this.concurrency = options.concurrency ?? 8;
     this.requests = new DynamoRequests(() => this.db(), this.concurrency);
     if (options.transactWrites !== false) {
-      this.putVersionsAndRecord = (versions, record, call) => this.putAtomically(versions, record, call);
+      this.putVersionsAndRecord = async (versions, record, call) =>
+        (await this.putAtomically(versions, record, undefined, call)) === TermedWriteOutcome.CREATED;
+      this.putVersionsAndRecordUnless = (versions, record, fence, call) =>
+        this.putAtomically(versions, record, fence, call);
       // One transaction holds at most 100 items and 4 MB; a record body must fit its item.
       this.fitsVersionsAndRecord = (versions, record) =>
         fitsOneTransaction(versions, encodeRecord(record).byteLength);
@@ -175,18 +181,30 @@ export class DynamoDbAdapter implements StorageAdapter {
     record: CommitRecord,
     options?: CallOptions,
   ) => Promise<boolean>;
+  putVersionsAndRecordUnless?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    fence: WriteFence,
+    options?: CallOptions,
+  ) => Promise<FencedWriteOutcome>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
   /** An entry is one item (its value is never split, unlike a version's). */
   readonly maxEntryBytes = DYNAMODB_CHUNK_BYTES;
 
-  /** One TransactWriteItems: every version item, then the record conditioned on its absence. */
+  /**
+   * One TransactWriteItems: every version item, then the record conditioned on its absence;
+   * with a fence, the spent entry's delete and a check that each refusing entry is absent.
+   */
   private async putAtomically(
     versions: readonly VersionWrite[],
     record: CommitRecord,
+    fence: WriteFence | undefined,
     options?: CallOptions,
-  ): Promise<boolean> {
+  ): Promise<FencedWriteOutcome> {
     options?.signal?.throwIfAborted();
     assertWriteIds(versions, record);
+    if (fence)
+      assertEntryNames([fence.spends, ...fence.unless].flatMap(({ namespace, id }) => [namespace, id]));
     if (!fitsOneTransaction(versions, encodeRecord(record).byteLength)) {
       throw new RangeError('versions and record are over one DynamoDB transaction (fitsVersionsAndRecord)');
     }
@@ -204,6 +222,10 @@ export class DynamoDbAdapter implements StorageAdapter {
       versionItems,
       this.commitsTable,
       recordItem,
+      fence && {
+        spends: entryKey(fence.spends.namespace, fence.spends.id),
+        unless: fence.unless.map(({ namespace, id }) => entryKey(namespace, id)),
+      },
       options,
     );
   }

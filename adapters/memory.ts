@@ -12,11 +12,13 @@ import {
   type CommitRecord,
   type Entry,
   type EntryListOptions,
+  type FencedWriteOutcome,
   type ListOptions,
   type StorageAdapter,
   TermedWriteOutcome,
   type VersionRef,
   type VersionWrite,
+  type WriteFence,
   type WriteTerms,
 } from './contract.js';
 import { copyRecord } from './record-codec.js';
@@ -29,6 +31,12 @@ export interface MemoryAdapterOptions {
    * store has no clock (commits write an intent, then versions and record in one step).
    */
   readonly clock?: () => number;
+  /**
+   * Whether the store checks entries in its atomic write (putVersionsAndRecordUnless), as
+   * DynamoDB does: commits without a clock then spend commit tickets instead of writing an
+   * intent. @default false
+   */
+  readonly fencedWrites?: boolean;
 }
 
 export class MemoryAdapter implements StorageAdapter {
@@ -41,6 +49,21 @@ export class MemoryAdapter implements StorageAdapter {
 
   constructor(options: MemoryAdapterOptions = {}) {
     const { clock } = options;
+    if (options.fencedWrites) {
+      this.putVersionsAndRecordUnless = async (versions, record, fence, call) => {
+        await settle(call);
+        assertWriteIds(versions, record);
+        // Every condition and the write in one synchronous step, as one transaction applies.
+        if (this.commits.has(record.versionId)) return TermedWriteOutcome.TAKEN;
+        for (const { namespace, id } of fence.unless) {
+          if (this.entries.get(namespace)?.values.has(id)) return TermedWriteOutcome.REFUSED;
+        }
+        this.storeVersions(versions);
+        this.storeRecord(record);
+        this.entries.get(fence.spends.namespace)?.delete(fence.spends.id);
+        return TermedWriteOutcome.CREATED;
+      };
+    }
     if (clock) {
       this.time = async (call) => {
         await settle(call);
@@ -62,6 +85,12 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   time?: (options?: CallOptions) => Promise<number>;
+  putVersionsAndRecordUnless?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    fence: WriteFence,
+    options?: CallOptions,
+  ) => Promise<FencedWriteOutcome>;
   putVersionsAndRecordBy?: (
     versions: readonly VersionWrite[],
     record: CommitRecord,

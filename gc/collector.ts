@@ -32,7 +32,7 @@ import {
   IDEMPOTENCY_NAMESPACE,
 } from '../shim/idempotency.js';
 import { versionTimeOf } from '../shim/ids.js';
-import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent } from '../shim/intents.js';
+import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent, writesWithoutIntents } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 import { CommitIndex } from './commit-index.js';
@@ -286,10 +286,15 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
     ? await settleIdempotencyClaims(storage, records, startedMs, timing, call, progress)
     : { deleted: 0, markersWritten: 0 };
 
-  // 7. Refused txids (a commit written without an intent is refused while its txid is
-  //    there): any such commit's deadline passed long before the outcome retention.
+  // 7. Refused txids and tickets (a commit written without an intent is refused while its
+  //    txid, or the ticket it spends, is there). Where the engine refuses a late write by its
+  //    clock, any such commit's deadline passed long before the outcome retention; elsewhere
+  //    (tickets) nothing else stops a late write, so they stay as long as abort markers do.
+  const refusalRetentionMs = writesWithoutIntents(storage)
+    ? timing.outcomeRetentionMs
+    : timing.markerRetentionMs;
   const refusalsDeleted = fullListing
-    ? await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call)
+    ? await deleteOldRefusals(storage, startedMs - refusalRetentionMs, call)
     : 0;
 
   // 8. Records last, once every key they wrote is collected (keys left for the next pass are

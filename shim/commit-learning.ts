@@ -18,6 +18,7 @@ import { mapLimit } from '../adapters/map-limit.js';
 import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
+import { refusalValue } from './commit-record.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import {
   beganAtOfTxid,
@@ -27,9 +28,9 @@ import {
   versionIdFloor,
   versionTimeOf,
 } from './ids.js';
-import { writesWithoutIntents } from './intents.js';
+import { mayCommitWithoutIntents } from './intents.js';
 import type { KeySet, Metadata } from './metadata.js';
-import { REFUSALS_NAMESPACE } from './namespaces.js';
+import { REFUSALS_NAMESPACE, TICKETS_NAMESPACE } from './namespaces.js';
 import { refusalOf } from './pushed-records.js';
 import { RecentSet } from './recent-set.js';
 import { callOptions, type SignalSource } from './signal-source.js';
@@ -266,7 +267,9 @@ export class CommitLearner {
     const startedMs = this.context.now();
     const from = versionIdFloor(this.knownThroughMs);
     const claim = await this.settleIntents(startedMs, signal);
-    // Intents first, records second: a record whose intent was gone by then had landed.
+    await this.refuseOldTickets(startedMs - knownLagMs(this.context.timing), signal);
+    // Intents and tickets first, records second: a record whose intent was gone by then had
+    // landed, and one whose ticket is refused never will.
     const learned = await this.listUnknownRecords(from, signal);
     this.moveClaim(claim);
     return learned;
@@ -311,6 +314,33 @@ export class CommitLearner {
         this.learn(record);
       }
       after = page[page.length - 1]!.id;
+    }
+  }
+
+  /**
+   * Refuses, then deletes, every commit ticket (shim/commit-tickets.ts) made up to `throughMs`:
+   * a write spending one may still be on its way, and lands now only if it did already. Its
+   * owner spends a ticket only within the intent deadline, so none made by then is spent
+   * healthily still; a node deletes the tickets it did not hand out itself, well before.
+   */
+  private async refuseOldTickets(throughMs: number, signal?: AbortSignal): Promise<void> {
+    const { storage } = this.context;
+    if (storage.putVersionsAndRecordUnless === undefined) return;
+    for (;;) {
+      // Always from the start: the tickets before are deleted.
+      const page = await storage.listEntries(TICKETS_NAMESPACE, {
+        limit: this.pageSize,
+        ...callOptions(signal),
+      });
+      // Tickets list in time order: the rest are all younger.
+      const old = page.filter(({ id }) => versionTimeOf(id) <= throughMs).map(({ id }) => id);
+      if (old.length === 0) return;
+      const refusal = refusalValue(this.context.now());
+      await mapLimit(old, RECORD_READS_IN_FLIGHT, (id) =>
+        storage.createEntry(REFUSALS_NAMESPACE, id, refusal, callOptions(signal)),
+      );
+      await storage.deleteEntries(TICKETS_NAMESPACE, old, callOptions(signal));
+      if (old.length < page.length) return;
     }
   }
 
@@ -391,14 +421,14 @@ export class CommitLearner {
       );
     let versionId = intent ?? (await findRecordId());
     if (versionId === undefined) {
-      if (!judgeDead || !writesWithoutIntents(this.context.storage)) return { status: 'absent' };
+      if (!judgeDead || !mayCommitWithoutIntents(this.context.storage)) return { status: 'absent' };
       // A commit written without an intent (shim/commit.ts) may still be on its way, and no
       // intent names the record id to mark: its txid is refused instead, then its record
       // looked for once more. One that lands after the refusal cannot land at all.
       await this.context.storage.createEntry(
         REFUSALS_NAMESPACE,
         txid,
-        textEncoder.encode(JSON.stringify({ atMs: this.context.now() })),
+        refusalValue(this.context.now()),
         callOptions(signal),
       );
       versionId = await findRecordId();
@@ -439,5 +469,3 @@ export class CommitLearner {
     );
   }
 }
-
-const textEncoder = new TextEncoder();

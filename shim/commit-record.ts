@@ -5,11 +5,12 @@
  */
 import { type CommitRecord, TermedWriteOutcome, type VersionWrite } from '../adapters/contract.js';
 import { CommitError, CommitFailure } from './commit-errors.js';
-import { type Decided, isAbortMarker } from './commit-outcome.js';
+import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
+import type { CommitTicket } from './commit-tickets.js';
 import { AftError, ErrorCode } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
-import { REFUSALS_NAMESPACE } from './namespaces.js';
+import { REFUSALS_NAMESPACE, TICKETS_NAMESPACE } from './namespaces.js';
 import type { Timing } from './timing.js';
 
 /** What writing a record needs of the commit's context. */
@@ -34,7 +35,11 @@ export async function putRecord(
     : atomicVersions
       ? await storage.putVersionsAndRecord!(atomicVersions, record)
       : await storage.putCommitRecord(record);
-  if (created) return { state: 'committed', record };
+  return created ? { state: 'committed', record } : standingAt(record, context);
+}
+
+/** What stands at the record's id, which this commit's write found taken. */
+async function standingAt(record: CommitRecord, { storage }: RecordContext): Promise<Decided> {
   // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
   const existing = await storage.getCommitRecord(record.versionId);
   if (isAbortMarker(existing)) return { state: 'aborted' };
@@ -74,6 +79,58 @@ async function putRecordByDeadline(
   }
   return outcome === TermedWriteOutcome.CREATED;
 }
+
+/**
+ * The versions and record in one write that spends the commit's ticket (shim/commit-tickets.ts)
+ * and lands only while neither the ticket nor the txid is refused. Decided as putRecord;
+ * throws JUDGED_DEAD when refused: nothing was written, and no repeat can be.
+ */
+export async function putRecordSpending(
+  record: CommitRecord,
+  versions: readonly VersionWrite[],
+  ticket: CommitTicket,
+  context: RecordContext,
+): Promise<Decided> {
+  const { storage } = context;
+  const outcome = await storage.putVersionsAndRecordUnless!(versions, record, {
+    spends: { namespace: TICKETS_NAMESPACE, id: ticket.id },
+    unless: [
+      { namespace: REFUSALS_NAMESPACE, id: ticket.id },
+      { namespace: REFUSALS_NAMESPACE, id: record.txid },
+    ],
+  });
+  if (outcome === TermedWriteOutcome.REFUSED) {
+    throw new CommitError(
+      CommitFailure.JUDGED_DEAD,
+      `commit of ${record.txid} was judged dead and refused before its record landed`,
+      undefined,
+    );
+  }
+  return outcome === TermedWriteOutcome.CREATED
+    ? { state: 'committed', record }
+    : standingAt(record, context);
+}
+
+/**
+ * Decides a commit whose write's outcome is unknown and may no longer be sent again: refuses
+ * its ticket, as a settling pull would (no write spending it lands after), then marks its
+ * record id, which answers what landed before.
+ */
+export async function refuseTicket(
+  record: CommitRecord,
+  ticket: CommitTicket,
+  context: RecordContext & { readonly now: () => number },
+): Promise<Decided> {
+  await context.storage.createEntry(REFUSALS_NAMESPACE, ticket.id, refusalValue(context.now()));
+  return markAborted(context.storage, record.versionId);
+}
+
+/** A refusal's value (shim/namespaces.ts, `refusals`): when it was written. */
+export function refusalValue(atMs: number): Uint8Array {
+  return textEncoder.encode(JSON.stringify({ atMs }));
+}
+
+const textEncoder = new TextEncoder();
 
 /** Version ids embed the txid, so a record under this id from another transaction is a bug. */
 export function checkOwnRecord(existing: CommitRecord | undefined, txid: string): void {

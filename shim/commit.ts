@@ -33,13 +33,15 @@ import type { VersionCache } from './cache.js';
 import { acquireClaims, type ClaimContext, keyUsesOf, releaseClaims } from './claims.js';
 import { CommitError, CommitFailure } from './commit-errors.js';
 import { type Decided, markAborted } from './commit-outcome.js';
-import { checkOwnRecord, putRecord } from './commit-record.js';
+import { checkOwnRecord, putRecord, putRecordSpending, refuseTicket } from './commit-record.js';
+import type { CommitTicketPool } from './commit-tickets.js';
 import { AftError, ErrorCode } from './errors.js';
 import { type GuardedStorage, guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
 import { encodeIntent, INTENTS_NAMESPACE, intentMayHoldValues, writesWithoutIntents } from './intents.js';
 import type { Metadata } from './metadata.js';
+import { TICKETS_NAMESPACE } from './namespaces.js';
 import type { NodeMetrics } from './telemetry.js';
 import { orphanAfterMs, type Timing } from './timing.js';
 import type { Transaction } from './transaction.js';
@@ -64,6 +66,11 @@ export interface CommitContext {
   readonly liveness?: () => string | undefined;
   /** Learns a commit found in storage (a serializable conflict names it: shim/claims.ts). */
   readonly learn?: (record: CommitRecord) => void;
+  /**
+   * Commit tickets written ahead, where the engine's atomic write checks other items
+   * (putVersionsAndRecordUnless): a commit that takes one writes no intent.
+   */
+  readonly tickets?: CommitTicketPool;
 }
 
 function claimContextOf(context: CommitContext): ClaimContext {
@@ -136,10 +143,26 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   // Where the engine applies the write by its own clock, it refuses a record past the intent
   // deadline itself: no intent, one round trip (step 4 alone).
   const termed = writesWithoutIntents(storage) && fits;
+  // Where its atomic write checks other items, a commit spends a ticket written ahead instead
+  // of an intent: one round trip too. Taken once, at the first attempt, after the version id
+  // (whose time is then past the ticket's); with none ready the commit writes an intent.
+  if (
+    !termed &&
+    fits &&
+    txn.ticket === undefined &&
+    !txn.versionsDurable &&
+    !txn.recordAttempted &&
+    storage.putVersionsAndRecordUnless !== undefined
+  ) {
+    txn.ticket = context.tickets?.take();
+    // The deadlines count from the ticket's time, which is earlier.
+    if (txn.ticket) txn.versionTakenAtMs = Math.min(txn.versionTakenAtMs, txn.ticket.madeAtMs);
+  }
+  const ticket = txn.ticket;
   // Where the engine writes several items atomically and these fit, the versions go with the
   // record in step 4 (one round trip fewer).
   const atomicVersions =
-    versions.length > 0 && (termed || (storage.putVersionsAndRecord !== undefined && fits))
+    versions.length > 0 && (termed || ticket || (storage.putVersionsAndRecord !== undefined && fits))
       ? versions
       : undefined;
   // Elsewhere (no atomic write, or one too small for these) the intent carries the values,
@@ -150,9 +173,11 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       ? versions
       : undefined;
   // The versions this commit may have stored before its record: what an abort deletes.
-  const storedEarly = redoVersions || termed ? [] : versions;
+  const storedEarly = redoVersions || termed || ticket ? [] : versions;
+  // No intent: storage refuses a late record itself (by its clock, or by a refused ticket).
+  const withoutIntent = termed || ticket !== undefined;
 
-  if (!txn.versionsDurable && !termed) {
+  if (!txn.versionsDurable && !withoutIntent) {
     try {
       // Every commit that may write a record has an intent first, even one with no versions:
       // the intents are how other nodes find, and settle, the commits still in flight.
@@ -189,6 +214,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       // Nothing was claimed (acquireClaims handed back what it took), no idempotency key was
       // claimed yet, and no record sent.
       abandon(storage, versionId, storedEarly);
+      dropUnsentTicket(txn, storage);
       throw error;
     }
   }
@@ -207,6 +233,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     } catch (error) {
       // No record follows: the transaction is aborted, so its serializable claims go back.
       handBack(txn, versionId, false, context);
+      dropUnsentTicket(txn, storage);
       if (error instanceof AftError && error.code !== ErrorCode.STORAGE_UNAVAILABLE) throw error;
       throw new CommitError(
         CommitFailure.VERSIONS_FAILED,
@@ -221,10 +248,22 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     if (!txn.recordAttempted) {
       // A claim written past this is stood back from by neighbouring epochs' claimants
       // (shim/idempotency.ts), and a record this late would only be marked by others.
-      if (termed) checkInTime(txn, context, timing.intentDeadlineMs, 'before writing its record');
+      if (withoutIntent) checkInTime(txn, context, timing.intentDeadlineMs, 'before writing its record');
       else checkInTime(txn, context, timing.recordDeadlineMs, 'writing its versions');
       txn.recordAttempted = true;
-      decided = await putRecord(record, atomicVersions, termed, context);
+      decided = ticket
+        ? await putRecordSpending(record, atomicVersions ?? [], ticket, context)
+        : await putRecord(record, atomicVersions, termed, context);
+    } else if (ticket) {
+      // An earlier attempt's outcome is unknown. Within the deadline the same write settles it
+      // (a ticket spent by the first is no condition); past it, or no longer live, this node
+      // refuses its own ticket, as a settling pull would, and reads what stands.
+      const late =
+        context.elapsedNow() - txn.versionTakenAtMs > timing.intentDeadlineMs ||
+        context.liveness?.() !== undefined;
+      decided = late
+        ? await refuseTicket(record, ticket, context)
+        : await putRecordSpending(record, atomicVersions ?? [], ticket, context);
     } else if (context.elapsedNow() - txn.versionTakenAtMs > orphanAfterMs(timing)) {
       // Others may be judging this commit dead by now: decide it the way they would.
       decided = await markAborted(storage, versionId);
@@ -236,8 +275,10 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     }
   } catch (error) {
     if (error instanceof CommitError) {
-      // Given up before any record was sent: decided at once, so nobody waits to judge it.
+      // Given up before any record was sent (or refused): decided at once, so nobody waits to
+      // judge it.
       abandon(storage, versionId, storedEarly);
+      dropUnsentTicket(txn, storage);
       handBack(txn, versionId, false, context);
       throw error;
     }
@@ -265,7 +306,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   handBack(txn, versionId, true, context);
   if (redoVersions) writeVersionsAfter(txn, redoVersions, context);
   // The intent has done its job; one left behind is deleted by garbage collection.
-  else if (!termed) storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
+  else if (!withoutIntent) storage.deleteEntries(INTENTS_NAMESPACE, [versionId]).catch(() => undefined);
   return record;
 }
 
@@ -316,6 +357,16 @@ function abandon(
     })
     .then(() => storage.deleteEntries(INTENTS_NAMESPACE, [versionId]))
     .catch(() => undefined);
+}
+
+/**
+ * Gives back a ticket no write was sent with, in the background: deleting it is safe then (a
+ * ticket a write was sent with is refused instead: shim/commit-record.ts, refuseTicket).
+ */
+function dropUnsentTicket(txn: Transaction, storage: StorageAdapter): void {
+  const { ticket } = txn;
+  if (ticket === undefined || txn.recordAttempted) return;
+  storage.deleteEntries(TICKETS_NAMESPACE, [ticket.id]).catch(() => undefined);
 }
 
 /**

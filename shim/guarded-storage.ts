@@ -14,11 +14,13 @@ import type {
   CommitRecord,
   Entry,
   EntryListOptions,
+  FencedWriteOutcome,
   ListOptions,
   StorageAdapter,
   TermedWriteOutcome,
   VersionRef,
   VersionWrite,
+  WriteFence,
   WriteTerms,
 } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
@@ -34,6 +36,7 @@ export type StorageOperation =
   | 'getCommitRecord'
   | 'putVersionsAndRecord'
   | 'putVersionsAndRecordBy'
+  | 'putVersionsAndRecordUnless'
   | 'listCommitRecords'
   | 'listCommitRecordIds'
   | 'deleteVersions'
@@ -193,6 +196,12 @@ export class GuardedStorage implements StorageAdapter {
     terms: WriteTerms,
     options?: GuardedCallOptions,
   ) => Promise<TermedWriteOutcome>;
+  putVersionsAndRecordUnless?: (
+    versions: readonly VersionWrite[],
+    record: CommitRecord,
+    fence: WriteFence,
+    options?: GuardedCallOptions,
+  ) => Promise<FencedWriteOutcome>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
   readonly maxEntryBytes?: number;
   swapEntry?: (
@@ -231,6 +240,12 @@ export class GuardedStorage implements StorageAdapter {
       this.putVersionsAndRecordBy = (versions, record, terms, options) =>
         this.call('putVersionsAndRecordBy', options, (call) =>
           inner.putVersionsAndRecordBy!(versions, record, terms, call),
+        );
+    }
+    if (inner.putVersionsAndRecordUnless) {
+      this.putVersionsAndRecordUnless = (versions, record, fence, options) =>
+        this.call('putVersionsAndRecordUnless', options, (call) =>
+          inner.putVersionsAndRecordUnless!(versions, record, fence, call),
         );
     }
     if (inner.fitsVersionsAndRecord) {

@@ -36,6 +36,18 @@ export function writesWithoutIntents(
   return storage.putVersionsAndRecordBy !== undefined && storage.time !== undefined;
 }
 
+/**
+ * Whether a commit on this engine may go without an intent at all: by the engine's clock
+ * (writesWithoutIntents), or spending a commit ticket, where the engine's atomic write checks
+ * other items (putVersionsAndRecordUnless, shim/commit-tickets.ts). A look-up that judges
+ * such a commit dead refuses its txid, having no intent to mark.
+ */
+export function mayCommitWithoutIntents(
+  storage: Pick<StorageAdapter, 'putVersionsAndRecordBy' | 'putVersionsAndRecordUnless' | 'time'>,
+): boolean {
+  return writesWithoutIntents(storage) || storage.putVersionsAndRecordUnless !== undefined;
+}
+
 /** The intent of a commit storing `versions`, with their values when `withValues`. */
 export function encodeIntent(versions: readonly VersionWrite[], withValues: boolean): Uint8Array {
   const keys = versions.map((version) => version.key);

@@ -31,11 +31,21 @@ export const NAMESPACES = {
   claims: 'claims',
   /**
    * Transactions judged dead with no intent to mark: id = txid, value JSON `{ atMs }`. A
-   * commit written without an intent (putVersionsAndRecordBy) is refused while its txid is
-   * here (shim/commit.ts, shim/commit-learning.ts); the collector deletes them after the
-   * outcome retention.
+   * commit written without an intent (putVersionsAndRecordBy, putVersionsAndRecordUnless) is
+   * refused while its txid is here (shim/commit.ts, shim/commit-learning.ts); one that spends
+   * a commit ticket, also while the ticket's id is. The collector deletes them after the
+   * outcome retention where the engine refuses late writes by its clock, else after the
+   * marker retention, as abort markers.
    */
   refusals: 'refusals',
+  /**
+   * Commit tickets (shim/commit-tickets.ts): id = `<version-id-shaped time>.<node id>-<n>`,
+   * value empty, written ahead by a node on an engine with fenced writes
+   * (putVersionsAndRecordUnless). A commit spends one in its atomic write instead of writing
+   * an intent; a settling pull refuses (in `refusals`, by ticket id) and deletes every ticket
+   * left a known lag old, so no write that spends it can land after.
+   */
+  tickets: 'tickets',
 } as const;
 
 export const MEMBERS_NAMESPACE = NAMESPACES.members;
@@ -47,3 +57,4 @@ export const OBSERVATIONS_NAMESPACE = NAMESPACES.gcObservations;
 export const LEASE_NAMESPACE = NAMESPACES.gcLease;
 export const REFUSALS_NAMESPACE = NAMESPACES.refusals;
 export const CLAIMS_NAMESPACE = NAMESPACES.claims;
+export const TICKETS_NAMESPACE = NAMESPACES.tickets;

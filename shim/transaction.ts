@@ -2,8 +2,10 @@
  * One running transaction on its owning node: the write buffer, the read set and the idle
  * deadline. Writes stay here until commit; nothing reaches storage before then.
  */
+
 import { Isolation } from '../wire/api.js';
 import type { HeldClaims } from './claims.js';
+import type { CommitTicket } from './commit-tickets.js';
 import type { ReadSet } from './read-atomic.js';
 
 export const TransactionStatus = {
@@ -29,6 +31,11 @@ export class Transaction {
    * unless they go with the record (an engine that writes both atomically).
    */
   versionsDurable = false;
+  /**
+   * The commit ticket this commit spends instead of writing an intent (shim/commit-tickets.ts),
+   * kept for a repeated commit; its time bounds the commit's deadlines.
+   */
+  ticket: CommitTicket | undefined;
   /** A commit record write was started (its outcome may be unknown). */
   recordAttempted = false;
   /** Set while a commit runs, so a concurrent commit of the same transaction joins it. */

@@ -39,39 +39,54 @@ export class DynamoRequests {
 
   /**
    * One TransactWriteItems: `items` into `table`, then `last` into `lastTable` unless an item
-   * with its key exists. True when it was all written; false when that condition failed, and
-   * then nothing was. The SDK gives the request a token and keeps it across its retries, so a
-   * retry of a transaction that landed succeeds again rather than failing its condition.
+   * with its key exists; with `fence`, also only while no item of `fence.unless` exists in
+   * `lastTable`, deleting the item `fence.spends` there. 'created' when it was all written;
+   * 'taken' when `last`'s condition failed, 'refused' when a fence's did, and then nothing
+   * was. The SDK gives the request a token and keeps it across its retries, so a retry of a
+   * transaction that landed succeeds again rather than failing its condition.
    */
   async transactPutsThenPutIfAbsent(
     table: string,
     items: readonly Item[],
     lastTable: string,
     last: Item,
+    fence?: { readonly unless: readonly Item[]; readonly spends: Item },
     options?: CallOptions,
-  ): Promise<boolean> {
+  ): Promise<'created' | 'taken' | 'refused'> {
     try {
       await (await this.db()).send(
         new (await dynamoSdk()).TransactWriteItemsCommand({
           TransactItems: [
             ...items.map((Item) => ({ Put: { TableName: table, Item } })),
             { Put: { TableName: lastTable, Item: last, ConditionExpression: 'attribute_not_exists(v)' } },
+            ...(fence
+              ? [
+                  { Delete: { TableName: lastTable, Key: fence.spends } },
+                  ...fence.unless.map((Key) => ({
+                    ConditionCheck: {
+                      TableName: lastTable,
+                      Key,
+                      ConditionExpression: 'attribute_not_exists(v)',
+                    },
+                  })),
+                ]
+              : []),
           ],
         }),
         { abortSignal: options?.signal },
       );
-      return true;
+      return 'created';
     } catch (error) {
-      // The reasons are in item order: the last one is the conditional put's.
       const { name, CancellationReasons: reasons } = error as {
         name?: string;
         CancellationReasons?: Array<{ Code?: string }>;
       };
-      if (
-        name === 'TransactionCanceledException' &&
-        reasons?.[reasons.length - 1]?.Code === 'ConditionalCheckFailed'
-      )
-        return false;
+      if (name !== 'TransactionCanceledException' || !reasons) throw error;
+      // The reasons are in item order: the conditional put's follows the versions, the
+      // fence's checks come after it and the spent item's delete.
+      if (reasons[items.length]?.Code === 'ConditionalCheckFailed') return 'taken';
+      if (reasons.slice(items.length + 2).some((reason) => reason?.Code === 'ConditionalCheckFailed'))
+        return 'refused';
       throw error;
     }
   }

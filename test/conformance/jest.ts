@@ -9,6 +9,8 @@ export interface ConformanceOptions {
   readonly atomicVersionsAndRecord?: boolean;
   /** Whether the adapter puts many entries in one request of its own (putEntries). */
   readonly batchPutEntries?: boolean;
+  /** Whether its atomic write checks other entries and spends one (putVersionsAndRecordUnless). */
+  readonly fencedWrites?: boolean;
 }
 
 export function registerConformance(
@@ -21,6 +23,14 @@ export function registerConformance(
       const adapter = await open();
       try {
         expect(adapter.putVersionsAndRecord !== undefined).toBe(options.atomicVersionsAndRecord ?? false);
+      } finally {
+        await adapter.close();
+      }
+    });
+    it(`${options.fencedWrites ? 'checks' : 'does not check'} entries in its atomic write`, async () => {
+      const adapter = await open();
+      try {
+        expect(adapter.putVersionsAndRecordUnless !== undefined).toBe(options.fencedWrites ?? false);
       } finally {
         await adapter.close();
       }

@@ -10,3 +10,9 @@ registerConformance('memory with a clock', async () => new MemoryAdapter({ clock
   atomicVersionsAndRecord: true,
   batchPutEntries: true,
 });
+// Checking entries in its atomic write, as DynamoDB does: commits spend tickets.
+registerConformance('memory with fenced writes', async () => new MemoryAdapter({ fencedWrites: true }), {
+  atomicVersionsAndRecord: true,
+  batchPutEntries: true,
+  fencedWrites: true,
+});

@@ -643,6 +643,55 @@ export const conformanceCases: readonly ConformanceCase[] = [
     },
   },
   {
+    name: 'versions and a record fenced by entries, where the adapter checks them: all or nothing; taken, refused by an entry, nothing lands; the spent entry goes',
+    needs: ['conditionalWrites'],
+    async run(adapter) {
+      if (!adapter.putVersionsAndRecordUnless) return;
+      const spends = { namespace: 'tickets', id: 'ticket-1' };
+      const refusedTicket = { namespace: 'refusals', id: 'ticket-1' };
+      const refusedTxid = { namespace: 'refusals', id: 'tx-refused' };
+      await adapter.putEntry(spends.namespace, spends.id, new Uint8Array(0));
+      await adapter.putEntry(spends.namespace, 'ticket-2', new Uint8Array(0));
+      const write = (versionId: string, key: string, unless = [refusedTicket, refusedTxid]) =>
+        adapter.putVersionsAndRecordUnless!(
+          [{ key, versionId, value: bytes(`${key} at ${versionId}`) }],
+          record(versionId, [key]),
+          { spends, unless },
+        );
+      // No refusing entry: written, versions and record, and the spent entry is gone.
+      const v = versionAt(13_000);
+      assert.equal(await write(v, 'k'), 'created');
+      assert.deepEqual(await adapter.getVersion({ key: 'k', versionId: v }), bytes(`k at ${v}`));
+      assert.deepEqual(await adapter.getCommitRecord(v), record(v, ['k']));
+      assert.deepEqual(
+        (await adapter.listEntries(spends.namespace)).map((entry) => entry.id),
+        ['ticket-2'],
+      );
+      // Its id taken (a repeat of a write that landed learns so, its entry spent and whatever refuses it).
+      await adapter.putEntry(refusedTicket.namespace, refusedTicket.id, bytes('{}'));
+      assert.equal(await write(v, 'other'), 'taken');
+      assert.equal(await adapter.getVersion({ key: 'other', versionId: v }), undefined);
+      // Refused by either entry: nothing lands, and the entry to spend stays.
+      await adapter.putEntry(spends.namespace, spends.id, new Uint8Array(0));
+      const refused = versionAt(13_100);
+      assert.equal(await write(refused, 'k'), 'refused');
+      await adapter.deleteEntries(refusedTicket.namespace, [refusedTicket.id]);
+      await adapter.putEntry(refusedTxid.namespace, refusedTxid.id, bytes('{}'));
+      assert.equal(await write(refused, 'k'), 'refused');
+      assert.equal(await adapter.getCommitRecord(refused), undefined);
+      assert.equal(await adapter.getVersion({ key: 'k', versionId: refused }), undefined);
+      assert.deepEqual(
+        (await adapter.listEntries(spends.namespace)).map((entry) => entry.id),
+        ['ticket-1', 'ticket-2'],
+      );
+      // An entry to spend that is not there is no condition (a repeat finds it spent).
+      await adapter.deleteEntries(spends.namespace, [spends.id]);
+      const unspent = versionAt(13_200);
+      assert.equal(await write(unspent, 'm', [refusedTicket]), 'created');
+      assert.deepEqual(await adapter.listCommitRecordIds(undefined), [v, unspent]);
+    },
+  },
+  {
     name: 'atomic write race: of many concurrent writers of one id exactly one wins, and only its versions exist',
     needs: ['conditionalWrites'],
     async run(adapter) {

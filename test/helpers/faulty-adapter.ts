@@ -12,6 +12,7 @@ export type FaultOperation =
   | 'putCommitRecord'
   | 'putVersionsAndRecord'
   | 'putVersionsAndRecordBy'
+  | 'putVersionsAndRecordUnless'
   | 'getVersion'
   | 'listCommitRecords'
   | 'listCommitRecordIds';
@@ -73,6 +74,17 @@ export class FaultyAdapter implements StorageAdapter {
           return this.fail(fault);
         };
       }
+      if (inner.putVersionsAndRecordUnless) {
+        const fenced = inner.putVersionsAndRecordUnless.bind(inner);
+        this.putVersionsAndRecordUnless = async (versions, record, fence, options) => {
+          const fault = this.take('putVersionsAndRecordUnless');
+          if (!fault) return fenced(versions, record, fence, options);
+          if (fault.phase === 'halfway')
+            await inner.putVersions(versions.slice(0, Math.ceil(versions.length / 2)), options);
+          if (fault.phase === 'after') await fenced(versions, record, fence, options);
+          return this.fail(fault);
+        };
+      }
       if (inner.fitsVersionsAndRecord)
         this.fitsVersionsAndRecord = (versions, record) => inner.fitsVersionsAndRecord!(versions, record);
     }
@@ -80,6 +92,7 @@ export class FaultyAdapter implements StorageAdapter {
 
   putVersionsAndRecord?: StorageAdapter['putVersionsAndRecord'];
   putVersionsAndRecordBy?: StorageAdapter['putVersionsAndRecordBy'];
+  putVersionsAndRecordUnless?: StorageAdapter['putVersionsAndRecordUnless'];
   time?: StorageAdapter['time'];
   fitsVersionsAndRecord?: StorageAdapter['fitsVersionsAndRecord'];
   readonly maxEntryBytes?: number;

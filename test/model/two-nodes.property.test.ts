@@ -16,6 +16,7 @@ import type { CommitRecord, StorageAdapter } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { AftError, ErrorCode } from '../../shim/errors.js';
 import { ShimNode } from '../../shim/node.js';
+import { eventually } from '../helpers/eventually.js';
 import { type FaultOperation, type FaultPhase, FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { flush } from '../helpers/gated-adapter.js';
 import { anomaliesOf, type ModelCommit, NOTHING, type ObservedRead } from './brute-force.js';
@@ -67,6 +68,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
         'putVersions',
         'putCommitRecord',
         'putVersionsAndRecord',
+        'putVersionsAndRecordUnless',
         'getVersion',
       ),
       phase: fc.constantFrom<FaultPhase>('before', 'halfway', 'after'),
@@ -134,21 +136,31 @@ const EXPECTED = new Set<string>([
 
 describe('two nodes under random interleavings, pushes, pulls, storage failures and a node dying', () => {
   it('never show a dirty, fractured or non-repeatable read, and lose no commit', async () => {
-    const totals = { commits: 0, judgedReads: 0, faults: 0, deaths: 0 };
+    const totals = { commits: 0, judgedReads: 0, faults: 0, deaths: 0, ticketsSpent: 0 };
     await fc.assert(
       fc.asyncProperty(
         fc.array(commandArb, { minLength: 10, maxLength: 70, size: 'max' }),
-        // Versions, then the record; or both in one atomic write.
-        fc.boolean(),
-        async (commands, atomic) => {
-          const inner = new MemoryAdapter();
-          const faulty = new FaultyAdapter(inner, { atomic });
+        // Versions, then the record; or both in one atomic write; or that write spending a
+        // commit ticket, with no intent (as on DynamoDB).
+        fc.constantFrom('plain', 'atomic', 'tickets'),
+        async (commands, shape) => {
+          const inner = new MemoryAdapter({ fencedWrites: shape === 'tickets' });
+          const spend = inner.putVersionsAndRecordUnless;
+          if (spend) {
+            inner.putVersionsAndRecordUnless = (...args) => {
+              totals.ticketsSpent += 1;
+              return spend(...args);
+            };
+          }
+          const faulty = new FaultyAdapter(inner, { atomic: shape !== 'plain' });
           const failures: string[] = [];
           const members: Member[] = [];
           const txns: ModelTxn[] = [];
           const acknowledged = new Map<string, ModelCommit>();
           /** txid -> the writes it tried to commit (its outcome may be unknown). */
           const attempted = new Map<string, Map<string, string | null>>();
+          /** The commits that asked for each node's first tickets (of a key the model does not read). */
+          const warmUps = new Set<string>();
           const tolerate = (error: unknown) => {
             if (!(error instanceof AftError && EXPECTED.has(error.code)))
               failures.push(`unexpected ${String(error)}`);
@@ -170,6 +182,21 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
               onCommitted: (record) => members[1 - index]?.inbox.push(record),
             });
             members[index] = member;
+            if (shape === 'tickets') {
+              // A commit of a key the model does not read asks for the node's first tickets (again,
+              // where an armed fault failed it or the tickets' write).
+              while (member.node.stats.commitTickets === 0) {
+                const warm = member.node.begin().txid;
+                warmUps.add(warm);
+                member.node.write(warm, [{ key: 'warm-up', value: encoder.encode('') }]);
+                await member.node.commit(warm).catch(tolerate);
+                await eventually(
+                  () => member.node.stats.commitTickets,
+                  (count) => count > 0,
+                  { timeoutMs: 200 },
+                );
+              }
+            }
           };
 
           try {
@@ -273,7 +300,7 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
             // Committed: acknowledged, or its record landed though its answer was lost.
             const committed = new Map(acknowledged);
             for (const record of await inner.listCommitRecords(undefined)) {
-              if (record.aborted) continue;
+              if (record.aborted || warmUps.has(record.txid)) continue;
               const writes = attempted.get(record.txid);
               if (!writes) {
                 failures.push(`record ${record.versionId} of no transaction that tried to commit`);
@@ -352,6 +379,7 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
     expect(totals.judgedReads).toBeGreaterThan(300);
     expect(totals.faults).toBeGreaterThan(15);
     expect(totals.deaths).toBeGreaterThan(30);
+    expect(totals.ticketsSpent).toBeGreaterThan(20);
     // 100 runs take about 45 s here, alone.
   }, 240_000);
 });

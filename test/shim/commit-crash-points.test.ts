@@ -23,6 +23,7 @@ import { ShimNode } from '../../shim/node.js';
 import { eventually } from '../helpers/eventually.js';
 import { type Fault, type FaultPhase, FaultyAdapter } from '../helpers/faulty-adapter.js';
 import { tempDirectories } from '../helpers/temp-dir.js';
+import { ticketsReady } from '../helpers/tickets.js';
 
 const tempDir = tempDirectories();
 const encoder = new TextEncoder();
@@ -41,11 +42,12 @@ class TooSmallAtomicWrites extends MemoryAdapter {
 }
 
 /** How a commit writes its versions: see the header. */
-type Shape = 'redo' | 'atomic' | 'versions first' | 'no intent';
+type Shape = 'redo' | 'atomic' | 'versions first' | 'no intent' | 'ticket';
 
 function storeFor(shape: Shape): StorageAdapter {
   if (shape === 'redo') return new FileAdapter({ directory: tempDir() });
   if (shape === 'no intent') return new MemoryAdapter({ clock: Date.now });
+  if (shape === 'ticket') return new MemoryAdapter({ fencedWrites: true });
   return shape === 'atomic' ? new MemoryAdapter() : new TooSmallAtomicWrites();
 }
 
@@ -65,6 +67,8 @@ async function setUp(carried = false, shape: Shape = 'redo') {
     () => inner.listEntries(INTENTS_NAMESPACE),
     (intents) => intents.length === 0,
   );
+  // The seed found no ticket ready (it wrote an intent) and asked for a batch: wait for it.
+  if (shape === 'ticket') await ticketsReady(node);
   // The transaction under test: three writes and one delete, buffered before its commit or
   // carried by it (the REST commit with `items`).
   const txid = node.begin().txid;
@@ -143,6 +147,15 @@ const NO_INTENT_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putVersionsAndRecordBy', phase: 'after' }, committed: true, intent: false },
 ];
 
+/**
+ * Versions and record in one write that spends a commit ticket written ahead, with no intent
+ * (DynamoDB's TransactWriteItems: all or nothing, so no halfway).
+ */
+const TICKET_CRASH_POINTS: readonly CrashPoint[] = [
+  { fault: { operation: 'putVersionsAndRecordUnless', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putVersionsAndRecordUnless', phase: 'after' }, committed: true, intent: false },
+];
+
 /** The same, where versions and record go in one atomic write (halfway: a script refused midway). */
 const ATOMIC_CRASH_POINTS: readonly CrashPoint[] = [
   { fault: { operation: 'putEntry', phase: 'before' }, committed: false, intent: false },
@@ -158,6 +171,7 @@ describe('a node dying at each point of a commit', () => {
     ...ATOMIC_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'atomic' as const })),
     ...VERSIONS_FIRST_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'versions first' as const })),
     ...NO_INTENT_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'no intent' as const })),
+    ...TICKET_CRASH_POINTS.map((point) => ({ ...point, carried, shape: 'ticket' as const })),
   ]);
   it.each(cases)(
     'dies $fault.phase $fault.operation (writes carried by the commit: $carried; $shape): all or nothing is visible',
@@ -270,6 +284,8 @@ describe('a storage failure at each point of a commit', () => {
     ['before', 'putVersionsAndRecordBy'],
     ['halfway', 'putVersionsAndRecordBy'],
     ['after', 'putVersionsAndRecordBy'],
+    ['before', 'putVersionsAndRecordUnless'],
+    ['after', 'putVersionsAndRecordUnless'],
   ] as const)(
     'the commit record write fails %s landing (%s): outcome unknown until the commit is repeated',
     async (phase, operation) => {
@@ -277,6 +293,7 @@ describe('a storage failure at each point of a commit', () => {
         putCommitRecord: 'redo',
         putVersionsAndRecord: 'atomic',
         putVersionsAndRecordBy: 'no intent',
+        putVersionsAndRecordUnless: 'ticket',
       } as const;
       const { inner, storage, node, txid } = await setUp(false, shapes[operation]);
       storage.arm({ operation, phase, effect: 'throw' });
