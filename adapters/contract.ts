@@ -84,16 +84,16 @@ export const TermedWriteOutcome = {
 } as const;
 export type TermedWriteOutcome = (typeof TermedWriteOutcome)[keyof typeof TermedWriteOutcome];
 
-/** The conditions of putVersionsAndRecordUnless. */
-export interface WriteFence {
-  /** Entries whose existence refuses the write (a refused txid, a refused commit ticket). */
-  readonly unless: readonly EntryRef[];
-  /** An entry the write deletes in the same atomic step, whether or not it is there (the ticket it spends). */
-  readonly spends: EntryRef;
+/** The condition of putVersionsAndRecordSwapping: an entry swapped in the same atomic step. */
+export interface EntrySwap extends EntryRef {
+  /** What the entry must hold, byte for byte (absent or anything else refuses the write). */
+  readonly expected: Uint8Array;
+  /** What it holds after (at most MAX_SWAPPED_ENTRY_BYTES, as swapEntry's). */
+  readonly value: Uint8Array;
 }
 
-/** What putVersionsAndRecordUnless did: as putVersionsAndRecordBy, never 'late'. */
-export type FencedWriteOutcome = Exclude<TermedWriteOutcome, typeof TermedWriteOutcome.LATE>;
+/** What putVersionsAndRecordSwapping did: as putVersionsAndRecordBy, never 'late'. */
+export type SwappingWriteOutcome = Exclude<TermedWriteOutcome, typeof TermedWriteOutcome.LATE>;
 
 export interface StorageAdapter {
   /** A short engine name for logs and metrics, e.g. `file`. */
@@ -145,21 +145,22 @@ export interface StorageAdapter {
   ): Promise<TermedWriteOutcome>;
 
   /**
-   * Optional, where the engine writes several items atomically and checks other items in the
-   * same step (DynamoDB TransactWriteItems with ConditionChecks): putVersionsAndRecord that
-   * lands only while none of `fence.unless` exists, and deletes `fence.spends` with it. The
-   * outcome: 'taken' when a record or an abort marker holds the record's id already (checked
-   * first, as putVersionsAndRecordBy does); else 'refused' when an `unless` entry exists; else
-   * 'created': this call wrote them all. Where it is present a commit may go without an intent,
-   * spending a commit ticket written ahead (shim/commit-tickets.ts). Fits as
-   * putVersionsAndRecord does (fitsVersionsAndRecord counts room for the fence too).
+   * Optional, where the engine writes several items atomically and can condition one on an
+   * entry's value (DynamoDB's TransactWriteItems; with swapEntry): putVersionsAndRecord that
+   * lands only while the entry `swap` names holds `swap.expected`, and swaps it to
+   * `swap.value` with it, as swapEntry would. The outcome: 'taken' when a record or an abort
+   * marker holds the record's id already (checked first, as putVersionsAndRecordBy does); else
+   * 'refused' when the entry holds anything else or is absent; else 'created': this call wrote
+   * them all. Where it is present a commit may go without an intent, spending a commit ticket
+   * written ahead (shim/commit-tickets.ts). Fits as putVersionsAndRecord does
+   * (fitsVersionsAndRecord counts room for the swap too).
    */
-  putVersionsAndRecordUnless?(
+  putVersionsAndRecordSwapping?(
     versions: readonly VersionWrite[],
     record: CommitRecord,
-    fence: WriteFence,
+    swap: EntrySwap,
     options?: CallOptions,
-  ): Promise<FencedWriteOutcome>;
+  ): Promise<SwappingWriteOutcome>;
 
   /**
    * Optional, with putVersionsAndRecord: whether these fit one atomic write of the engine
@@ -210,6 +211,15 @@ export interface StorageAdapter {
 
   /** Creates an entry if none with this id exists (atomically); true when this call created it. */
   createEntry(namespace: string, id: string, value: Uint8Array, options?: CallOptions): Promise<boolean>;
+
+  /**
+   * Creates several entries of one namespace, each only if none with its id exists (an
+   * existing one stays as it is), as createEntry would; resolves once every one is there. Not
+   * atomic together: after a failure any of them may have landed. Optional: where an engine
+   * creates many in one request (DynamoDB's TransactWriteItems of conditional puts), the
+   * core's GuardedStorage calls it; elsewhere it creates them one by one, several at a time.
+   */
+  createEntries?(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void>;
 
   /**
    * Replaces an entry's value only if it is `expected` now, byte for byte (`expected`

@@ -17,9 +17,9 @@
  * Put-if-absent is a PutItem conditioned on attribute_not_exists(v). A record whose JSON
  * is over 350 KB keeps its body in items of partition `x#<versionId>`, written first.
  * A commit whose versions and record fit one TransactWriteItems (100 items, 4 MB) writes them
- * in it, the record conditioned as above (putVersionsAndRecord); with a fence
- * (putVersionsAndRecordUnless) the same transaction deletes the commit ticket it spends and
- * checks that neither the ticket nor the txid is refused (ConditionChecks on entry items).
+ * in it, the record conditioned as above (putVersionsAndRecord); with a swap
+ * (putVersionsAndRecordSwapping) the same transaction also puts an entry item conditioned on
+ * its value: the commit ticket it spends, only while unspent and not refused.
  * Entries (membership, commit intents, the GC lease) live in the commits table too, in
  * partitions `e#<namespace>#<shard>`, 8 shards, so intents written at the commit rate
  * spread over 8 partitions.
@@ -41,13 +41,13 @@ import {
   type CommitRecord,
   type Entry,
   type EntryListOptions,
-  type FencedWriteOutcome,
+  type EntrySwap,
   type ListOptions,
   type StorageAdapter,
+  type SwappingWriteOutcome,
   TermedWriteOutcome,
   type VersionRef,
   type VersionWrite,
-  type WriteFence,
 } from './contract.js';
 import {
   BUCKETS_PARTITION,
@@ -90,6 +90,9 @@ export interface DynamoDbAdapterOptions {
 export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
 
 const BATCH_GET = 100;
+/** One TransactWriteItems of createEntries: at most 100 items, and well under its 4 MB. */
+const TRANSACTION_ENTRIES = 100;
+const TRANSACTION_ENTRY_BYTES = 3 * 1024 * 1024;
 
 export class DynamoDbAdapter implements StorageAdapter {
   readonly name = 'dynamodb';
@@ -114,8 +117,8 @@ export class DynamoDbAdapter implements StorageAdapter {
     if (options.transactWrites !== false) {
       this.putVersionsAndRecord = async (versions, record, call) =>
         (await this.putAtomically(versions, record, undefined, call)) === TermedWriteOutcome.CREATED;
-      this.putVersionsAndRecordUnless = (versions, record, fence, call) =>
-        this.putAtomically(versions, record, fence, call);
+      this.putVersionsAndRecordSwapping = (versions, record, swap, call) =>
+        this.putAtomically(versions, record, swap, call);
       // One transaction holds at most 100 items and 4 MB; a record body must fit its item.
       this.fitsVersionsAndRecord = (versions, record) =>
         fitsOneTransaction(versions, encodeRecord(record).byteLength);
@@ -181,30 +184,32 @@ export class DynamoDbAdapter implements StorageAdapter {
     record: CommitRecord,
     options?: CallOptions,
   ) => Promise<boolean>;
-  putVersionsAndRecordUnless?: (
+  putVersionsAndRecordSwapping?: (
     versions: readonly VersionWrite[],
     record: CommitRecord,
-    fence: WriteFence,
+    swap: EntrySwap,
     options?: CallOptions,
-  ) => Promise<FencedWriteOutcome>;
+  ) => Promise<SwappingWriteOutcome>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
   /** An entry is one item (its value is never split, unlike a version's). */
   readonly maxEntryBytes = DYNAMODB_CHUNK_BYTES;
 
   /**
    * One TransactWriteItems: every version item, then the record conditioned on its absence;
-   * with a fence, the spent entry's delete and a check that each refusing entry is absent.
+   * with a swap, the entry's new value conditioned on its old one.
    */
   private async putAtomically(
     versions: readonly VersionWrite[],
     record: CommitRecord,
-    fence: WriteFence | undefined,
+    swap: EntrySwap | undefined,
     options?: CallOptions,
-  ): Promise<FencedWriteOutcome> {
+  ): Promise<SwappingWriteOutcome> {
     options?.signal?.throwIfAborted();
     assertWriteIds(versions, record);
-    if (fence)
-      assertEntryNames([fence.spends, ...fence.unless].flatMap(({ namespace, id }) => [namespace, id]));
+    if (swap) {
+      assertEntryName(swap.namespace, swap.id);
+      assertSwappable(swap.expected, swap.value);
+    }
     if (!fitsOneTransaction(versions, encodeRecord(record).byteLength)) {
       throw new RangeError('versions and record are over one DynamoDB transaction (fitsVersionsAndRecord)');
     }
@@ -222,9 +227,9 @@ export class DynamoDbAdapter implements StorageAdapter {
       versionItems,
       this.commitsTable,
       recordItem,
-      fence && {
-        spends: entryKey(fence.spends.namespace, fence.spends.id),
-        unless: fence.unless.map(({ namespace, id }) => entryKey(namespace, id)),
+      swap && {
+        item: { ...entryKey(swap.namespace, swap.id), d: { B: swap.value } },
+        expected: swap.expected,
       },
       options,
     );
@@ -395,6 +400,41 @@ export class DynamoDbAdapter implements StorageAdapter {
       })),
       options,
     );
+  }
+
+  /**
+   * TransactWriteItems of up to 100 puts, each conditioned on its item's absence. One that
+   * finds an entry there fails whole: its entries are then created one by one, each as
+   * createEntry does (an existing one stays).
+   */
+  async createEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    options?.signal?.throwIfAborted();
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
+    // Of two entries with one id, the first (the second's create would find it there).
+    const chunks: [string, Uint8Array][][] = [];
+    let chunk: [string, Uint8Array][] = [];
+    let bytes = 0;
+    const seen = new Set<string>();
+    for (const { id, value } of entries) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (chunk.length === TRANSACTION_ENTRIES || bytes + value.byteLength > TRANSACTION_ENTRY_BYTES) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push([id, value]);
+      bytes += value.byteLength;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    await mapLimit(chunks, this.concurrency, async (chunk) => {
+      const items = chunk.map(([id, value]) => ({ ...entryKey(namespace, id), d: { B: value } }));
+      if (await this.requests.transactPutsIfAbsent(this.commitsTable, items, options)) return;
+      await mapLimit(chunk, this.concurrency, ([id, value]) =>
+        this.createEntry(namespace, id, value, options),
+      );
+    });
   }
 
   async createEntry(

@@ -12,13 +12,13 @@ import {
   type CommitRecord,
   type Entry,
   type EntryListOptions,
-  type FencedWriteOutcome,
+  type EntrySwap,
   type ListOptions,
   type StorageAdapter,
+  type SwappingWriteOutcome,
   TermedWriteOutcome,
   type VersionRef,
   type VersionWrite,
-  type WriteFence,
   type WriteTerms,
 } from './contract.js';
 import { copyRecord } from './record-codec.js';
@@ -32,11 +32,11 @@ export interface MemoryAdapterOptions {
    */
   readonly clock?: () => number;
   /**
-   * Whether the store checks entries in its atomic write (putVersionsAndRecordUnless), as
+   * Whether the store swaps an entry in its atomic write (putVersionsAndRecordSwapping), as
    * DynamoDB does: commits without a clock then spend commit tickets instead of writing an
    * intent. @default false
    */
-  readonly fencedWrites?: boolean;
+  readonly swappingWrites?: boolean;
 }
 
 export class MemoryAdapter implements StorageAdapter {
@@ -49,18 +49,21 @@ export class MemoryAdapter implements StorageAdapter {
 
   constructor(options: MemoryAdapterOptions = {}) {
     const { clock } = options;
-    if (options.fencedWrites) {
-      this.putVersionsAndRecordUnless = async (versions, record, fence, call) => {
+    if (options.swappingWrites) {
+      this.putVersionsAndRecordSwapping = async (versions, record, swap, call) => {
         await settle(call);
         assertWriteIds(versions, record);
+        assertEntryName(swap.namespace, swap.id);
+        assertSwappable(swap.expected, swap.value);
         // Every condition and the write in one synchronous step, as one transaction applies.
         if (this.commits.has(record.versionId)) return TermedWriteOutcome.TAKEN;
-        for (const { namespace, id } of fence.unless) {
-          if (this.entries.get(namespace)?.values.has(id)) return TermedWriteOutcome.REFUSED;
-        }
+        const entries = this.entriesOf(swap.namespace);
+        const current = entries.values.get(swap.id);
+        if (current === undefined || !Buffer.from(current).equals(swap.expected))
+          return TermedWriteOutcome.REFUSED;
         this.storeVersions(versions);
         this.storeRecord(record);
-        this.entries.get(fence.spends.namespace)?.delete(fence.spends.id);
+        entries.set(swap.id, swap.value.slice());
         return TermedWriteOutcome.CREATED;
       };
     }
@@ -85,12 +88,12 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   time?: (options?: CallOptions) => Promise<number>;
-  putVersionsAndRecordUnless?: (
+  putVersionsAndRecordSwapping?: (
     versions: readonly VersionWrite[],
     record: CommitRecord,
-    fence: WriteFence,
+    swap: EntrySwap,
     options?: CallOptions,
-  ) => Promise<FencedWriteOutcome>;
+  ) => Promise<SwappingWriteOutcome>;
   putVersionsAndRecordBy?: (
     versions: readonly VersionWrite[],
     record: CommitRecord,
@@ -242,6 +245,14 @@ export class MemoryAdapter implements StorageAdapter {
     return (
       this.entries.get(namespace)?.list(options?.after, options?.limit ?? Number.POSITIVE_INFINITY) ?? []
     );
+  }
+
+  async createEntries(namespace: string, entries: readonly Entry[], options?: CallOptions): Promise<void> {
+    await settle(options);
+    assertEntryName(namespace);
+    assertEntryNames(entries.map(({ id }) => id));
+    const stored = this.entriesOf(namespace);
+    for (const { id, value } of entries) if (!stored.values.has(id)) stored.set(id, value.slice());
   }
 
   async deleteEntries(namespace: string, ids: readonly string[], options?: CallOptions): Promise<void> {

@@ -23,6 +23,7 @@
 import { appendAll } from '../adapters/append-all.js';
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { markAborted } from '../shim/commit-outcome.js';
+import { TICKET_REFUSED } from '../shim/commit-tickets.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
   claimSettledAfterMs,
@@ -32,7 +33,7 @@ import {
   IDEMPOTENCY_NAMESPACE,
 } from '../shim/idempotency.js';
 import { versionTimeOf } from '../shim/ids.js';
-import { decodeIntent, INTENTS_NAMESPACE, versionsOfIntent, writesWithoutIntents } from '../shim/intents.js';
+import { decodeIntent, INTENTS_NAMESPACE, spendsTickets, versionsOfIntent } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 import { CommitIndex } from './commit-index.js';
@@ -89,7 +90,12 @@ export interface GcReport {
 
 export { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE } from '../shim/namespaces.js';
 
-import { COLLECTED_NAMESPACE, OBSERVATIONS_NAMESPACE, REFUSALS_NAMESPACE } from '../shim/namespaces.js';
+import {
+  COLLECTED_NAMESPACE,
+  OBSERVATIONS_NAMESPACE,
+  REFUSALS_NAMESPACE,
+  TICKETS_NAMESPACE,
+} from '../shim/namespaces.js';
 
 const PAGE = 1000;
 const textEncoder = new TextEncoder();
@@ -286,15 +292,13 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
     ? await settleIdempotencyClaims(storage, records, startedMs, timing, call, progress)
     : { deleted: 0, markersWritten: 0 };
 
-  // 7. Refused txids and tickets (a commit written without an intent is refused while its
-  //    txid, or the ticket it spends, is there). Where the engine refuses a late write by its
-  //    clock, any such commit's deadline passed long before the outcome retention; elsewhere
-  //    (tickets) nothing else stops a late write, so they stay as long as abort markers do.
-  const refusalRetentionMs = writesWithoutIntents(storage)
-    ? timing.outcomeRetentionMs
-    : timing.markerRetentionMs;
+  // 7. Refused txids (a commit written without an intent is refused while its txid is
+  //    there): any such commit's deadline passed long before the outcome retention. Refused
+  //    commit tickets (no clock refuses a write spending one late) stay as long as abort
+  //    markers do.
   const refusalsDeleted = fullListing
-    ? await deleteOldRefusals(storage, startedMs - refusalRetentionMs, call)
+    ? (await deleteOldRefusals(storage, startedMs - timing.outcomeRetentionMs, call)) +
+      (await deleteOldRefusedTickets(storage, startedMs - timing.markerRetentionMs, call))
     : 0;
 
   // 8. Records last, once every key they wrote is collected (keys left for the next pass are
@@ -380,6 +384,20 @@ async function deleteOldRefusals(
     })
     .map((entry) => entry.id);
   if (old.length > 0) await storage.deleteEntries(REFUSALS_NAMESPACE, old, call);
+  return old.length;
+}
+
+/** Deletes the refused commit tickets made before `beforeMs`; resolves with how many. */
+async function deleteOldRefusedTickets(
+  storage: GuardedStorage,
+  beforeMs: number,
+  call: CallOptions,
+): Promise<number> {
+  if (!spendsTickets(storage)) return 0;
+  const old = (await listAllEntries(storage, TICKETS_NAMESPACE, call))
+    .filter(({ id, value }) => versionTimeOf(id) < beforeMs && Buffer.from(value).equals(TICKET_REFUSED))
+    .map(({ id }) => id);
+  if (old.length > 0) await storage.deleteEntries(TICKETS_NAMESPACE, old, call);
   return old.length;
 }
 

@@ -13,22 +13,24 @@
  * - A transaction's outcome can be read back from storage by its txid alone (its begin time
  *   bounds where its record can be), for a repeated commit that no node remembers.
  */
-import type { CallOptions, CommitRecord } from '../adapters/contract.js';
+import type { CallOptions, CommitRecord, Entry } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
 import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import { refusalValue } from './commit-record.js';
+import { TICKET_READY, TICKET_REFUSED } from './commit-tickets.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import {
   beganAtOfTxid,
   type HybridLogicalClock,
+  ownerOfTxid,
   type ParsedVersionId,
   parseVersionId,
   versionIdFloor,
   versionTimeOf,
 } from './ids.js';
-import { mayCommitWithoutIntents } from './intents.js';
+import { spendsTickets, writesWithoutIntents } from './intents.js';
 import type { KeySet, Metadata } from './metadata.js';
 import { REFUSALS_NAMESPACE, TICKETS_NAMESPACE } from './namespaces.js';
 import { refusalOf } from './pushed-records.js';
@@ -45,6 +47,8 @@ export interface LearningContext {
   readonly clock: HybridLogicalClock;
   readonly timing: Timing;
   readonly now: () => number;
+  /** This node's id: a look-up of its own transaction refuses none of its tickets. */
+  readonly nodeId?: string;
   /** Records or ids asked for per listing call. @default 1000 */
   readonly pageSize?: number;
   /** A pushed record failed its checks and was not learned. */
@@ -69,6 +73,10 @@ export type StoredOutcome =
 const DEFAULT_PAGE = 1000;
 /** Commit records a settling pull reads at once (those it did not know). */
 const RECORD_READS_IN_FLIGHT = 16;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
 
 function sameKeys(known: KeySet, stored: readonly string[]): boolean {
   return known.size === stored.length && stored.every((key) => known.has(key));
@@ -318,29 +326,68 @@ export class CommitLearner {
   }
 
   /**
-   * Refuses, then deletes, every commit ticket (shim/commit-tickets.ts) made up to `throughMs`:
-   * a write spending one may still be on its way, and lands now only if it did already. Its
-   * owner spends a ticket only within the intent deadline, so none made by then is spent
-   * healthily still; a node deletes the tickets it did not hand out itself, well before.
+   * Refuses every commit ticket (shim/commit-tickets.ts) made up to `throughMs` that is still
+   * ready: a write spending one may still be on its way, and lands now only if it did already.
+   * Its owner spends a ticket only within the intent deadline of its time, and deletes the ones
+   * it did not hand out well before, so none made by then is spent healthily still. Spent
+   * tickets found (their owner died before deleting them) are deleted; refused ones stay for
+   * the collector. Those up to the last claim were settled by the pull that made it: a ticket
+   * that landed since landed too late to be spent.
    */
   private async refuseOldTickets(throughMs: number, signal?: AbortSignal): Promise<void> {
     const { storage } = this.context;
-    if (storage.putVersionsAndRecordUnless === undefined) return;
-    for (;;) {
-      // Always from the start: the tickets before are deleted.
+    if (!spendsTickets(storage)) return;
+    for (let after = versionIdFloor(this.knownThroughMs); ; ) {
       const page = await storage.listEntries(TICKETS_NAMESPACE, {
         limit: this.pageSize,
+        after,
         ...callOptions(signal),
       });
       // Tickets list in time order: the rest are all younger.
-      const old = page.filter(({ id }) => versionTimeOf(id) <= throughMs).map(({ id }) => id);
-      if (old.length === 0) return;
-      const refusal = refusalValue(this.context.now());
-      await mapLimit(old, RECORD_READS_IN_FLIGHT, (id) =>
-        storage.createEntry(REFUSALS_NAMESPACE, id, refusal, callOptions(signal)),
+      const old = page.filter(({ id }) => versionTimeOf(id) <= throughMs);
+      await this.refuseTickets(old, signal);
+      if (old.length < page.length || page.length === 0) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  /** Refuses the ready tickets of `tickets` and deletes the spent ones. */
+  private async refuseTickets(tickets: readonly Entry[], signal?: AbortSignal): Promise<void> {
+    const { storage } = this.context;
+    const ready = tickets.filter(({ value }) => sameBytes(value, TICKET_READY));
+    await mapLimit(ready, RECORD_READS_IN_FLIGHT, ({ id }) =>
+      storage.swapEntry!(TICKETS_NAMESPACE, id, TICKET_READY, TICKET_REFUSED, callOptions(signal)),
+    );
+    const spent = tickets.filter(
+      ({ value }) => !sameBytes(value, TICKET_READY) && !sameBytes(value, TICKET_REFUSED),
+    );
+    if (spent.length > 0) {
+      await storage.deleteEntries(
+        TICKETS_NAMESPACE,
+        spent.map(({ id }) => id),
+        callOptions(signal),
       );
-      await storage.deleteEntries(TICKETS_NAMESPACE, old, callOptions(signal));
-      if (old.length < page.length) return;
+    }
+  }
+
+  /**
+   * Refuses every ready ticket of node `owner`, judged dead: a write of its still on the way
+   * spends one of them (it was acknowledged before the write was sent), and lands now never.
+   */
+  private async refuseTicketsOf(owner: string, signal?: AbortSignal): Promise<void> {
+    const mark = `.${owner}-`;
+    for (let after: string | undefined; ; ) {
+      const page = await this.context.storage.listEntries(TICKETS_NAMESPACE, {
+        limit: this.pageSize,
+        ...callOptions(signal),
+        ...(after !== undefined && { after }),
+      });
+      if (page.length === 0) return;
+      await this.refuseTickets(
+        page.filter(({ id }) => id.includes(mark)),
+        signal,
+      );
+      after = page[page.length - 1]!.id;
     }
   }
 
@@ -421,16 +468,29 @@ export class CommitLearner {
       );
     let versionId = intent ?? (await findRecordId());
     if (versionId === undefined) {
-      if (!judgeDead || !mayCommitWithoutIntents(this.context.storage)) return { status: 'absent' };
+      if (!judgeDead) return { status: 'absent' };
       // A commit written without an intent (shim/commit.ts) may still be on its way, and no
-      // intent names the record id to mark: its txid is refused instead, then its record
-      // looked for once more. One that lands after the refusal cannot land at all.
-      await this.context.storage.createEntry(
-        REFUSALS_NAMESPACE,
-        txid,
-        refusalValue(this.context.now()),
-        callOptions(signal),
-      );
+      // intent names the record id to mark: its txid is refused instead (by the engine's clock),
+      // or its owner's tickets are (one of them is the one it spends), then its record looked
+      // for once more. One that lands after the refusal cannot land at all. This node's own
+      // transaction, which it forgot, has no write on its way: it left `running` decided.
+      const owner = ownerOfTxid(txid);
+      if (writesWithoutIntents(this.context.storage)) {
+        await this.context.storage.createEntry(
+          REFUSALS_NAMESPACE,
+          txid,
+          refusalValue(this.context.now()),
+          callOptions(signal),
+        );
+      } else if (
+        spendsTickets(this.context.storage) &&
+        owner !== undefined &&
+        owner !== this.context.nodeId
+      ) {
+        await this.refuseTicketsOf(owner, signal);
+      } else {
+        return { status: 'absent' };
+      }
       versionId = await findRecordId();
       if (versionId === undefined) return { status: 'absent' };
     }

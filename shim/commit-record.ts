@@ -6,7 +6,7 @@
 import { type CommitRecord, TermedWriteOutcome, type VersionWrite } from '../adapters/contract.js';
 import { CommitError, CommitFailure } from './commit-errors.js';
 import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
-import type { CommitTicket } from './commit-tickets.js';
+import { type CommitTicket, spentTicketValue, TICKET_READY, TICKET_REFUSED } from './commit-tickets.js';
 import { AftError, ErrorCode } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
@@ -81,8 +81,8 @@ async function putRecordByDeadline(
 }
 
 /**
- * The versions and record in one write that spends the commit's ticket (shim/commit-tickets.ts)
- * and lands only while neither the ticket nor the txid is refused. Decided as putRecord;
+ * The versions and record in one write that spends the commit's ticket (shim/commit-tickets.ts):
+ * it lands only while the ticket is ready (not refused, not spent). Decided as putRecord;
  * throws JUDGED_DEAD when refused: nothing was written, and no repeat can be.
  */
 export async function putRecordSpending(
@@ -91,13 +91,11 @@ export async function putRecordSpending(
   ticket: CommitTicket,
   context: RecordContext,
 ): Promise<Decided> {
-  const { storage } = context;
-  const outcome = await storage.putVersionsAndRecordUnless!(versions, record, {
-    spends: { namespace: TICKETS_NAMESPACE, id: ticket.id },
-    unless: [
-      { namespace: REFUSALS_NAMESPACE, id: ticket.id },
-      { namespace: REFUSALS_NAMESPACE, id: record.txid },
-    ],
+  const outcome = await context.storage.putVersionsAndRecordSwapping!(versions, record, {
+    namespace: TICKETS_NAMESPACE,
+    id: ticket.id,
+    expected: TICKET_READY,
+    value: spentTicketValue(record.versionId),
   });
   if (outcome === TermedWriteOutcome.REFUSED) {
     throw new CommitError(
@@ -119,9 +117,9 @@ export async function putRecordSpending(
 export async function refuseTicket(
   record: CommitRecord,
   ticket: CommitTicket,
-  context: RecordContext & { readonly now: () => number },
+  context: RecordContext,
 ): Promise<Decided> {
-  await context.storage.createEntry(REFUSALS_NAMESPACE, ticket.id, refusalValue(context.now()));
+  await context.storage.swapEntry!(TICKETS_NAMESPACE, ticket.id, TICKET_READY, TICKET_REFUSED);
   return markAborted(context.storage, record.versionId);
 }
 

@@ -1,23 +1,25 @@
 /**
- * Commit tickets (docs/protocol.md, "Commit", "Commit tickets"): intents written ahead, on an
- * engine whose atomic write also checks other items (putVersionsAndRecordUnless: DynamoDB's
+ * Commit tickets (docs/protocol.md, "Commit", "A ticket spent"): intents written ahead, on an
+ * engine whose atomic write can also swap an entry (putVersionsAndRecordSwapping: DynamoDB's
  * TransactWriteItems). A commit then waits for one round trip: its versions and record, which
- * delete ("spend") a ticket this node wrote earlier, and land only while neither the ticket's
- * id nor the txid is refused.
+ * swap a ticket this node wrote earlier from `ready` to `spent <version id>`, and land only if
+ * it still read `ready` (not refused).
  *
  * What an intent promised, a ticket promises the same way: the node spends a ticket only if
  * its write was acknowledged within the intent deadline of taking its time (on this node's
  * duration clock), and sends the commit's write only within that deadline, while still a live
  * member. So every ticket that can still be spent has landed by its time + intent deadline +
- * skew, and a settling pull that refuses and deletes every ticket up to `now − known lag`
+ * skew, and a settling pull that refuses every ticket still `ready` up to `now − known lag`
  * (shim/commit-learning.ts) leaves none that a late write could spend: every record of a
  * version time up to there (a commit's version id is taken after its ticket's) has landed, or
- * never will.
+ * never will. A refused ticket stays the marker retention, as an abort marker does; tickets
+ * are created put-if-absent, so one delivered late cannot overwrite a refusal.
  *
  * The pool is written in batches in the background, sized to the commits of the last batch's
  * span; a ticket not handed out within half the intent deadline of its time is deleted by its
- * node (an idle node keeps none), so settling pulls seldom find one to refuse. A commit that
- * finds the pool empty writes an intent, as on other engines (two round trips).
+ * node (an idle node keeps none), so settling pulls seldom find one to refuse; spent tickets
+ * the node deletes in batches. A commit that finds the pool empty writes an intent, as on
+ * other engines (two round trips).
  */
 import type { GuardedStorage } from './guarded-storage.js';
 import { formatVersionId, type HybridLogicalClock } from './ids.js';
@@ -45,10 +47,19 @@ export interface TicketPoolContext {
   readonly onError?: (error: unknown) => void;
 }
 
-/** Tickets written at once: at least, and at most (a DynamoDB BatchWriteItem takes 25). */
+/** Tickets written at once: at least, and at most. */
 const MIN_BATCH = 4;
 const MAX_BATCH = 200;
-const NO_VALUE = new Uint8Array(0);
+/** Spent tickets deleted in one call (a DynamoDB BatchWriteItem takes 25). */
+const SPENT_BATCH = 25;
+
+const textEncoder = new TextEncoder();
+/** What a ticket holds: ready to spend, refused by a judge, or spent by a commit. */
+export const TICKET_READY = textEncoder.encode('ready');
+export const TICKET_REFUSED = textEncoder.encode('refused');
+export function spentTicketValue(versionId: string): Uint8Array {
+  return textEncoder.encode(`spent ${versionId}`);
+}
 
 export class CommitTicketPool {
   /** Acknowledged tickets, oldest first. */
@@ -60,6 +71,8 @@ export class CommitTicketPool {
   private lastBatch = MIN_BATCH;
   private expiry: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Spent tickets not deleted yet. */
+  private spentIds: string[] = [];
 
   constructor(private readonly context: TicketPoolContext) {}
 
@@ -82,15 +95,30 @@ export class CommitTicketPool {
     return ticket;
   }
 
+  /** A commit spent `ticket`: it is deleted with the next batch. */
+  spent(ticket: CommitTicket): void {
+    this.spentIds.push(ticket.id);
+    if (this.spentIds.length >= SPENT_BATCH) this.deleteSpent();
+    else if (this.expiry === undefined) this.scheduleExpiry();
+  }
+
   /**
-   * Sends the deletes of the tickets not handed out, without waiting for them (a closing node
-   * must not wait on a stalled engine; one cut off leaves its tickets to settling pulls); the
-   * pool makes no more.
+   * Sends the deletes of the tickets not handed out and of the spent ones, without waiting for
+   * them (a closing node must not wait on a stalled engine; one cut off leaves its tickets to
+   * settling pulls); the pool makes no more.
    */
   close(): void {
     this.closed = true;
     clearTimeout(this.expiry);
     void this.discard(this.ready.splice(0));
+    this.deleteSpent();
+  }
+
+  private deleteSpent(): void {
+    const ids = this.spentIds;
+    if (ids.length === 0) return;
+    this.spentIds = [];
+    this.context.storage.deleteEntries(TICKETS_NAMESPACE, ids).catch(() => undefined);
   }
 
   private refill(): void {
@@ -109,10 +137,11 @@ export class CommitTicketPool {
         madeAtMs,
       });
     }
+    // Put-if-absent: a create delivered late must not overwrite a refusal.
     storage
-      .putEntries(
+      .createEntries(
         TICKETS_NAMESPACE,
-        tickets.map(({ id }) => ({ id, value: NO_VALUE })),
+        tickets.map(({ id }) => ({ id, value: TICKET_READY })),
       )
       .then(
         () => {

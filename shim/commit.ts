@@ -67,8 +67,8 @@ export interface CommitContext {
   /** Learns a commit found in storage (a serializable conflict names it: shim/claims.ts). */
   readonly learn?: (record: CommitRecord) => void;
   /**
-   * Commit tickets written ahead, where the engine's atomic write checks other items
-   * (putVersionsAndRecordUnless): a commit that takes one writes no intent.
+   * Commit tickets written ahead, where the engine's atomic write can swap an entry
+   * (putVersionsAndRecordSwapping): a commit that takes one writes no intent.
    */
   readonly tickets?: CommitTicketPool;
 }
@@ -143,8 +143,8 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
   // Where the engine applies the write by its own clock, it refuses a record past the intent
   // deadline itself: no intent, one round trip (step 4 alone).
   const termed = writesWithoutIntents(storage) && fits;
-  // Where its atomic write checks other items, a commit spends a ticket written ahead instead
-  // of an intent: one round trip too. Taken once, at the first attempt, after the version id
+  // Where its atomic write can swap an entry, a commit spends a ticket written ahead instead of
+  // an intent: one round trip too. Taken once, at the first attempt, after the version id
   // (whose time is then past the ticket's); with none ready the commit writes an intent.
   if (
     !termed &&
@@ -152,7 +152,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     txn.ticket === undefined &&
     !txn.versionsDurable &&
     !txn.recordAttempted &&
-    storage.putVersionsAndRecordUnless !== undefined
+    storage.putVersionsAndRecordSwapping !== undefined
   ) {
     txn.ticket = context.tickets?.take();
     // The deadlines count from the ticket's time, which is earlier.
@@ -299,6 +299,7 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
     );
   }
   checkOwnRecord(decided.record, txn.txid);
+  if (ticket) context.tickets?.spent(ticket);
 
   context.metadata.add(record);
   for (const version of versions) context.cache.set(version.key, versionId, version.value);

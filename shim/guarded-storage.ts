@@ -14,13 +14,13 @@ import type {
   CommitRecord,
   Entry,
   EntryListOptions,
-  FencedWriteOutcome,
+  EntrySwap,
   ListOptions,
   StorageAdapter,
+  SwappingWriteOutcome,
   TermedWriteOutcome,
   VersionRef,
   VersionWrite,
-  WriteFence,
   WriteTerms,
 } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
@@ -36,7 +36,7 @@ export type StorageOperation =
   | 'getCommitRecord'
   | 'putVersionsAndRecord'
   | 'putVersionsAndRecordBy'
-  | 'putVersionsAndRecordUnless'
+  | 'putVersionsAndRecordSwapping'
   | 'listCommitRecords'
   | 'listCommitRecordIds'
   | 'deleteVersions'
@@ -44,6 +44,7 @@ export type StorageOperation =
   | 'putEntry'
   | 'putEntries'
   | 'createEntry'
+  | 'createEntries'
   | 'listEntries'
   | 'deleteEntries'
   /** The idempotency claim of a commit (a listing, record look-ups and a create). */
@@ -196,12 +197,12 @@ export class GuardedStorage implements StorageAdapter {
     terms: WriteTerms,
     options?: GuardedCallOptions,
   ) => Promise<TermedWriteOutcome>;
-  putVersionsAndRecordUnless?: (
+  putVersionsAndRecordSwapping?: (
     versions: readonly VersionWrite[],
     record: CommitRecord,
-    fence: WriteFence,
+    swap: EntrySwap,
     options?: GuardedCallOptions,
-  ) => Promise<FencedWriteOutcome>;
+  ) => Promise<SwappingWriteOutcome>;
   fitsVersionsAndRecord?: (versions: readonly VersionWrite[], record: CommitRecord) => boolean;
   readonly maxEntryBytes?: number;
   swapEntry?: (
@@ -242,10 +243,10 @@ export class GuardedStorage implements StorageAdapter {
           inner.putVersionsAndRecordBy!(versions, record, terms, call),
         );
     }
-    if (inner.putVersionsAndRecordUnless) {
-      this.putVersionsAndRecordUnless = (versions, record, fence, options) =>
-        this.call('putVersionsAndRecordUnless', options, (call) =>
-          inner.putVersionsAndRecordUnless!(versions, record, fence, call),
+    if (inner.putVersionsAndRecordSwapping) {
+      this.putVersionsAndRecordSwapping = (versions, record, swap, options) =>
+        this.call('putVersionsAndRecordSwapping', options, (call) =>
+          inner.putVersionsAndRecordSwapping!(versions, record, swap, call),
         );
     }
     if (inner.fitsVersionsAndRecord) {
@@ -330,6 +331,22 @@ export class GuardedStorage implements StorageAdapter {
     options?: GuardedCallOptions,
   ): Promise<boolean> {
     return this.call('createEntry', options, (call) => this.inner.createEntry(namespace, id, value, call));
+  }
+
+  /**
+   * Several entries of one namespace created in one guarded call, each only if absent: the
+   * engine's own batch where it has one, else PUT_ENTRIES_IN_FLIGHT createEntry calls at a time
+   * under the one deadline.
+   */
+  createEntries(namespace: string, entries: readonly Entry[], options?: GuardedCallOptions): Promise<void> {
+    const { inner } = this;
+    if (entries.length === 0) return Promise.resolve();
+    return this.call('createEntries', options, async (call) => {
+      if (inner.createEntries) return inner.createEntries(namespace, entries, call);
+      await mapLimit(entries, PUT_ENTRIES_IN_FLIGHT, ({ id, value }) =>
+        inner.createEntry(namespace, id, value, call),
+      );
+    });
   }
 
   getEntry(namespace: string, id: string, options?: GuardedCallOptions): Promise<Uint8Array | undefined> {

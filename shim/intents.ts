@@ -26,7 +26,7 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 /**
- * Whether a commit on this engine may go without an intent: the engine applies its write by
+ * Whether a commit on this engine may go without an intent by the engine's clock: it applies its write by
  * a clock of its own, which refuses a record past its deadline (putVersionsAndRecordBy), and
  * tells that clock, which every node is held to (shim/membership.ts).
  */
@@ -37,15 +37,21 @@ export function writesWithoutIntents(
 }
 
 /**
- * Whether a commit on this engine may go without an intent at all: by the engine's clock
- * (writesWithoutIntents), or spending a commit ticket, where the engine's atomic write checks
- * other items (putVersionsAndRecordUnless, shim/commit-tickets.ts). A look-up that judges
- * such a commit dead refuses its txid, having no intent to mark.
+ * Whether commits on this engine may spend commit tickets instead of writing intents
+ * (shim/commit-tickets.ts): its atomic write swaps an entry, and it swaps entries alone too
+ * (how a judge refuses a ticket).
  */
-export function mayCommitWithoutIntents(
-  storage: Pick<StorageAdapter, 'putVersionsAndRecordBy' | 'putVersionsAndRecordUnless' | 'time'>,
+export function spendsTickets(
+  storage: Pick<
+    StorageAdapter,
+    'putVersionsAndRecordSwapping' | 'swapEntry' | 'putVersionsAndRecordBy' | 'time'
+  >,
 ): boolean {
-  return writesWithoutIntents(storage) || storage.putVersionsAndRecordUnless !== undefined;
+  return (
+    storage.putVersionsAndRecordSwapping !== undefined &&
+    storage.swapEntry !== undefined &&
+    !writesWithoutIntents(storage)
+  );
 }
 
 /** The intent of a commit storing `versions`, with their values when `withValues`. */

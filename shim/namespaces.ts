@@ -31,19 +31,18 @@ export const NAMESPACES = {
   claims: 'claims',
   /**
    * Transactions judged dead with no intent to mark: id = txid, value JSON `{ atMs }`. A
-   * commit written without an intent (putVersionsAndRecordBy, putVersionsAndRecordUnless) is
-   * refused while its txid is here (shim/commit.ts, shim/commit-learning.ts); one that spends
-   * a commit ticket, also while the ticket's id is. The collector deletes them after the
-   * outcome retention where the engine refuses late writes by its clock, else after the
-   * marker retention, as abort markers.
+   * commit written without an intent (putVersionsAndRecordBy) is refused while its txid is
+   * here (shim/commit.ts, shim/commit-learning.ts); the collector deletes them after the
+   * outcome retention.
    */
   refusals: 'refusals',
   /**
    * Commit tickets (shim/commit-tickets.ts): id = `<version-id-shaped time>.<node id>-<n>`,
-   * value empty, written ahead by a node on an engine with fenced writes
-   * (putVersionsAndRecordUnless). A commit spends one in its atomic write instead of writing
-   * an intent; a settling pull refuses (in `refusals`, by ticket id) and deletes every ticket
-   * left a known lag old, so no write that spends it can land after.
+   * value `ready`, `refused` or `spent <version id>`, created put-if-absent by a node on an
+   * engine whose atomic write swaps an entry (putVersionsAndRecordSwapping). A commit spends
+   * one in that write instead of writing an intent; a settling pull refuses every one still
+   * ready a known lag after its time, so no write that spends it can land after. The collector
+   * deletes refused ones after the marker retention.
    */
   tickets: 'tickets',
 } as const;

@@ -41,7 +41,7 @@ import { GuardedStorage, guardStorage } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { HybridLogicalClock, newNodeId, TxidGenerator } from './ids.js';
-import { writesWithoutIntents } from './intents.js';
+import { spendsTickets } from './intents.js';
 import {
   checkIdempotencyKey,
   checkReadKeys,
@@ -173,8 +173,8 @@ export class ShimNode {
     this.onBegin = options.onBegin;
     this.localGcIntervalMs = options.localGcIntervalMs ?? 2000;
     const elapsedNow = options.elapsedNow ?? options.now ?? (() => performance.now());
-    // Tickets where the engine's atomic write checks other items and has no clock to go by.
-    if (this.storage.putVersionsAndRecordUnless !== undefined && !writesWithoutIntents(this.storage)) {
+    // Tickets where the engine's atomic write can swap an entry and it has no clock to go by.
+    if (spendsTickets(this.storage)) {
       this.tickets = new CommitTicketPool({
         storage: this.storage,
         clock: this.clock,
@@ -200,6 +200,7 @@ export class ShimNode {
     };
     this.learner = new CommitLearner({
       storage: this.storage,
+      nodeId: this.nodeId,
       metrics: this.metrics,
       metadata: this.metadata,
       clock: this.clock,

@@ -85,15 +85,12 @@ const TRANSACTION_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 /** Bytes counted per item for its sort key, attribute names and table name. */
 const TRANSACTION_ITEM_OVERHEAD = 256;
 
-/**
- * Items a commit's fence adds to its transaction: the spent ticket's delete and the checks
- * that its ticket and its txid are not refused (putVersionsAndRecordUnless).
- */
-export const FENCE_ITEMS = 3;
+/** Items a commit's swap adds to its transaction: the ticket it spends (putVersionsAndRecordSwapping). */
+export const SWAP_ITEMS = 1;
 
 /**
  * Whether these versions (chunked) and a record of `recordBytes` fit one TransactWriteItems,
- * with room for a fence: the answer is the same with or without one, so a repeated commit
+ * with room for a swap: the answer is the same with or without one, so a repeated commit
  * chooses as its first attempt did.
  */
 export function fitsOneTransaction(
@@ -101,8 +98,8 @@ export function fitsOneTransaction(
   recordBytes: number,
 ): boolean {
   if (recordBytes > DYNAMODB_CHUNK_BYTES) return false;
-  let items = 1 + FENCE_ITEMS;
-  let bytes = recordBytes + (1 + FENCE_ITEMS) * TRANSACTION_ITEM_OVERHEAD;
+  let items = 1 + SWAP_ITEMS;
+  let bytes = recordBytes + (1 + SWAP_ITEMS) * TRANSACTION_ITEM_OVERHEAD;
   for (const { key, value } of versions) {
     const chunks = Math.max(1, Math.ceil(value.byteLength / DYNAMODB_CHUNK_BYTES));
     items += chunks;

@@ -39,18 +39,18 @@ export class DynamoRequests {
 
   /**
    * One TransactWriteItems: `items` into `table`, then `last` into `lastTable` unless an item
-   * with its key exists; with `fence`, also only while no item of `fence.unless` exists in
-   * `lastTable`, deleting the item `fence.spends` there. 'created' when it was all written;
-   * 'taken' when `last`'s condition failed, 'refused' when a fence's did, and then nothing
-   * was. The SDK gives the request a token and keeps it across its retries, so a retry of a
-   * transaction that landed succeeds again rather than failing its condition.
+   * with its key exists; with `swap`, also `swap.item` into `lastTable` in place of one whose
+   * `d` is `swap.expected` (only then). 'created' when it was all written; 'taken' when
+   * `last`'s condition failed, 'refused' when the swap's did, and then nothing was. The SDK
+   * gives the request a token and keeps it across its retries, so a retry of a transaction
+   * that landed succeeds again rather than failing its condition.
    */
   async transactPutsThenPutIfAbsent(
     table: string,
     items: readonly Item[],
     lastTable: string,
     last: Item,
-    fence?: { readonly unless: readonly Item[]; readonly spends: Item },
+    swap?: { readonly item: Item; readonly expected: Uint8Array },
     options?: CallOptions,
   ): Promise<'created' | 'taken' | 'refused'> {
     try {
@@ -59,16 +59,16 @@ export class DynamoRequests {
           TransactItems: [
             ...items.map((Item) => ({ Put: { TableName: table, Item } })),
             { Put: { TableName: lastTable, Item: last, ConditionExpression: 'attribute_not_exists(v)' } },
-            ...(fence
+            ...(swap
               ? [
-                  { Delete: { TableName: lastTable, Key: fence.spends } },
-                  ...fence.unless.map((Key) => ({
-                    ConditionCheck: {
+                  {
+                    Put: {
                       TableName: lastTable,
-                      Key,
-                      ConditionExpression: 'attribute_not_exists(v)',
+                      Item: swap.item,
+                      ConditionExpression: 'd = :expected',
+                      ExpressionAttributeValues: { ':expected': { B: swap.expected } },
                     },
-                  })),
+                  },
                 ]
               : []),
           ],
@@ -82,11 +82,39 @@ export class DynamoRequests {
         CancellationReasons?: Array<{ Code?: string }>;
       };
       if (name !== 'TransactionCanceledException' || !reasons) throw error;
-      // The reasons are in item order: the conditional put's follows the versions, the
-      // fence's checks come after it and the spent item's delete.
+      // The reasons are in item order: the conditional put's follows the versions, the swap's
+      // comes last.
       if (reasons[items.length]?.Code === 'ConditionalCheckFailed') return 'taken';
-      if (reasons.slice(items.length + 2).some((reason) => reason?.Code === 'ConditionalCheckFailed'))
-        return 'refused';
+      if (swap && reasons[items.length + 1]?.Code === 'ConditionalCheckFailed') return 'refused';
+      throw error;
+    }
+  }
+
+  /**
+   * One TransactWriteItems putting every item only if no item with its key exists; false when
+   * one existed (then none was written).
+   */
+  async transactPutsIfAbsent(table: string, items: readonly Item[], options?: CallOptions): Promise<boolean> {
+    try {
+      await (await this.db()).send(
+        new (await dynamoSdk()).TransactWriteItemsCommand({
+          TransactItems: items.map((Item) => ({
+            Put: { TableName: table, Item, ConditionExpression: 'attribute_not_exists(v)' },
+          })),
+        }),
+        { abortSignal: options?.signal },
+      );
+      return true;
+    } catch (error) {
+      const { name, CancellationReasons: reasons } = error as {
+        name?: string;
+        CancellationReasons?: Array<{ Code?: string }>;
+      };
+      if (
+        name === 'TransactionCanceledException' &&
+        reasons?.some((r) => r?.Code === 'ConditionalCheckFailed')
+      )
+        return false;
       throw error;
     }
   }

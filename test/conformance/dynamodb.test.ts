@@ -5,5 +5,5 @@ import { registerConformance } from './jest.js';
 registerConformance(
   'dynamodb (DynamoDB Local)',
   async () => createAdapterFromUrl(await ENGINES.dynamodb.freshStorageUrl()),
-  { atomicVersionsAndRecord: true, batchPutEntries: true, fencedWrites: true },
+  { atomicVersionsAndRecord: true, batchPutEntries: true, batchCreateEntries: true, swappingWrites: true },
 );

@@ -9,8 +9,10 @@ export interface ConformanceOptions {
   readonly atomicVersionsAndRecord?: boolean;
   /** Whether the adapter puts many entries in one request of its own (putEntries). */
   readonly batchPutEntries?: boolean;
-  /** Whether its atomic write checks other entries and spends one (putVersionsAndRecordUnless). */
-  readonly fencedWrites?: boolean;
+  /** Whether the adapter creates many entries in a batch of its own (createEntries). */
+  readonly batchCreateEntries?: boolean;
+  /** Whether its atomic write swaps an entry (putVersionsAndRecordSwapping). */
+  readonly swappingWrites?: boolean;
 }
 
 export function registerConformance(
@@ -27,10 +29,18 @@ export function registerConformance(
         await adapter.close();
       }
     });
-    it(`${options.fencedWrites ? 'checks' : 'does not check'} entries in its atomic write`, async () => {
+    it(`${options.batchCreateEntries ? 'creates' : 'does not create'} many entries in a batch of its own`, async () => {
       const adapter = await open();
       try {
-        expect(adapter.putVersionsAndRecordUnless !== undefined).toBe(options.fencedWrites ?? false);
+        expect(adapter.createEntries !== undefined).toBe(options.batchCreateEntries ?? false);
+      } finally {
+        await adapter.close();
+      }
+    });
+    it(`${options.swappingWrites ? 'swaps' : 'does not swap'} an entry in its atomic write`, async () => {
+      const adapter = await open();
+      try {
+        expect(adapter.putVersionsAndRecordSwapping !== undefined).toBe(options.swappingWrites ?? false);
       } finally {
         await adapter.close();
       }

@@ -12,7 +12,7 @@ export type FaultOperation =
   | 'putCommitRecord'
   | 'putVersionsAndRecord'
   | 'putVersionsAndRecordBy'
-  | 'putVersionsAndRecordUnless'
+  | 'putVersionsAndRecordSwapping'
   | 'getVersion'
   | 'listCommitRecords'
   | 'listCommitRecordIds';
@@ -74,14 +74,14 @@ export class FaultyAdapter implements StorageAdapter {
           return this.fail(fault);
         };
       }
-      if (inner.putVersionsAndRecordUnless) {
-        const fenced = inner.putVersionsAndRecordUnless.bind(inner);
-        this.putVersionsAndRecordUnless = async (versions, record, fence, options) => {
-          const fault = this.take('putVersionsAndRecordUnless');
-          if (!fault) return fenced(versions, record, fence, options);
+      if (inner.putVersionsAndRecordSwapping) {
+        const swapping = inner.putVersionsAndRecordSwapping.bind(inner);
+        this.putVersionsAndRecordSwapping = async (versions, record, swap, options) => {
+          const fault = this.take('putVersionsAndRecordSwapping');
+          if (!fault) return swapping(versions, record, swap, options);
           if (fault.phase === 'halfway')
             await inner.putVersions(versions.slice(0, Math.ceil(versions.length / 2)), options);
-          if (fault.phase === 'after') await fenced(versions, record, fence, options);
+          if (fault.phase === 'after') await swapping(versions, record, swap, options);
           return this.fail(fault);
         };
       }
@@ -92,7 +92,7 @@ export class FaultyAdapter implements StorageAdapter {
 
   putVersionsAndRecord?: StorageAdapter['putVersionsAndRecord'];
   putVersionsAndRecordBy?: StorageAdapter['putVersionsAndRecordBy'];
-  putVersionsAndRecordUnless?: StorageAdapter['putVersionsAndRecordUnless'];
+  putVersionsAndRecordSwapping?: StorageAdapter['putVersionsAndRecordSwapping'];
   time?: StorageAdapter['time'];
   fitsVersionsAndRecord?: StorageAdapter['fitsVersionsAndRecord'];
   readonly maxEntryBytes?: number;

@@ -68,7 +68,7 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
         'putVersions',
         'putCommitRecord',
         'putVersionsAndRecord',
-        'putVersionsAndRecordUnless',
+        'putVersionsAndRecordSwapping',
         'getVersion',
       ),
       phase: fc.constantFrom<FaultPhase>('before', 'halfway', 'after'),
@@ -144,10 +144,10 @@ describe('two nodes under random interleavings, pushes, pulls, storage failures 
         // commit ticket, with no intent (as on DynamoDB).
         fc.constantFrom('plain', 'atomic', 'tickets'),
         async (commands, shape) => {
-          const inner = new MemoryAdapter({ fencedWrites: shape === 'tickets' });
-          const spend = inner.putVersionsAndRecordUnless;
+          const inner = new MemoryAdapter({ swappingWrites: shape === 'tickets' });
+          const spend = inner.putVersionsAndRecordSwapping;
           if (spend) {
-            inner.putVersionsAndRecordUnless = (...args) => {
+            inner.putVersionsAndRecordSwapping = (...args) => {
               totals.ticketsSpent += 1;
               return spend(...args);
             };

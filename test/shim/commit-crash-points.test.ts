@@ -47,7 +47,7 @@ type Shape = 'redo' | 'atomic' | 'versions first' | 'no intent' | 'ticket';
 function storeFor(shape: Shape): StorageAdapter {
   if (shape === 'redo') return new FileAdapter({ directory: tempDir() });
   if (shape === 'no intent') return new MemoryAdapter({ clock: Date.now });
-  if (shape === 'ticket') return new MemoryAdapter({ fencedWrites: true });
+  if (shape === 'ticket') return new MemoryAdapter({ swappingWrites: true });
   return shape === 'atomic' ? new MemoryAdapter() : new TooSmallAtomicWrites();
 }
 
@@ -152,8 +152,8 @@ const NO_INTENT_CRASH_POINTS: readonly CrashPoint[] = [
  * (DynamoDB's TransactWriteItems: all or nothing, so no halfway).
  */
 const TICKET_CRASH_POINTS: readonly CrashPoint[] = [
-  { fault: { operation: 'putVersionsAndRecordUnless', phase: 'before' }, committed: false, intent: false },
-  { fault: { operation: 'putVersionsAndRecordUnless', phase: 'after' }, committed: true, intent: false },
+  { fault: { operation: 'putVersionsAndRecordSwapping', phase: 'before' }, committed: false, intent: false },
+  { fault: { operation: 'putVersionsAndRecordSwapping', phase: 'after' }, committed: true, intent: false },
 ];
 
 /** The same, where versions and record go in one atomic write (halfway: a script refused midway). */
@@ -284,8 +284,8 @@ describe('a storage failure at each point of a commit', () => {
     ['before', 'putVersionsAndRecordBy'],
     ['halfway', 'putVersionsAndRecordBy'],
     ['after', 'putVersionsAndRecordBy'],
-    ['before', 'putVersionsAndRecordUnless'],
-    ['after', 'putVersionsAndRecordUnless'],
+    ['before', 'putVersionsAndRecordSwapping'],
+    ['after', 'putVersionsAndRecordSwapping'],
   ] as const)(
     'the commit record write fails %s landing (%s): outcome unknown until the commit is repeated',
     async (phase, operation) => {
@@ -293,7 +293,7 @@ describe('a storage failure at each point of a commit', () => {
         putCommitRecord: 'redo',
         putVersionsAndRecord: 'atomic',
         putVersionsAndRecordBy: 'no intent',
-        putVersionsAndRecordUnless: 'ticket',
+        putVersionsAndRecordSwapping: 'ticket',
       } as const;
       const { inner, storage, node, txid } = await setUp(false, shapes[operation]);
       storage.arm({ operation, phase, effect: 'throw' });

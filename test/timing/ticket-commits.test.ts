@@ -1,8 +1,7 @@
 /**
- * Commits that spend a ticket (docs/protocol.md, "Commit tickets"): where the engine's atomic
- * write checks other items but has no clock (DynamoDB), a commit writes no intent; it spends a
- * ticket its node wrote ahead, and lands only while neither the ticket nor its txid is
- * refused. What an intent did elsewhere holds here: a write that lands late never becomes
+ * Commits that spend a ticket (docs/protocol.md, "A ticket spent"): where the engine's atomic
+ * write can swap an entry but has no clock (DynamoDB), a commit writes no intent; it spends a
+ * ticket its node wrote ahead, and lands only while the ticket is ready (not refused). What an intent did elsewhere holds here: a write that lands late never becomes
  * visible after a node claimed to know its time, or after a look-up answered lost, and a
  * ticket is spent only if it was acknowledged in time. Faults are injected by holding storage
  * calls; time moves through one injected clock, so nothing waits.
@@ -13,7 +12,7 @@ import { CommitError, CommitFailure } from '../../shim/commit.js';
 import { TransactionLostError } from '../../shim/errors.js';
 import { parseVersionId } from '../../shim/ids.js';
 import { INTENTS_NAMESPACE } from '../../shim/intents.js';
-import { REFUSALS_NAMESPACE, TICKETS_NAMESPACE } from '../../shim/namespaces.js';
+import { TICKETS_NAMESPACE } from '../../shim/namespaces.js';
 import { ShimNode } from '../../shim/node.js';
 import { knownLagMs } from '../../shim/timing.js';
 import { eventually } from '../helpers/eventually.js';
@@ -22,6 +21,7 @@ import { ticketsReady } from '../helpers/tickets.js';
 import { TEST_TIMING, valueOn } from './held-commit.js';
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const TIMING = TEST_TIMING;
 
 describe('commits that spend a ticket', () => {
@@ -36,7 +36,7 @@ describe('commits that spend a ticket', () => {
 
   beforeEach(async () => {
     clock = 1_800_000_000_000;
-    inner = new MemoryAdapter({ fencedWrites: true });
+    inner = new MemoryAdapter({ swappingWrites: true });
     holding = new HoldingAdapter(inner);
     calls = [];
     const recorded = new Proxy(holding.adapter, {
@@ -56,8 +56,18 @@ describe('commits that spend a ticket', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  /** Every ticket in storage and what it holds (`ready`, `refused`, `spent <version>`). */
+  async function tickets(): Promise<Record<string, string>> {
+    const entries = await inner.listEntries(TICKETS_NAMESPACE);
+    return Object.fromEntries(entries.map(({ id, value }) => [id, decoder.decode(value)]));
+  }
+  const refused = async () =>
+    Object.entries(await tickets())
+      .filter(([, state]) => state === 'refused')
+      .map(([id]) => id);
+
   /** A's calls that a commit waits for: not the ticket pool's, which run beside it. */
-  const commitCalls = () => calls.filter((call) => call !== 'putEntries' && call !== 'deleteEntries');
+  const commitCalls = () => calls.filter((call) => call !== 'createEntries' && call !== 'deleteEntries');
 
   async function commitOnA(key: string, value: string): Promise<{ txid: string; version: string }> {
     const txid = a.begin().txid;
@@ -70,7 +80,7 @@ describe('commits that spend a ticket', () => {
   async function heldCommit(): Promise<{ txid: string; commit: Promise<unknown> }> {
     await commitOnA('seed', 'first');
     await ticketsReady(a);
-    holding.hold('putVersionsAndRecordUnless');
+    holding.hold('putVersionsAndRecordSwapping');
     const txid = a.begin().txid;
     a.write(txid, [{ key: 'k', value: encoder.encode('v') }]);
     const commit = a.commit(txid).catch((error: unknown) => error);
@@ -85,7 +95,7 @@ describe('commits that spend a ticket', () => {
     await ticketsReady(a);
     calls.length = 0;
     const { version } = await commitOnA('k', 'second');
-    expect(commitCalls()).toEqual(['putVersionsAndRecordUnless']);
+    expect(commitCalls()).toEqual(['putVersionsAndRecordSwapping']);
     expect(await inner.listEntries(INTENTS_NAMESPACE)).toEqual([]);
     // Committed and visible from storage.
     await b.pull();
@@ -100,10 +110,11 @@ describe('commits that spend a ticket', () => {
     await b.pull();
     const claimedMs = b.stats.knownThroughMs;
     expect(claimedMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
-    expect(await inner.listEntries(TICKETS_NAMESPACE)).toEqual([]);
+    // Refused, every one (they stay, so a create delivered late cannot make one ready again).
+    expect(Object.values(await tickets()).every((state) => state === 'refused')).toBe(true);
 
     // The write lands now: its ticket is refused, so it writes nothing.
-    expect(await holding.land('putVersionsAndRecordUnless')).toBe('refused');
+    expect(await holding.land('putVersionsAndRecordSwapping')).toBe('refused');
     const error = await commit;
     expect(error).toBeInstanceOf(CommitError);
     expect((error as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
@@ -122,19 +133,24 @@ describe('commits that spend a ticket', () => {
     const { txid, commit } = await heldCommit();
     clock += knownLagMs(TIMING) - 1;
     await b.pull();
-    expect(await inner.listEntries(REFUSALS_NAMESPACE)).toEqual([]);
-    expect(await holding.land('putVersionsAndRecordUnless')).toBe('created');
+    expect(await refused()).toEqual([]);
+    expect(await holding.land('putVersionsAndRecordSwapping')).toBe('created');
     expect(await commit).toMatchObject({ status: 'committed' });
     await b.pull();
     expect(b.status(txid).status).toBe('committed');
     expect(await valueOn(b, 'k')).toBe('v');
   });
 
-  it('a look-up that judges the owner dead refuses its txid: the write that lands after is refused, and lost means lost', async () => {
+  it("a look-up that judges the owner dead refuses the owner's tickets: the write that lands after is refused, and lost means lost", async () => {
     const { txid, commit } = await heldCommit();
+    const before = await tickets();
     await expect(b.commit(txid)).rejects.toBeInstanceOf(TransactionLostError);
-    expect((await inner.listEntries(REFUSALS_NAMESPACE)).map((entry) => entry.id)).toEqual([txid]);
-    expect(await holding.land('putVersionsAndRecordUnless')).toBe('refused');
+    // Every ticket of A's that was ready is refused (the one the held write spends among them).
+    const after = await tickets();
+    for (const [id, state] of Object.entries(before)) {
+      if (state === 'ready') expect(after[id]).toBe('refused');
+    }
+    expect(await holding.land('putVersionsAndRecordSwapping')).toBe('refused');
     expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
     await b.pull();
     expect(await valueOn(b, 'k')).toBeUndefined();
@@ -158,14 +174,14 @@ describe('commits that spend a ticket', () => {
         hasty.write(seed, [{ key: 'seed', value: encoder.encode('first') }]);
         await hasty.commit(seed);
         await ticketsReady(hasty);
-        holding.hold('putVersionsAndRecordUnless');
+        holding.hold('putVersionsAndRecordSwapping');
         const txid = hasty.begin().txid;
         hasty.write(txid, [{ key: 'k', value: encoder.encode('v') }]);
         const first = await hasty.commit(txid).catch((error: unknown) => error);
         // The write is still on the wire, its outcome unknown.
         expect((first as CommitError).failure).toBe(CommitFailure.OUTCOME_UNKNOWN);
         holding.stopHolding();
-        if (landed) expect(await holding.land('putVersionsAndRecordUnless')).toBe('created');
+        if (landed) expect(await holding.land('putVersionsAndRecordSwapping')).toBe('created');
         // Past the intent deadline this node may not send it again.
         clock += TIMING.intentDeadlineMs + 1;
         const repeat = await hasty.commit(txid).catch((error: unknown) => error);
@@ -178,8 +194,8 @@ describe('commits that spend a ticket', () => {
           expect(hasty.status(txid).status).toBe('aborted');
           // The write still on the wire can never land now: its ticket is refused, and its record
           // id holds an abort marker (checked first).
-          expect(await inner.listEntries(REFUSALS_NAMESPACE)).toHaveLength(1);
-          expect(await holding.land('putVersionsAndRecordUnless')).toBe('taken');
+          expect(await refused()).toHaveLength(1);
+          expect(await holding.land('putVersionsAndRecordSwapping')).toBe('taken');
           expect((await inner.listCommitRecords(undefined)).filter((record) => record.txid === txid)).toEqual(
             [expect.objectContaining({ aborted: true })],
           );
@@ -193,12 +209,12 @@ describe('commits that spend a ticket', () => {
   );
 
   it('a ticket acknowledged past the intent deadline is never spent: the commit writes an intent', async () => {
-    holding.hold('putEntries');
+    holding.hold('createEntries');
     await commitOnA('seed', 'first');
     await holding.waitForHeld();
     clock += TIMING.intentDeadlineMs + 1;
     holding.stopHolding();
-    await holding.land('putEntries');
+    await holding.land('createEntries');
     // Too late: deleted, not handed out.
     expect(
       await eventually(
@@ -239,10 +255,10 @@ describe('commits that spend a ticket', () => {
     // Nothing was refused: a settling pull had nothing left to refuse.
     clock += knownLagMs(TIMING) + 1;
     await b.pull();
-    expect(await inner.listEntries(REFUSALS_NAMESPACE)).toEqual([]);
+    expect(await tickets()).toEqual({});
   });
 
-  it('a dead node’s tickets are refused and deleted by the next settling pull past their time', async () => {
+  it('a dead node’s tickets are refused by the next settling pull past their time', async () => {
     await commitOnA('seed', 'first');
     await ticketsReady(a);
     const left = (await inner.listEntries(TICKETS_NAMESPACE)).map((entry) => entry.id);
@@ -250,25 +266,39 @@ describe('commits that spend a ticket', () => {
     holding.hold('deleteEntries');
     clock += knownLagMs(TIMING) + 1;
     await b.pull();
-    expect(await inner.listEntries(TICKETS_NAMESPACE)).toEqual([]);
-    expect((await inner.listEntries(REFUSALS_NAMESPACE)).map((entry) => entry.id).sort()).toEqual(
-      left.sort(),
-    );
+    expect((await refused()).sort()).toEqual(left.sort());
     holding.stopHolding();
     while (holding.heldCount > 0) await holding.land('deleteEntries');
   });
 
-  it('the collector keeps refusals as long as abort markers, not the outcome retention: no clock refuses a late write here', async () => {
+  it('the collector keeps refused tickets as long as abort markers, not the outcome retention: no clock refuses a late write here', async () => {
     const { commit } = await heldCommit();
     clock += knownLagMs(TIMING) + 1;
     await b.pull();
-    await holding.land('putVersionsAndRecordUnless');
+    await holding.land('putVersionsAndRecordSwapping');
     await commit;
-    const refused = (await inner.listEntries(REFUSALS_NAMESPACE)).length;
-    expect(refused).toBeGreaterThan(0);
+    const refusedCount = (await refused()).length;
+    expect(refusedCount).toBeGreaterThan(0);
     clock += TIMING.outcomeRetentionMs + 1;
     expect((await collectGarbage({ storage: inner, now, timing: TIMING })).refusalsDeleted).toBe(0);
     clock += TIMING.markerRetentionMs;
-    expect((await collectGarbage({ storage: inner, now, timing: TIMING })).refusalsDeleted).toBe(refused);
+    expect((await collectGarbage({ storage: inner, now, timing: TIMING })).refusalsDeleted).toBe(
+      refusedCount,
+    );
+    expect(await refused()).toEqual([]);
+  });
+
+  it('a spent ticket is deleted by its node, and by a settling pull where its node died first', async () => {
+    await commitOnA('seed', 'first');
+    await ticketsReady(a);
+    holding.hold('deleteEntries');
+    const { version } = await commitOnA('k', 'second');
+    expect(Object.values(await tickets())).toContain(`spent ${version}`);
+    // A dies before its batch of spent tickets is deleted; B settles past their time.
+    clock += knownLagMs(TIMING) + 1;
+    await b.pull();
+    expect(Object.values(await tickets()).filter((state) => state.startsWith('spent'))).toEqual([]);
+    holding.stopHolding();
+    while (holding.heldCount > 0) await holding.land('deleteEntries');
   });
 });
