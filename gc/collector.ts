@@ -79,7 +79,10 @@ export interface GcReport {
   readonly intentsDeleted: number;
   /** Idempotency claims deleted: those of epochs that ended over a time-to-live ago. */
   readonly claimsDeleted: number;
-  /** Refused txids deleted: those refused over the outcome retention ago (shim/intents.ts). */
+  /**
+   * Refusals deleted: txids refused over the outcome retention ago (shim/intents.ts), and
+   * refused commit tickets made over the marker retention ago (shim/commit-tickets.ts).
+   */
   readonly refusalsDeleted: number;
   /** Abort markers written for commits judged dead, and markers deleted past their retention. */
   readonly markersWritten: number;

@@ -262,7 +262,7 @@ function formatReport(storage: string, report: GcReport): string {
     `  abort markers written   ${report.markersWritten}`,
     `  abort markers deleted   ${report.markersDeleted}`,
     `  idempotency claims gone ${report.claimsDeleted}`,
-    `  refused txids gone      ${report.refusalsDeleted}`,
+    `  refusals gone           ${report.refusalsDeleted}`,
     `  left for the next pass  ${report.backlog}`,
     '',
   ].join('\n');
