@@ -171,20 +171,30 @@ export class CommitTicketPool {
     if (expired > 0) this.discard(this.ready.splice(0, expired)).catch(() => undefined);
   }
 
-  /** Drops the expired tickets when the oldest expires, so an idle node keeps none. */
+  /**
+   * Drops the expired tickets when the oldest expires, so an idle node keeps none, and deletes
+   * the spent ones by then (or half the intent deadline from now, with none ready).
+   */
   private scheduleExpiry(): void {
     clearTimeout(this.expiry);
+    this.expiry = undefined;
+    if (this.closed) return;
     const oldest = this.ready[0];
-    if (oldest === undefined || this.closed) return;
-    const dueInMs = oldest.madeAtMs + this.handOutWithinMs - this.context.elapsedNow();
+    if (oldest === undefined && this.spentIds.length === 0) return;
+    const dueInMs =
+      oldest === undefined
+        ? this.handOutWithinMs
+        : oldest.madeAtMs + this.handOutWithinMs - this.context.elapsedNow();
     this.expiry = setTimeout(() => {
+      this.expiry = undefined;
       this.dropExpired();
+      this.deleteSpent();
       this.scheduleExpiry();
     }, Math.max(0, dueInMs) + 1);
     this.expiry.unref();
   }
 
-  /** Best effort: a ticket left behind is refused and deleted by a settling pull. */
+  /** Best effort: a ready ticket left behind is refused by a settling pull (and collected later). */
   private async discard(tickets: readonly CommitTicket[]): Promise<void> {
     if (tickets.length === 0) return;
     await this.context.storage

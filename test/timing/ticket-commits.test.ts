@@ -288,7 +288,21 @@ describe('commits that spend a ticket', () => {
     expect(await refused()).toEqual([]);
   });
 
-  it('a spent ticket is deleted by its node, and by a settling pull where its node died first', async () => {
+  it('a node deletes the tickets it spent soon after, a batch at a time', async () => {
+    await commitOnA('seed', 'first');
+    await ticketsReady(a);
+    const { version } = await commitOnA('k', 'second');
+    expect(Object.values(await tickets())).toContain(`spent ${version}`);
+    // Within half the intent deadline (real time: the pool's timer), with no other commit.
+    expect(
+      await eventually(
+        async () => Object.values(await tickets()).filter((state) => state.startsWith('spent')),
+        (spent) => spent.length === 0,
+      ),
+    ).toEqual([]);
+  });
+
+  it('a spent ticket is deleted by a settling pull where its node died first', async () => {
     await commitOnA('seed', 'first');
     await ticketsReady(a);
     holding.hold('deleteEntries');
