@@ -236,6 +236,7 @@ export class CommitLearner {
   async bootstrap(signal?: AbortSignal): Promise<void> {
     const startedMs = this.context.now();
     const claim = await this.settleIntents(startedMs, signal);
+    await this.refuseOldTickets(startedMs - knownLagMs(this.context.timing), signal);
     await this.listRecords(undefined, signal);
     this.moveClaim(claim);
   }
@@ -274,11 +275,12 @@ export class CommitLearner {
   async settle(signal?: AbortSignal): Promise<number> {
     const startedMs = this.context.now();
     const from = versionIdFloor(this.knownThroughMs);
+    const claimMs = startedMs - knownLagMs(this.context.timing);
     const claim = await this.settleIntents(startedMs, signal);
-    await this.refuseOldTickets(startedMs - knownLagMs(this.context.timing), signal);
+    await this.refuseOldTickets(claimMs, signal);
     // Intents and tickets first, records second: a record whose intent was gone by then had
     // landed, and one whose ticket is refused never will.
-    const learned = await this.listUnknownRecords(from, signal);
+    const learned = await this.listUnknownRecords(from, claimMs, signal);
     this.moveClaim(claim);
     return learned;
   }
@@ -405,8 +407,17 @@ export class CommitLearner {
     }
   }
 
-  /** Lists record ids after `after`, to the end, and reads only those this node does not know. */
-  private async listUnknownRecords(after: string | undefined, signal?: AbortSignal): Promise<number> {
+  /**
+   * Lists record ids after `after`, past `throughMs` (in version order: once a page ends past
+   * it, every id up to it was listed), and reads only those this node does not know. Not to
+   * the end: under steady commits the end moves on while a listing runs, and a listing that
+   * chased it never ended (plain pulls and pushes learn what is newer).
+   */
+  private async listUnknownRecords(
+    after: string | undefined,
+    throughMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
     let learned = 0;
     for (;;) {
       const ids = await this.context.storage.listCommitRecordIds(after, {
@@ -429,6 +440,7 @@ export class CommitLearner {
       // An id whose record is gone (collected meanwhile) or not yet written is skipped.
       learned += this.learnAll(records.filter((record): record is CommitRecord => record !== undefined));
       after = ids[ids.length - 1]!;
+      if (versionTimeOf(after) > throughMs) return learned;
     }
   }
 

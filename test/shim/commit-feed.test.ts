@@ -6,6 +6,7 @@
 import type { CommitRecord, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
 import { CommitError, CommitFailure } from '../../shim/commit.js';
+import { formatVersionId } from '../../shim/ids.js';
 import { ShimNode } from '../../shim/node.js';
 import { DEFAULT_TIMING, orphanAfterMs } from '../../shim/timing.js';
 import { flush, GatedAdapter } from '../helpers/gated-adapter.js';
@@ -36,6 +37,49 @@ async function versionSeen(node: ShimNode, key: string): Promise<string | undefi
 }
 
 describe('learning commits from storage', () => {
+  it('a settling pull under steady commits stops once it has listed past its claim (it chased the head of the log before)', async () => {
+    const inner = new MemoryAdapter();
+    let listings = 0;
+    let landed = 0;
+    // Every listing lets another commit land, as steady load does while a listing is under way.
+    const busy = new Proxy(inner, {
+      get(target, name, receiver) {
+        const value: unknown = Reflect.get(target, name, receiver);
+        if (name !== 'listCommitRecordIds' || typeof value !== 'function') {
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return async (after: string | undefined, options?: ListOptions) => {
+          listings += 1;
+          const ids = (await (value as typeof inner.listCommitRecordIds).call(
+            target,
+            after,
+            options,
+          )) as string[];
+          if (listings < 1000) {
+            landed += 1;
+            const versionId = formatVersionId({ physicalMs: Date.now(), logical: landed }, `busy-${landed}`);
+            await target.putCommitRecord({ versionId, txid: `busy-${landed}`, writeSet: ['k'], deleted: [] });
+          }
+          return ids;
+        };
+      },
+    });
+    const node = await ShimNode.open({ storage: busy, timing: { ...MANUAL, overlapPullEvery: 1 } });
+    try {
+      await inner.putCommitRecord({
+        versionId: formatVersionId({ physicalMs: Date.now(), logical: 0 }, 'busy-0'),
+        txid: 'busy-0',
+        writeSet: ['k'],
+        deleted: [],
+      });
+      listings = 0;
+      await node.pull();
+      expect(listings).toBeLessThanOrEqual(3);
+    } finally {
+      await node.close();
+    }
+  });
+
   it("a pull learns another node's commits that were never pushed", async () => {
     const storage = new MemoryAdapter();
     const a = await ShimNode.open({ storage, timing: MANUAL });

@@ -129,6 +129,21 @@ describe('commits that spend a ticket', () => {
     expect(await valueOn(b, 'k')).toBeUndefined();
   });
 
+  it('a node that starts after the lag refuses the tickets a known lag old before it claims: the late write is refused', async () => {
+    const { txid, commit } = await heldCommit();
+    clock += knownLagMs(TIMING) + 1;
+    const c = await ShimNode.open({ storage: inner, now, timing: TIMING });
+    try {
+      expect(c.stats.knownThroughMs).toBeGreaterThan(clock - knownLagMs(TIMING) - 1);
+      expect(await holding.land('putVersionsAndRecordSwapping')).toBe('refused');
+      expect(((await commit) as CommitError).failure).toBe(CommitFailure.JUDGED_DEAD);
+      await c.pull();
+      expect(await valueOn(c, 'k')).toBeUndefined();
+    } finally {
+      await c.close();
+    }
+  });
+
   it('a settling pull before the lag refuses nothing: the write lands and is learned', async () => {
     const { txid, commit } = await heldCommit();
     clock += knownLagMs(TIMING) - 1;
