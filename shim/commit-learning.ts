@@ -411,7 +411,8 @@ export class CommitLearner {
    * Lists record ids after `after`, past `throughMs` (in version order: once a page ends past
    * it, every id up to it was listed), and reads only those this node does not know. Not to
    * the end: under steady commits the end moves on while a listing runs, and a listing that
-   * chased it never ended (plain pulls and pushes learn what is newer).
+   * chased it never ended (pushes and plain pulls learn what is newer, the next settling pull
+   * what they miss).
    */
   private async listUnknownRecords(
     after: string | undefined,
