@@ -181,7 +181,9 @@ export class ShimNode {
         nodeId: this.nodeId,
         timing: this.timing,
         elapsedNow,
-        onError: (error) => this.logger.warn({ err: error }, 'writing commit tickets failed'),
+        // Storage failing is said once per change of state (shim/storage-state.ts); a commit
+        // meanwhile writes an intent, as with no ticket ready.
+        onError: (error) => this.logger.debug({ err: error }, 'writing commit tickets failed'),
       });
     }
     this.commitContext = {
