@@ -23,7 +23,7 @@
 import { appendAll } from '../adapters/append-all.js';
 import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { markAborted } from '../shim/commit-outcome.js';
-import { TICKET_REFUSED } from '../shim/commit-tickets.js';
+import { TicketState, ticketState } from '../shim/commit-tickets.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
   claimSettledAfterMs,
@@ -398,7 +398,7 @@ async function deleteOldRefusedTickets(
 ): Promise<number> {
   if (!spendsTickets(storage)) return 0;
   const old = (await listAllEntries(storage, TICKETS_NAMESPACE, call))
-    .filter(({ id, value }) => versionTimeOf(id) < beforeMs && Buffer.from(value).equals(TICKET_REFUSED))
+    .filter(({ id, value }) => versionTimeOf(id) < beforeMs && ticketState(value) === TicketState.refused)
     .map(({ id }) => id);
   if (old.length > 0) await storage.deleteEntries(TICKETS_NAMESPACE, old, call);
   return old.length;

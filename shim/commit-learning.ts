@@ -19,7 +19,7 @@ import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
 import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
 import { refusalValue } from './commit-record.js';
-import { TICKET_READY, TICKET_REFUSED } from './commit-tickets.js';
+import { TICKET_READY, TICKET_REFUSED, TicketState, ticketState } from './commit-tickets.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import {
   beganAtOfTxid,
@@ -73,10 +73,6 @@ export type StoredOutcome =
 const DEFAULT_PAGE = 1000;
 /** Commit records a settling pull reads at once (those it did not know). */
 const RECORD_READS_IN_FLIGHT = 16;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
 
 function sameKeys(known: KeySet, stored: readonly string[]): boolean {
   return known.size === stored.length && stored.every((key) => known.has(key));
@@ -356,13 +352,11 @@ export class CommitLearner {
   /** Refuses the ready tickets of `tickets` and deletes the spent ones. */
   private async refuseTickets(tickets: readonly Entry[], signal?: AbortSignal): Promise<void> {
     const { storage } = this.context;
-    const ready = tickets.filter(({ value }) => sameBytes(value, TICKET_READY));
+    const ready = tickets.filter(({ value }) => ticketState(value) === TicketState.ready);
     await mapLimit(ready, RECORD_READS_IN_FLIGHT, ({ id }) =>
       storage.swapEntry!(TICKETS_NAMESPACE, id, TICKET_READY, TICKET_REFUSED, callOptions(signal)),
     );
-    const spent = tickets.filter(
-      ({ value }) => !sameBytes(value, TICKET_READY) && !sameBytes(value, TICKET_REFUSED),
-    );
+    const spent = tickets.filter(({ value }) => ticketState(value) === TicketState.spent);
     if (spent.length > 0) {
       await storage.deleteEntries(
         TICKETS_NAMESPACE,

@@ -61,6 +61,20 @@ export function spentTicketValue(versionId: string): Uint8Array {
   return textEncoder.encode(`spent ${versionId}`);
 }
 
+export const TicketState = { ready: 'ready', refused: 'refused', spent: 'spent' } as const;
+export type TicketState = (typeof TicketState)[keyof typeof TicketState];
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** What a stored ticket says: anything but `ready` or `refused` was spent by a commit. */
+export function ticketState(value: Uint8Array): TicketState {
+  if (sameBytes(value, TICKET_READY)) return TicketState.ready;
+  if (sameBytes(value, TICKET_REFUSED)) return TicketState.refused;
+  return TicketState.spent;
+}
+
 export class CommitTicketPool {
   /** Acknowledged tickets, oldest first. */
   private readonly ready: CommitTicket[] = [];
