@@ -66,6 +66,11 @@ export function startGcLoop(options: GcLoopOptions): GcLoop {
         });
       }
     } catch (error) {
+      // Stopping abandons the pass in flight (its storage calls are aborted): not a failure.
+      if (stopped) {
+        logger.debug({ err: error }, 'garbage collection pass abandoned at shutdown');
+        return;
+      }
       logger.warn({ err: error }, 'garbage collection pass failed');
       // A failed pass is not an idle one: try again at the base pace.
       found += 1;
