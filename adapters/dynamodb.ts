@@ -29,7 +29,7 @@
  * contract, each a request or two; what they share already lives in dynamodb/.
  */
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
+import { AWS_REQUEST_TIMEOUTS, withoutDiscardedLogging } from './aws-clients.js';
 import { commitBucketOf, isSettledBucket } from './commit-buckets.js';
 import {
   assertEntryName,
@@ -553,11 +553,14 @@ export class DynamoDbAdapter implements StorageAdapter {
     // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
     this.client ??=
       this.options.client ??
-      new DynamoDBClient({
-        maxAttempts: 8,
-        requestHandler: AWS_REQUEST_TIMEOUTS,
-        ...this.options.clientConfig,
-      });
+      withoutDiscardedLogging(
+        new DynamoDBClient({
+          maxAttempts: 8,
+          requestHandler: AWS_REQUEST_TIMEOUTS,
+          ...this.options.clientConfig,
+        }),
+        this.options.clientConfig,
+      );
     return this.client;
   }
 

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { AWS_REQUEST_TIMEOUTS } from './aws-timeouts.js';
+import { AWS_REQUEST_TIMEOUTS, withoutDiscardedLogging } from './aws-clients.js';
 import { retryUntilDone } from './backoff.js';
 import type {
   CallOptions,
@@ -264,16 +264,19 @@ export class S3Adapter implements StorageAdapter {
     const { S3Client } = await s3Sdk();
     this.client ??=
       this.options.client ??
-      new S3Client({
-        // Checksums of every body cost CPU on the hot path and some S3-compatible stores
-        // reject them; S3 still gets them where an operation requires one.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
-        maxAttempts: 5,
-        requestHandler: AWS_REQUEST_TIMEOUTS,
-        ...this.options.clientConfig,
-      });
+      withoutDiscardedLogging(
+        new S3Client({
+          // Checksums of every body cost CPU on the hot path and some S3-compatible stores
+          // reject them; S3 still gets them where an operation requires one.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+          // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
+          maxAttempts: 5,
+          requestHandler: AWS_REQUEST_TIMEOUTS,
+          ...this.options.clientConfig,
+        }),
+        this.options.clientConfig,
+      );
     return this.client;
   }
 
