@@ -292,8 +292,40 @@ export class DynamoDbAdapter implements StorageAdapter {
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     for (const { versionId } of refs) assertVersionId(versionId);
-    // A version may be chunked: find its items (keys only) before deleting them.
-    const keys = await mapLimit(refs, this.concurrency, ({ key, versionId }) =>
+    const unique = [...new Map(refs.map((ref) => [`${ref.versionId}\u0000${ref.key}`, ref])).values()];
+    // A version is one item, or chunks with their count on the first: one BatchGetItem of
+    // both first keys per 50 versions says which (a Query each made GC on DynamoDB send
+    // one request per version it collected, two per commit of two keys).
+    const firstKeys = unique.flatMap(({ key, versionId }) => [
+      { k: { S: key }, v: { S: versionId } },
+      { k: { S: key }, v: { S: chunkSortKey(versionId, 0) } },
+    ]);
+    const found = new Map<string, Item>();
+    for (let i = 0; i < firstKeys.length; i += BATCH_GET) {
+      const page = await this.requests.batchGet(
+        this.versionsTable,
+        firstKeys.slice(i, i + BATCH_GET),
+        'k, v, n',
+        options,
+      );
+      for (const item of page) found.set(`${item.v!.S!}\u0000${item.k!.S!}`, item);
+    }
+    const toDelete: Item[] = [];
+    // Neither first item found: a version deleted already, or chunks whose first never landed
+    // (a writer died mid-batch); a query finds whatever is there.
+    const unknown: VersionRef[] = [];
+    for (const { key, versionId } of unique) {
+      const single = found.get(`${versionId}\u0000${key}`);
+      const first = found.get(`${chunkSortKey(versionId, 0)}\u0000${key}`);
+      if (single) toDelete.push({ k: { S: key }, v: { S: versionId } });
+      if (first) {
+        const count = Number(first.n?.N ?? 1);
+        for (let index = 0; index < count; index += 1)
+          toDelete.push({ k: { S: key }, v: { S: chunkSortKey(versionId, index) } });
+      }
+      if (!single && !first) unknown.push({ key, versionId });
+    }
+    const queried = await mapLimit(unknown, this.concurrency, ({ key, versionId }) =>
       this.requests.queryAll(
         {
           TableName: this.versionsTable,
@@ -311,7 +343,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     );
     await this.requests.batchWrite(
       this.versionsTable,
-      keys.flat().map((Key) => ({ DeleteRequest: { Key } })),
+      [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
       options,
     );
   }

@@ -7,7 +7,10 @@ import {
   type BatchWriteItemCommandInput,
   type BatchWriteItemCommandOutput,
   DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { chunkSortKey } from '../../adapters/dynamodb/items.js';
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
 import { versionAt } from '../conformance/suite.js';
 import { uniquePrefix } from '../servers/engines.js';
@@ -89,6 +92,72 @@ describe('DynamoDB batch writes', () => {
         'caller gave up',
       );
       await expect(adapter.putVersions(write)).rejects.toThrow(/still unfinished after 12 attempts/);
+    } finally {
+      await adapter.close();
+      client.destroy();
+    }
+  }, 60_000);
+
+  it('deletes versions without a query each: one look-up of their first items per 50, chunked and partial ones whole', async () => {
+    const client = localClient();
+    const requests: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        requests.push(context.commandName ?? '');
+        return next(args);
+      },
+      { step: 'initialize', name: 'countRequests' },
+    );
+    const adapter = new DynamoDbAdapter({ client, tablePrefix: `${uniquePrefix()}-` });
+    const itemsOf = async (key: string) =>
+      (
+        await client.send(
+          new QueryCommand({
+            TableName: adapter.versionsTable,
+            KeyConditionExpression: 'k = :k',
+            ExpressionAttributeValues: { ':k': { S: key } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Items ?? [];
+    try {
+      await adapter.init();
+      const small = Array.from({ length: 60 }, (_, i) => ({
+        key: `small-${i}`,
+        versionId: versionAt(70_000 + i),
+        value: new Uint8Array([i]),
+      }));
+      // Over one item's size: written as chunks, the count on the first.
+      const large = { key: 'large', versionId: versionAt(71_000), value: new Uint8Array(400 * 1024).fill(7) };
+      await adapter.putVersions([...small, large]);
+      // A version whose first chunk never landed (its writer died mid-batch): only the second is there.
+      const partial = { key: 'partial', versionId: versionAt(72_000) };
+      await client.send(
+        new PutItemCommand({
+          TableName: adapter.versionsTable,
+          Item: {
+            k: { S: partial.key },
+            v: { S: chunkSortKey(partial.versionId, 1) },
+            d: { B: new Uint8Array([1]) },
+          },
+        }),
+      );
+      const gone = { key: 'never-written', versionId: versionAt(73_000) };
+      const refs = [...small, large, partial, gone].map(({ key, versionId }) => ({ key, versionId }));
+
+      requests.length = 0;
+      await adapter.deleteVersions(refs);
+      const count = (name: string) => requests.filter((request) => request === name).length;
+      // Before: a Query for each of the 63 versions.
+      expect(count('BatchGetItemCommand')).toBe(2);
+      // Only those of which no first item was found: the partial one and the one never written.
+      expect(count('QueryCommand')).toBe(2);
+      for (const { key, versionId } of refs)
+        expect(await adapter.getVersion({ key, versionId })).toBeUndefined();
+      expect(await itemsOf('large')).toEqual([]);
+      expect(await itemsOf('partial')).toEqual([]);
+      // Deleting again finds nothing and fails nothing.
+      await adapter.deleteVersions(refs);
     } finally {
       await adapter.close();
       client.destroy();
