@@ -3,9 +3,14 @@
  * baseline's TransactGetItems of 4 and TransactWriteItems of 2, a PutItem (an intent), and
  * aft's commit transaction, its 2 versions and conditional record, without and with the
  * ticket it spends (a put conditioned on the ticket's value). The requests take turns, 1,500
- * rounds, the first 500 dropped (DynamoDB Local's JVM warms up); p50 ms of each, from one
- * client on its own tables. Run: `node dist/bench/dynamodb-items.js`.
+ * rounds, the first 500 dropped (DynamoDB Local's JVM warms up); p50 ms of each, and the CPU
+ * the SDK spent on it in this process, from one client on its own tables. Then an `aft serve`
+ * node on the same DynamoDB Local runs the 2-request transaction (begin reading 4, commit
+ * writing 2) one at a time: its p50, the node's CPU per transaction (user and system, from
+ * `/proc/<pid>/stat`) and the storage calls it made per transaction (its metrics): where a
+ * transaction's time goes beside the engine. Run: `node dist/bench/dynamodb-items.js`.
  */
+import { readFileSync } from 'node:fs';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -14,7 +19,11 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
+import { createAdapterFromUrl } from '../adapters/url.js';
+import { AftClient } from '../lambda-layer/client.js';
 import { startDynamoDbLocal } from '../test/servers/dynamodb.js';
+import { METRIC_NAMES } from '../wire/metrics.js';
+import { benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
 
 const ROUNDS = Number(process.env.BENCH_DYNAMODB_ROUNDS ?? 1500);
 const WARM_UP = Math.floor(ROUNDS / 3);
@@ -68,7 +77,7 @@ async function main(): Promise<void> {
       },
     });
     const ticketKey = () => ({ k: { S: `e#tickets#${n % 8}` }, v: { S: `t${n}` } });
-    const requests: Record<string, () => Promise<number>> = {
+    const requests: Record<string, () => Promise<{ ms: number; cpuMicros: number }>> = {
       'TransactGetItems of 4 (the baseline read)': () =>
         timed(() =>
           db.send(
@@ -111,26 +120,96 @@ async function main(): Promise<void> {
       },
     };
     const samples = new Map<string, number[]>(Object.keys(requests).map((name) => [name, []]));
+    const cpu = new Map<string, number>(Object.keys(requests).map((name) => [name, 0]));
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const [name, request] of Object.entries(requests)) {
         n += 1;
-        const ms = await request();
-        if (round >= WARM_UP) samples.get(name)!.push(ms);
+        const { ms, cpuMicros } = await request();
+        if (round < WARM_UP) continue;
+        samples.get(name)!.push(ms);
+        cpu.set(name, cpu.get(name)! + cpuMicros);
       }
     }
-    console.log(`| request (DynamoDB Local, ${ROUNDS - WARM_UP} rounds after ${WARM_UP}) | p50 ms |`);
-    console.log('|---|---|');
-    for (const [name, ms] of samples) console.log(`| ${name} | ${p50(ms).toFixed(2)} |`);
+    const rounds = ROUNDS - WARM_UP;
+    console.log(
+      `| request (DynamoDB Local, ${rounds} rounds after ${WARM_UP}) | p50 ms | SDK CPU µs per request |`,
+    );
+    console.log('|---|---|---|');
+    for (const [name, ms] of samples) {
+      console.log(`| ${name} | ${p50(ms).toFixed(2)} | ${(cpu.get(name)! / rounds).toFixed(0)} |`);
+    }
     db.destroy();
+    await aftNode(server.url);
   } finally {
     await server.stop();
   }
 }
 
-async function timed(request: () => Promise<unknown>): Promise<number> {
+async function timed(request: () => Promise<unknown>): Promise<{ ms: number; cpuMicros: number }> {
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await request();
-  return performance.now() - started;
+  const ms = performance.now() - started;
+  const { user, system } = process.cpuUsage(cpuBefore);
+  return { ms, cpuMicros: user + system };
+}
+
+/** User and system CPU of a process, in microseconds (clock ticks of 10 ms). */
+function cpuOf(pid: number): { user: number; system: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
+}
+
+/** The node's storage calls so far, by operation, from its metrics. */
+async function storageCalls(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const calls = new Map<string, number>();
+  const line = new RegExp(`^${METRIC_NAMES.storageCalls}\\{operation="([^"]+)"[^}]*\\} (\\d+)`);
+  for (const row of text.split('\n')) {
+    const match = line.exec(row);
+    if (match) calls.set(match[1]!, Number(match[2]));
+  }
+  return calls;
+}
+
+/** aft's 2-request transaction through a node on `storageUrl`'s DynamoDB Local, one at a time. */
+async function aftNode(storageUrl: string): Promise<void> {
+  const url = storageUrl.replace('PREFIX', `bench-node-${Date.now().toString(36)}-`);
+  const adapter = createAdapterFromUrl(url);
+  await adapter.init?.();
+  await adapter.close();
+  const { url: nodeUrl, child } = await startShimProcess(url);
+  try {
+    const client = new AftClient({ url: nodeUrl });
+    const value = new Uint8Array(256);
+    for (let i = 0; i < WARM_UP; i += 1) await benchTwoRequestTransaction(client, 1000, value);
+    const callsBefore = await storageCalls(nodeUrl);
+    const cpuBefore = cpuOf(child.pid!);
+    const latencies: number[] = [];
+    const count = ROUNDS - WARM_UP;
+    for (let i = 0; i < count; i += 1) {
+      const { ms } = await timed(() => benchTwoRequestTransaction(client, 1000, value));
+      latencies.push(ms);
+    }
+    const cpuAfter = cpuOf(child.pid!);
+    const callsAfter = await storageCalls(nodeUrl);
+    const perTx = [...callsAfter]
+      .map(([operation, calls]) => [operation, (calls - (callsBefore.get(operation) ?? 0)) / count] as const)
+      .filter(([, calls]) => calls >= 0.001)
+      .sort((a, b) => b[1] - a[1])
+      .map(([operation, calls]) => `${operation} ${calls.toFixed(3)}`)
+      .join(', ');
+    console.log('');
+    console.log(
+      `| aft on the same DynamoDB Local: ${count} transactions of 2 requests after ${WARM_UP} | p50 ms | node CPU µs per tx, user | system | storage calls per tx |`,
+    );
+    console.log('|---|---|---|---|---|');
+    console.log(
+      `| begin reading 4, commit writing 2 | ${p50(latencies).toFixed(2)} | ${((cpuAfter.user - cpuBefore.user) / count).toFixed(0)} | ${((cpuAfter.system - cpuBefore.system) / count).toFixed(0)} | ${perTx} |`,
+    );
+  } finally {
+    child.kill();
+  }
 }
 
 await main();
