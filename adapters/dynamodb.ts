@@ -89,7 +89,6 @@ export interface DynamoDbAdapterOptions {
 
 export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
 
-const BATCH_GET = 100;
 /** One TransactWriteItems of createEntries: at most 100 items, and well under its 4 MB. */
 const TRANSACTION_ENTRIES = 100;
 const TRANSACTION_ENTRY_BYTES = 3 * 1024 * 1024;
@@ -301,15 +300,8 @@ export class DynamoDbAdapter implements StorageAdapter {
       { k: { S: key }, v: { S: chunkSortKey(versionId, 0) } },
     ]);
     const found = new Map<string, Item>();
-    for (let i = 0; i < firstKeys.length; i += BATCH_GET) {
-      const page = await this.requests.batchGet(
-        this.versionsTable,
-        firstKeys.slice(i, i + BATCH_GET),
-        'k, v, n',
-        options,
-      );
-      for (const item of page) found.set(`${item.v!.S!}\u0000${item.k!.S!}`, item);
-    }
+    for (const item of await this.requests.batchGet(this.versionsTable, firstKeys, 'k, v, n', options))
+      found.set(`${item.v!.S!}\u0000${item.k!.S!}`, item);
     const toDelete: Item[] = [];
     // Neither first item found: a version deleted already, or chunks whose first never landed
     // (a writer died mid-batch); a query finds whatever is there.
@@ -355,18 +347,10 @@ export class DynamoDbAdapter implements StorageAdapter {
     const keys = ids.map((versionId) => ({ b: { S: recordPartition(versionId) }, v: { S: versionId } }));
     // Records with an overflow body: its chunks go too (after the record, so none dangles).
     const overflow: Item[] = [];
-    for (let i = 0; i < keys.length; i += BATCH_GET) {
-      const found = await this.requests.batchGet(
-        this.commitsTable,
-        keys.slice(i, i + BATCH_GET),
-        'v, x',
-        options,
-      );
-      for (const item of found) {
-        const count = Number(item.x?.N ?? 0);
-        for (let chunk = 0; chunk < count; chunk += 1) {
-          overflow.push({ b: { S: overflowPartition(item.v!.S!) }, v: { S: chunkSortKey('', chunk) } });
-        }
+    for (const item of await this.requests.batchGet(this.commitsTable, keys, 'v, x', options)) {
+      const count = Number(item.x?.N ?? 0);
+      for (let chunk = 0; chunk < count; chunk += 1) {
+        overflow.push({ b: { S: overflowPartition(item.v!.S!) }, v: { S: chunkSortKey('', chunk) } });
       }
     }
     await this.requests.batchWrite(

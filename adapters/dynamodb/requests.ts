@@ -4,6 +4,7 @@
  * retrying its unprocessed part until done.
  */
 import type { DynamoDBClient, QueryCommandInput, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { appendAll } from '../append-all.js';
 import { retryUntilDone } from '../backoff.js';
 import type { CallOptions } from '../contract.js';
 import { mapLimit } from '../map-limit.js';
@@ -11,6 +12,8 @@ import type { Item } from './items.js';
 import { dynamoSdk } from './sdk.js';
 
 const BATCH_WRITE = 25;
+/** Keys one BatchGetItem takes. */
+const BATCH_GET = 100;
 
 export class DynamoRequests {
   constructor(
@@ -162,27 +165,38 @@ export class DynamoRequests {
   }
 
   /** BatchGetItem (strongly consistent) of at most 100 keys, retrying UnprocessedKeys until done. */
-  async batchGet(table: string, keys: Item[], projection: string, options?: CallOptions): Promise<Item[]> {
+  /**
+   * BatchGetItem of `keys` (any number: 100 a request, one request at a time), strongly
+   * consistent, each request retrying its UnprocessedKeys until done; the items found.
+   */
+  async batchGet(
+    table: string,
+    keys: readonly Item[],
+    projection: string,
+    options?: CallOptions,
+  ): Promise<Item[]> {
     const found: Item[] = [];
-    let pending = keys;
-    await retryUntilDone(
-      `BatchGetItem on ${table}`,
-      async () => {
-        if (pending.length === 0) return true;
-        const answer = await (await this.db()).send(
-          new (await dynamoSdk()).BatchGetItemCommand({
-            RequestItems: {
-              [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
-            },
-          }),
-          { abortSignal: options?.signal },
-        );
-        found.push(...(answer.Responses?.[table] ?? []));
-        pending = answer.UnprocessedKeys?.[table]?.Keys ?? [];
-        return pending.length === 0;
-      },
-      { attempts: 12, signal: options?.signal },
-    );
+    for (let i = 0; i < keys.length; i += BATCH_GET) {
+      let pending = keys.slice(i, i + BATCH_GET);
+      await retryUntilDone(
+        `BatchGetItem on ${table}`,
+        async () => {
+          if (pending.length === 0) return true;
+          const answer = await (await this.db()).send(
+            new (await dynamoSdk()).BatchGetItemCommand({
+              RequestItems: {
+                [table]: { Keys: pending, ProjectionExpression: projection, ConsistentRead: true },
+              },
+            }),
+            { abortSignal: options?.signal },
+          );
+          appendAll(found, answer.Responses?.[table] ?? []);
+          pending = answer.UnprocessedKeys?.[table]?.Keys ?? [];
+          return pending.length === 0;
+        },
+        { attempts: 12, signal: options?.signal },
+      );
+    }
     return found;
   }
 }

@@ -37,6 +37,17 @@ class HoldingAdapter extends MemoryAdapter {
   }
 }
 
+/** A loop of rounds every 10 ms over `storage`, whose calls `signal` abandons. */
+function holdingLoop(storage: HoldingAdapter, logger: NodeLogger, signal: AbortSignal) {
+  return startGcLoop({
+    intervalMs: 10,
+    ready: () => true,
+    round: { storage, holder: 'node-a', leaseMs: 30, reserveMs: 10, deadAfterMs: 2000, signal },
+    metrics: new PrometheusMetrics({ defaultMetrics: false }),
+    logger,
+  });
+}
+
 function recordingLogger(): NodeLogger & { readonly lines: { level: string; message?: string }[] } {
   const lines: { level: string; message?: string }[] = [];
   const at =
@@ -79,20 +90,7 @@ describe('the GC loop', () => {
     const storage = new HoldingAdapter();
     const logger = recordingLogger();
     const shutdown = new AbortController();
-    const loop = startGcLoop({
-      intervalMs: 10,
-      ready: () => true,
-      round: {
-        storage,
-        holder: 'node-a',
-        leaseMs: 30,
-        reserveMs: 10,
-        deadAfterMs: 2000,
-        signal: shutdown.signal,
-      },
-      metrics: new PrometheusMetrics({ defaultMetrics: false }),
-      logger,
-    });
+    const loop = holdingLoop(storage, logger, shutdown.signal);
     await eventually(
       () => storage.listingsHeld,
       (held) => held > 0,
@@ -107,20 +105,7 @@ describe('the GC loop', () => {
     const failing = new HoldingAdapter();
     const failingLogger = recordingLogger();
     const engineStalled = new AbortController();
-    const running = startGcLoop({
-      intervalMs: 10,
-      ready: () => true,
-      round: {
-        storage: failing,
-        holder: 'node-a',
-        leaseMs: 30,
-        reserveMs: 10,
-        deadAfterMs: 2000,
-        signal: engineStalled.signal,
-      },
-      metrics: new PrometheusMetrics({ defaultMetrics: false }),
-      logger: failingLogger,
-    });
+    const running = holdingLoop(failing, failingLogger, engineStalled.signal);
     try {
       await eventually(
         () => failing.listingsHeld,
