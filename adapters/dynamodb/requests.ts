@@ -164,7 +164,6 @@ export class DynamoRequests {
     });
   }
 
-  /** BatchGetItem (strongly consistent) of at most 100 keys, retrying UnprocessedKeys until done. */
   /**
    * BatchGetItem of `keys` (any number: 100 a request, one request at a time), strongly
    * consistent, each request retrying its UnprocessedKeys until done; the items found.
