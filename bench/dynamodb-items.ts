@@ -10,7 +10,6 @@
  * `/proc/<pid>/stat`) and the storage calls it made per transaction (its metrics): where a
  * transaction's time goes beside the engine. Run: `node dist/bench/dynamodb-items.js`.
  */
-import { readFileSync } from 'node:fs';
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -22,8 +21,8 @@ import {
 import { createAdapterFromUrl } from '../adapters/url.js';
 import { AftClient } from '../lambda-layer/client.js';
 import { startDynamoDbLocal } from '../test/servers/dynamodb.js';
-import { METRIC_NAMES } from '../wire/metrics.js';
-import { benchTwoRequestTransaction, startShimProcess } from './shim-process.js';
+import { processCpuSplit, summarize, time } from './measure.js';
+import { benchTwoRequestTransaction, startShimProcess, storageCallsOf } from './shim-process.js';
 
 const ROUNDS = Number(process.env.BENCH_DYNAMODB_ROUNDS ?? 1500);
 const WARM_UP = Math.floor(ROUNDS / 3);
@@ -31,10 +30,6 @@ const VERSIONS = 'bench-versions';
 const COMMITS = 'bench-commits';
 const VALUE = { B: new Uint8Array(256) };
 const READY = { B: Buffer.from('ready') };
-
-function p50(samples: readonly number[]): number {
-  return [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? Number.NaN;
-}
 
 async function main(): Promise<void> {
   const server = await startDynamoDbLocal();
@@ -136,7 +131,7 @@ async function main(): Promise<void> {
     );
     console.log('|---|---|---|');
     for (const [name, ms] of samples) {
-      console.log(`| ${name} | ${p50(ms).toFixed(2)} | ${(cpu.get(name)! / rounds).toFixed(0)} |`);
+      console.log(`| ${name} | ${summarize(ms).p50.toFixed(2)} | ${(cpu.get(name)! / rounds).toFixed(0)} |`);
     }
     db.destroy();
     await aftNode(server.url);
@@ -154,24 +149,6 @@ async function timed(request: () => Promise<unknown>): Promise<{ ms: number; cpu
   return { ms, cpuMicros: user + system };
 }
 
-/** User and system CPU of a process, in microseconds (clock ticks of 10 ms). */
-function cpuOf(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
-}
-
-/** The node's storage calls so far, by operation, from its metrics. */
-async function storageCalls(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const calls = new Map<string, number>();
-  const line = new RegExp(`^${METRIC_NAMES.storageCalls}\\{operation="([^"]+)"[^}]*\\} (\\d+)`);
-  for (const row of text.split('\n')) {
-    const match = line.exec(row);
-    if (match) calls.set(match[1]!, Number(match[2]));
-  }
-  return calls;
-}
-
 /** aft's 2-request transaction through a node on `storageUrl`'s DynamoDB Local, one at a time. */
 async function aftNode(storageUrl: string): Promise<void> {
   const url = storageUrl.replace('PREFIX', `bench-node-${Date.now().toString(36)}-`);
@@ -183,16 +160,15 @@ async function aftNode(storageUrl: string): Promise<void> {
     const client = new AftClient({ url: nodeUrl });
     const value = new Uint8Array(256);
     for (let i = 0; i < WARM_UP; i += 1) await benchTwoRequestTransaction(client, 1000, value);
-    const callsBefore = await storageCalls(nodeUrl);
-    const cpuBefore = cpuOf(child.pid!);
+    const callsBefore = await storageCallsOf(nodeUrl);
+    const cpuBefore = processCpuSplit(child.pid!);
     const latencies: number[] = [];
     const count = ROUNDS - WARM_UP;
     for (let i = 0; i < count; i += 1) {
-      const { ms } = await timed(() => benchTwoRequestTransaction(client, 1000, value));
-      latencies.push(ms);
+      latencies.push(await time(() => benchTwoRequestTransaction(client, 1000, value)));
     }
-    const cpuAfter = cpuOf(child.pid!);
-    const callsAfter = await storageCalls(nodeUrl);
+    const cpuAfter = processCpuSplit(child.pid!);
+    const callsAfter = await storageCallsOf(nodeUrl);
     const perTx = [...callsAfter]
       .map(([operation, calls]) => [operation, (calls - (callsBefore.get(operation) ?? 0)) / count] as const)
       .filter(([, calls]) => calls >= 0.001)
@@ -205,7 +181,7 @@ async function aftNode(storageUrl: string): Promise<void> {
     );
     console.log('|---|---|---|---|---|');
     console.log(
-      `| begin reading 4, commit writing 2 | ${p50(latencies).toFixed(2)} | ${((cpuAfter.user - cpuBefore.user) / count).toFixed(0)} | ${((cpuAfter.system - cpuBefore.system) / count).toFixed(0)} | ${perTx} |`,
+      `| begin reading 4, commit writing 2 | ${summarize(latencies).p50.toFixed(2)} | ${((cpuAfter.user - cpuBefore.user) / count).toFixed(0)} | ${((cpuAfter.system - cpuBefore.system) / count).toFixed(0)} | ${perTx} |`,
     );
   } finally {
     child.kill();

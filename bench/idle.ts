@@ -8,9 +8,9 @@
  * at once, so the whole part takes warm-up + count, not that times the engines.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { METRIC_NAMES } from '../wire/metrics.js';
 import { startNode, stopNodes } from './cluster.js';
 import { countRequests } from './request-counter.js';
+import { storageCallsOf } from './shim-process.js';
 
 export interface IdleEngine {
   readonly name: string;
@@ -24,15 +24,6 @@ export interface IdleBenchOptions {
   readonly warmupSeconds: number;
 }
 
-/** A node's storage calls so far, by operation. */
-async function callsOf(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const calls = new Map<string, number>();
-  const pattern = new RegExp(`^${METRIC_NAMES.storageCalls}\\{operation="([^"]+)"\\} (\\d+)`, 'gm');
-  for (const [, operation, count] of text.matchAll(pattern)) calls.set(operation!, Number(count));
-  return calls;
-}
-
 async function idleRow(engine: IdleEngine, options: IdleBenchOptions): Promise<string> {
   const counter = await countRequests(await engine.storageUrl());
   const storage = counter?.storageUrl ?? (await engine.storageUrl());
@@ -40,11 +31,11 @@ async function idleRow(engine: IdleEngine, options: IdleBenchOptions): Promise<s
   try {
     for (let i = 0; i < 3; i += 1) nodes.push(await startNode(storage, []));
     await sleep(options.warmupSeconds * 1000);
-    const before = await Promise.all(nodes.map(({ url }) => callsOf(url)));
+    const before = await Promise.all(nodes.map(({ url }) => storageCallsOf(url)));
     const requestsBefore = counter?.requests() ?? 0;
     const started = performance.now();
     await sleep(options.seconds * 1000);
-    const after = await Promise.all(nodes.map(({ url }) => callsOf(url)));
+    const after = await Promise.all(nodes.map(({ url }) => storageCallsOf(url)));
     const elapsed = (performance.now() - started) / 1000;
     const perNode = (count: number) => count / elapsed / nodes.length;
     const byOperation = new Map<string, number>();

@@ -1,10 +1,16 @@
 /** Timing helpers: percentiles of latency samples, closed-loop throughput, CPU time. */
 import { readFileSync } from 'node:fs';
 
-/** utime + stime of a process, in microseconds (clock ticks of 10 ms on Linux). */
-export function processCpuMicros(pid: number): number {
+/** utime and stime of a process, in microseconds (clock ticks of 10 ms on Linux). */
+export function processCpuSplit(pid: number): { readonly user: number; readonly system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
+}
+
+/** utime + stime of a process, in microseconds. */
+export function processCpuMicros(pid: number): number {
+  const { user, system } = processCpuSplit(pid);
+  return user + system;
 }
 
 /** CPU time of this process (the bench's clients), in microseconds. */

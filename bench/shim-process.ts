@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AftClient } from '../lambda-layer/client.js';
 import { freePort } from '../test/servers/managed-process.js';
+import { METRIC_NAMES } from '../wire/metrics.js';
 
 /**
  * Starts `aft serve` on `storage` (with `extra` flags) and resolves once it is ready.
@@ -78,4 +79,13 @@ export async function benchTwoRequestTransaction(
       { key: pick(), value },
     ],
   });
+}
+
+/** A node's storage calls so far, by operation, from its metrics. */
+export async function storageCallsOf(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const calls = new Map<string, number>();
+  const pattern = new RegExp(`^${METRIC_NAMES.storageCalls}\\{operation="([^"]+)"\\} (\\d+)`, 'gm');
+  for (const [, operation, count] of text.matchAll(pattern)) calls.set(operation!, Number(count));
+  return calls;
 }

@@ -130,7 +130,7 @@ describe('commits that spend a ticket', () => {
   });
 
   it('a node that starts after the lag refuses the tickets a known lag old before it claims: the late write is refused', async () => {
-    const { txid, commit } = await heldCommit();
+    const { commit } = await heldCommit();
     clock += knownLagMs(TIMING) + 1;
     const c = await ShimNode.open({ storage: inner, now, timing: TIMING });
     try {
