@@ -290,7 +290,9 @@ async function startServing(options: ShimOptions): Promise<void> {
   const config = resolveConfig(options);
   // The server (express, ajv, prom-client) is loaded by `serve` alone.
   const [{ createLogger }, { startShim }] = await Promise.all([import('./logger.js'), import('./start.js')]);
-  const logger = createLogger(config.logLevel);
+  const { logger, flushBeforeExit } = createLogger(config.logLevel);
+  // However the process ends (process.exit included), the lines still buffered go first.
+  process.once('exit', flushBeforeExit);
   const shim = await startShim({ ...config, logger });
   let stopping = false;
   const stop = (signal: string) => {

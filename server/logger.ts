@@ -1,12 +1,28 @@
 /** JSON logs (pino); pretty-printed when standard output is a terminal. */
 import { type Logger, pino } from 'pino';
+import { logDestination } from './log-destination.js';
 
-export function createLogger(level: string, pretty = process.stdout.isTTY === true): Logger {
-  return pino({
-    level,
-    base: { service: 'aft' },
-    ...(pretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } }
-      : {}),
+export interface ProcessLogger {
+  readonly logger: Logger;
+  /** Writes the lines still buffered, within a bound (./log-destination.ts): call before exiting. */
+  flushBeforeExit(): void;
+}
+
+/** The logger of an `aft` process, on standard output. */
+export function createLogger(level: string, pretty = process.stdout.isTTY === true): ProcessLogger {
+  const options = { level, base: { service: 'aft' } };
+  if (pretty) {
+    const logger = pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+    });
+    return { logger, flushBeforeExit: () => logger.flush() };
+  }
+  const destination = logDestination({
+    onStopped: (error) => {
+      // The logs cannot say it: standard error may still reach someone.
+      if (error.code !== 'EPIPE') process.stderr.write(`aft: logging stopped: ${error.message}\n`);
+    },
   });
+  return { logger: pino(options, destination), flushBeforeExit: () => destination.flushBeforeExit() };
 }
