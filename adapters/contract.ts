@@ -273,8 +273,12 @@ export interface StorageAdapter {
    */
   connectionError?(): Error | undefined;
 
-  /** Releases connections and handles. The adapter is unusable afterwards. */
-  close(): Promise<void>;
+  /**
+   * Releases connections and handles. The adapter is unusable afterwards. Once `signal`
+   * aborts, it waits for the engine no longer (a stalled engine's connection is cut, not
+   * drained): the core gives a close one storage call's deadline.
+   */
+  close(options?: CallOptions): Promise<void>;
 }
 
 export const MAX_KEY_BYTES = 1024;

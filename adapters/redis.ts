@@ -622,15 +622,26 @@ export class RedisAdapter implements StorageAdapter {
     return [...warnings];
   }
 
-  async close(): Promise<void> {
+  async close(options?: CallOptions): Promise<void> {
     // A client still being created is closed once it is there.
     const connecting = this.connecting;
     this.connecting = undefined;
-    const client = this.client ?? (await connecting?.catch(() => undefined));
+    let client = this.client;
+    if (!client && connecting) {
+      client = await raceSignal(connecting, options?.signal).catch(() => {
+        // Given up on: cut whenever it comes.
+        connecting.then(
+          (late) => late.disconnect(),
+          () => undefined,
+        );
+        return undefined;
+      });
+    }
     this.client = undefined;
     if (!client || !this.ownsClient) return;
-    // QUIT lets replies in flight arrive; with no connection it would wait for a reconnect.
-    if (client.status === 'ready') await client.quit().catch(() => undefined);
+    // QUIT lets replies in flight arrive; with no connection it would wait for a reconnect, and
+    // a stalled server never answers it: past the signal the connection is cut.
+    if (client.status === 'ready') await raceSignal(client.quit(), options?.signal).catch(() => undefined);
     client.disconnect();
   }
 

@@ -63,6 +63,9 @@ export interface GuardOptions {
 /** Entries the fallback of putEntries puts at once, on an engine with no batch of its own. */
 const PUT_ENTRIES_IN_FLIGHT = 32;
 
+/** How long past its deadline a close that ignores its signal is waited for. */
+const CLOSE_ABANDON_AFTER_MS = 100;
+
 /** Calls that start within this long of each other share one deadline signal. */
 const DEADLINE_WINDOW_MS = 10;
 const deadlineWindows = new Map<number, { readonly endsAtMs: number; readonly signal: AbortSignal }>();
@@ -368,8 +371,23 @@ export class GuardedStorage implements StorageAdapter {
     return this.call('deleteEntries', options, (call) => this.inner.deleteEntries(namespace, ids, call));
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  /**
+   * Closes the engine's connections, waiting for the engine at most one call's deadline: then
+   * the adapter is told to stop waiting (its signal), and the node goes on without it. A
+   * stalled engine held a node's shutdown forever (Redis's QUIT waits for its reply).
+   */
+  async close(): Promise<void> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let abandon: NodeJS.Timeout | undefined;
+    // An adapter that does not look at its signal is left behind a moment later.
+    const abandoned = new Promise<void>((resolve) => {
+      abandon = setTimeout(resolve, this.timeoutMs + CLOSE_ABANDON_AFTER_MS);
+    });
+    try {
+      await Promise.race([this.inner.close({ signal }), abandoned]);
+    } finally {
+      clearTimeout(abandon);
+    }
   }
 
   private call<T>(

@@ -138,6 +138,25 @@ describe('GuardedStorage', () => {
     expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
+  it("closes the engine's connections within a call's deadline, telling the adapter to stop waiting", async () => {
+    const seen: (AbortSignal | undefined)[] = [];
+    const stalled = (honoursSignal: boolean) =>
+      Object.assign(new MemoryAdapter(), {
+        close: (options?: { signal?: AbortSignal }) => {
+          seen.push(options?.signal);
+          return new Promise<void>((resolve) => {
+            if (honoursSignal) options?.signal?.addEventListener('abort', () => resolve(), { once: true });
+          });
+        },
+      });
+    for (const honoursSignal of [true, false]) {
+      const started = performance.now();
+      await GuardedStorage.of(stalled(honoursSignal), { timeoutMs: 50 }).close();
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
+    expect(seen.map((signal) => signal?.aborted)).toEqual([true, true]);
+  });
+
   it('counts every call by operation, failed ones too', async () => {
     const calls: string[] = [];
     const metrics = { ...noMetrics, storageCall: (operation: string) => calls.push(operation) };
