@@ -375,9 +375,13 @@ export class FileAdapter implements StorageAdapter {
     try {
       if (bytes.byteLength > 0) await handle.writeFile(bytes);
       if (this.fsync) await handle.datasync();
-    } finally {
-      await handle.close();
+    } catch (error) {
+      // A write that failed (a full disk) must not keep the space it took.
+      await handle.close().catch(() => undefined);
+      await this.fs.unlink(path).catch(() => undefined);
+      throw error;
     }
+    await handle.close();
     return path;
   }
 
