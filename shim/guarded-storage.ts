@@ -374,7 +374,8 @@ export class GuardedStorage implements StorageAdapter {
   /**
    * Closes the engine's connections, waiting for the engine at most one call's deadline: then
    * the adapter is told to stop waiting (its signal), and the node goes on without it. A
-   * stalled engine held a node's shutdown forever (Redis's QUIT waits for its reply).
+   * stalled engine held a node's shutdown as long as its adapter waited: Redis's QUIT until
+   * the command timeout aft gives its client (20 s), an adapter that waits on the engine forever.
    */
   async close(): Promise<void> {
     const signal = AbortSignal.timeout(this.timeoutMs);
