@@ -1,7 +1,8 @@
 /**
  * A node stops within its bounds when its engine stalls (a paused Redis, a partition that
  * drops packets): shutdown waits for storage no longer than a storage call's deadline at each
- * step, closing the engine's connections included (Redis's QUIT waited for a reply forever).
+ * step, closing the engine's connections included (Redis's QUIT waited for its reply until
+ * the 20 s command timeout aft gives the client).
  */
 import { createAdapterFromUrl } from '../../adapters/url.js';
 import { startShim } from '../../server/start.js';
