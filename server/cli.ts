@@ -296,7 +296,13 @@ async function startServing(options: ShimOptions): Promise<void> {
   const shim = await startShim({ ...config, logger });
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // An operator who asks again does not want to wait (a stalled engine can make shutdown
+      // take a storage call's deadline per call): what was in flight is left as a crash
+      // leaves it, which the protocol recovers from.
+      logger.warn({ signal }, 'shutting down now: a second signal');
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     shim.close().then(

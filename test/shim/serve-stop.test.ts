@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logDestination } from '../../server/log-destination.js';
 import { kill9, startAftProcess, waitForExit } from '../helpers/processes.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { ENGINES } from '../servers/engines.js';
 
 /** The exit code, or 'running' if the process is still there after `ms`. */
 function exitWithin(
@@ -53,6 +55,25 @@ describe('aft serve stopping', () => {
       if (child.exitCode === null && child.signalCode === null) await kill9(child);
     }
   }, 60_000);
+
+  it('exits at once on a second SIGTERM while the first waits for a stalled engine', async () => {
+    const url = new URL(await ENGINES.redis.freshStorageUrl());
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    url.host = proxy.address;
+    const node = await startAftProcess(['--storage', url.toString()], { AFT_LOG_LEVEL: 'info' });
+    try {
+      // Shutdown now waits for the engine a storage call's deadline at a time (20 s).
+      proxy.stall();
+      node.child.kill('SIGTERM');
+      expect(await exitWithin(node.child, 1_000)).toBe('running');
+      node.child.kill('SIGTERM');
+      expect(await exitWithin(node.child, 3_000)).toBe(1);
+      expect(node.output()).toMatch(/"msg":"shutting down now: a second signal"/);
+    } finally {
+      if (node.child.exitCode === null && node.child.signalCode === null) await kill9(node.child);
+      await proxy.close();
+    }
+  }, 30_000);
 
   it('exits on SIGTERM with its logs read to the end', async () => {
     const node = await startAftProcess(['--storage', 'memory:'], { AFT_LOG_LEVEL: 'info' });
