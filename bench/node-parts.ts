@@ -6,8 +6,8 @@
  * CPU per transaction is its work, not its wake-ups. Variants take turns, `BENCH_PARTS_ROUNDS`
  * rounds (default 8) of `BENCH_SECONDS` (default 3) each, in alternating order; the table gives
  * each variant's median and range; then the same transaction on a ShimNode in the bench's own
- * process, with no HTTP, its caches warm and then cold. This machine's speed moves by a third between minutes: compare
- * variants within a run.
+ * process, with no HTTP, its caches warm and then cold. This machine's speed moves by a third
+ * between minutes: compare variants within a run.
  *
  *   node dist/bench/node-parts.js
  */
