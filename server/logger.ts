@@ -16,7 +16,8 @@ export function createLogger(level: string, pretty = process.stdout.isTTY === tr
       ...options,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
     });
-    return { logger, flushBeforeExit: () => logger.flush() };
+    // A transport's worker is flushed at exit by pino itself (a terminal has no reader to lose).
+    return { logger, flushBeforeExit: () => undefined };
   }
   const destination = logDestination({
     onStopped: (error) => {
