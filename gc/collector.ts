@@ -21,7 +21,7 @@
  * record can never make them visible again (shim/commit-outcome.ts).
  */
 import { appendAll } from '../adapters/append-all.js';
-import type { CallOptions, CommitRecord, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
+import type { CallOptions, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
 import { markAborted } from '../shim/commit-outcome.js';
 import { TicketState, ticketState } from '../shim/commit-tickets.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -186,9 +186,9 @@ interface Pass {
 /** Steps 2 to 8 of a pass, with what `index` knows (everything listed anew on a full listing). */
 async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean): Promise<GcReport> {
   const { storage, timing, maxDeletes, progress, startedMs, call, lowWaterMs, liveNodes } = pass;
-  await index.listNew(storage, timing.maxClockSkewMs, call);
-  progress({ phase: 'listing', done: index.records.size, total: index.records.size });
-  const records = index.records;
+  // Notes of records that are gone (found by a first listing) are deleted at the end.
+  const notesOfGoneRecords = await index.listNew(storage, timing.maxClockSkewMs, call);
+  progress({ phase: 'listing', done: index.size, total: index.size });
 
   // 3. Intents of committed transactions go, at any age, before their records may (a node
   //    settling intents reads a missing record as not yet landed). The versions a redo-log
@@ -197,21 +197,12 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   const settledIntents: string[] = [];
   const intents = await listAllEntries(storage, INTENTS_NAMESPACE, call);
   for (const intent of intents) {
-    if (!records.has(intent.id)) continue;
+    if (!index.has(intent.id)) continue;
     await writeIntentVersions(storage, intent, call);
     settledIntents.push(intent.id);
   }
 
   // 4. A version is collectable when a newer version of its key is at or below the low water.
-  //    A full listing first reads which keys of the records that stay are gone already.
-  const notesOfGoneRecords: string[] = [];
-  if (fullListing) {
-    for (const entry of await listAllEntries(storage, COLLECTED_NAMESPACE, call)) {
-      if (records.has(entry.id))
-        index.addNote(entry.id, JSON.parse(textDecoder.decode(entry.value)) as string[]);
-      else notesOfGoneRecords.push(entry.id);
-    }
-  }
   const newlyCollected = new Map<string, string[]>();
   const toDelete: VersionRef[] = [];
   // Per key, how many of its first versions are gone once this pass's deletes are done.
@@ -252,7 +243,7 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   let markersWritten = 0;
   const intentsLeft = new Set<string>();
   for (const intent of intents) {
-    if (records.has(intent.id)) continue;
+    if (index.has(intent.id)) continue;
     if (startedMs - versionTimeOf(intent.id) <= orphanAfterMs(timing)) {
       intentsLeft.add(intent.id);
       continue;
@@ -292,7 +283,7 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   // pass per transaction batch would read again and again; and the records they outlive wait
   // the outcome retention (15 min) anyway, so a minute more costs nothing.
   const claims = fullListing
-    ? await settleIdempotencyClaims(storage, records, startedMs, timing, call, progress)
+    ? await settleIdempotencyClaims(storage, index, startedMs, timing, call, progress)
     : { deleted: 0, markersWritten: 0 };
 
   // 7. Refused txids (a commit written without an intent is refused while its txid is
@@ -312,17 +303,13 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   const deletableRecords = fullListing
     ? index.finishedBefore(
         startedMs - timing.outcomeRetentionMs,
-        (record) =>
-          !intentsLeft.has(record.versionId) &&
-          (record.writeSet.length > 0 || versionTimeOf(record.versionId) <= lowWaterMs),
+        (versionId, wroteKeys) =>
+          !intentsLeft.has(versionId) && (wroteKeys || versionTimeOf(versionId) <= lowWaterMs),
       )
     : [];
   // Markers stay while a late record could still arrive (shim/timing.ts, markerRetentionMs).
   const expiredMarkers = fullListing
-    ? [...index.markers].filter(
-        (versionId) =>
-          versionTimeOf(versionId) < startedMs - timing.markerRetentionMs && !intentsLeft.has(versionId),
-      )
+    ? index.markersBefore(startedMs - timing.markerRetentionMs, (versionId) => !intentsLeft.has(versionId))
     : [];
   appendAll(deletableRecords, expiredMarkers);
   // Records that stay remember which of their keys are gone, for a later full listing: one
@@ -334,10 +321,10 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
     const batch = noting.slice(i, i + NOTES_PER_CALL);
     const notes = batch.map((versionId) => ({
       id: versionId,
-      value: textEncoder.encode(JSON.stringify([...(index.goneKeys.get(versionId) ?? [])])),
+      value: textEncoder.encode(JSON.stringify(index.goneKeysOf(versionId))),
     }));
     await storage.putEntries(COLLECTED_NAMESPACE, notes, call);
-    for (const versionId of batch) index.noted.add(versionId);
+    index.markNoted(batch);
   }
   let recordsDeleted = 0;
   for (let i = 0; i < deletableRecords.length; i += DELETE_BATCH) {
@@ -348,17 +335,17 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   }
   // Notes of records that are gone (or whose record another collector deleted) go last.
   const finished = [
-    ...deletableRecords.filter((versionId) => index.noted.has(versionId)),
+    ...deletableRecords.filter((versionId) => index.isNoted(versionId)),
     ...notesOfGoneRecords,
   ];
   if (finished.length > 0) await storage.deleteEntries(COLLECTED_NAMESPACE, finished, call);
-  index.forget(deletableRecords);
+  index.endPass(deletableRecords);
   progress({ phase: 'done', done: 1, total: 1 });
 
   return {
     liveNodes,
     lowWaterMs,
-    commitRecords: records.size,
+    commitRecords: index.size,
     versionsDeleted,
     orphanVersionsDeleted,
     recordsDeleted,
@@ -431,7 +418,7 @@ async function writeIntentVersions(storage: GuardedStorage, intent: Entry, call:
  */
 async function settleIdempotencyClaims(
   storage: GuardedStorage,
-  records: ReadonlyMap<string, CommitRecord>,
+  records: { has(versionId: string): boolean },
   startedMs: number,
   timing: Timing,
   call: { signal?: AbortSignal },

@@ -5,22 +5,51 @@
  * every key's versions and walked them all, and under load ran back to back: in a profile of
  * the bench's CPU table a fifth of the node's busy time went there (bench/RESULTS.md).
  *
- * It holds the records listed so far (markers apart), each key's versions that may still be
- * collected (ascending), the keys with two or more of them (only those can supersede), and the
- * records whose every key is gone, by version id, waiting for the outcome retention. Whatever
- * it holds is a fact about storage that stays true (a record, once written, is never rewritten;
- * a version, once deleted, never comes back), so a pass may act on it however old it is: a
- * version it deletes has a newer one at or below the low water, a record it deletes has all its
- * keys gone. What it can miss is a record that landed behind what it listed (a commit held in
- * flight longer than the look-back, a clock further off): that only waits for the next full
- * listing, as the index lists everything again every `fullListingEveryMs`.
+ * It holds the records listed so far (markers apart) whose keys are not all gone, each key's
+ * versions that may still be collected (ascending), the keys with two or more of them (only
+ * those can supersede), and, by version id alone, the records whose every key is gone, waiting
+ * for the outcome retention. That last kind is most of what it holds under load (a record is
+ * superseded within seconds and kept 15 minutes), so it is kept in a few bytes: whole records,
+ * with a Set of gone keys each, were ~1 KB a commit, 2.5 GB at 15 minutes of one node's rate.
+ *
+ * Whatever it holds is a fact about storage that stays true (a record, once written, is never
+ * rewritten; a version, once deleted, never comes back), so a pass may act on it however old
+ * it is: a version it deletes has a newer one at or below the low water, a record it deletes
+ * has all its keys gone. What it can miss is a record that landed behind what it listed (a
+ * commit held in flight longer than the look-back, a clock further off): that only waits for
+ * the next full listing, which lists every id every `fullListingEveryMs` and reads the records
+ * it does not know. What another collector deleted meanwhile is not forgotten there: deleting
+ * again is no error, and it drains as this collector's own deletes do (a node that lost the
+ * lease starts afresh anyway, gc/rounds.ts).
  */
 import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { insertSorted } from '../adapters/sorted.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { versionIdFloor, versionTimeOf } from '../shim/ids.js';
+import { COLLECTED_NAMESPACE } from '../shim/namespaces.js';
 
 const PAGE = 1000;
+/** Up to this many unknown ids in a page of a full listing are read one by one, not listed. */
+const READ_ONE_BY_ONE = 16;
+const NO_KEYS: readonly string[] = [];
+const textDecoder = new TextDecoder();
+
+/** Flags of a finished record (a number each, where a Set per fact cost an entry per fact). */
+const Finished = {
+  /** It has a `collected` note in storage, to delete with it. */
+  noted: 1,
+  /** It wrote no key (a read-only run under an idempotency key): it waits for the low water. */
+  wroteNothing: 2,
+} as const;
+
+/** A record with keys not yet gone: what a pass needs of it. */
+interface HeldRecord {
+  readonly writeSet: readonly string[];
+  readonly deleted: readonly string[];
+  /** Its keys known gone (a `collected` note, this collector's deletes); none yet when undefined. */
+  gone: Set<string> | undefined;
+  noted: boolean;
+}
 
 export interface CommitIndexOptions {
   /** How often a pass lists every record again. @default 60000 */
@@ -28,27 +57,22 @@ export interface CommitIndexOptions {
 }
 
 export class CommitIndex {
-  /** Committed records listed and not deleted here. */
-  readonly records = new Map<string, CommitRecord>();
+  /** Committed records listed, not deleted here, with keys not all gone. */
+  private readonly held = new Map<string, HeldRecord>();
+  /** Records whose every key is gone (or that wrote none), with their `Finished` flags. */
+  private readonly finished = new Map<string, number>();
   /** Version ids of abort markers listed and not deleted here. */
-  readonly markers = new Set<string>();
-  /** Each key's versions not yet known gone, ascending. */
-  private readonly versionsByKey = new Map<string, string[]>();
+  private readonly markers = new Set<string>();
+  /** Each key's versions not yet known gone, ascending; one alone as itself. */
+  private readonly versionsByKey = new Map<string, string | string[]>();
   /** Keys with two or more versions: the only ones where one may supersede another. */
   private readonly keysToCheck = new Set<string>();
-  /** Each record's keys known gone (from the `collected` notes read, and this collector's deletes). */
-  readonly goneKeys = new Map<string, Set<string>>();
-  /** Records that have a `collected` note in storage. */
-  readonly noted = new Set<string>();
-  /**
-   * Records whose every key is gone (or that wrote none). Only a full listing's pass deletes
-   * records (gc/collector.ts, step 8), and it lists everything anyway, so a set to scan then
-   * is enough: no order is kept between passes.
-   */
-  private readonly finished = new Set<string>();
+  /** The write sets of the records finished by this pass, for its notes; emptied as it ends. */
+  private readonly finishedThisPass = new Map<string, readonly string[]>();
   /** The newest record id listed, where the next incremental listing goes on from. */
   private listedThrough: string | undefined;
   private fullListingAtMs = Number.NEGATIVE_INFINITY;
+  private fullListingDue = false;
   private readonly fullListingEveryMs: number;
 
   constructor(options: CommitIndexOptions = {}) {
@@ -56,73 +80,89 @@ export class CommitIndex {
   }
 
   /**
-   * Whether the pass beginning at `nowMs` must list every record: the first one, and one every
-   * `fullListingEveryMs`. Such a pass starts from nothing, so it also forgets whatever another
-   * collector deleted meanwhile.
+   * Whether the pass beginning at `nowMs` is a full listing: the first one, and one every
+   * `fullListingEveryMs`.
    */
   startPass(nowMs: number): boolean {
+    this.finishedThisPass.clear();
     if (nowMs - this.fullListingAtMs < this.fullListingEveryMs) return false;
-    this.clear();
     this.fullListingAtMs = nowMs;
+    this.fullListingDue = true;
     return true;
   }
 
   /** Forgets everything: the next pass lists every record (after a pass that failed halfway). */
   clear(): void {
-    this.records.clear();
+    this.held.clear();
+    this.finished.clear();
     this.markers.clear();
     this.versionsByKey.clear();
     this.keysToCheck.clear();
-    this.goneKeys.clear();
-    this.noted.clear();
-    this.finished.clear();
+    this.finishedThisPass.clear();
     this.listedThrough = undefined;
     this.fullListingAtMs = Number.NEGATIVE_INFINITY;
   }
 
+  /** How many committed records it knows (markers apart). */
+  get size(): number {
+    return this.held.size + this.finished.size;
+  }
+
+  /** Whether a committed record of this version id was listed and not deleted here. */
+  has(versionId: string): boolean {
+    return this.held.has(versionId) || this.finished.has(versionId);
+  }
+
   private knows(versionId: string): boolean {
-    return this.records.has(versionId) || this.markers.has(versionId);
+    return this.has(versionId) || this.markers.has(versionId);
   }
 
   /** A listed record or marker; one already known changes nothing. */
-  private add(record: CommitRecord, isMarker: boolean): void {
-    if (this.listedThrough === undefined || record.versionId > this.listedThrough)
-      this.listedThrough = record.versionId;
-    if (this.knows(record.versionId)) return;
-    if (isMarker) {
-      this.markers.add(record.versionId);
+  private add(record: CommitRecord, gone?: readonly string[]): void {
+    const { versionId, writeSet } = record;
+    if (this.listedThrough === undefined || versionId > this.listedThrough) this.listedThrough = versionId;
+    if (this.knows(versionId)) return;
+    if (isAbortMarker(record)) {
+      this.markers.add(versionId);
       return;
     }
-    this.records.set(record.versionId, record);
-    if (record.writeSet.length === 0) this.finished.add(record.versionId);
-    for (const key of record.writeSet) {
-      const versions = this.versionsByKey.get(key);
-      if (!versions) {
-        this.versionsByKey.set(key, [record.versionId]);
-        continue;
-      }
-      insertSorted(versions, record.versionId);
-      this.keysToCheck.add(key);
+    if (writeSet.length === 0 || (gone !== undefined && writeSet.every((key) => gone.includes(key)))) {
+      this.finished.set(
+        versionId,
+        (gone === undefined ? 0 : Finished.noted) | (writeSet.length === 0 ? Finished.wroteNothing : 0),
+      );
+      return;
     }
-  }
-
-  /** A `collected` note read at a full listing: these keys of the record are gone. */
-  addNote(versionId: string, keys: readonly string[]): void {
-    this.noted.add(versionId);
-    this.goneKeys.set(versionId, new Set(keys));
+    this.held.set(versionId, {
+      writeSet,
+      deleted: record.deleted.length === 0 ? NO_KEYS : record.deleted,
+      gone: gone === undefined ? undefined : new Set(gone),
+      noted: gone !== undefined,
+    });
+    for (const key of writeSet) {
+      if (gone?.includes(key)) continue;
+      const versions = this.versionsByKey.get(key);
+      if (versions === undefined) {
+        this.versionsByKey.set(key, versionId);
+      } else if (typeof versions === 'string') {
+        this.versionsByKey.set(key, versions < versionId ? [versions, versionId] : [versionId, versions]);
+        this.keysToCheck.add(key);
+      } else {
+        insertSorted(versions, versionId);
+      }
+    }
   }
 
   /** Whether the version of `key` written by `versionId` is known gone (a tombstone, or collected). */
   isGone(versionId: string, key: string): boolean {
-    return (
-      this.records.get(versionId)?.deleted.includes(key) === true ||
-      this.goneKeys.get(versionId)?.has(key) === true
-    );
+    if (this.finished.has(versionId)) return true;
+    const record = this.held.get(versionId);
+    return record !== undefined && (record.deleted.includes(key) || record.gone?.has(key) === true);
   }
 
   /** The keys where a version may be superseded, with their versions (ascending). */
   *candidates(): Generator<[string, readonly string[]]> {
-    for (const key of this.keysToCheck) yield [key, this.versionsByKey.get(key)!];
+    for (const key of this.keysToCheck) yield [key, this.versionsByKey.get(key) as string[]];
   }
 
   /**
@@ -131,48 +171,102 @@ export class CommitIndex {
    */
   dropGone(key: string, count: number): void {
     const versions = this.versionsByKey.get(key);
-    if (!versions) return;
+    if (typeof versions !== 'object') return;
     for (const versionId of versions.splice(0, count)) {
-      const record = this.records.get(versionId);
+      const record = this.held.get(versionId);
       if (!record) continue;
-      let gone = this.goneKeys.get(versionId);
-      if (!gone) {
-        gone = new Set();
-        this.goneKeys.set(versionId, gone);
-      }
-      gone.add(key);
-      if (gone.size === record.writeSet.length) this.finished.add(versionId);
+      record.gone ??= new Set();
+      record.gone.add(key);
+      if (record.gone.size < record.writeSet.length) continue;
+      this.held.delete(versionId);
+      this.finished.set(versionId, record.noted ? Finished.noted : 0);
+      this.finishedThisPass.set(versionId, record.writeSet);
     }
-    if (versions.length < 2) this.keysToCheck.delete(key);
+    if (versions.length < 2) {
+      this.keysToCheck.delete(key);
+      if (versions.length === 1) this.versionsByKey.set(key, versions[0]!);
+    }
+  }
+
+  /** The keys of a record known gone, for its `collected` note. */
+  goneKeysOf(versionId: string): readonly string[] {
+    const gone = this.held.get(versionId)?.gone;
+    return gone ? [...gone] : (this.finishedThisPass.get(versionId) ?? NO_KEYS);
+  }
+
+  /** These records' `collected` notes are written. */
+  markNoted(versionIds: readonly string[]): void {
+    for (const versionId of versionIds) {
+      const record = this.held.get(versionId);
+      if (record) record.noted = true;
+      const flags = this.finished.get(versionId);
+      if (flags !== undefined) this.finished.set(versionId, flags | Finished.noted);
+    }
+  }
+
+  /** Whether a record has a `collected` note in storage. */
+  isNoted(versionId: string): boolean {
+    const flags = this.finished.get(versionId);
+    return flags !== undefined ? (flags & Finished.noted) !== 0 : this.held.get(versionId)?.noted === true;
   }
 
   /**
    * The records whose keys are all gone, of a version time before `beforeMs`, that `mayGo`
-   * lets go; the others stay for a later pass.
+   * lets go (told whether the record wrote any key); the others stay for a later pass.
    */
-  finishedBefore(beforeMs: number, mayGo: (record: CommitRecord) => boolean): string[] {
+  finishedBefore(beforeMs: number, mayGo: (versionId: string, wroteKeys: boolean) => boolean): string[] {
     const ready: string[] = [];
-    for (const versionId of this.finished) {
-      const record = this.records.get(versionId);
-      if (record && versionTimeOf(versionId) < beforeMs && mayGo(record)) ready.push(versionId);
+    for (const [versionId, flags] of this.finished) {
+      if (versionTimeOf(versionId) < beforeMs && mayGo(versionId, (flags & Finished.wroteNothing) === 0))
+        ready.push(versionId);
     }
     return ready;
   }
 
+  /** The abort markers of a version time before `beforeMs` that `mayGo` lets go. */
+  markersBefore(beforeMs: number, mayGo: (versionId: string) => boolean): string[] {
+    return [...this.markers].filter((versionId) => versionTimeOf(versionId) < beforeMs && mayGo(versionId));
+  }
+
   /**
-   * Learns the records and markers past the newest listed (all of them after a full
-   * listing's `clear`), then those landed since up to `lookBackMs` behind it.
+   * Learns the records and markers it does not know. A first listing (or one after `clear`)
+   * reads the `collected` notes and then every record; a later full listing lists every id and
+   * reads only the records it does not know; any other pass lists those past the newest
+   * listed, then the ids landed up to `lookBackMs` behind it. Resolves with the ids of notes
+   * whose record is gone (a collector stopped between deleting the two), found by a first
+   * listing, for the pass to delete.
    */
-  async listNew(storage: StorageAdapter, lookBackMs: number, call: CallOptions): Promise<void> {
+  async listNew(storage: StorageAdapter, lookBackMs: number, call: CallOptions): Promise<string[]> {
     const listedBefore = this.listedThrough;
-    await this.listAfter(storage, listedBefore, call);
-    if (listedBefore === undefined) return;
-    await this.listLate(
-      storage,
-      versionIdFloor(versionTimeOf(listedBefore) - lookBackMs),
-      listedBefore,
-      call,
-    );
+    const full = this.fullListingDue;
+    this.fullListingDue = false;
+    if (listedBefore === undefined) return this.listFirst(storage, call);
+    if (full) {
+      await this.listUnknown(storage, undefined, undefined, call);
+    } else {
+      await this.listAfter(storage, listedBefore, call);
+      const lookBackFrom = versionIdFloor(versionTimeOf(listedBefore) - lookBackMs);
+      await this.listUnknown(storage, lookBackFrom, listedBefore, call);
+    }
+    return [];
+  }
+
+  /**
+   * Every record, each with what its note says is gone: a record whose keys are all gone is
+   * kept as its id from the start, never whole. The notes are read first, all of them (one
+   * call on Redis and the in-process store): a transient of the outcome retention's notes, once
+   * per collector start or lease taken over.
+   */
+  private async listFirst(storage: StorageAdapter, call: CallOptions): Promise<string[]> {
+    const notes = new Map<string, readonly string[]>();
+    for (let after: string | undefined; ; ) {
+      const page = await storage.listEntries(COLLECTED_NAMESPACE, { ...call, ...(after && { after }) });
+      if (page.length === 0) break;
+      for (const { id, value } of page) notes.set(id, JSON.parse(textDecoder.decode(value)) as string[]);
+      after = page[page.length - 1]!.id;
+    }
+    await this.listAfter(storage, undefined, call, notes);
+    return [...notes.keys()].filter((versionId) => !this.has(versionId));
   }
 
   /** Learns every record and marker past `after`, page by page. */
@@ -180,49 +274,58 @@ export class CommitIndex {
     storage: StorageAdapter,
     after: string | undefined,
     call: CallOptions,
+    notes?: ReadonlyMap<string, readonly string[]>,
   ): Promise<void> {
     for (let cursor = after; ; ) {
       const page = await storage.listCommitRecords(cursor, { limit: PAGE, ...call });
       // A short page is not the end (the contract allows them): only an empty one is.
       if (page.length === 0) return;
-      for (const record of page) this.add(record, isAbortMarker(record));
+      for (const record of page) this.add(record, notes?.get(record.versionId));
       cursor = page[page.length - 1]!.versionId;
     }
   }
 
   /**
-   * Learns the records past `from` and up to `through` it does not know: those that landed
-   * after the listing that went past them (a commit in flight then, a clock behind). Only
-   * their ids are listed; the few unknown ones are read.
+   * Learns the records past `from` (from the first when undefined) and up to `through` (all
+   * when undefined) it does not know: those that landed after the listing that went past them
+   * (a commit in flight then, a clock behind), and, on a full listing, those past the newest
+   * listed. Only their ids are listed; a page with a few unknown ones reads those, a page with
+   * more lists its records.
    */
-  private async listLate(
+  private async listUnknown(
     storage: StorageAdapter,
-    from: string,
-    through: string,
+    from: string | undefined,
+    through: string | undefined,
     call: CallOptions,
   ): Promise<void> {
     for (let cursor = from; ; ) {
       const ids = await storage.listCommitRecordIds(cursor, { limit: PAGE, ...call });
       if (ids.length === 0) return;
-      for (const versionId of ids) {
-        if (versionId > through) return;
-        if (this.knows(versionId)) continue;
-        const record = await storage.getCommitRecord(versionId, call);
-        // Listed ids may name records deleted since, or not written yet.
-        if (record) this.add(record, isAbortMarker(record));
+      const unknown = ids.filter(
+        (versionId) => (through === undefined || versionId <= through) && !this.knows(versionId),
+      );
+      if (unknown.length > READ_ONE_BY_ONE) {
+        for (const record of await storage.listCommitRecords(cursor, { limit: ids.length, ...call }))
+          this.add(record);
+      } else {
+        for (const versionId of unknown) {
+          const record = await storage.getCommitRecord(versionId, call);
+          // Listed ids may name records deleted since, or not written yet.
+          if (record) this.add(record);
+        }
       }
-      cursor = ids[ids.length - 1]!;
+      const last = ids[ids.length - 1]!;
+      if (through !== undefined && last >= through) return;
+      cursor = last;
     }
   }
 
-  /** Records and markers deleted by this pass. */
-  forget(versionIds: readonly string[]): void {
-    for (const versionId of versionIds) {
-      this.records.delete(versionId);
-      this.markers.delete(versionId);
-      this.goneKeys.delete(versionId);
-      this.noted.delete(versionId);
+  /** The pass ends, having deleted these records and markers (its notes are written). */
+  endPass(deleted: readonly string[]): void {
+    for (const versionId of deleted) {
       this.finished.delete(versionId);
+      this.markers.delete(versionId);
     }
+    this.finishedThisPass.clear();
   }
 }
