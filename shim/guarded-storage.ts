@@ -68,28 +68,41 @@ const CLOSE_ABANDON_AFTER_MS = 100;
 
 /** Calls that start within this long of each other share one deadline signal. */
 const DEADLINE_WINDOW_MS = 10;
-const deadlineWindows = new Map<number, { readonly endsAtMs: number; readonly signal: AbortSignal }>();
+/** The deadline signal shared by the calls that start in one window, and how many are running. */
+interface DeadlineWindow {
+  readonly endsAtMs: number;
+  readonly signal: AbortSignal;
+  inFlight: number;
+}
+const deadlineWindows = new Map<number, DeadlineWindow>();
 
 /**
  * A signal that aborts `timeoutMs` after now, or up to DEADLINE_WINDOW_MS later, never
  * earlier: every call that starts in the same window with the same timeout shares it, so a
  * call costs neither an AbortController nor a timer of its own (together they were a fifth
  * of the protocol's CPU per transaction; AbortSignal.timeout also kept each timer alive for
- * the whole deadline).
+ * the whole deadline). It aborts only while a call of its window is still running: under load
+ * a window opens every 10 ms, and an abort of one whose calls all answered made an exception
+ * (a stack trace) and ran every listener left on it, for nobody.
  */
-function sharedDeadline(timeoutMs: number): AbortSignal {
+function sharedDeadline(timeoutMs: number): DeadlineWindow {
   const nowMs = performance.now();
-  const window = deadlineWindows.get(timeoutMs);
-  if (window && nowMs < window.endsAtMs) return window.signal;
+  const open = deadlineWindows.get(timeoutMs);
+  if (open && nowMs < open.endsAtMs) return open;
   const controller = new AbortController();
   // Every call of the window listens on it: that is expected, not a leak.
   setMaxListeners(0, controller.signal);
-  setTimeout(
-    () => controller.abort(new DOMException(`the call took over ${timeoutMs} ms`, 'TimeoutError')),
-    timeoutMs + DEADLINE_WINDOW_MS,
-  ).unref();
-  deadlineWindows.set(timeoutMs, { endsAtMs: nowMs + DEADLINE_WINDOW_MS, signal: controller.signal });
-  return controller.signal;
+  const window: DeadlineWindow = {
+    endsAtMs: nowMs + DEADLINE_WINDOW_MS,
+    signal: controller.signal,
+    inFlight: 0,
+  };
+  setTimeout(() => {
+    if (window.inFlight > 0)
+      controller.abort(new DOMException(`the call took over ${timeoutMs} ms`, 'TimeoutError'));
+  }, timeoutMs + DEADLINE_WINDOW_MS).unref();
+  deadlineWindows.set(timeoutMs, window);
+  return window;
 }
 
 export async function guardStorage<T>(
@@ -101,7 +114,9 @@ export async function guardStorage<T>(
 ): Promise<T> {
   metrics.storageCall?.(operation);
   const timeoutMs = guard.timeoutMs;
-  const deadline = timeoutMs === undefined ? undefined : sharedDeadline(timeoutMs);
+  const window = timeoutMs === undefined ? undefined : sharedDeadline(timeoutMs);
+  const deadline = window?.signal;
+  if (window) window.inFlight += 1;
   const either = deadline && guard.signal ? eitherAborts(guard.signal, deadline) : undefined;
   const signal = either?.signal ?? deadline ?? guard.signal;
   const state = storageStateOf(adapter);
@@ -131,6 +146,7 @@ export async function guardStorage<T>(
     });
   } finally {
     either?.release();
+    if (window) window.inFlight -= 1;
   }
 }
 

@@ -97,6 +97,32 @@ describe('GuardedStorage', () => {
     holding.stopHolding();
   });
 
+  it('aborts no deadline signal whose calls all answered (under load a window a 10 ms, each abort an exception)', async () => {
+    const signals: AbortSignal[] = [];
+    const seeing = Object.assign(Object.create(new MemoryAdapter()) as MemoryAdapter, {
+      getEntry(namespace: string, id: string, options?: { signal?: AbortSignal }) {
+        if (options?.signal) signals.push(options.signal);
+        return MemoryAdapter.prototype.getEntry.call(this, namespace, id, options);
+      },
+    });
+    const storage = GuardedStorage.of(seeing, { timeoutMs: 20 });
+    await storage.getEntry('ns', 'id');
+    await new Promise((resolve) => setTimeout(resolve, 20 + 10 + 50));
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.aborted).toBe(false);
+    // A call still running past it is told: an engine that never answers, but listens.
+    const stalled = Object.assign(Object.create(new MemoryAdapter()) as MemoryAdapter, {
+      getEntry(_namespace: string, _id: string, options?: { signal?: AbortSignal }) {
+        const signal = options!.signal!;
+        signals.push(signal);
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      },
+    });
+    const held = GuardedStorage.of(stalled, { timeoutMs: 20 });
+    await expect(held.getEntry('ns', 'id')).rejects.toThrow(/within 20 ms/);
+    expect(signals[1]!.aborted).toBe(true);
+  });
+
   it("a caller's abort rejects with the caller's reason; its deadline still holds beside the caller's signal", async () => {
     const holding = new HoldingAdapter(new MemoryAdapter());
     holding.hold('getEntry');
