@@ -183,7 +183,7 @@ interface Pass {
   readonly liveNodes: number;
 }
 
-/** Steps 2 to 8 of a pass, with what `index` knows (everything listed anew on a full listing). */
+/** Steps 2 to 8 of a pass, with what `index` knows (gc/commit-index.ts). */
 async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean): Promise<GcReport> {
   const { storage, timing, maxDeletes, progress, startedMs, call, lowWaterMs, liveNodes } = pass;
   // Notes of records that are gone (found by a first listing) are deleted at the end.

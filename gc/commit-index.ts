@@ -9,8 +9,9 @@
  * versions that may still be collected (ascending), the keys with two or more of them (only
  * those can supersede), and, by version id alone, the records whose every key is gone, waiting
  * for the outcome retention. That last kind is most of what it holds under load (a record is
- * superseded within seconds and kept 15 minutes), so it is kept in a few bytes: whole records,
- * with a Set of gone keys each, were ~1 KB a commit, 2.5 GB at 15 minutes of one node's rate.
+ * superseded within seconds and kept 15 minutes), so it is kept as its id: whole records, with
+ * a Set of gone keys each, were ~600 bytes of live heap a commit, 1.2 GB at 15 minutes of
+ * 2,200 commits a second (bench/RESULTS.md, "The collector's memory under load").
  *
  * Whatever it holds is a fact about storage that stays true (a record, once written, is never
  * rewritten; a version, once deleted, never comes back), so a pass may act on it however old
