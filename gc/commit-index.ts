@@ -231,9 +231,9 @@ export class CommitIndex {
 
   /**
    * Learns the records and markers it does not know. A first listing (or one after `clear`)
-   * reads the `collected` notes and then every record; a later full listing lists every id and
-   * reads only the records it does not know; any other pass lists those past the newest
-   * listed, then the ids landed up to `lookBackMs` behind it. Resolves with the ids of notes
+   * reads the `collected` notes and then every record; a later pass lists those past the newest
+   * listed, then the ids behind it, reading only those it does not know: every id on a full
+   * listing, else those landed up to `lookBackMs` behind it. Resolves with the ids of notes
    * whose record is gone (a collector stopped between deleting the two), found by a first
    * listing, for the pass to delete.
    */
@@ -242,13 +242,11 @@ export class CommitIndex {
     const full = this.fullListingDue;
     this.fullListingDue = false;
     if (listedBefore === undefined) return this.listFirst(storage, call);
-    if (full) {
-      await this.listUnknown(storage, undefined, undefined, call);
-    } else {
-      await this.listAfter(storage, listedBefore, call);
-      const lookBackFrom = versionIdFloor(versionTimeOf(listedBefore) - lookBackMs);
-      await this.listUnknown(storage, lookBackFrom, listedBefore, call);
-    }
+    // Those past the newest listed, page by page (an engine may answer a short page, which a
+    // page of ids would not show), then the ids behind it: from the first on a full listing.
+    await this.listAfter(storage, listedBefore, call);
+    const lookBackFrom = full ? undefined : versionIdFloor(versionTimeOf(listedBefore) - lookBackMs);
+    await this.listUnknown(storage, lookBackFrom, listedBefore, call);
     return [];
   }
 
@@ -270,12 +268,16 @@ export class CommitIndex {
     return [...notes.keys()].filter((versionId) => !this.has(versionId));
   }
 
-  /** Learns every record and marker past `after`, page by page. */
+  /**
+   * Learns every record and marker past `after` (up to `through` at least, when given: the
+   * listing stops at the first page that reaches it), page by page.
+   */
   private async listAfter(
     storage: StorageAdapter,
     after: string | undefined,
     call: CallOptions,
     notes?: ReadonlyMap<string, readonly string[]>,
+    through?: string,
   ): Promise<void> {
     for (let cursor = after; ; ) {
       const page = await storage.listCommitRecords(cursor, { limit: PAGE, ...call });
@@ -283,31 +285,30 @@ export class CommitIndex {
       if (page.length === 0) return;
       for (const record of page) this.add(record, notes?.get(record.versionId));
       cursor = page[page.length - 1]!.versionId;
+      if (through !== undefined && cursor >= through) return;
     }
   }
 
   /**
-   * Learns the records past `from` (from the first when undefined) and up to `through` (all
-   * when undefined) it does not know: those that landed after the listing that went past them
-   * (a commit in flight then, a clock behind), and, on a full listing, those past the newest
-   * listed. Only their ids are listed; a page with a few unknown ones reads those, a page with
-   * more lists its records.
+   * Learns the records past `from` (from the first when undefined) and up to `through` it does
+   * not know: those that landed after the listing that went past them (a commit in flight then,
+   * a clock behind). Only their ids are listed; a page with a few unknown ones reads those, a
+   * page with more lists its records.
    */
   private async listUnknown(
     storage: StorageAdapter,
     from: string | undefined,
-    through: string | undefined,
+    through: string,
     call: CallOptions,
   ): Promise<void> {
     for (let cursor = from; ; ) {
       const ids = await storage.listCommitRecordIds(cursor, { limit: PAGE, ...call });
       if (ids.length === 0) return;
-      const unknown = ids.filter(
-        (versionId) => (through === undefined || versionId <= through) && !this.knows(versionId),
-      );
+      const unknown = ids.filter((versionId) => versionId <= through && !this.knows(versionId));
+      const last = ids[ids.length - 1]!;
       if (unknown.length > READ_ONE_BY_ONE) {
-        for (const record of await storage.listCommitRecords(cursor, { limit: ids.length, ...call }))
-          this.add(record);
+        // The page's records, in as many pages as the engine answers them.
+        await this.listAfter(storage, cursor, call, undefined, last);
       } else {
         for (const versionId of unknown) {
           const record = await storage.getCommitRecord(versionId, call);
@@ -315,8 +316,7 @@ export class CommitIndex {
           if (record) this.add(record);
         }
       }
-      const last = ids[ids.length - 1]!;
-      if (through !== undefined && last >= through) return;
+      if (last >= through) return;
       cursor = last;
     }
   }

@@ -317,6 +317,25 @@ describe("the collector's index under load: what it keeps for the outcome retent
     expect(stored(storage)).not.toContain(`k0@${late}`);
   });
 
+  it('reads every new record at a full listing from an engine that answers short pages', async () => {
+    // DynamoDB answers at most 1 MB a page, S3 1,000 keys: a page of ids may name more.
+    class ShortPages extends MemoryAdapter {
+      override listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
+        return super.listCommitRecords(after, { ...options, limit: Math.min(options?.limit ?? 5, 5) });
+      }
+    }
+    const storage = new ShortPages();
+    const index = new CommitIndex({ fullListingEveryMs: 60_000 });
+    for (let i = 0; i < 10; i += 1) await commitAt(storage, START + i, [`k${i}`]);
+    await passAt(storage, START + LAG + 100, index);
+    for (let i = 0; i < 40; i += 1) await commitAt(storage, START + 1000 + i, [`k${i % 10}`]);
+    // And more than a few landed late, behind all it listed: the full listing's sweep finds them.
+    for (let i = 0; i < 20; i += 1) await commitAt(storage, START - 100 + i, [`late${i}`]);
+    const full = await passAt(storage, START + LAG + 100 + 60_000, index);
+    expect(full.commitRecords).toBe(70);
+    expect(full.versionsDeleted).toBe(40);
+  });
+
   it('keeps a record whose keys are all gone in a few bytes, not the whole record', async () => {
     const gc = forceGc();
     const storage = new MemoryAdapter();
