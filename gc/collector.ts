@@ -33,7 +33,13 @@ import {
   IDEMPOTENCY_NAMESPACE,
 } from '../shim/idempotency.js';
 import { versionTimeOf } from '../shim/ids.js';
-import { decodeIntent, INTENTS_NAMESPACE, spendsTickets, versionsOfIntent } from '../shim/intents.js';
+import {
+  decodeIntent,
+  INTENTS_NAMESPACE,
+  type Intent,
+  spendsTickets,
+  versionsOfIntent,
+} from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 import { CommitIndex } from './commit-index.js';
@@ -77,6 +83,11 @@ export interface GcReport {
   readonly orphanVersionsDeleted: number;
   readonly recordsDeleted: number;
   readonly intentsDeleted: number;
+  /**
+   * Intents it could not read (damaged in storage): left in place in the `intents` namespace,
+   * with their records and versions, for an operator to look at.
+   */
+  readonly unreadableIntents: number;
   /** Idempotency claims deleted: those of epochs that ended over a time-to-live ago. */
   readonly claimsDeleted: number;
   /**
@@ -194,11 +205,24 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   //    settling intents reads a missing record as not yet landed). The versions a redo-log
   //    intent holds are written first (its committer died before writing them, or is about
   //    to): before this pass picks superseded versions, so none is written after its delete.
+  //    An intent it cannot read (damaged in storage) stays, and so does its record: a pass
+  //    that failed on one failed at every try after it.
   const settledIntents: string[] = [];
+  const intentsLeft = new Set<string>();
+  let unreadableIntents = 0;
+  const unreadable = (intent: Entry): void => {
+    unreadableIntents += 1;
+    intentsLeft.add(intent.id);
+  };
   const intents = await listAllEntries(storage, INTENTS_NAMESPACE, call);
   for (const intent of intents) {
     if (!index.has(intent.id)) continue;
-    await writeIntentVersions(storage, intent, call);
+    const decoded = decodeIntent(intent.value);
+    if (!decoded) {
+      unreadable(intent);
+      continue;
+    }
+    await writeIntentVersions(storage, intent.id, decoded, call);
     settledIntents.push(intent.id);
   }
 
@@ -241,7 +265,6 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
   //    versions.
   let orphanVersionsDeleted = 0;
   let markersWritten = 0;
-  const intentsLeft = new Set<string>();
   for (const intent of intents) {
     if (index.has(intent.id)) continue;
     if (startedMs - versionTimeOf(intent.id) <= orphanAfterMs(timing)) {
@@ -253,16 +276,22 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
       intentsLeft.add(intent.id);
       continue;
     }
+    // Unread, its versions could be neither written nor deleted: it is left whole, unmarked.
+    const decoded = decodeIntent(intent.value);
+    if (!decoded) {
+      unreadable(intent);
+      continue;
+    }
     const decided = await markAborted(storage, intent.id, call);
     if (decided.state === 'committed') {
       // Its record landed since the listing: committed after all; its intent goes. (Not
       // listed above, its versions are no candidates of this pass.)
-      await writeIntentVersions(storage, intent, call);
+      await writeIntentVersions(storage, intent.id, decoded, call);
       settledIntents.push(intent.id);
       continue;
     }
     if (decided.created) markersWritten += 1;
-    const { keys, values } = decodeIntent(intent.value);
+    const { keys, values } = decoded;
     // An intent that holds the values had none written before a record (shim/intents.ts).
     if (keys.length > 0 && values === undefined) {
       await storage.deleteVersions(
@@ -350,6 +379,7 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
     orphanVersionsDeleted,
     recordsDeleted,
     intentsDeleted: settledIntents.length,
+    unreadableIntents,
     claimsDeleted: claims.deleted,
     refusalsDeleted,
     markersWritten: markersWritten + claims.markersWritten,
@@ -402,8 +432,13 @@ function refusedAtMs(value: Uint8Array): number | undefined {
 }
 
 /** Writes the versions a committed commit's redo-log intent holds (none for keys only). */
-async function writeIntentVersions(storage: GuardedStorage, intent: Entry, call: CallOptions): Promise<void> {
-  const versions = versionsOfIntent(intent.id, decodeIntent(intent.value));
+async function writeIntentVersions(
+  storage: GuardedStorage,
+  versionId: string,
+  intent: Intent,
+  call: CallOptions,
+): Promise<void> {
+  const versions = versionsOfIntent(versionId, intent);
   if (versions.length > 0) await storage.putVersions(versions, call);
 }
 

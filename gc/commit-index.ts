@@ -52,6 +52,16 @@ interface HeldRecord {
   noted: boolean;
 }
 
+/** The keys a `collected` note names, or undefined for one that is not a JSON array of strings. */
+export function keysOfNote(value: Uint8Array): string[] | undefined {
+  try {
+    const keys: unknown = JSON.parse(textDecoder.decode(value));
+    return Array.isArray(keys) && keys.every((key) => typeof key === 'string') ? keys : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface CommitIndexOptions {
   /** How often a pass lists every record again. @default 60000 */
   readonly fullListingEveryMs?: number;
@@ -258,12 +268,20 @@ export class CommitIndex {
    */
   private async listFirst(storage: StorageAdapter, call: CallOptions): Promise<string[]> {
     const notes = new Map<string, readonly string[]>();
+    const damaged: string[] = [];
     for (let after: string | undefined; ; ) {
       const page = await storage.listEntries(COLLECTED_NAMESPACE, { ...call, ...(after && { after }) });
       if (page.length === 0) break;
-      for (const { id, value } of page) notes.set(id, JSON.parse(textDecoder.decode(value)) as string[]);
+      for (const { id, value } of page) {
+        const keys = keysOfNote(value);
+        if (keys) notes.set(id, keys);
+        else damaged.push(id);
+      }
       after = page[page.length - 1]!.id;
     }
+    // A note it cannot read only costs deleting again what it named (which is no error): it
+    // goes now, before this pass may write the record's note anew. (It stopped every pass.)
+    if (damaged.length > 0) await storage.deleteEntries(COLLECTED_NAMESPACE, damaged, call);
     await this.listAfter(storage, undefined, call, notes);
     return [...notes.keys()].filter((versionId) => !this.has(versionId));
   }

@@ -259,6 +259,7 @@ function formatReport(storage: string, report: GcReport): string {
     `  orphan versions deleted ${report.orphanVersionsDeleted}`,
     `  records deleted         ${report.recordsDeleted}`,
     `  intents settled         ${report.intentsDeleted}`,
+    `  intents unreadable      ${report.unreadableIntents}`,
     `  abort markers written   ${report.markersWritten}`,
     `  abort markers deleted   ${report.markersDeleted}`,
     `  idempotency claims gone ${report.claimsDeleted}`,

@@ -9,10 +9,11 @@
 
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { collectableBelow, listAllEntries, lowWaterOf } from '../gc/collector.js';
+import { keysOfNote } from '../gc/commit-index.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import { parseVersionId } from '../shim/ids.js';
-import { valueFromIntent } from '../shim/intents.js';
+import { decodeIntent, valueFromIntent } from '../shim/intents.js';
 import { decodeMember } from '../shim/membership.js';
 import { NAMESPACES } from '../shim/namespaces.js';
 import { DEFAULT_TIMING, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -185,7 +186,9 @@ async function lowWater(
 async function collectedKeys(read: Reading): Promise<Map<string, Set<string>>> {
   const collected = new Map<string, Set<string>>();
   for (const entry of await listAllEntries(read.storage, NAMESPACES.gcCollected, read.call)) {
-    collected.set(entry.id, new Set(JSON.parse(decoder.decode(entry.value)) as string[]));
+    // A damaged note says nothing (the collector deletes it at its next start).
+    const keys = keysOfNote(entry.value);
+    if (keys) collected.set(entry.id, new Set(keys));
   }
   return collected;
 }
@@ -233,8 +236,8 @@ export async function inspectKey(options: InspectOptions & { readonly key: strin
   const committedIds = new Set(ids);
   for (const intent of await listAllEntries(storage, NAMESPACES.intents, call)) {
     if (committedIds.has(intent.id)) continue;
-    const { keys = [] } = JSON.parse(decoder.decode(intent.value)) as { keys?: string[] };
-    if (!keys.includes(key)) continue;
+    // A damaged intent names no key (the collector leaves it, and counts it).
+    if (decodeIntent(intent.value)?.keys.includes(key) !== true) continue;
     const timeMs = timeOf(intent.id);
     const past = read.nowMs - timeMs > orphanAfterMs(read.timing);
     const bytes = await stored(intent.id);

@@ -63,12 +63,32 @@ export function encodeIntent(versions: readonly VersionWrite[], withValues: bool
 }
 
 /** An intent as stored: its values still base64. */
-function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } {
-  return JSON.parse(textDecoder.decode(bytes)) as { keys: string[]; values?: string[] };
+const isStrings = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/**
+ * What encodeIntent wrote, or undefined for an entry that is not that (damaged in storage):
+ * whoever reads one goes on without it, as without an intent, rather than failing (a garbage
+ * collection pass failed at every try, a read answered 500).
+ */
+function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textDecoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { keys, values } = parsed as { keys?: unknown; values?: unknown };
+  if (!isStrings(keys)) return undefined;
+  if (values === undefined) return { keys };
+  return isStrings(values) && values.length === keys.length ? { keys, values } : undefined;
 }
 
-export function decodeIntent(bytes: Uint8Array): Intent {
+/** An intent's keys and values; undefined for an entry that is not an intent (parseIntent). */
+export function decodeIntent(bytes: Uint8Array): Intent | undefined {
   const parsed = parseIntent(bytes);
+  if (parsed === undefined) return undefined;
   if (parsed.values === undefined) return { keys: parsed.keys };
   return {
     keys: parsed.keys,
@@ -115,8 +135,8 @@ export async function valueFromIntent(
   const bytes = await storage.getEntry(INTENTS_NAMESPACE, versionId, options);
   if (bytes === undefined) return undefined;
   // Only the value asked for is decoded: a read of one key of a large commit.
-  const { keys, values } = parseIntent(bytes);
-  const index = keys.indexOf(key);
-  const value = index < 0 ? undefined : values?.[index];
+  const parsed = parseIntent(bytes);
+  const index = parsed === undefined ? -1 : parsed.keys.indexOf(key);
+  const value = index < 0 ? undefined : parsed?.values?.[index];
   return value === undefined ? undefined : new Uint8Array(Buffer.from(value, 'base64'));
 }

@@ -18,7 +18,7 @@ import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
 import { decodeClaim, encodeClaim, epochAt } from '../../shim/idempotency.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
-import { IDEMPOTENCY_NAMESPACE } from '../../shim/namespaces.js';
+import { IDEMPOTENCY_NAMESPACE, INTENTS_NAMESPACE } from '../../shim/namespaces.js';
 import { DEFAULT_TIMING, knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 
 const TIMING = DEFAULT_TIMING;
@@ -203,6 +203,53 @@ describe("the collector's index between passes", () => {
     expect(notes.map(({ id, value }) => [id, JSON.parse(new TextDecoder().decode(value))])).toEqual(
       firsts.map((versionId, i) => [versionId, [`a${i}`]]),
     );
+  });
+
+  it('goes on past a note it cannot read (a damaged entry), deleting it, and finds again what it said', async () => {
+    const storage = new CountingStore();
+    const first = await commitAt(storage, START, ['a', 'b']);
+    await commitAt(storage, START + 10, ['a']);
+    const damaged = ['not json', '{}', '5', '["a", 7]'];
+    for (const [i, text] of damaged.entries()) {
+      const versionId =
+        i === 0 ? first : formatVersionId({ physicalMs: START + 1 + i, logical: 0 }, txids.next());
+      if (i > 0)
+        await storage.putCommitRecord({
+          versionId,
+          txid: versionId.split('.')[1]!,
+          writeSet: [`c${i}`],
+          deleted: [],
+        });
+      await storage.putEntry(COLLECTED_NAMESPACE, versionId, new TextEncoder().encode(text));
+    }
+    const report = await passAt(storage, START + 20 + LAG);
+    // a's first version is collected all the same (deleting it again would be no error).
+    expect(report.versionsDeleted).toBe(1);
+    const notes = await storage.listEntries(COLLECTED_NAMESPACE);
+    // The damaged notes are gone; the record that stays has its note written anew.
+    expect(notes.map(({ id, value }) => [id, new TextDecoder().decode(value)])).toEqual([[first, '["a"]']]);
+  });
+
+  it('goes on past an intent it cannot read, leaving it (and its record) in storage', async () => {
+    const storage = new MemoryAdapter();
+    const older = await commitAt(storage, START, ['k']);
+    const newer = await commitAt(storage, START + 10, ['k']);
+    const orphan = formatVersionId({ physicalMs: START + 20, logical: 0 }, txids.next());
+    const damaged = new TextEncoder().encode('{"keys":5}');
+    await storage.putEntries(INTENTS_NAMESPACE, [
+      { id: newer, value: damaged },
+      { id: orphan, value: damaged },
+    ]);
+    // Past the orphan bound and the outcome retention: before, every pass failed here.
+    const report = await passAt(storage, START + TIMING.outcomeRetentionMs + orphanAfterMs(TIMING) + 1000);
+    expect(report.versionsDeleted).toBe(1);
+    expect(report.recordsDeleted).toBe(1);
+    expect(await storage.getCommitRecord(older)).toBeUndefined();
+    expect(report.unreadableIntents).toBe(2);
+    expect((await storage.listEntries(INTENTS_NAMESPACE)).map(({ id }) => id).sort()).toEqual(
+      [newer, orphan].sort(),
+    );
+    expect(await storage.getCommitRecord(orphan)).toBeUndefined();
   });
 
   it('settles the idempotency claims and deletes records on a full listing only, once a minute', async () => {

@@ -153,6 +153,13 @@ describe('aft inspect, read by read', () => {
       { versionId: inFlight, state: 'in-flight', size: 15, collectable: false },
     ]);
 
+    // A damaged note (not a list of keys) is read as no note, not a failure of the command.
+    await memory.putEntry(NAMESPACES.gcCollected, v2, bytes('{"not":"keys"}'));
+    expect((await inspectKey({ storage, key: 'k', now: () => NOW })).versions[1]).toMatchObject({
+      versionId: v2,
+      state: 'superseded',
+    });
+
     await commit(memory, NOW - 30_000, { k: null });
     const deleted = await inspectKey({ storage, key: 'k', now: () => NOW });
     expect(deleted.versions.at(-2)).toMatchObject({ state: 'deleted' });

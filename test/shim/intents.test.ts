@@ -4,7 +4,15 @@
  */
 import fc from 'fast-check';
 import type { VersionWrite } from '../../adapters/contract.js';
-import { decodeIntent, encodeIntent, intentMayHoldValues, versionsOfIntent } from '../../shim/intents.js';
+import { MemoryAdapter } from '../../adapters/memory.js';
+import {
+  decodeIntent,
+  encodeIntent,
+  INTENTS_NAMESPACE,
+  intentMayHoldValues,
+  valueFromIntent,
+  versionsOfIntent,
+} from '../../shim/intents.js';
 import { propertyRuns } from '../model/seed.js';
 
 const VERSION_ID = '01a2224086cb000000.txid';
@@ -24,10 +32,10 @@ describe('commit intents', () => {
   it('a redo-log intent decodes to the versions it was made of; one of keys only holds none', () => {
     fc.assert(
       fc.property(versionsArbitrary, (versions) => {
-        const withValues = decodeIntent(encodeIntent(versions, true));
+        const withValues = decodeIntent(encodeIntent(versions, true))!;
         expect(withValues.keys).toEqual(versions.map((version) => version.key));
         expect(versionsOfIntent(VERSION_ID, withValues)).toEqual(versions);
-        const keysOnly = decodeIntent(encodeIntent(versions, false));
+        const keysOnly = decodeIntent(encodeIntent(versions, false))!;
         expect(keysOnly.values).toBeUndefined();
         expect(versionsOfIntent(VERSION_ID, keysOnly)).toEqual([]);
       }),
@@ -50,5 +58,26 @@ describe('commit intents', () => {
     expect(intentMayHoldValues([{ key: 'k', versionId: VERSION_ID, value: new Uint8Array(300) }], 350)).toBe(
       false,
     );
+  });
+
+  it('an intent that is not what a commit writes (a damaged entry) decodes to nothing, not an exception', async () => {
+    const damaged = [
+      'not json',
+      'null',
+      '5',
+      '{}',
+      '{"keys":5}',
+      '{"keys":["a",7]}',
+      '{"keys":["a"],"values":[]}',
+    ];
+    for (const text of damaged) expect(decodeIntent(new TextEncoder().encode(text))).toBeUndefined();
+    // A read of a version not written yet finds no value there (the read then answers 503).
+    const storage = new MemoryAdapter();
+    await storage.putEntry(
+      INTENTS_NAMESPACE,
+      VERSION_ID,
+      new TextEncoder().encode('{"keys":["k"],"values":7}'),
+    );
+    await expect(valueFromIntent(storage, 'k', VERSION_ID, {})).resolves.toBeUndefined();
   });
 });

@@ -245,7 +245,7 @@ describe('ShimNode commit order, values in the intent', () => {
       expect(storage.pending).toBe(1);
       expect(await storage.inner.listCommitRecords(undefined)).toEqual([]);
       const [intent] = await storage.inner.listEntries(INTENTS_NAMESPACE);
-      expect(decodeIntent(intent!.value).values).toEqual([bytes('k1'), bytes('l1')]);
+      expect(decodeIntent(intent!.value)!.values).toEqual([bytes('k1'), bytes('l1')]);
       storage.release(0);
       const { version } = await commit;
       // Answered; the versions wait at the gate. A node that learns the record reads the values
