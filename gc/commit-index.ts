@@ -63,7 +63,7 @@ export function keysOfNote(value: Uint8Array): string[] | undefined {
 }
 
 export interface CommitIndexOptions {
-  /** How often a pass lists every record again. @default 60000 */
+  /** How often a pass lists every record id again, reading the records it does not know. @default 60000 */
   readonly fullListingEveryMs?: number;
 }
 
