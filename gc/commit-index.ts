@@ -95,7 +95,6 @@ export class CommitIndex {
    * `fullListingEveryMs`.
    */
   startPass(nowMs: number): boolean {
-    this.finishedThisPass.clear();
     if (nowMs - this.fullListingAtMs < this.fullListingEveryMs) return false;
     this.fullListingAtMs = nowMs;
     this.fullListingDue = true;
