@@ -48,6 +48,7 @@ import {
   dynamoDbDirect,
   redisDirect,
   s3Direct,
+  type Workload,
   type WorkloadShape,
 } from './direct-engines.js';
 import { benchGcPass } from './gc-pass.js';
@@ -185,17 +186,18 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
       commit.push(await time(() => tx.commit()));
     }
 
+    const twoRequests = {
+      label: '**aft, 2 requests**: begin reading 4, commit carrying 2 writes',
+      run: () => benchTwoRequestTransaction(client, SHAPE.keys, SHAPE.value),
+      node: true,
+    } as const;
     const workloads: Array<{ label: string; run: () => Promise<unknown>; node?: true }> = [
       {
         label: '**aft**: begin, read 4, write 2, commit (4 HTTP requests)',
         run: () => aftTransaction(client),
         node: true,
       },
-      {
-        label: '**aft, 2 requests**: begin reading 4, commit carrying 2 writes',
-        run: () => benchTwoRequestTransaction(client, SHAPE.keys, SHAPE.value),
-        node: true,
-      },
+      twoRequests,
       {
         label: '**aft, exactly-once**: 4 requests with an idempotency key and a recorded result',
         run: () => aftIdempotentTransaction(client),
@@ -242,12 +244,31 @@ async function benchEngine(engine: BenchEngine): Promise<EngineResult> {
       );
     }
     lines.push('');
+    for (const baseline of direct.workloads.filter((workload) => workload.sideBySide)) {
+      lines.push(await sideBySide(twoRequests, baseline), '');
+    }
     return { lines, requests: [begin, read, write, commit].map((samples) => summarize(samples).p50) };
   } finally {
     await direct.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
   }
+}
+
+/**
+ * aft's transaction and `baseline` taking turns, one at a time (which goes first alternates),
+ * 2 x SAMPLES each: their p50s and ratio, from the same minutes of the machine.
+ */
+async function sideBySide(aft: Workload, baseline: Workload): Promise<string> {
+  const aftMs: number[] = [];
+  const baselineMs: number[] = [];
+  for (let i = 0; i < 2 * SAMPLES; i += 1) {
+    if (i % 2 === 0) aftMs.push(await time(aft.run));
+    baselineMs.push(await time(baseline.run));
+    if (i % 2 === 1) aftMs.push(await time(aft.run));
+  }
+  const [aftP50, baselineP50] = [summarize(aftMs).p50, summarize(baselineMs).p50];
+  return `Side by side, taking turns (${aftMs.length} of each, which goes first alternating): ${aft.label.replace(/\*\*/g, '')} p50 ${fmt(aftP50)} ms; ${baseline.label} p50 ${fmt(baselineP50)} ms; aft / baseline ${(aftP50 / baselineP50).toFixed(2)}x.`;
 }
 
 async function main(): Promise<void> {
