@@ -48,7 +48,7 @@ import {
   type VersionWrite,
 } from './contract.js';
 import { mapLimit } from './map-limit.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeStoredRecord, encodeRecord } from './record-codec.js';
 
 export interface AnnaAdapterOptions extends Omit<AnnaClientOptions, 'routing'> {
   /** Routing endpoints: host:port (tcp:// optional), e.g. 127.0.0.1:6450. */
@@ -111,7 +111,7 @@ export class AnnaAdapter implements StorageAdapter {
   async getCommitRecord(versionId: string, options: CallOptions = {}): Promise<CommitRecord | undefined> {
     assertVersionId(versionId);
     const bytes = await this.getLww(`${this.prefix}r/${versionId}`, options);
-    return bytes === undefined ? undefined : decodeRecord(bytes);
+    return bytes === undefined ? undefined : decodeStoredRecord(bytes, versionId);
   }
 
   async listCommitRecords(after: string | undefined, options: ListOptions = {}): Promise<CommitRecord[]> {

@@ -45,6 +45,14 @@ export interface CommitRecord {
    * is empty. Adapters store and list it like any record.
    */
   readonly aborted?: true;
+  /**
+   * A record stored under `versionId` that its adapter cannot read: bytes that do not decode,
+   * or a record naming another id (damaged at rest, or written by something other than aft).
+   * Adapters answer and list it so, with an empty txid, write set and deletions (its real
+   * ones are unknown), so that a listing goes on past it; GuardedStorage reports it and
+   * treats it as absent (docs/protocol.md, "Damaged entries"). Adapters never store one.
+   */
+  readonly damaged?: true;
 }
 
 /**

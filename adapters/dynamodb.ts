@@ -68,7 +68,7 @@ import { DynamoRequests } from './dynamodb/requests.js';
 import { dynamoSdk } from './dynamodb/sdk.js';
 import { createTables } from './dynamodb/tables.js';
 import { mapLimit } from './map-limit.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { damagedRecord, decodeStoredRecord, encodeRecord } from './record-codec.js';
 
 export interface DynamoDbAdapterOptions {
   /** Put before both table names: `<prefix>versions` and `<prefix>commits`. @default 'aft-' */
@@ -581,8 +581,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   }
 
   private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord> {
-    if (item.r?.S !== undefined) return decodeRecord(item.r.S);
     const versionId = item.v!.S!;
+    if (item.r?.S !== undefined) return decodeStoredRecord(item.r.S, versionId);
     const chunks = await this.requests.queryAll(
       {
         TableName: this.commitsTable,
@@ -593,7 +593,7 @@ export class DynamoDbAdapter implements StorageAdapter {
       options,
     );
     const body = joinChunks(chunks, '');
-    if (!body) throw new Error(`commit record ${versionId} has lost its overflow body`);
-    return decodeRecord(body);
+    // Its body is written before it and deleted after it: one that is gone is damage.
+    return body ? decodeStoredRecord(body, versionId) : damagedRecord(versionId);
   }
 }

@@ -38,7 +38,7 @@ import { assertEntryName, assertEntryNames, assertSwappable, assertVersionId } f
 import { readdirIfExists, readIfExists, SwappedEntries, unlinkIfExists } from './file-swaps.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeStoredRecord, encodeRecord } from './record-codec.js';
 
 export interface FileAdapterOptions {
   /** The data directory; created when missing. */
@@ -149,7 +149,7 @@ export class FileAdapter implements StorageAdapter {
       join(this.commitBucket(versionId), `${versionId}.json`),
       options,
     );
-    return bytes && decodeRecord(bytes);
+    return bytes && decodeStoredRecord(bytes, versionId);
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {

@@ -22,17 +22,40 @@ export function encodeRecord(record: CommitRecord): Uint8Array {
   return encoder.encode(JSON.stringify(copyRecord(record)));
 }
 
-export function decodeRecord(bytes: Uint8Array | string): CommitRecord {
+function decodeRecord(bytes: Uint8Array | string): CommitRecord {
   const text = typeof bytes === 'string' ? bytes : decoder.decode(bytes);
-  const parsed = JSON.parse(text) as Partial<CommitRecord>;
+  const parsed = JSON.parse(text) as Partial<CommitRecord> | null;
   if (
-    typeof parsed.versionId !== 'string' ||
+    typeof parsed?.versionId !== 'string' ||
     typeof parsed.txid !== 'string' ||
-    !Array.isArray(parsed.writeSet) ||
-    !Array.isArray(parsed.deleted) ||
+    !isStrings(parsed.writeSet) ||
+    !isStrings(parsed.deleted) ||
     (parsed.aborted !== undefined && parsed.aborted !== true)
   ) {
     throw new Error(`stored commit record is malformed: ${text.slice(0, 200)}`);
   }
   return copyRecord(parsed as CommitRecord);
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/**
+ * What an adapter answers for a record stored under `versionId` that it cannot read: bytes
+ * that do not decode, a record of another shape, or one naming another id than the one it is
+ * stored under (contract.ts, CommitRecord.damaged). Its write set is unknown, so empty.
+ */
+export function damagedRecord(versionId: string): CommitRecord {
+  return { versionId, txid: '', writeSet: [], deleted: [], damaged: true };
+}
+
+/** The record stored under `versionId`: decoded, or damagedRecord when it does not decode as one. */
+export function decodeStoredRecord(bytes: Uint8Array | string, versionId: string): CommitRecord {
+  try {
+    const record = decodeRecord(bytes);
+    return record.versionId === versionId ? record : damagedRecord(versionId);
+  } catch {
+    return damagedRecord(versionId);
+  }
 }

@@ -42,7 +42,7 @@ import {
 } from './contract.js';
 import { missingEnginePackage } from './engine-packages.js';
 import { ListingRests } from './listing-rests.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeStoredRecord, encodeRecord } from './record-codec.js';
 
 export interface RedisNodeAddress {
   readonly host: string;
@@ -338,7 +338,7 @@ export class RedisAdapter implements StorageAdapter {
       (await this.redis()).hgetBuffer(this.recordsKey(bucket), versionId),
       options?.signal,
     );
-    return bytes === null ? undefined : decodeRecord(bytes);
+    return bytes === null ? undefined : decodeStoredRecord(bytes, versionId);
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
@@ -348,7 +348,7 @@ export class RedisAdapter implements StorageAdapter {
     await this.walkCommitIds(after, options?.signal, limit, records, async (bucket, ids) => {
       const values = await raceSignal(redis.hmgetBuffer(this.recordsKey(bucket), ...ids), options?.signal);
       // A record deleted between the two calls is simply no longer there.
-      for (const value of values) if (value) records.push(decodeRecord(value));
+      for (const [i, value] of values.entries()) if (value) records.push(decodeStoredRecord(value, ids[i]!));
     });
     return records;
   }

@@ -29,7 +29,7 @@ import { assertEntryName, assertEntryNames, assertSwappable, assertVersionId } f
 import { missingEnginePackage } from './engine-packages.js';
 import { listRecordsByIds } from './listed-records.js';
 import { mapLimit } from './map-limit.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeStoredRecord, encodeRecord } from './record-codec.js';
 
 export interface S3AdapterOptions {
   readonly bucket: string;
@@ -101,7 +101,7 @@ export class S3Adapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertVersionId(versionId);
     const bytes = await this.getObject(this.recordKey(versionId), options);
-    return bytes && decodeRecord(bytes);
+    return bytes && decodeStoredRecord(bytes, versionId);
   }
 
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {

@@ -22,7 +22,7 @@
  */
 import { appendAll } from '../adapters/append-all.js';
 import type { CallOptions, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
-import { markAborted } from '../shim/commit-outcome.js';
+import { decideUnlessDamaged } from '../shim/commit-outcome.js';
 import { TicketState, ticketState } from '../shim/commit-tickets.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import {
@@ -55,6 +55,12 @@ export interface CollectorOptions {
   readonly now?: () => number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: GcProgress) => void;
+  /**
+   * A commit record that cannot be read was met (CommitRecord.damaged; the pass goes on past
+   * it and leaves it). Only where the collector guards the storage itself: a storage guarded
+   * already (a node's) reports to its own.
+   */
+  readonly onDamagedRecord?: (versionId: string) => void;
   /**
    * What the passes before learned of the records (gc/commit-index.ts), kept between the passes
    * of one collector: a pass then lists only the records new since the last one (and those
@@ -156,7 +162,10 @@ export async function collectGarbage(options: CollectorOptions): Promise<GcRepor
   const timing = { ...DEFAULT_TIMING, ...options.timing };
   checkTiming(timing);
   // Every call through the one door: typed errors, a deadline each (shim/guarded-storage.ts).
-  const storage = GuardedStorage.of(options.storage, { timeoutMs: timing.storageCallTimeoutMs });
+  const storage = GuardedStorage.of(options.storage, {
+    timeoutMs: timing.storageCallTimeoutMs,
+    ...(options.onDamagedRecord && { onDamagedRecord: options.onDamagedRecord }),
+  });
   const now = options.now ?? Date.now;
   const maxDeletes = options.maxDeletes ?? 10_000;
   const progress = options.onProgress ?? (() => undefined);
@@ -282,7 +291,13 @@ async function collectPass(pass: Pass, index: CommitIndex, fullListing: boolean)
       unreadable(intent);
       continue;
     }
-    const decided = await markAborted(storage, intent.id, call);
+    const decided = await decideUnlessDamaged(storage, intent.id, call);
+    // Its record id holds a record that cannot be read: neither writing its versions nor
+    // deleting them can be decided. It stays whole, as an intent that cannot be read does.
+    if (decided === undefined) {
+      unreadable(intent);
+      continue;
+    }
     if (decided.state === 'committed') {
       // Its record landed since the listing: committed after all; its intent goes. (Not
       // listed above, its versions are no candidates of this pass.)
@@ -488,9 +503,10 @@ async function settleIdempotencyClaims(
       }
       // Settled from the instant its settle time has passed (strictly after, as lookups judge).
       if (claim.committed || claim.abandoned || startedMs <= claimSettledAfterMs(claim, timing)) continue;
-      const decided = records.has(claim.versionId)
-        ? undefined
-        : await markAborted(storage, claim.versionId, call);
+      const listed = records.has(claim.versionId);
+      const decided = listed ? undefined : await decideUnlessDamaged(storage, claim.versionId, call);
+      // A claim whose record cannot be read is left unsettled: its lookups answer 503 for it.
+      if (!listed && decided === undefined) continue;
       if (decided === undefined || decided.state === 'committed') {
         // Only ever true, so a blind write is safe (shim/idempotency.ts, markCommitted).
         settled.push({ id: entry.id, value: encodeClaim({ ...claim, committed: true }) });

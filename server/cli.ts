@@ -220,6 +220,10 @@ export function buildProgram({ version, packageRoot }: CliContext): Command {
             deadAfterMs: config.deadAfterMs,
             timing: { maxClockSkewMs: config.maxClockSkewMs, outcomeRetentionMs: config.outcomeRetentionMs },
             onProgress: progressPrinter(process.stderr),
+            onDamagedRecord: (versionId) =>
+              process.stderr.write(
+                `aft gc: the commit record ${versionId} cannot be read (damaged in storage); left where it is\n`,
+              ),
           });
           process.stdout.write(formatReport(describeStorageUrl(config.storage), report));
         } finally {

@@ -111,8 +111,16 @@ function formatStats(stats: StoreStats): string {
     `serializable claims     ${stats.claims}`,
     `low water               ${iso(stats.lowWaterMs)}`,
     `GC backlog              ${stats.gcBacklog.versions} superseded versions, ${stats.gcBacklog.orphanIntents} orphan intents`,
+    `damaged commit records  ${stats.damagedRecords.length}${damagedIds(stats.damagedRecords)}`,
     '',
   ].join('\n');
+}
+
+/** The first few ids of damaged records, to look at (each stays where it is until deleted). */
+function damagedIds(ids: readonly string[]): string {
+  if (ids.length === 0) return '';
+  const shown = ids.slice(0, 5).join(', ');
+  return ` (${shown}${ids.length > 5 ? `, and ${ids.length - 5} more` : ''})`;
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -98,6 +98,11 @@ export interface StoreStats {
   readonly idempotencyClaims: number;
   /** Serializable transactions' claims on keys. */
   readonly claims: number;
+  /**
+   * Ids of commit records that cannot be read (damaged in storage): their commits are
+   * invisible, and they stay until an operator deletes them (docs/protocol.md).
+   */
+  readonly damagedRecords: readonly string[];
   readonly lowWaterMs: number;
   /** What a GC pass may delete now: superseded versions, and intents past the orphan bound. */
   readonly gcBacklog: { readonly versions: number; readonly orphanIntents: number };
@@ -113,12 +118,19 @@ export interface Reading {
   readonly call: { signal?: AbortSignal };
   readonly nowMs: number;
   readonly progress: (progress: InspectProgress) => void;
+  /** Damaged commit records met so far, which the storage reads as absent. */
+  readonly damagedRecords: ReadonlySet<string>;
 }
 
 export function reading(options: InspectOptions): Reading {
   const timing = { ...DEFAULT_TIMING, ...options.timing };
+  const damagedRecords = new Set<string>();
   return {
-    storage: GuardedStorage.of(options.storage, { timeoutMs: timing.storageCallTimeoutMs }),
+    storage: GuardedStorage.of(options.storage, {
+      timeoutMs: timing.storageCallTimeoutMs,
+      onDamagedRecord: (versionId) => damagedRecords.add(versionId),
+    }),
+    damagedRecords,
     timing,
     call: options.signal ? { signal: options.signal } : {},
     nowMs: (options.now ?? Date.now)(),
@@ -300,9 +312,11 @@ export async function inspectStats(options: InspectOptions): Promise<StoreStats>
     }
   };
   // An intent whose id holds an abort marker is an orphan still: GC deletes its versions.
-  const recorded = new Set(
-    records.filter((record) => !isAbortMarker(record)).map((record) => record.versionId),
-  );
+  // One whose record is damaged is not: GC leaves it.
+  const recorded = new Set([
+    ...records.filter((record) => !isAbortMarker(record)).map((record) => record.versionId),
+    ...read.damagedRecords,
+  ]);
   const intents = await listAllEntries(storage, NAMESPACES.intents, call);
   const orphanIntents = intents.filter(
     (intent) => !recorded.has(intent.id) && read.nowMs - timeOf(intent.id) > orphanAfterMs(read.timing),
@@ -320,6 +334,7 @@ export async function inspectStats(options: InspectOptions): Promise<StoreStats>
     claims: await count(NAMESPACES.claims),
     lowWaterMs,
     gcBacklog: { versions: backlog, orphanIntents },
+    damagedRecords: [...read.damagedRecords].sort(),
   };
   read.progress({ phase: 'done', done: 1, total: 1 });
   return stats;

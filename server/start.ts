@@ -8,7 +8,7 @@ import type { StorageAdapter } from '../adapters/contract.js';
 import { describeStorageUrl, openAdapterFromUrl } from '../adapters/url.js';
 import { CommitPush } from '../shim/commit-push.js';
 import { ConfigError, resolveConfig, type ShimConfig, type ShimOptions } from '../shim/config.js';
-import { GuardedStorage } from '../shim/guarded-storage.js';
+import { GuardedStorage, reportDamagedRecord } from '../shim/guarded-storage.js';
 import { Membership } from '../shim/membership.js';
 import { ShimNode } from '../shim/node.js';
 import { sharedPeerSecret } from '../shim/peer-secret.js';
@@ -86,6 +86,7 @@ export async function startShim(options: StartShimOptions = {}): Promise<Running
   const storage = GuardedStorage.of(adapter, {
     metrics,
     timeoutMs: { ...DEFAULT_TIMING, ...timing }.storageCallTimeoutMs,
+    onDamagedRecord: (versionId) => reportDamagedRecord(logger, versionId),
   });
   let membership: Membership | undefined;
   // The peer credential: the operator's, else the secret the nodes share in storage, read

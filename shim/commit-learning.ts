@@ -17,7 +17,7 @@ import type { CallOptions, CommitRecord, Entry } from '../adapters/contract.js';
 import { mapLimit } from '../adapters/map-limit.js';
 import { CollectedIds } from './collected-ids.js';
 import { INTENTS_NAMESPACE } from './commit.js';
-import { abortMarker, isAbortMarker, markAborted } from './commit-outcome.js';
+import { abortMarker, decideUnlessDamaged, isAbortMarker, markAborted } from './commit-outcome.js';
 import { refusalValue } from './commit-record.js';
 import { TICKET_READY, TICKET_REFUSED, TicketState, ticketState } from './commit-tickets.js';
 import type { GuardedStorage } from './guarded-storage.js';
@@ -314,7 +314,10 @@ export class CommitLearner {
         if (record === undefined) {
           const inFlight = startedMs - versionMs <= orphanAfterMs(timing);
           if (inFlight || versionMs < oldestMarkableMs) return Math.min(claimMs, versionMs - 1);
-          const decided = await markAborted(this.context.storage, id, callOptions(signal));
+          const decided = await decideUnlessDamaged(this.context.storage, id, callOptions(signal));
+          // Its record id holds a record that cannot be read (reported): nothing of it is
+          // visible, nor ever will be, and no write of it can land now. Past it, then.
+          if (decided === undefined) continue;
           record = decided.state === 'committed' ? decided.record : abortMarker(id);
         }
         this.learn(record);

@@ -9,6 +9,7 @@
  * committer reports the transaction aborted.
  */
 import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
+import { DamagedRecordError } from './errors.js';
 import { parseVersionId } from './ids.js';
 
 /** The marker that takes a record id for an aborted commit. */
@@ -45,9 +46,25 @@ export async function markAborted(
     return { state: 'aborted', created: true };
   const existing = await storage.getCommitRecord(versionId, options);
   // A record id is never deleted while anyone may still mark it (the collector keeps records
-  // and markers for the outcome retention), so the loser of the put finds the winner.
-  if (existing === undefined) {
-    throw new Error(`commit record ${versionId} was neither created nor found`);
-  }
+  // and markers for the outcome retention), so the loser of the put finds the winner, unless
+  // what took the id cannot be read (GuardedStorage reads a damaged record as absent).
+  if (existing === undefined || existing.damaged) throw new DamagedRecordError(versionId);
   return isAbortMarker(existing) ? { state: 'aborted' } : { state: 'committed', record: existing };
+}
+
+/**
+ * markAborted, for a background pass that must go on past a commit it cannot decide:
+ * undefined where the record id holds a damaged record (DamagedRecordError).
+ */
+export async function decideUnlessDamaged(
+  storage: StorageAdapter,
+  versionId: string,
+  options: CallOptions = {},
+): Promise<Decided | undefined> {
+  try {
+    return await markAborted(storage, versionId, options);
+  } catch (error) {
+    if (error instanceof DamagedRecordError) return undefined;
+    throw error;
+  }
 }

@@ -7,7 +7,7 @@ import { type CommitRecord, TermedWriteOutcome, type VersionWrite } from '../ada
 import { CommitError, CommitFailure } from './commit-errors.js';
 import { type Decided, isAbortMarker, markAborted } from './commit-outcome.js';
 import { type CommitTicket, spentTicketValue, TICKET_READY, TICKET_REFUSED } from './commit-tickets.js';
-import { AftError, ErrorCode } from './errors.js';
+import { AftError, DamagedRecordError, ErrorCode } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
 import { REFUSALS_NAMESPACE, TICKETS_NAMESPACE } from './namespaces.js';
@@ -42,6 +42,8 @@ export async function putRecord(
 async function standingAt(record: CommitRecord, { storage }: RecordContext): Promise<Decided> {
   // An earlier attempt of this same commit landed (its reply was lost), or a marker did.
   const existing = await storage.getCommitRecord(record.versionId);
+  // Taken, yet nothing readable there: a damaged record (GuardedStorage reads one as absent).
+  if (existing === undefined) throw new DamagedRecordError(record.versionId);
   if (isAbortMarker(existing)) return { state: 'aborted' };
   checkOwnRecord(existing, record.txid);
   return { state: 'committed', record: existing! };

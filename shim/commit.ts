@@ -35,7 +35,7 @@ import { CommitError, CommitFailure } from './commit-errors.js';
 import { type Decided, markAborted } from './commit-outcome.js';
 import { checkOwnRecord, putRecord, putRecordSpending, refuseTicket } from './commit-record.js';
 import type { CommitTicketPool } from './commit-tickets.js';
-import { AftError, ErrorCode } from './errors.js';
+import { AftError, DamagedRecordError, ErrorCode } from './errors.js';
 import { type GuardedStorage, guardStorage } from './guarded-storage.js';
 import { claimKey, type IdempotencyClaim } from './idempotency.js';
 import { formatVersionId, type HybridLogicalClock, parseVersionId } from './ids.js';
@@ -282,6 +282,8 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       handBack(txn, versionId, false, context);
       throw error;
     }
+    // Neither is settled by repeating: the same bytes are read again.
+    if (error instanceof DamagedRecordError) throw error;
     if (error instanceof AftError && error.code === ErrorCode.INTERNAL) throw error;
     throw new CommitError(
       CommitFailure.OUTCOME_UNKNOWN,

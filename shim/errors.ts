@@ -13,6 +13,21 @@ export class RouteNotFoundError extends AftError {
   }
 }
 
+/**
+ * A commit's outcome cannot be decided: its record id is taken, but by a record that cannot
+ * be read (CommitRecord.damaged). Not retryable: asking again reads the same bytes.
+ */
+export class DamagedRecordError extends AftError {
+  override readonly name: string = 'DamagedRecordError';
+  constructor(readonly versionId: string) {
+    super(
+      ErrorCode.STORAGE_UNAVAILABLE,
+      `the commit record ${versionId} cannot be read (damaged in storage): its outcome is unknown`,
+      { retryable: false, details: { versionId } },
+    );
+  }
+}
+
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 }

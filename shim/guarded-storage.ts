@@ -4,7 +4,8 @@
  * Every engine failure becomes a typed, retryable StorageUnavailableError (with the engine's
  * error as `cause`) and is counted; every call has a deadline and is abandoned when it passes
  * (one AbortSignal through the SDK's retries, so attempts are bounded by time, not by a
- * count); storage answering or not is reported (shim/storage-state.ts). Adapters stay thin;
+ * count); storage answering or not is reported (shim/storage-state.ts); a commit record that
+ * cannot be read (CommitRecord.damaged) is reported and read as absent. Adapters stay thin;
  * this logic lives once, here. `guardStorage` gives a logical call of several storage calls
  * (an idempotency claim) one deadline of its own.
  */
@@ -26,7 +27,7 @@ import type {
 import { mapLimit } from '../adapters/map-limit.js';
 import { AftError, isAbortError, StorageUnavailableError } from './errors.js';
 import { storageStateOf } from './storage-state.js';
-import { type NodeMetrics, noMetrics } from './telemetry.js';
+import { type NodeLogger, type NodeMetrics, noMetrics } from './telemetry.js';
 import { DEFAULT_TIMING } from './timing.js';
 
 export type StorageOperation =
@@ -62,6 +63,9 @@ export interface GuardOptions {
 
 /** Entries the fallback of putEntries puts at once, on an engine with no batch of its own. */
 const PUT_ENTRIES_IN_FLIGHT = 32;
+
+/** Damaged record ids remembered as reported (then forgotten, and reported again once). */
+const REPORTED_DAMAGE = 10_000;
 
 /** How long past its deadline a close that ignores its signal is waited for. */
 const CLOSE_ABANDON_AFTER_MS = 100;
@@ -185,6 +189,14 @@ function eitherAborts(first: AbortSignal, second: AbortSignal): { signal: AbortS
 /** Callers' signals whose listener bound was lifted. */
 const listenedTo = new WeakSet<AbortSignal>();
 
+/** The log line of a damaged commit record (GuardedStorageOptions.onDamagedRecord). */
+export function reportDamagedRecord(logger: NodeLogger, versionId: string): void {
+  logger.error(
+    { versionId },
+    'a commit record in storage cannot be read (damaged, or not written by aft): its commit stays invisible, and the record stays where it is for an operator to look at',
+  );
+}
+
 /** Options of one guarded call: the contract's, and a deadline other than the default. */
 export interface GuardedCallOptions extends CallOptions {
   readonly timeoutMs?: number;
@@ -192,6 +204,11 @@ export interface GuardedCallOptions extends CallOptions {
 
 export interface GuardedStorageOptions {
   readonly metrics?: NodeMetrics;
+  /**
+   * A commit record that cannot be read was found (CommitRecord.damaged): called once per
+   * id (while fewer than REPORTED_DAMAGE ids are remembered), to log it.
+   */
+  readonly onDamagedRecord?: (versionId: string) => void;
   /** Deadline of a call that names none. @default DEFAULT_TIMING.storageCallTimeoutMs */
   readonly timeoutMs?: number;
 }
@@ -200,6 +217,9 @@ export class GuardedStorage implements StorageAdapter {
   readonly name: string;
   private readonly metrics: NodeMetrics;
   private readonly timeoutMs: number;
+  private readonly onDamagedRecord: ((versionId: string) => void) | undefined;
+  /** The damaged records reported already. */
+  private readonly reportedDamage = new Set<string>();
 
   init?: (options?: CallOptions) => Promise<void>;
   time?: (options?: GuardedCallOptions) => Promise<number>;
@@ -245,6 +265,7 @@ export class GuardedStorage implements StorageAdapter {
     if (inner.maxEntryBytes !== undefined) this.maxEntryBytes = inner.maxEntryBytes;
     this.metrics = options.metrics ?? noMetrics;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMING.storageCallTimeoutMs;
+    this.onDamagedRecord = options.onDamagedRecord;
     // The optional methods exist exactly where the engine's do (callers test for them).
     if (inner.time) this.time = (options) => this.call('time', options, (call) => inner.time!(call));
     if (inner.init) this.init = (options) => inner.init!(options);
@@ -289,17 +310,43 @@ export class GuardedStorage implements StorageAdapter {
     return this.call('putCommitRecord', options, (call) => this.inner.putCommitRecord(record, call));
   }
 
-  getCommitRecord(versionId: string, options?: GuardedCallOptions): Promise<CommitRecord | undefined> {
-    return this.call('getCommitRecord', options, (call) => this.inner.getCommitRecord(versionId, call));
+  /** The record stored under `versionId`; undefined where none is, or one is damaged (reported). */
+  async getCommitRecord(versionId: string, options?: GuardedCallOptions): Promise<CommitRecord | undefined> {
+    const record = await this.call('getCommitRecord', options, (call) =>
+      this.inner.getCommitRecord(versionId, call),
+    );
+    return record?.damaged ? this.damaged(record) : record;
   }
 
+  /**
+   * The readable records past `after`: damaged ones are reported and left out, and a page of
+   * nothing but damaged ones is listed past (the next one is read), so a page comes back short
+   * of `limit` with one, but empty only at the end.
+   */
   listCommitRecords(
     after: string | undefined,
     options?: ListOptions & GuardedCallOptions,
   ): Promise<CommitRecord[]> {
-    return this.call('listCommitRecords', options, (call) =>
-      this.inner.listCommitRecords(after, { ...withLimit(options), ...call }),
-    );
+    return this.call('listCommitRecords', options, async (call) => {
+      for (let from = after; ; ) {
+        const page = await this.inner.listCommitRecords(from, { ...withLimit(options), ...call });
+        if (!page.some((record) => record.damaged)) return page;
+        const readable = page.filter((record) => (record.damaged ? this.damaged(record) : true));
+        if (readable.length > 0) return readable;
+        from = page[page.length - 1]!.versionId;
+      }
+    });
+  }
+
+  /** Reports a damaged record (once per id); undefined, so it reads as absent. */
+  private damaged(record: CommitRecord): undefined {
+    if (!this.reportedDamage.has(record.versionId)) {
+      if (this.reportedDamage.size >= REPORTED_DAMAGE) this.reportedDamage.clear();
+      this.reportedDamage.add(record.versionId);
+      this.metrics.storageError('damagedRecord');
+      this.onDamagedRecord?.(record.versionId);
+    }
+    return undefined;
   }
 
   listCommitRecordIds(

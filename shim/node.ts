@@ -37,7 +37,7 @@ import {
   TransactionNotRunningError,
 } from './errors.js';
 import { type DecidedOutcome, FinishedTransactions } from './finished-transactions.js';
-import { GuardedStorage, guardStorage } from './guarded-storage.js';
+import { GuardedStorage, guardStorage, reportDamagedRecord } from './guarded-storage.js';
 import { standingOf } from './idempotency.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { HybridLogicalClock, newNodeId, TxidGenerator } from './ids.js';
@@ -167,6 +167,7 @@ export class ShimNode {
     this.storage = GuardedStorage.of(options.storage, {
       metrics: this.metrics,
       timeoutMs: this.timing.storageCallTimeoutMs,
+      onDamagedRecord: (versionId) => reportDamagedRecord(this.logger, versionId),
     });
     this.onCommitted = options.onCommitted;
     this.onActivity = options.onActivity;

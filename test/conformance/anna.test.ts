@@ -5,6 +5,7 @@
 import { AnnaAdapter } from '../../adapters/anna.js';
 import { uniquePrefix } from '../servers/engines.js';
 import { FakeAnna } from '../servers/fake-anna.js';
+import { damageAnnaRecord } from './damage.js';
 import { registerConformance } from './jest.js';
 
 let anna: FakeAnna;
@@ -16,4 +17,5 @@ afterAll(() => anna.close());
 registerConformance(
   'anna (fake)',
   async () => new AnnaAdapter({ routing: [anna.routingEndpoint], prefix: `${uniquePrefix()}/` }),
+  { damageRecord: damageAnnaRecord },
 );

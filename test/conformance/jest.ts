@@ -1,6 +1,6 @@
 /** Registers the conformance suite with Jest for one adapter. */
 import type { StorageAdapter } from '../../adapters/contract.js';
-import { conformanceCases, type ServerFeature } from './suite.js';
+import { conformanceCases, damagedRecordCase, type ServerFeature } from './suite.js';
 
 export interface ConformanceOptions {
   /** Features the test server lacks, each with the reason; cases that need one are skipped. */
@@ -13,6 +13,11 @@ export interface ConformanceOptions {
   readonly batchCreateEntries?: boolean;
   /** Whether its atomic write swaps an entry (putVersionsAndRecordSwapping). */
   readonly swappingWrites?: boolean;
+  /**
+   * Stores `bytes` where the record `versionId` lives, past the adapter (damage at rest), for
+   * the case of a record it cannot read; the in-process store, which holds no bytes, has none.
+   */
+  readonly damageRecord?: (adapter: StorageAdapter, versionId: string, bytes: Uint8Array) => Promise<void>;
 }
 
 export function registerConformance(
@@ -53,6 +58,17 @@ export function registerConformance(
         await adapter.close();
       }
     });
+    const damageRecord = options.damageRecord;
+    if (damageRecord) {
+      it(damagedRecordCase.name, async () => {
+        const adapter = await open();
+        try {
+          await damagedRecordCase.run(adapter, (versionId, bytes) => damageRecord(adapter, versionId, bytes));
+        } finally {
+          await adapter.close();
+        }
+      });
+    }
     for (const testCase of conformanceCases) {
       const missing = testCase.needs?.find((feature) => options.lacking?.[feature] !== undefined);
       if (missing) {

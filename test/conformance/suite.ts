@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { CommitRecord, StorageAdapter, VersionWrite } from '../../adapters/contract.js';
+import { damagedRecord, encodeRecord } from '../../adapters/record-codec.js';
 import { GuardedStorage } from '../../shim/guarded-storage.js';
 import { formatVersionId } from '../../shim/ids.js';
 
@@ -64,6 +65,31 @@ export const TRICKY_KEYS: readonly string[] = [
   'back\\slash',
   '*:<>|"',
 ];
+
+/**
+ * A record stored as bytes the adapter cannot read (damage at rest, put there by `damage`, past
+ * the adapter): it reads and lists as a damaged record under the id it is stored at, and the
+ * listing goes on past it (CommitRecord.damaged).
+ */
+export const damagedRecordCase = {
+  name: 'a record it cannot read reads and lists as damaged, and the listing goes on past it',
+  async run(adapter: StorageAdapter, damage: (versionId: string, bytes: Uint8Array) => Promise<void>) {
+    const ids = [versionAt(61_000), versionAt(62_000), versionAt(63_000), versionAt(64_000)];
+    for (const id of ids) assert.equal(await adapter.putCommitRecord(record(id, [`k${id}`])), true);
+    await damage(ids[1]!, bytes('{"versionId": "tru'));
+    // A record that decodes, but names another id than the one it is stored under.
+    await damage(ids[2]!, encodeRecord(record(ids[3]!, ['k'])));
+    assert.deepEqual(await adapter.getCommitRecord(ids[1]!), damagedRecord(ids[1]!));
+    assert.deepEqual(await adapter.getCommitRecord(ids[2]!), damagedRecord(ids[2]!));
+    assert.deepEqual(await adapter.listCommitRecords(undefined), [
+      record(ids[0]!, [`k${ids[0]}`]),
+      damagedRecord(ids[1]!),
+      damagedRecord(ids[2]!),
+      record(ids[3]!, [`k${ids[3]}`]),
+    ]);
+    assert.deepEqual(await adapter.listCommitRecordIds(undefined), ids);
+  },
+};
 
 export const conformanceCases: readonly ConformanceCase[] = [
   {

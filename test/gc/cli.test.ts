@@ -1,6 +1,7 @@
 /** `aft gc`: one bounded pass from the command line, with progress, honouring the lease. */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,5 +68,18 @@ describe('aft gc', () => {
     expect(polite.stdout).toContain('node node-x holds the GC lease this period; nothing done');
     const forced = await run(process.execPath, [AFT_BIN, 'gc', '--force', '--storage', `file:${other}`]);
     expect(forced.stdout).toMatch(/versions deleted +0\n/);
+  });
+
+  it('goes on past a commit record it cannot read, says so, and leaves it', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'aft-gc-damaged-'));
+    const storage = new FileAdapter({ directory, fsync: false });
+    const versionId = formatVersionId({ physicalMs: Date.now() - 1_200_000, logical: 0 }, 'n-1-00000001');
+    await storage.putCommitRecord({ versionId, txid: 'n-1-00000001', writeSet: ['k'], deleted: [] });
+    const [file] = (await readdir(directory, { recursive: true })).filter((name) => name.endsWith('.json'));
+    await writeFile(join(directory, file!), 'not json');
+    const { stdout, stderr } = await run(process.execPath, [AFT_BIN, 'gc', '--storage', `file:${directory}`]);
+    expect(stderr).toContain(`aft gc: the commit record ${versionId} cannot be read (damaged in storage)`);
+    expect(stdout).toMatch(/records deleted +0\n/);
+    expect(await readFile(join(directory, file!), 'utf8')).toBe('not json');
   });
 });

@@ -3,8 +3,9 @@
  * clock: each state a member, a version or a record can be in, judged as GC judges it, and
  * never a write to storage.
  */
-import type { StorageAdapter } from '../../adapters/contract.js';
+import type { ListOptions, StorageAdapter } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
+import { damagedRecord } from '../../adapters/record-codec.js';
 import { inspectKey, inspectMembers, inspectStats } from '../../server/inspect.js';
 import { parseSince } from '../../server/inspect-cli.js';
 import { followCommits, inspectCommits } from '../../server/inspect-commits.js';
@@ -203,10 +204,35 @@ describe('aft inspect, read by read', () => {
       lowWaterMs: NOW - 2 * MINUTE,
       // a's two older versions and b's first (superseded by its tombstone); the marked intent is past the bound too.
       gcBacklog: { versions: 3, orphanIntents: 2 },
+      damagedRecords: [],
     });
     expect(progress).toContain('records');
     expect(progress.at(-1)).toBe('done');
     expect(writes).toEqual([]);
+  });
+
+  it('names the commit records it cannot read, and counts none of them, nor their intents as orphans', async () => {
+    const memory = new MemoryAdapter();
+    await member(memory, 'live-node', NOW - 1_000, { lowWaterMs: NOW - 2 * MINUTE });
+    await commit(memory, NOW - 10 * MINUTE, { a: '1' });
+    const damaged = await commit(memory, NOW - 9 * MINUTE, { a: '2' });
+    // Its committer died before deleting its intent.
+    await memory.putEntry(NAMESPACES.intents, damaged, bytes('{"keys":["a"]}'));
+    // The in-process store holds no bytes to damage: this one answers its record as damaged.
+    const damaging = Object.assign(Object.create(memory) as MemoryAdapter, {
+      listCommitRecords: async (after: string | undefined, options?: ListOptions) =>
+        (await memory.listCommitRecords(after, options)).map((record) =>
+          record.versionId === damaged ? damagedRecord(damaged) : record,
+        ),
+    });
+    const stats = await inspectStats({ storage: damaging, now: () => NOW });
+    expect(stats).toMatchObject({
+      commitRecords: 1,
+      versions: 1,
+      intents: 1,
+      gcBacklog: { versions: 0, orphanIntents: 0 },
+      damagedRecords: [damaged],
+    });
   });
 
   it('lists commit records since a time, the newest up to a limit, markers marked', async () => {
