@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { CommitRecord } from '../adapters/contract.js';
 import { isAbortMarker, markAborted } from './commit-outcome.js';
-import { ConflictError } from './errors.js';
+import { ConflictError, StorageUnavailableError } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
 import { CLAIMS_NAMESPACE } from './namespaces.js';
@@ -69,11 +69,26 @@ function encodeClaim(claim: Claim): Uint8Array {
   );
 }
 
-function decodeClaim(bytes: Uint8Array): Claim {
-  const parsed = JSON.parse(decoder.decode(bytes)) as { holder?: unknown; last?: unknown };
+/**
+ * A claim as encodeClaim writes it; undefined for anything else (damaged in storage). Read
+ * as no claim, one whose `last` was lost would let a commit that read an older version of
+ * the key through.
+ */
+function decodeClaim(bytes: Uint8Array): Claim | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const { holder, last } = parsed as { holder?: unknown; last?: unknown };
+  const versionOrNone = (value: unknown) =>
+    value === undefined || (typeof value === 'string' && parseVersionId(value) !== undefined);
+  if (!versionOrNone(holder) || !versionOrNone(last)) return undefined;
   return {
-    ...(typeof parsed.holder === 'string' && { holder: parsed.holder }),
-    ...(typeof parsed.last === 'string' && { last: parsed.last }),
+    ...(holder !== undefined && { holder: holder as string }),
+    ...(last !== undefined && { last: last as string }),
   };
 }
 
@@ -135,6 +150,13 @@ async function acquireOne(holder: string, use: KeyUse, context: ClaimContext): P
   for (let attempt = 1; ; attempt += 1) {
     const bytes = await storage.getEntry(CLAIMS_NAMESPACE, id);
     const current = bytes === undefined ? undefined : decodeClaim(bytes);
+    // What it held is lost: no commit of the key can be validated until an operator deletes it.
+    if (bytes !== undefined && current === undefined) {
+      throw new StorageUnavailableError(
+        `the serializable claim on a key this transaction uses (${CLAIMS_NAMESPACE}/${id}) cannot be read (damaged in storage); serializable commits of that key fail until it is deleted`,
+        { retryable: false, details: { claim: id } },
+      );
+    }
     // A repeated commit finds its own claim from the attempt before.
     if (current?.holder === holder) return current.last;
     const last =

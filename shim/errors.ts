@@ -4,7 +4,7 @@
  */
 export * from '../wire/errors.js';
 
-import { AftError, ErrorCode } from '../wire/errors.js';
+import { AftError, ErrorCode, StorageUnavailableError } from '../wire/errors.js';
 
 export class RouteNotFoundError extends AftError {
   override readonly name: string = 'RouteNotFoundError';
@@ -17,14 +17,13 @@ export class RouteNotFoundError extends AftError {
  * A commit's outcome cannot be decided: its record id is taken, but by a record that cannot
  * be read (CommitRecord.damaged). Not retryable: asking again reads the same bytes.
  */
-export class DamagedRecordError extends AftError {
+export class DamagedRecordError extends StorageUnavailableError {
   override readonly name: string = 'DamagedRecordError';
   constructor(readonly versionId: string) {
-    super(
-      ErrorCode.STORAGE_UNAVAILABLE,
-      `the commit record ${versionId} cannot be read (damaged in storage): its outcome is unknown`,
-      { retryable: false, details: { versionId } },
-    );
+    super(`the commit record ${versionId} cannot be read (damaged in storage): its outcome is unknown`, {
+      retryable: false,
+      details: { versionId },
+    });
   }
 }
 

@@ -144,10 +144,21 @@ export class TooManyTransactionsError extends AftError {
 }
 
 /** The storage engine failed. Nothing was made visible; the request may be repeated. */
+/**
+ * Storage did not answer, or answered what cannot be used. Retryable unless asking again
+ * reads the same thing (a record or claim damaged in storage: `retryable: false`).
+ */
 export class StorageUnavailableError extends AftError {
   override readonly name: string = 'StorageUnavailableError';
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(ErrorCode.STORAGE_UNAVAILABLE, message, { cause: options.cause, retryable: true });
+  constructor(
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; details?: ErrorDetails } = {},
+  ) {
+    super(ErrorCode.STORAGE_UNAVAILABLE, message, {
+      cause: options.cause,
+      retryable: options.retryable ?? true,
+      ...(options.details !== undefined && { details: options.details }),
+    });
   }
 }
 
@@ -299,7 +310,10 @@ export function errorFromBody(status: number, body: unknown): AftError {
     case ErrorCode.TOO_LARGE:
       return new TooLargeError(message);
     case ErrorCode.STORAGE_UNAVAILABLE:
-      return new StorageUnavailableError(message);
+      return new StorageUnavailableError(message, {
+        ...(error.retryable === false && { retryable: false }),
+        ...(error.details !== undefined && { details }),
+      });
     case ErrorCode.SHUTTING_DOWN:
       return new ShuttingDownError(message);
     case ErrorCode.NOT_READY:

@@ -434,7 +434,7 @@ export const openApiDocument = {
                 type: 'object',
                 additionalProperties: { type: 'string' },
                 description:
-                  'What the error names, by field: txid and status (TXN_NOT_RUNNING), txid (TXN_NOT_FOUND, TXN_LOST), key (KEY_NOT_FOUND), idempotencyKey with committedTxid or otherTxid (DUPLICATE_*)',
+                  'What the error names, by field: txid and status (TXN_NOT_RUNNING), txid (TXN_NOT_FOUND, TXN_LOST), key (KEY_NOT_FOUND), idempotencyKey with committedTxid or otherTxid (DUPLICATE_*), versionId or claim (STORAGE_UNAVAILABLE, not retryable: a commit record or a serializable claim storage holds but cannot be read)',
               },
             },
           },

@@ -41,7 +41,7 @@ describe('wire errors', () => {
     new NotReadyError(),
   ];
 
-  it.each(errors.map((error) => [error.name, error] as const))(
+  it.each(errors.map((error) => [`${error.name} (${error.message})`, error] as const))(
     '%s crosses the wire as itself',
     (_name, error) => {
       const body = JSON.parse(JSON.stringify(errorBodyOf(error)));
@@ -60,6 +60,23 @@ describe('wire errors', () => {
       });
     },
   );
+
+  it('storage unavailable keeps what the body says: not retryable (a record damaged in storage), its details', () => {
+    const back = errorFromBody(503, {
+      error: {
+        code: 'STORAGE_UNAVAILABLE',
+        message: 'damaged',
+        retryable: false,
+        details: { versionId: 'v1' },
+      },
+    });
+    expect(back).toBeInstanceOf(StorageUnavailableError);
+    expect(back).toMatchObject({ retryable: false, details: { versionId: 'v1' } });
+    // Without the flag (an older shim), it is retryable, as it always was.
+    expect(errorFromBody(503, { error: { code: 'STORAGE_UNAVAILABLE', message: 'down' } }).retryable).toBe(
+      true,
+    );
+  });
 
   it('the fields a client acts on come from details, not from the message', () => {
     const back = errorFromBody(409, {

@@ -116,6 +116,30 @@ describe('serializable transactions through two nodes', () => {
     expect((await storage.getCommitRecord(old))?.aborted).toBe(true);
     expect(text((await clientA.run(async (tx) => tx.get('k'))).result)).toBe('v2');
   });
+
+  it.each([
+    ['bytes that are not JSON', '{"last": "01'],
+    ['JSON that is not a claim', 'null'],
+    // Read as no claim at all, it would let a commit that read an older version through.
+    ['a last that is not a version id', '{"last": 17}'],
+    ['a holder that is not a version id', '{"holder": ["x"]}'],
+  ])(
+    'a claim it cannot read (%s) fails the commit with a typed 503, not retryable, and is left',
+    async (_, damaged) => {
+      await clientA.run(async (tx) => tx.put('k', 'v0'), serializable);
+      const id = claimIdOf('k');
+      await storage.putEntry(CLAIMS_NAMESPACE, id, new TextEncoder().encode(damaged));
+      const failed = await clientA
+        .run(async (tx) => tx.put('k', `${await tx.get('k')}1`), { ...serializable, attempts: 1 })
+        .catch((error: unknown) => error);
+      expect(failed).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: false });
+      expect((failed as Error).message).toContain(`claims/${id}`);
+      expect(Buffer.from((await storage.getEntry(CLAIMS_NAMESPACE, id))!).toString()).toBe(damaged);
+      // Keys it does not claim commit as before; read-atomic transactions take no claims.
+      await clientA.run(async (tx) => tx.put('other', 'x'), serializable);
+      await clientA.run(async (tx) => tx.put('k', 'v2'));
+    },
+  );
 });
 
 describe('where the engine cannot compare and set', () => {
