@@ -436,6 +436,27 @@ async function deleteOldRefusedTickets(
   return old.length;
 }
 
+/**
+ * The collectors' observations of the members (`gc-observations/members`), each one that
+ * reads as one: a damaged entry, or a damaged part of one, counts as not observed.
+ */
+export function observationsOf(value: Uint8Array): Map<string, Observation> {
+  const observations = new Map<string, Observation>();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textDecoder.decode(value));
+  } catch {
+    return observations;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return observations;
+  for (const [nodeId, observation] of Object.entries(parsed)) {
+    const { seq, sinceMs } = (observation ?? {}) as { seq?: unknown; sinceMs?: unknown };
+    if (Number.isFinite(seq) && Number.isFinite(sinceMs))
+      observations.set(nodeId, { seq: seq as number, sinceMs: sinceMs as number });
+  }
+  return observations;
+}
+
 /** When a refusal was written (shim/namespaces.ts, `refusals`), or undefined if it does not say. */
 function refusedAtMs(value: Uint8Array): number | undefined {
   try {
@@ -544,7 +565,7 @@ export async function listAllEntries(
   }
 }
 
-interface Observation {
+export interface Observation {
   readonly seq: number;
   readonly sinceMs: number;
 }
@@ -563,12 +584,8 @@ async function liveMembers(
   call: { signal?: AbortSignal },
 ): Promise<MemberRecord[]> {
   const saved = await storage.getEntry(OBSERVATIONS_NAMESPACE, 'members', call);
-  let previous: Record<string, Observation> = {};
-  try {
-    if (saved) previous = JSON.parse(textDecoder.decode(saved)) as Record<string, Observation>;
-  } catch {
-    // Unreadable observations only make this pass count everyone live.
-  }
+  // What it cannot read (damaged in storage) counts as not observed: those members live.
+  const previous = saved ? observationsOf(saved) : new Map<string, Observation>();
   const live: MemberRecord[] = [];
   const observed: Record<string, Observation> = {};
   const startedMs = now();
@@ -578,7 +595,7 @@ async function liveMembers(
   for (const entry of entries) {
     const member = decodeMember(entry.value);
     if (!member) continue;
-    const before = previous[member.nodeId];
+    const before = previous.get(member.nodeId);
     const sinceMs = before?.seq === member.seq ? before.sinceMs : listedMs;
     observed[member.nodeId] = { seq: member.seq, sinceMs };
     const deadAfterMs = member.deadAfterMs ?? defaultDeadAfterMs;

@@ -8,7 +8,13 @@
  */
 
 import type { CommitRecord, StorageAdapter } from '../adapters/contract.js';
-import { collectableBelow, listAllEntries, lowWaterOf } from '../gc/collector.js';
+import {
+  collectableBelow,
+  listAllEntries,
+  lowWaterOf,
+  type Observation,
+  observationsOf,
+} from '../gc/collector.js';
 import { keysOfNote } from '../gc/commit-index.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -109,7 +115,6 @@ export interface StoreStats {
 }
 
 export const PAGE = 1000;
-const decoder = new TextDecoder();
 export const timeOf = (versionId: string): number => parseVersionId(versionId)?.physicalMs ?? 0;
 
 export interface Reading {
@@ -142,19 +147,15 @@ export function reading(options: InspectOptions): Reading {
 export async function inspectMembers(options: InspectOptions): Promise<MemberReport[]> {
   const { storage, timing, call, nowMs } = reading(options);
   const observed = await storage.getEntry(NAMESPACES.gcObservations, 'members', call);
-  let observations: Record<string, { seq: number; sinceMs: number }> = {};
-  try {
-    if (observed) observations = JSON.parse(decoder.decode(observed)) as typeof observations;
-  } catch {
-    // Unreadable observations: judged by heartbeat age alone.
-  }
+  // What it cannot read of them: those members judged by heartbeat age alone.
+  const observations = observed ? observationsOf(observed) : new Map<string, Observation>();
   const reports: MemberReport[] = [];
   for (const entry of await listAllEntries(storage, NAMESPACES.members, call)) {
     const member = decodeMember(entry.value);
     if (!member) continue;
     const deadAfterMs = member.deadAfterMs ?? options.deadAfterMs ?? 10_000;
     const boundMs = deadAfterMs + timing.maxClockSkewMs;
-    const seen = observations[member.nodeId];
+    const seen = observations.get(member.nodeId);
     const unchangedSinceMs = seen?.seq === member.seq ? seen.sinceMs : nowMs;
     const heartbeatAgeMs = Math.max(0, nowMs - member.heartbeatAtMs);
     const dead = heartbeatAgeMs > boundMs || nowMs - unchangedSinceMs > boundMs;

@@ -12,12 +12,19 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import type { CommitRecord, Entry, EntryListOptions, ListOptions } from '../../adapters/contract.js';
 import { MemoryAdapter } from '../../adapters/memory.js';
-import { COLLECTED_NAMESPACE, collectableBelow, collectGarbage, listAllEntries } from '../../gc/collector.js';
+import {
+  COLLECTED_NAMESPACE,
+  collectableBelow,
+  collectGarbage,
+  listAllEntries,
+  OBSERVATIONS_NAMESPACE,
+} from '../../gc/collector.js';
 import { CommitIndex } from '../../gc/commit-index.js';
 import { acquireLease } from '../../gc/lease.js';
 import { collectWhileBehind } from '../../gc/rounds.js';
 import { decodeClaim, encodeClaim, epochAt } from '../../shim/idempotency.js';
 import { formatVersionId, parseVersionId, TxidGenerator } from '../../shim/ids.js';
+import { encodeMember, MEMBERS_NAMESPACE } from '../../shim/membership.js';
 import { IDEMPOTENCY_NAMESPACE, INTENTS_NAMESPACE } from '../../shim/namespaces.js';
 import { DEFAULT_TIMING, knownLagMs, orphanAfterMs } from '../../shim/timing.js';
 
@@ -229,6 +236,26 @@ describe("the collector's index between passes", () => {
     // The damaged notes are gone; the record that stays has its note written anew.
     expect(notes.map(({ id, value }) => [id, new TextDecoder().decode(value)])).toEqual([[first, '["a"]']]);
   });
+
+  it.each(['null', 'not json', '[1]', '{"n1": 5}', '{"n1": {"seq": 7, "sinceMs": "x"}}'])(
+    'goes on past observations of the members it cannot read (%s), counting every member live',
+    async (text) => {
+      const storage = new MemoryAdapter();
+      await commitAt(storage, START, ['a']);
+      await commitAt(storage, START + 10, ['a']);
+      const nowMs = START + 20 + LAG;
+      const member = { nodeId: 'n1', url: 'http://n1', seq: 7, heartbeatAtMs: nowMs, lowWaterMs: START + 20 };
+      await storage.putEntry(MEMBERS_NAMESPACE, 'n1', encodeMember(member));
+      await storage.putEntry(OBSERVATIONS_NAMESPACE, 'members', new TextEncoder().encode(text));
+      const report = await passAt(storage, nowMs);
+      expect(report).toMatchObject({ liveNodes: 1, versionsDeleted: 1 });
+      // Written anew: what this pass saw of the member.
+      const saved = JSON.parse(
+        new TextDecoder().decode(await storage.getEntry(OBSERVATIONS_NAMESPACE, 'members')),
+      );
+      expect(saved).toEqual({ n1: { seq: 7, sinceMs: nowMs } });
+    },
+  );
 
   it('goes on past an intent it cannot read, leaving it (and its record) in storage', async () => {
     const storage = new MemoryAdapter();

@@ -119,6 +119,21 @@ describe('aft inspect, read by read', () => {
     expect(writes).toEqual([]);
   });
 
+  it.each(['null', 'not json', '{"live-node": {"seq": 7, "sinceMs": "x"}}'])(
+    'judges members by heartbeat age alone where it cannot read the observations (%s)',
+    async (text) => {
+      const memory = new MemoryAdapter();
+      await member(memory, 'live-node', NOW - 2_000);
+      await member(memory, 'silent-node', NOW - 60_000);
+      await memory.putEntry(NAMESPACES.gcObservations, 'members', bytes(text));
+      const members = await inspectMembers({ storage: memory, now: () => NOW });
+      expect(members.map(({ nodeId, state }) => [nodeId, state])).toEqual([
+        ['live-node', 'live'],
+        ['silent-node', 'dead'],
+      ]);
+    },
+  );
+
   it('names each version of a key by its state, and which ones GC may collect now', async () => {
     const memory = new MemoryAdapter();
     await member(memory, 'live-node', NOW - 1_000, { lowWaterMs: NOW - 2 * MINUTE });
