@@ -41,6 +41,7 @@ import {
   versionsOfIntent,
 } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
+import { parseStoredJson } from '../shim/stored-json.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 import { CommitIndex } from './commit-index.js';
 
@@ -121,7 +122,6 @@ const PAGE = 1000;
 const textEncoder = new TextEncoder();
 const DELETE_BATCH = 500;
 const NOTES_PER_CALL = 500;
-const textDecoder = new TextDecoder();
 
 /**
  * The low-water mark of a pass: the least mark of the live members, and never later than the
@@ -442,12 +442,7 @@ async function deleteOldRefusedTickets(
  */
 export function observationsOf(value: Uint8Array): Map<string, Observation> {
   const observations = new Map<string, Observation>();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(textDecoder.decode(value));
-  } catch {
-    return observations;
-  }
+  const parsed = parseStoredJson(value);
   if (typeof parsed !== 'object' || parsed === null) return observations;
   for (const [nodeId, observation] of Object.entries(parsed)) {
     const { seq, sinceMs } = (observation ?? {}) as { seq?: unknown; sinceMs?: unknown };
@@ -459,12 +454,8 @@ export function observationsOf(value: Uint8Array): Map<string, Observation> {
 
 /** When a refusal was written (shim/namespaces.ts, `refusals`), or undefined if it does not say. */
 function refusedAtMs(value: Uint8Array): number | undefined {
-  try {
-    const { atMs } = JSON.parse(textDecoder.decode(value)) as { atMs?: unknown };
-    return typeof atMs === 'number' && Number.isFinite(atMs) ? atMs : undefined;
-  } catch {
-    return undefined;
-  }
+  const atMs = (parseStoredJson(value) as { atMs?: unknown } | null | undefined)?.atMs;
+  return typeof atMs === 'number' && Number.isFinite(atMs) ? atMs : undefined;
 }
 
 /** Writes the versions a committed commit's redo-log intent holds (none for keys only). */

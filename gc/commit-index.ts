@@ -28,12 +28,12 @@ import { insertSorted } from '../adapters/sorted.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { versionIdFloor, versionTimeOf } from '../shim/ids.js';
 import { COLLECTED_NAMESPACE } from '../shim/namespaces.js';
+import { isStrings, parseStoredJson } from '../shim/stored-json.js';
 
 const PAGE = 1000;
 /** Up to this many unknown ids in a page of a full listing are read one by one, not listed. */
 const READ_ONE_BY_ONE = 16;
 const NO_KEYS: readonly string[] = [];
-const textDecoder = new TextDecoder();
 
 /** Flags of a finished record (a number each, where a Set per fact cost an entry per fact). */
 const Finished = {
@@ -54,12 +54,8 @@ interface HeldRecord {
 
 /** The keys a `collected` note names, or undefined for one that is not a JSON array of strings. */
 export function keysOfNote(value: Uint8Array): string[] | undefined {
-  try {
-    const keys: unknown = JSON.parse(textDecoder.decode(value));
-    return Array.isArray(keys) && keys.every((key) => typeof key === 'string') ? keys : undefined;
-  } catch {
-    return undefined;
-  }
+  const keys = parseStoredJson(value);
+  return isStrings(keys) ? keys : undefined;
 }
 
 export interface CommitIndexOptions {

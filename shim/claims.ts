@@ -26,6 +26,7 @@ import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
 import { CLAIMS_NAMESPACE } from './namespaces.js';
 import { NOTHING_READ } from './read-atomic.js';
+import { parseStoredJson } from './stored-json.js';
 import { orphanAfterMs, type Timing } from './timing.js';
 
 interface Claim {
@@ -53,7 +54,6 @@ export interface ClaimContext {
 export type HeldClaims = ReadonlyMap<string, { readonly use: KeyUse; readonly last: string | undefined }>;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export function claimIdOf(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('base64url');
@@ -75,12 +75,7 @@ function encodeClaim(claim: Claim): Uint8Array {
  * the key through.
  */
 function decodeClaim(bytes: Uint8Array): Claim | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(decoder.decode(bytes));
-  } catch {
-    return undefined;
-  }
+  const parsed = parseStoredJson(bytes);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
   const { holder, last } = parsed as { holder?: unknown; last?: unknown };
   const versionOrNone = (value: unknown) =>

@@ -12,6 +12,7 @@
  */
 import type { StorageAdapter, VersionWrite } from '../adapters/contract.js';
 import { INTENTS_NAMESPACE } from './namespaces.js';
+import { isStrings, parseStoredJson } from './stored-json.js';
 
 export { INTENTS_NAMESPACE };
 
@@ -23,7 +24,6 @@ export interface Intent {
 }
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 /**
  * Whether a commit on this engine may go without an intent by the engine's clock: it applies its write by
@@ -63,21 +63,13 @@ export function encodeIntent(versions: readonly VersionWrite[], withValues: bool
 }
 
 /** An intent as stored: its values still base64. */
-const isStrings = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every((item) => typeof item === 'string');
-
 /**
  * What encodeIntent wrote, or undefined for an entry that is not that (damaged in storage):
  * whoever reads one goes on without it, as without an intent, rather than failing (a garbage
  * collection pass failed at every try, a read answered 500).
  */
 function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(textDecoder.decode(bytes));
-  } catch {
-    return undefined;
-  }
+  const parsed = parseStoredJson(bytes);
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const { keys, values } = parsed as { keys?: unknown; values?: unknown };
   if (!isStrings(keys)) return undefined;
