@@ -3,7 +3,8 @@
  * against the same reads and writes sent straight to the engine, in one run. The storage
  * servers are started here as in the tests (Redis, a 3-master Redis Cluster, s3rver,
  * DynamoDB Local); each aft node runs as its own `aft serve` process, and the clients run
- * in this one, over HTTP keep-alive.
+ * in this one, over HTTP keep-alive. Under the DynamoDB table, aft's 2-request transaction and
+ * TransactGetItems + TransactWriteItems also run taking turns (issue 16, goal 4's ratio).
  *
  *   BENCH_ENGINES=redis,dynamodb   only these (memory, file, redis, redis-cluster, s3, dynamodb, none)
  *   BENCH_CLUSTER=off              skip the shim-tier part (1, 2, 3 nodes; GC on and off)
