@@ -266,7 +266,8 @@ export class DynamoDbAdapter implements StorageAdapter {
   async listCommitRecords(after: string | undefined, options?: ListOptions): Promise<CommitRecord[]> {
     const records: CommitRecord[] = [];
     await walkCommitItems(this.requests, this.commitsTable, after, options, records, {}, async (page) => {
-      records.push(...(await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options))));
+      const read = await mapLimit(page, this.concurrency, (item) => this.recordOf(item, options));
+      for (const record of read) if (record) records.push(record);
     });
     return records;
   }
@@ -580,7 +581,8 @@ export class DynamoDbAdapter implements StorageAdapter {
     return this.client;
   }
 
-  private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord> {
+  /** The record an item of the commits table holds; undefined when it was deleted meanwhile. */
+  private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord | undefined> {
     const versionId = item.v!.S!;
     if (item.r?.S !== undefined) return decodeStoredRecord(item.r.S, versionId);
     const chunks = await this.requests.queryAll(
@@ -593,7 +595,18 @@ export class DynamoDbAdapter implements StorageAdapter {
       options,
     );
     const body = joinChunks(chunks, '');
-    // Its body is written before it and deleted after it: one that is gone is damage.
-    return body ? decodeStoredRecord(body, versionId) : damagedRecord(versionId);
+    if (body) return decodeStoredRecord(body, versionId);
+    // Its body is written before it and deleted after it: gone while the record item stays
+    // is damage; gone with it, the collector deleted both since the listing.
+    const still = await (await this.db()).send(
+      new (await dynamoSdk()).GetItemCommand({
+        TableName: this.commitsTable,
+        Key: { b: item.b!, v: item.v! },
+        ProjectionExpression: 'v',
+        ConsistentRead: true,
+      }),
+      { abortSignal: options?.signal },
+    );
+    return still.Item ? damagedRecord(versionId) : undefined;
   }
 }

@@ -1,17 +1,20 @@
 /**
  * DynamoDB batches on DynamoDB Local, with fault injection where the real engine cannot
  * misbehave on demand: a client middleware lets DynamoDB see only part of each
- * BatchWriteItem and answers the rest as UnprocessedItems, as a throttled table would.
+ * BatchWriteItem and answers the rest as UnprocessedItems, as a throttled table would. Then
+ * a record over one item whose body is gone: damage, unless the collector deleted it meanwhile.
  */
 import {
   type BatchWriteItemCommandInput,
   type BatchWriteItemCommandOutput,
+  DeleteItemCommand,
   DynamoDBClient,
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { chunkSortKey } from '../../adapters/dynamodb/items.js';
+import { chunkSortKey, overflowPartition, recordPartition } from '../../adapters/dynamodb/items.js';
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
+import { damagedRecord } from '../../adapters/record-codec.js';
 import { versionAt } from '../conformance/suite.js';
 import { uniquePrefix } from '../servers/engines.js';
 
@@ -158,6 +161,74 @@ describe('DynamoDB batch writes', () => {
       expect(await itemsOf('partial')).toEqual([]);
       // Deleting again finds nothing and fails nothing.
       await adapter.deleteVersions(refs);
+    } finally {
+      await adapter.close();
+      client.destroy();
+    }
+  }, 60_000);
+});
+
+describe('DynamoDB records over one item', () => {
+  it('a record whose body is gone reads as damaged while its item stays, and is skipped when the collector deletes it meanwhile', async () => {
+    const client = localClient();
+    const adapter = new DynamoDbAdapter({ client, tablePrefix: `${uniquePrefix()}-` });
+    try {
+      await adapter.init();
+      // Over 350 KB of JSON: its body goes in items of its overflow partition, written first.
+      const large = versionAt(1000);
+      const writeSet = Array.from({ length: 4000 }, (_, i) => `${'k'.repeat(90)}${i}`);
+      const small = versionAt(2000);
+      expect(await adapter.putCommitRecord({ versionId: large, txid: 't1', writeSet, deleted: [] })).toBe(
+        true,
+      );
+      expect(
+        await adapter.putCommitRecord({ versionId: small, txid: 't2', writeSet: ['a'], deleted: [] }),
+      ).toBe(true);
+      expect((await adapter.getCommitRecord(large))?.writeSet).toHaveLength(4000);
+      const body = await client.send(
+        new QueryCommand({
+          TableName: adapter.commitsTable,
+          KeyConditionExpression: 'b = :b',
+          ExpressionAttributeValues: { ':b': { S: overflowPartition(large) } },
+        }),
+      );
+      expect(body.Items?.length).toBeGreaterThan(0);
+      for (const item of body.Items ?? []) {
+        await client.send(
+          new DeleteItemCommand({ TableName: adapter.commitsTable, Key: { b: item.b!, v: item.v! } }),
+        );
+      }
+      expect(await adapter.getCommitRecord(large)).toEqual(damagedRecord(large));
+      expect((await adapter.listCommitRecords(undefined)).map((record) => record.damaged ?? false)).toEqual([
+        true,
+        false,
+      ]);
+      // The collector deletes the record item (after its body) between the listing and the
+      // look-up of its body: nothing damaged, only a record gone.
+      let deleteFirst = true;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { ExpressionAttributeValues?: Record<string, { S?: string }> };
+          if (
+            deleteFirst &&
+            context.commandName === 'QueryCommand' &&
+            input.ExpressionAttributeValues?.[':b']?.S === overflowPartition(large)
+          ) {
+            deleteFirst = false;
+            await client.send(
+              new DeleteItemCommand({
+                TableName: adapter.commitsTable,
+                Key: { b: { S: recordPartition(large) }, v: { S: large } },
+              }),
+            );
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'collectMeanwhile' },
+      );
+      expect((await adapter.listCommitRecords(undefined)).map((record) => record.versionId)).toEqual([small]);
+      expect(deleteFirst).toBe(false);
+      expect(await adapter.getCommitRecord(large)).toBeUndefined();
     } finally {
       await adapter.close();
       client.destroy();
