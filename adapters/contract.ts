@@ -50,7 +50,7 @@ export interface CommitRecord {
    * or a record naming another id (damaged at rest, or written by something other than aft).
    * Adapters answer and list it so, with an empty txid, write set and deletions (its real
    * ones are unknown), so that a listing goes on past it; GuardedStorage reports it and
-   * treats it as absent (docs/protocol.md, "Damaged entries"). Adapters never store one.
+   * treats it as absent (docs/protocol.md, "Storage", damaged records). Adapters never store one.
    */
   readonly damaged?: true;
 }

@@ -3,7 +3,7 @@
  * another id than the one it is stored under) is one commit lost, not the tier stopped: a
  * node's pulls, a fresh node's start and a GC pass go on past it, the commit's writes stay
  * invisible (atomic: none of them), the collector leaves the record where it is, and the
- * node reports it (docs/protocol.md, "Damaged entries").
+ * node reports it (docs/protocol.md, "Storage", damaged records).
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
