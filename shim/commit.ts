@@ -282,7 +282,8 @@ export async function commitWrites(txn: Transaction, context: CommitContext): Pr
       handBack(txn, versionId, false, context);
       throw error;
     }
-    // Neither is settled by repeating: the same bytes are read again.
+    // A damaged record, like an internal error, is not settled by repeating the commit: the
+    // same bytes are read again.
     if (error instanceof DamagedRecordError) throw error;
     if (error instanceof AftError && error.code === ErrorCode.INTERNAL) throw error;
     throw new CommitError(

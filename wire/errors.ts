@@ -143,10 +143,10 @@ export class TooManyTransactionsError extends AftError {
   }
 }
 
-/** The storage engine failed. Nothing was made visible; the request may be repeated. */
 /**
- * Storage did not answer, or answered what cannot be used. Retryable unless asking again
- * reads the same thing (a record or claim damaged in storage: `retryable: false`).
+ * The storage engine failed, or answered what cannot be used. Nothing was made visible; the
+ * request may be repeated, unless asking again reads the same thing (a record or a claim
+ * damaged in storage: `retryable: false`, naming it in `details`).
  */
 export class StorageUnavailableError extends AftError {
   override readonly name: string = 'StorageUnavailableError';
