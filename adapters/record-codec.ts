@@ -3,9 +3,9 @@
  * opaque values (file, S3, Redis, DynamoDB). JSON, so an operator can read one with `cat`.
  */
 import type { CommitRecord } from './contract.js';
+import { isStrings, parseStoredJson } from './stored-json.js';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** A plain copy holding only the contract's fields (no caller-owned arrays or extra fields). */
 export function copyRecord(record: CommitRecord): CommitRecord {
@@ -22,9 +22,9 @@ export function encodeRecord(record: CommitRecord): Uint8Array {
   return encoder.encode(JSON.stringify(copyRecord(record)));
 }
 
-function decodeRecord(bytes: Uint8Array | string): CommitRecord {
-  const text = typeof bytes === 'string' ? bytes : decoder.decode(bytes);
-  const parsed = JSON.parse(text) as Partial<CommitRecord> | null;
+/** The record `stored` holds, or undefined for anything that is not one (damaged). */
+function decodeRecord(stored: Uint8Array | string): CommitRecord | undefined {
+  const parsed = parseStoredJson(stored) as Partial<CommitRecord> | null | undefined;
   if (
     typeof parsed?.versionId !== 'string' ||
     typeof parsed.txid !== 'string' ||
@@ -32,13 +32,9 @@ function decodeRecord(bytes: Uint8Array | string): CommitRecord {
     !isStrings(parsed.deleted) ||
     (parsed.aborted !== undefined && parsed.aborted !== true)
   ) {
-    throw new Error(`stored commit record is malformed: ${text.slice(0, 200)}`);
+    return undefined;
   }
   return copyRecord(parsed as CommitRecord);
-}
-
-function isStrings(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
 /**
@@ -52,10 +48,6 @@ export function damagedRecord(versionId: string): CommitRecord {
 
 /** The record stored under `versionId`: decoded, or damagedRecord when it does not decode as one. */
 export function decodeStoredRecord(bytes: Uint8Array | string, versionId: string): CommitRecord {
-  try {
-    const record = decodeRecord(bytes);
-    return record.versionId === versionId ? record : damagedRecord(versionId);
-  } catch {
-    return damagedRecord(versionId);
-  }
+  const record = decodeRecord(bytes);
+  return record?.versionId === versionId ? record : damagedRecord(versionId);
 }

@@ -22,6 +22,7 @@
  */
 import { appendAll } from '../adapters/append-all.js';
 import type { CallOptions, Entry, StorageAdapter, VersionRef } from '../adapters/contract.js';
+import { parseStoredJson } from '../adapters/stored-json.js';
 import { decideUnlessDamaged } from '../shim/commit-outcome.js';
 import { TicketState, ticketState } from '../shim/commit-tickets.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
@@ -41,7 +42,6 @@ import {
   versionsOfIntent,
 } from '../shim/intents.js';
 import { decodeMember, MEMBERS_NAMESPACE, type MemberRecord } from '../shim/membership.js';
-import { parseStoredJson } from '../shim/stored-json.js';
 import { checkTiming, DEFAULT_TIMING, knownLagMs, orphanAfterMs, type Timing } from '../shim/timing.js';
 import { CommitIndex } from './commit-index.js';
 

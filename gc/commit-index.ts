@@ -25,10 +25,10 @@
  */
 import type { CallOptions, CommitRecord, StorageAdapter } from '../adapters/contract.js';
 import { insertSorted } from '../adapters/sorted.js';
+import { isStrings, parseStoredJson } from '../adapters/stored-json.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { versionIdFloor, versionTimeOf } from '../shim/ids.js';
 import { COLLECTED_NAMESPACE } from '../shim/namespaces.js';
-import { isStrings, parseStoredJson } from '../shim/stored-json.js';
 
 const PAGE = 1000;
 /** Up to this many unknown ids in a page of a full listing are read one by one, not listed. */

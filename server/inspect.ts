@@ -19,7 +19,7 @@ import { keysOfNote } from '../gc/commit-index.js';
 import { isAbortMarker } from '../shim/commit-outcome.js';
 import { GuardedStorage } from '../shim/guarded-storage.js';
 import { parseVersionId } from '../shim/ids.js';
-import { decodeIntent, valueFromIntent } from '../shim/intents.js';
+import { keysOfIntent, valueFromIntent } from '../shim/intents.js';
 import { decodeMember } from '../shim/membership.js';
 import { NAMESPACES } from '../shim/namespaces.js';
 import { DEFAULT_TIMING, orphanAfterMs, type Timing } from '../shim/timing.js';
@@ -250,7 +250,7 @@ export async function inspectKey(options: InspectOptions & { readonly key: strin
   for (const intent of await listAllEntries(storage, NAMESPACES.intents, call)) {
     if (committedIds.has(intent.id)) continue;
     // A damaged intent names no key (the collector leaves it, and counts it).
-    if (decodeIntent(intent.value)?.keys.includes(key) !== true) continue;
+    if (keysOfIntent(intent.value)?.includes(key) !== true) continue;
     const timeMs = timeOf(intent.id);
     const past = read.nowMs - timeMs > orphanAfterMs(read.timing);
     const bytes = await stored(intent.id);

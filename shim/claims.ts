@@ -20,13 +20,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { CommitRecord } from '../adapters/contract.js';
+import { parseStoredJson } from '../adapters/stored-json.js';
 import { isAbortMarker, markAborted } from './commit-outcome.js';
 import { ConflictError, StorageUnavailableError } from './errors.js';
 import type { GuardedStorage } from './guarded-storage.js';
 import { parseVersionId } from './ids.js';
 import { CLAIMS_NAMESPACE } from './namespaces.js';
 import { NOTHING_READ } from './read-atomic.js';
-import { parseStoredJson } from './stored-json.js';
 import { orphanAfterMs, type Timing } from './timing.js';
 
 interface Claim {

@@ -11,8 +11,8 @@
  * The value: JSON `{ keys, values? }`, `values[i]` the base64 bytes of `keys[i]`'s version.
  */
 import type { StorageAdapter, VersionWrite } from '../adapters/contract.js';
+import { isStrings, parseStoredJson } from '../adapters/stored-json.js';
 import { INTENTS_NAMESPACE } from './namespaces.js';
-import { isStrings, parseStoredJson } from './stored-json.js';
 
 export { INTENTS_NAMESPACE };
 
@@ -62,11 +62,11 @@ export function encodeIntent(versions: readonly VersionWrite[], withValues: bool
   return textEncoder.encode(JSON.stringify({ keys, values }));
 }
 
-/** An intent as stored: its values still base64. */
 /**
- * What encodeIntent wrote, or undefined for an entry that is not that (damaged in storage):
- * whoever reads one goes on without it, as without an intent, rather than failing (a garbage
- * collection pass failed at every try, a read answered 500).
+ * An intent as stored (its values still base64): what encodeIntent wrote, or undefined for an
+ * entry that is not that (damaged in storage): whoever reads one goes on without it, as
+ * without an intent, rather than failing (a garbage collection pass failed at every try, a
+ * read answered 500).
  */
 function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } | undefined {
   const parsed = parseStoredJson(bytes);
@@ -75,6 +75,11 @@ function parseIntent(bytes: Uint8Array): { keys: string[]; values?: string[] } |
   if (!isStrings(keys)) return undefined;
   if (values === undefined) return { keys };
   return isStrings(values) && values.length === keys.length ? { keys, values } : undefined;
+}
+
+/** An intent's keys, its values left undecoded; undefined for an entry that is not an intent. */
+export function keysOfIntent(bytes: Uint8Array): readonly string[] | undefined {
+  return parseIntent(bytes)?.keys;
 }
 
 /** An intent's keys and values; undefined for an entry that is not an intent (parseIntent). */

@@ -71,6 +71,13 @@ describe('commit intents', () => {
       '{"keys":["a"],"values":[]}',
     ];
     for (const text of damaged) expect(decodeIntent(new TextEncoder().encode(text))).toBeUndefined();
+    // Bytes that are not UTF-8: damage, never a key of replacement characters.
+    const notUtf8 = Uint8Array.from([
+      ...new TextEncoder().encode('{"keys":["'),
+      0xff,
+      ...new TextEncoder().encode('"]}'),
+    ]);
+    expect(decodeIntent(notUtf8)).toBeUndefined();
     // A read of a version not written yet finds no value there (the read then answers 503).
     const storage = new MemoryAdapter();
     await storage.putEntry(
