@@ -58,10 +58,13 @@ import {
   DYNAMODB_CHUNK_BYTES,
   entryKey,
   fitsOneTransaction,
+  fitsValuesInRecord,
   type Item,
   joinChunks,
   overflowPartition,
   recordPartition,
+  valueName,
+  valuesInRecord,
 } from './dynamodb/items.js';
 import { walkCommitItems } from './dynamodb/listing.js';
 import { DynamoRequests } from './dynamodb/requests.js';
@@ -92,6 +95,8 @@ export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
 /** One TransactWriteItems of createEntries: at most 100 items, and well under its 4 MB. */
 const TRANSACTION_ENTRIES = 100;
 const TRANSACTION_ENTRY_BYTES = 3 * 1024 * 1024;
+/** Ids recordsHoldingValues keeps before it starts afresh (about 4 MB of strings). */
+const RECORDS_HOLDING_VALUES_KEPT = 50_000;
 
 export class DynamoDbAdapter implements StorageAdapter {
   readonly name = 'dynamodb';
@@ -102,6 +107,12 @@ export class DynamoDbAdapter implements StorageAdapter {
   private readonly requests: DynamoRequests;
   private client: DynamoDBClient | undefined;
   private readonly listedBuckets = new Set<string>();
+  /**
+   * Ids of records this adapter wrote or listed with their commit's values in their item: a
+   * hint of where to read a version first, never needed for a right answer (a version found
+   * in neither place is looked for in the other).
+   */
+  private readonly recordsHoldingValues = new Set<string>();
 
   constructor(options: DynamoDbAdapterOptions = {}) {
     const prefix = options.tablePrefix ?? 'aft-';
@@ -141,6 +152,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   async getVersion(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
     options?.signal?.throwIfAborted();
     assertVersionId(ref.versionId);
+    if (this.recordsHoldingValues.has(ref.versionId)) return this.valueInRecord(ref, options);
     const items = await this.requests.queryAll(
       {
         TableName: this.versionsTable,
@@ -154,7 +166,23 @@ export class DynamoDbAdapter implements StorageAdapter {
       },
       options,
     );
-    return joinChunks(items, ref.versionId);
+    // No item: a version whose value rides in its record (one this adapter has not seen), or none.
+    return items.length > 0 ? joinChunks(items, ref.versionId) : this.valueInRecord(ref, options);
+  }
+
+  /** A version's value from its record's item (fitsValuesInRecord), or undefined. */
+  private async valueInRecord(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
+    const answer = await (await this.db()).send(
+      new (await dynamoSdk()).GetItemCommand({
+        TableName: this.commitsTable,
+        Key: { b: { S: recordPartition(ref.versionId) }, v: { S: ref.versionId } },
+        ProjectionExpression: 'i.#value',
+        ExpressionAttributeNames: { '#value': valueName(ref.key) },
+        ConsistentRead: true,
+      }),
+      { abortSignal: options?.signal },
+    );
+    return answer.Item?.i?.M?.[valueName(ref.key)]?.B;
   }
 
   async putCommitRecord(record: CommitRecord, options?: CallOptions): Promise<boolean> {
@@ -213,15 +241,20 @@ export class DynamoDbAdapter implements StorageAdapter {
       throw new RangeError('versions and record are over one DynamoDB transaction (fitsVersionsAndRecord)');
     }
     await this.listBucketOf(record.versionId, options);
-    const versionItems = versions.flatMap(({ key, versionId, value }) =>
-      chunkItems({ k: { S: key } }, versionId, value),
-    );
+    const body = encodeRecord(record);
     const recordItem: Item = {
       b: { S: recordPartition(record.versionId) },
       v: { S: record.versionId },
-      r: { S: Buffer.from(encodeRecord(record)).toString('utf8') },
+      r: { S: Buffer.from(body).toString('utf8') },
     };
-    return this.requests.transactPutsThenPutIfAbsent(
+    // Small values ride in the record's item: DynamoDB's work for a transaction grows with
+    // its items, and the versions were most of them (docs/adapters/dynamodb.md).
+    const inRecord = fitsValuesInRecord(versions, record.versionId, body.byteLength);
+    if (inRecord) recordItem.i = valuesInRecord(versions);
+    const versionItems = inRecord
+      ? []
+      : versions.flatMap(({ key, versionId, value }) => chunkItems({ k: { S: key } }, versionId, value));
+    const outcome = await this.requests.transactPutsThenPutIfAbsent(
       this.versionsTable,
       versionItems,
       this.commitsTable,
@@ -232,6 +265,14 @@ export class DynamoDbAdapter implements StorageAdapter {
       },
       options,
     );
+    if (inRecord && outcome === TermedWriteOutcome.CREATED) this.noteValuesInRecord(record.versionId);
+    return outcome;
+  }
+
+  /** Remembers that a record's item holds its commit's values: a read of one goes there first. */
+  private noteValuesInRecord(versionId: string): void {
+    if (this.recordsHoldingValues.size >= RECORDS_HOLDING_VALUES_KEPT) this.recordsHoldingValues.clear();
+    this.recordsHoldingValues.add(versionId);
   }
 
   /** The bucket is listed before its first record, so a listing never misses a record. */
@@ -292,7 +333,10 @@ export class DynamoDbAdapter implements StorageAdapter {
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     for (const { versionId } of refs) assertVersionId(versionId);
-    const unique = [...new Map(refs.map((ref) => [`${ref.versionId}\u0000${ref.key}`, ref])).values()];
+    const all = [...new Map(refs.map((ref) => [`${ref.versionId}\u0000${ref.key}`, ref])).values()];
+    // Values in their record's item go with an update of it, not a look-up of items.
+    const inRecords = all.filter(({ versionId }) => this.recordsHoldingValues.has(versionId));
+    const unique = all.filter(({ versionId }) => !this.recordsHoldingValues.has(versionId));
     // A version is one item, or chunks with their count on the first: one BatchGetItem of
     // both first keys per 50 versions says which (a Query each made GC on DynamoDB send
     // one request per version it collected, two per commit of two keys).
@@ -334,11 +378,56 @@ export class DynamoDbAdapter implements StorageAdapter {
         options,
       ),
     );
-    await this.requests.batchWrite(
-      this.versionsTable,
-      [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
-      options,
-    );
+    // Found nowhere in the versions table: maybe in a record this adapter has not listed.
+    inRecords.push(...unknown.filter((_, index) => queried[index]!.length === 0));
+    await Promise.all([
+      this.requests.batchWrite(
+        this.versionsTable,
+        [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
+        options,
+      ),
+      this.removeValuesInRecords(inRecords, options),
+    ]);
+  }
+
+  /**
+   * Removes versions' values from their records' items: one UpdateItem a record, conditioned
+   * on its map, so a record deleted meanwhile (or one holding no values) is not written.
+   */
+  private async removeValuesInRecords(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
+    // Per record, up to 100 keys an update (its expression stays well under DynamoDB's 4 KB).
+    const updates: Array<[string, string[]]> = [];
+    const open = new Map<string, string[]>();
+    for (const { key, versionId } of refs) {
+      let keys = open.get(versionId);
+      if (!keys || keys.length === 100) {
+        keys = [];
+        open.set(versionId, keys);
+        updates.push([versionId, keys]);
+      }
+      keys.push(key);
+    }
+    const sdk = await dynamoSdk();
+    await mapLimit(updates, this.concurrency, async ([versionId, keys]) => {
+      const names = Object.fromEntries(keys.map((key, index) => [`#v${index}`, valueName(key)]));
+      try {
+        await (await this.db()).send(
+          new sdk.UpdateItemCommand({
+            TableName: this.commitsTable,
+            Key: { b: { S: recordPartition(versionId) }, v: { S: versionId } },
+            UpdateExpression: `REMOVE ${Object.keys(names)
+              .map((name) => `i.${name}`)
+              .join(', ')}`,
+            ConditionExpression: 'attribute_exists(i)',
+            ExpressionAttributeNames: names,
+          }),
+          { abortSignal: options?.signal },
+        );
+      } catch (error) {
+        if ((error as { name?: unknown } | undefined)?.name !== 'ConditionalCheckFailedException')
+          throw error;
+      }
+    });
   }
 
   async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {
@@ -584,6 +673,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   /** The record an item of the commits table holds; undefined when it was deleted meanwhile. */
   private async recordOf(item: Item, options?: CallOptions): Promise<CommitRecord | undefined> {
     const versionId = item.v!.S!;
+    if (item.i) this.noteValuesInRecord(versionId);
     if (item.r?.S !== undefined) return decodeStoredRecord(item.r.S, versionId);
     const chunks = await this.requests.queryAll(
       {

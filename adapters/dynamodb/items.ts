@@ -107,3 +107,47 @@ export function fitsOneTransaction(
   }
   return items <= TRANSACTION_ITEMS && bytes <= TRANSACTION_BYTES;
 }
+
+/**
+ * Bytes a commit record's item may reach with its commit's values in it: one read unit of a
+ * strongly consistent read (4 KB), so reading a value there costs what reading its own item
+ * would, and a listing page pays no more than a few hundred bytes a record for them.
+ */
+export const VALUES_IN_RECORD_BYTES = 4 * 1024;
+/** Bytes counted for the item's keys and attribute names, and per value for its map entry. */
+const RECORD_ITEM_OVERHEAD = 96;
+const MAP_ENTRY_OVERHEAD = 4;
+
+/** The name of `key`'s value in a record item's map `i` (a map key is never empty). */
+export function valueName(key: string): string {
+  return `k${key}`;
+}
+
+/**
+ * Whether a commit's versions go in its record's item (attribute `i`, a map of `valueName(key)`
+ * to bytes) rather than one item each: all of the record's version id, distinct keys, and
+ * the item within VALUES_IN_RECORD_BYTES. A commit of two small keys is then a transaction of
+ * the record and its ticket, two items where it was four.
+ */
+export function fitsValuesInRecord(
+  versions: readonly { readonly key: string; readonly versionId: string; readonly value: Uint8Array }[],
+  versionId: string,
+  recordBytes: number,
+): boolean {
+  if (versions.length === 0) return false;
+  let bytes = recordBytes + RECORD_ITEM_OVERHEAD;
+  const keys = new Set<string>();
+  for (const version of versions) {
+    if (version.versionId !== versionId || keys.has(version.key)) return false;
+    keys.add(version.key);
+    bytes += Buffer.byteLength(version.key) + 1 + version.value.byteLength + MAP_ENTRY_OVERHEAD;
+  }
+  return bytes <= VALUES_IN_RECORD_BYTES;
+}
+
+/** The map `i` of a record item holding `versions`' values. */
+export function valuesInRecord(
+  versions: readonly { readonly key: string; readonly value: Uint8Array }[],
+): AttributeValue {
+  return { M: Object.fromEntries(versions.map(({ key, value }) => [valueName(key), { B: value }])) };
+}

@@ -58,6 +58,13 @@ export class ManagedProcess {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
+  /** Waits for a one-shot command to end, an end expected and so not reported; its exit code. */
+  async finished(): Promise<number | null> {
+    this.stopping = true;
+    if (!this.exited) await new Promise((resolve) => this.child.once('exit', resolve));
+    return this.child.exitCode;
+  }
+
   /** Polls `probe` until it resolves true; fails with the process's output after `timeoutMs`. */
   async waitUntil(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -102,7 +102,7 @@ export async function startRedisCluster(masters = 3): Promise<RunningServer> {
       '0',
       '--cluster-yes',
     ]);
-    const code = await new Promise<number | null>((resolve) => create.child.once('exit', resolve));
+    const code = await create.finished();
     if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${create.output}`);
     const clusterOk = (port: number) => answers(port, 'CLUSTER INFO', 'cluster_state:ok');
     await Promise.all(servers.map((server, i) => server.waitUntil(() => clusterOk(ports[i]!))));
