@@ -200,7 +200,12 @@ export interface StorageAdapter {
    */
   listCommitRecordIds(after: string | undefined, options?: ListOptions): Promise<string[]>;
 
-  /** Deletes versions; deleting one that is not stored is not an error. */
+  /**
+   * Deletes versions, which no reader needs again (the collector deletes only superseded
+   * ones); deleting one that is not stored is not an error. Where an engine keeps a commit's
+   * values in its record (DynamoDB, small values), they may stay readable until the record is
+   * deleted: what it names, nobody reads.
+   */
   deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void>;
 
   /** Deletes commit records; deleting one that is not stored is not an error. */

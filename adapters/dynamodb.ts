@@ -333,10 +333,16 @@ export class DynamoDbAdapter implements StorageAdapter {
   async deleteVersions(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
     options?.signal?.throwIfAborted();
     for (const { versionId } of refs) assertVersionId(versionId);
-    const all = [...new Map(refs.map((ref) => [`${ref.versionId}\u0000${ref.key}`, ref])).values()];
-    // Values in their record's item go with an update of it, not a look-up of items.
-    const inRecords = all.filter(({ versionId }) => this.recordsHoldingValues.has(versionId));
-    const unique = all.filter(({ versionId }) => !this.recordsHoldingValues.has(versionId));
+    // A value in its record's item goes with the record (docs/adapters/dynamodb.md): no
+    // request for it. Others are items to find (a value in a record this adapter has not
+    // seen is looked for as items, is not found, and stays with its record too).
+    const unique = [
+      ...new Map(
+        refs
+          .filter(({ versionId }) => !this.recordsHoldingValues.has(versionId))
+          .map((ref) => [`${ref.versionId}\u0000${ref.key}`, ref]),
+      ).values(),
+    ];
     // A version is one item, or chunks with their count on the first: one BatchGetItem of
     // both first keys per 50 versions says which (a Query each made GC on DynamoDB send
     // one request per version it collected, two per commit of two keys).
@@ -378,56 +384,11 @@ export class DynamoDbAdapter implements StorageAdapter {
         options,
       ),
     );
-    // Found nowhere in the versions table: maybe in a record this adapter has not listed.
-    inRecords.push(...unknown.filter((_, index) => queried[index]!.length === 0));
-    await Promise.all([
-      this.requests.batchWrite(
-        this.versionsTable,
-        [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
-        options,
-      ),
-      this.removeValuesInRecords(inRecords, options),
-    ]);
-  }
-
-  /**
-   * Removes versions' values from their records' items: one UpdateItem a record, conditioned
-   * on its map, so a record deleted meanwhile (or one holding no values) is not written.
-   */
-  private async removeValuesInRecords(refs: readonly VersionRef[], options?: CallOptions): Promise<void> {
-    // Per record, up to 100 keys an update (its expression stays well under DynamoDB's 4 KB).
-    const updates: Array<[string, string[]]> = [];
-    const open = new Map<string, string[]>();
-    for (const { key, versionId } of refs) {
-      let keys = open.get(versionId);
-      if (!keys || keys.length === 100) {
-        keys = [];
-        open.set(versionId, keys);
-        updates.push([versionId, keys]);
-      }
-      keys.push(key);
-    }
-    const sdk = await dynamoSdk();
-    await mapLimit(updates, this.concurrency, async ([versionId, keys]) => {
-      const names = Object.fromEntries(keys.map((key, index) => [`#v${index}`, valueName(key)]));
-      try {
-        await (await this.db()).send(
-          new sdk.UpdateItemCommand({
-            TableName: this.commitsTable,
-            Key: { b: { S: recordPartition(versionId) }, v: { S: versionId } },
-            UpdateExpression: `REMOVE ${Object.keys(names)
-              .map((name) => `i.${name}`)
-              .join(', ')}`,
-            ConditionExpression: 'attribute_exists(i)',
-            ExpressionAttributeNames: names,
-          }),
-          { abortSignal: options?.signal },
-        );
-      } catch (error) {
-        if ((error as { name?: unknown } | undefined)?.name !== 'ConditionalCheckFailedException')
-          throw error;
-      }
-    });
+    await this.requests.batchWrite(
+      this.versionsTable,
+      [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
+      options,
+    );
   }
 
   async deleteCommitRecords(versionIds: readonly string[], options?: CallOptions): Promise<void> {

@@ -138,8 +138,6 @@ export class AftStorage extends Construct {
         'dynamodb:Query',
         'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
-        // Deleting a version whose value rides in its commit record's item.
-        'dynamodb:UpdateItem',
       );
     }
   }

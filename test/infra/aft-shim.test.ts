@@ -137,7 +137,6 @@ describe.each([AftStorageEngine.S3, AftStorageEngine.DYNAMODB, AftStorageEngine.
           'dynamodb:GetItem',
           'dynamodb:PutItem',
           'dynamodb:Query',
-          'dynamodb:UpdateItem',
         ],
         redis: [],
       }[engine];
