@@ -49,6 +49,7 @@ import {
   type VersionRef,
   type VersionWrite,
 } from './contract.js';
+import { DirectTransactWrites } from './dynamodb/direct-transact.js';
 import {
   BUCKETS_PARTITION,
   COMMIT_SHARDS,
@@ -88,6 +89,13 @@ export interface DynamoDbAdapterOptions {
    * write). @default true
    */
   readonly transactWrites?: boolean;
+  /**
+   * Whether a commit's TransactWriteItems is first sent past the SDK's middleware, with the
+   * client's own signer, HTTP handler and endpoint (adapters/dynamodb/direct-transact.ts):
+   * about 330 µs less CPU a commit. Only on a client aft creates with no `logger`; whatever
+   * that attempt cannot tell, the SDK sends again, as one idempotent transaction. @default true
+   */
+  readonly directCommits?: boolean;
 }
 
 export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
@@ -106,6 +114,7 @@ export class DynamoDbAdapter implements StorageAdapter {
   private readonly concurrency: number;
   private readonly requests: DynamoRequests;
   private client: DynamoDBClient | undefined;
+  private direct: DirectTransactWrites | undefined;
   private readonly listedBuckets = new Set<string>();
   /**
    * Ids of records this adapter wrote or listed with their commit's values in their item: a
@@ -123,7 +132,11 @@ export class DynamoDbAdapter implements StorageAdapter {
     this.versionsTable = `${prefix}versions`;
     this.commitsTable = `${prefix}commits`;
     this.concurrency = options.concurrency ?? 8;
-    this.requests = new DynamoRequests(() => this.db(), this.concurrency);
+    this.requests = new DynamoRequests(
+      () => this.db(),
+      this.concurrency,
+      () => this.direct,
+    );
     if (options.transactWrites !== false) {
       this.putVersionsAndRecord = async (versions, record, call) =>
         (await this.putAtomically(versions, record, undefined, call)) === TermedWriteOutcome.CREATED;
@@ -618,9 +631,11 @@ export class DynamoDbAdapter implements StorageAdapter {
     if (this.client) return this.client;
     const { DynamoDBClient } = await dynamoSdk();
     // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
-    this.client ??=
-      this.options.client ??
-      withoutDiscardedLogging(
+    if (this.client) return this.client;
+    if (this.options.client) {
+      this.client = this.options.client;
+    } else {
+      const created = withoutDiscardedLogging(
         new DynamoDBClient({
           maxAttempts: 8,
           requestHandler: AWS_REQUEST_TIMEOUTS,
@@ -628,6 +643,13 @@ export class DynamoDbAdapter implements StorageAdapter {
         }),
         this.options.clientConfig,
       );
+      // A client of the user's, or one with a logger to see every request, keeps every
+      // request in the SDK's middleware.
+      if (this.options.clientConfig?.logger === undefined && this.options.directCommits !== false) {
+        this.direct = new DirectTransactWrites(created);
+      }
+      this.client = created;
+    }
     return this.client;
   }
 

@@ -88,6 +88,7 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
       return new DynamoDbAdapter({
         tablePrefix: decodeURIComponent(tablePrefix.replace(/\/$/, '')),
         transactWrites: booleanParam(params, 'transactWrites', true),
+        directCommits: booleanParam(params, 'directCommits', true),
         clientConfig: {
           ...(region && { region }),
           ...(endpoint && { endpoint }),

@@ -3,11 +3,18 @@
  * end, and batches of writes and gets split to the service's limits, several in flight, each
  * retrying its unprocessed part until done.
  */
-import type { DynamoDBClient, QueryCommandInput, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import type {
+  DynamoDBClient,
+  QueryCommandInput,
+  TransactWriteItemsCommandInput,
+  WriteRequest,
+} from '@aws-sdk/client-dynamodb';
 import { appendAll } from '../append-all.js';
 import { retryUntilDone } from '../backoff.js';
 import type { CallOptions } from '../contract.js';
 import { mapLimit } from '../map-limit.js';
+import type { DirectTransactWrites } from './direct-transact.js';
 import type { Item } from './items.js';
 import { dynamoSdk } from './sdk.js';
 
@@ -20,6 +27,8 @@ export class DynamoRequests {
     private readonly db: () => Promise<DynamoDBClient>,
     /** Requests one batch keeps in flight. */
     private readonly concurrency: number,
+    /** A commit's transaction sent past the SDK's middleware first, where the client allows. */
+    private readonly direct: () => DirectTransactWrites | undefined = () => undefined,
   ) {}
 
   /** PutItem into `table` unless an item with its key exists; true when it was written. */
@@ -56,28 +65,34 @@ export class DynamoRequests {
     swap?: { readonly item: Item; readonly expected: Uint8Array },
     options?: CallOptions,
   ): Promise<'created' | 'taken' | 'refused'> {
+    const db = await this.db();
+    // Set here rather than by the SDK, so the direct attempt and the SDK's repeat of it are
+    // one idempotent transaction.
+    const input: TransactWriteItemsCommandInput = {
+      ClientRequestToken: randomUUID(),
+      TransactItems: [
+        ...items.map((Item) => ({ Put: { TableName: table, Item } })),
+        { Put: { TableName: lastTable, Item: last, ConditionExpression: 'attribute_not_exists(v)' } },
+        ...(swap
+          ? [
+              {
+                Put: {
+                  TableName: lastTable,
+                  Item: swap.item,
+                  ConditionExpression: 'd = :expected',
+                  ExpressionAttributeValues: { ':expected': { B: swap.expected } },
+                },
+              },
+            ]
+          : []),
+      ],
+    };
     try {
-      await (await this.db()).send(
-        new (await dynamoSdk()).TransactWriteItemsCommand({
-          TransactItems: [
-            ...items.map((Item) => ({ Put: { TableName: table, Item } })),
-            { Put: { TableName: lastTable, Item: last, ConditionExpression: 'attribute_not_exists(v)' } },
-            ...(swap
-              ? [
-                  {
-                    Put: {
-                      TableName: lastTable,
-                      Item: swap.item,
-                      ConditionExpression: 'd = :expected',
-                      ExpressionAttributeValues: { ':expected': { B: swap.expected } },
-                    },
-                  },
-                ]
-              : []),
-          ],
-        }),
-        { abortSignal: options?.signal },
-      );
+      if ((await this.direct()?.attempt(input, options?.signal)) !== 'written') {
+        await db.send(new (await dynamoSdk()).TransactWriteItemsCommand(input), {
+          abortSignal: options?.signal,
+        });
+      }
       return 'created';
     } catch (error) {
       const { name, CancellationReasons: reasons } = error as {

@@ -71,6 +71,13 @@ describe('storage URLs', () => {
     expect(batched.fitsVersionsAndRecord).toBeUndefined();
   });
 
+  it('dynamodb: commits go past the SDK middleware first unless directCommits=false', () => {
+    const optionsOf = (url: string) =>
+      (createAdapterFromUrl(url) as unknown as { options: { directCommits: boolean } }).options;
+    expect(optionsOf('dynamodb://p-?region=us-east-1').directCommits).toBe(true);
+    expect(optionsOf('dynamodb://p-?region=us-east-1&directCommits=false').directCommits).toBe(false);
+  });
+
   it('redis: versions and record go in one script on a standalone server, not on a cluster', () => {
     expect(createAdapterFromUrl('redis://127.0.0.1:6379').putVersionsAndRecord).toBeDefined();
     expect(createAdapterFromUrl('redis+cluster://127.0.0.1:7000').putVersionsAndRecord).toBeUndefined();
