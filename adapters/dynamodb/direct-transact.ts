@@ -53,10 +53,21 @@ interface SdkParts {
   readonly streamCollector: (body: unknown) => Promise<Uint8Array>;
 }
 
+/** Answers in a row the attempt could not read before it stops trying for a while. */
+const UNREAD_ANSWERS_BEFORE_PAUSE = 3;
+const PAUSE_MS = 60_000;
+
 export class DirectTransactWrites {
   private endpoint: Endpoint | undefined;
+  /** Answers in a row that were neither written nor canceled (throttled, refused, 5xx). */
+  private unreadInARow = 0;
+  private pausedUntil = 0;
 
-  constructor(private readonly client: DynamoDBClient) {
+  constructor(
+    private readonly client: DynamoDBClient,
+    /** The clock of the pause (tests move it). */
+    private readonly now: () => number = Date.now,
+  ) {
     // Every request of the client passes here once built, its endpoint resolved by the SDK's
     // rules (region, FIPS, dual-stack, a custom endpoint): the attempt reuses the first's.
     client.middlewareStack.add(
@@ -83,7 +94,9 @@ export class DirectTransactWrites {
   async attempt(input: TransactWriteItemsCommandInput, signal?: AbortSignal): Promise<DirectOutcome> {
     const endpoint = this.endpoint;
     const body = endpoint && wireBody(input);
-    if (!endpoint || body === undefined) return 'unsure';
+    // An engine that keeps answering what the attempt cannot read (a signature it refuses,
+    // say) would cost every commit a round trip more: it goes to the SDK alone for a while.
+    if (!endpoint || body === undefined || this.now() < this.pausedUntil) return 'unsure';
     const config = this.client.config as unknown as SdkParts;
     let answer: Awaited<ReturnType<SdkParts['requestHandler']['handle']>>;
     let bytes: Uint8Array;
@@ -119,9 +132,17 @@ export class DirectTransactWrites {
       return 'unsure';
     }
     const { statusCode, headers } = answer.response;
-    if (statusCode === 200) return 'written';
-    const canceled = canceledError(statusCode, headers, bytes);
-    if (canceled) throw canceled;
+    const canceled = statusCode === 200 ? undefined : canceledError(statusCode, headers, bytes);
+    if (statusCode === 200 || canceled) {
+      this.unreadInARow = 0;
+      if (canceled) throw canceled;
+      return 'written';
+    }
+    this.unreadInARow += 1;
+    if (this.unreadInARow >= UNREAD_ANSWERS_BEFORE_PAUSE) {
+      this.unreadInARow = 0;
+      this.pausedUntil = this.now() + PAUSE_MS;
+    }
     return 'unsure';
   }
 }

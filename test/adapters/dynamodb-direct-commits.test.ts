@@ -4,8 +4,14 @@
  * lose or refuse chosen answers: whatever the direct attempt cannot tell, the SDK sends
  * again as the same idempotent transaction.
  */
+import {
+  DescribeTableCommand,
+  DynamoDBClient,
+  type TransactWriteItemsCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CommitRecord, VersionWrite } from '../../adapters/contract.js';
+import { DirectTransactWrites } from '../../adapters/dynamodb/direct-transact.js';
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
 import { versionAt } from '../conformance/suite.js';
 import { uniquePrefix } from '../servers/engines.js';
@@ -196,6 +202,55 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
       expect(transactions(handler)).toEqual([{ target: 'TransactWriteItems', bySdk: false }]);
       expect(await adapter.getCommitRecord(v)).toBeUndefined();
     } finally {
+      await adapter.close();
+    }
+  });
+
+  it('stops trying directly for a minute after three answers in a row it could not read', async () => {
+    const handler = new FaultyHandler();
+    const adapter = adapterWith(handler);
+    const client = new DynamoDBClient({
+      endpoint: endpointOf(process.env.AFT_TEST_DYNAMODB_URL!),
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      requestHandler: handler,
+    });
+    let clock = 1_000_000;
+    const direct = new DirectTransactWrites(client, () => clock);
+    try {
+      await adapter.init();
+      // Any request of the client tells the direct sender its endpoint.
+      await client.send(new DescribeTableCommand({ TableName: adapter.commitsTable }));
+      let n = 0;
+      const input = (): TransactWriteItemsCommandInput => ({
+        ClientRequestToken: `token-${++n}`,
+        TransactItems: [
+          { Put: { TableName: adapter.commitsTable, Item: { b: { S: 'e#test#0' }, v: { S: `x${n}` } } } },
+        ],
+      });
+      handler.sent.length = 0;
+      expect(await direct.attempt(input())).toBe('written');
+      handler.faults = ['throttle', 'throttle', 'throttle'];
+      for (let i = 0; i < 3; i += 1) expect(await direct.attempt(input())).toBe('unsure');
+      expect(transactions(handler)).toHaveLength(4);
+      // Paused: nothing sent.
+      expect(await direct.attempt(input())).toBe('unsure');
+      clock += 59_000;
+      expect(await direct.attempt(input())).toBe('unsure');
+      expect(transactions(handler)).toHaveLength(4);
+      clock += 1_000;
+      expect(await direct.attempt(input())).toBe('written');
+      expect(transactions(handler)).toHaveLength(5);
+      // Two unread answers, then a good one: the count starts again.
+      handler.faults = ['throttle', 'throttle'];
+      for (let i = 0; i < 2; i += 1) expect(await direct.attempt(input())).toBe('unsure');
+      expect(await direct.attempt(input())).toBe('written');
+      handler.faults = ['throttle', 'throttle'];
+      for (let i = 0; i < 2; i += 1) expect(await direct.attempt(input())).toBe('unsure');
+      expect(await direct.attempt(input())).toBe('written');
+      expect(transactions(handler)).toHaveLength(11);
+    } finally {
+      client.destroy();
       await adapter.close();
     }
   });
