@@ -92,7 +92,7 @@ export interface DynamoDbAdapterOptions {
   /**
    * Whether a commit's TransactWriteItems is first sent past the SDK's middleware, with the
    * client's own signer, HTTP handler and endpoint (adapters/dynamodb/direct-transact.ts):
-   * about 330 µs less CPU a commit. Only on a client aft creates with no `logger`; whatever
+   * about 180 µs less CPU a commit (`node dist/bench/dynamodb-items.js`). Only on a client aft creates with no `logger`; whatever
    * that attempt cannot tell, the SDK sends again, as one idempotent transaction. @default true
    */
   readonly directCommits?: boolean;
@@ -630,12 +630,13 @@ export class DynamoDbAdapter implements StorageAdapter {
   private async db(): Promise<DynamoDBClient> {
     if (this.client) return this.client;
     const { DynamoDBClient } = await dynamoSdk();
-    // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
+    // Another call may have made it while this one loaded the SDK.
     if (this.client) return this.client;
     if (this.options.client) {
       this.client = this.options.client;
     } else {
       const created = withoutDiscardedLogging(
+        // The SDK's standard retry: exponential backoff with jitter on throttling and 5xx.
         new DynamoDBClient({
           maxAttempts: 8,
           requestHandler: AWS_REQUEST_TIMEOUTS,

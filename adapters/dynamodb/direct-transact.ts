@@ -1,11 +1,11 @@
 /**
  * A commit's TransactWriteItems, first sent without the SDK's middleware stack.
  *
- * Why: the SDK spends about 530 µs of CPU on one TransactWriteItems of two items (schema
- * serialization, a middleware stack resolved per command, endpoint rules, retry bookkeeping,
- * user agent), against about 200 µs for the same signed request sent by hand (a micro
- * benchmark against a fake endpoint, bench/RESULTS.md "Goal 4"). That request is the whole
- * of a commit on DynamoDB, on its critical path.
+ * Why: the SDK spends about 510 µs of CPU sending one TransactWriteItems of two items
+ * (schema serialization, a middleware stack resolved per command, endpoint rules, retry
+ * bookkeeping, user agent), this about 330 (`node dist/bench/dynamodb-items.js`, on DynamoDB
+ * Local; bench/RESULTS.md "Goal 4"). That request is the whole of a commit's wait on
+ * DynamoDB.
  *
  * How, without a second AWS client: the attempt uses the SDK client's own parts (its
  * credentials provider and signer, its clock offset, its HTTP handler with aft's timeouts and
