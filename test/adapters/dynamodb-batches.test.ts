@@ -16,20 +16,12 @@ import { chunkSortKey, overflowPartition, recordPartition } from '../../adapters
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
 import { damagedRecord } from '../../adapters/record-codec.js';
 import { versionAt } from '../conformance/suite.js';
+import { localDynamoClient } from '../helpers/dynamodb-local.js';
 import { uniquePrefix } from '../servers/engines.js';
-
-function localClient(): DynamoDBClient {
-  const url = process.env.AFT_TEST_DYNAMODB_URL!;
-  return new DynamoDBClient({
-    endpoint: decodeURIComponent(/endpoint=([^&]+)/.exec(url)![1]!),
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-}
 
 describe('DynamoDB batch writes', () => {
   it('sends at most 25 items a request and retries UnprocessedItems until every version is written', async () => {
-    const client = localClient();
+    const client = localDynamoClient();
     const batchSizes: number[] = [];
     let throttle = true;
     client.middlewareStack.add(
@@ -74,7 +66,7 @@ describe('DynamoDB batch writes', () => {
   });
 
   it('gives up with an error when a batch stays unprocessed, and an abort stops the retries', async () => {
-    const client = localClient();
+    const client = localDynamoClient();
     let stuck = false;
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -102,7 +94,7 @@ describe('DynamoDB batch writes', () => {
   }, 60_000);
 
   it('deletes versions without a query each: one look-up of their first items per 50, chunked and partial ones whole', async () => {
-    const client = localClient();
+    const client = localDynamoClient();
     const requests: string[] = [];
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -170,7 +162,7 @@ describe('DynamoDB batch writes', () => {
 
 describe('DynamoDB records over one item', () => {
   it('a record whose body is gone reads as damaged while its item stays, and is skipped when the collector deletes it meanwhile', async () => {
-    const client = localClient();
+    const client = localDynamoClient();
     const adapter = new DynamoDbAdapter({ client, tablePrefix: `${uniquePrefix()}-` });
     try {
       await adapter.init();

@@ -14,6 +14,7 @@ import type { CommitRecord, VersionWrite } from '../../adapters/contract.js';
 import { DirectTransactWrites } from '../../adapters/dynamodb/direct-transact.js';
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
 import { versionAt } from '../conformance/suite.js';
+import { bytes, localDynamoConfig, recordOf } from '../helpers/dynamodb-local.js';
 import { uniquePrefix } from '../servers/engines.js';
 
 type Handle = NodeHttpHandler['handle'];
@@ -65,30 +66,30 @@ class FaultyHandler extends NodeHttpHandler {
   }
 }
 
-function endpointOf(url: string): string {
-  return decodeURIComponent(/endpoint=([^&]+)/.exec(url)![1]!);
-}
-
-const bytes = (text: string) => new Uint8Array(Buffer.from(text));
-const recordOf = (versionId: string, keys: string[]): CommitRecord => ({
-  versionId,
-  txid: `${versionId.split('.')[1]}`,
-  writeSet: keys,
-  deleted: [],
-});
-
 function adapterWith(handler: FaultyHandler, extra: { logger?: unknown; directCommits?: boolean } = {}) {
   return new DynamoDbAdapter({
     tablePrefix: `${uniquePrefix()}-`,
     ...(extra.directCommits !== undefined && { directCommits: extra.directCommits }),
     clientConfig: {
-      endpoint: endpointOf(process.env.AFT_TEST_DYNAMODB_URL!),
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      ...localDynamoConfig(),
       requestHandler: handler,
       ...(extra.logger !== undefined && { logger: extra.logger as never }),
     },
   });
+}
+
+/** Runs `body` on a fresh adapter of its own tables, its client's handler a FaultyHandler. */
+async function onAdapter(
+  body: (adapter: DynamoDbAdapter, handler: FaultyHandler) => Promise<void>,
+): Promise<void> {
+  const handler = new FaultyHandler();
+  const adapter = adapterWith(handler);
+  try {
+    await adapter.init();
+    await body(adapter, handler);
+  } finally {
+    await adapter.close();
+  }
 }
 
 async function commitOn(adapter: DynamoDbAdapter, at: number, keys = ['a', 'b']) {
@@ -108,11 +109,8 @@ const transactions = (handler: FaultyHandler) =>
   handler.sent.filter(({ target }) => target === 'TransactWriteItems');
 
 describe('DynamoDB commits sent past the SDK middleware', () => {
-  it('sends a commit once, directly, once the client knows its endpoint; taken and refused answer as before', async () => {
-    const handler = new FaultyHandler();
-    const adapter = adapterWith(handler);
-    try {
-      await adapter.init();
+  it('sends a commit once, directly, once the client knows its endpoint; taken and refused answer as before', () =>
+    onAdapter(async (adapter, handler) => {
       const { v, versions, outcome } = await commitOn(adapter, 90_000);
       expect(outcome).toBe('created');
       expect(transactions(handler)).toEqual([{ target: 'TransactWriteItems', bySdk: false }]);
@@ -141,16 +139,10 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
         { target: 'TransactWriteItems', bySdk: false },
       ]);
       expect(await adapter.getVersion({ key: 'c', versionId: versionAt(90_001) })).toBeUndefined();
-    } finally {
-      await adapter.close();
-    }
-  });
+    }));
 
-  it('a direct attempt that landed and lost its answer is answered created by the SDK’s repeat, the same transaction', async () => {
-    const handler = new FaultyHandler();
-    const adapter = adapterWith(handler);
-    try {
-      await adapter.init();
+  it('a direct attempt that landed and lost its answer is answered created by the SDK’s repeat, the same transaction', () =>
+    onAdapter(async (adapter, handler) => {
       handler.faults = ['lose'];
       const { v, versions, outcome } = await commitOn(adapter, 91_000);
       // Without the shared ClientRequestToken the repeat would find its own record: 'taken'.
@@ -161,16 +153,10 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
       ]);
       for (const { key, value } of versions)
         expect(await adapter.getVersion({ key, versionId: v })).toEqual(value);
-    } finally {
-      await adapter.close();
-    }
-  });
+    }));
 
-  it('a throttled direct attempt is sent again by the SDK, with its retries', async () => {
-    const handler = new FaultyHandler();
-    const adapter = adapterWith(handler);
-    try {
-      await adapter.init();
+  it('a throttled direct attempt is sent again by the SDK, with its retries', () =>
+    onAdapter(async (adapter, handler) => {
       // The direct attempt, then the SDK's first try, both throttled; the SDK's retry lands.
       handler.faults = ['throttle', 'throttle'];
       const { outcome } = await commitOn(adapter, 92_000);
@@ -180,16 +166,10 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
         { target: 'TransactWriteItems', bySdk: true },
         { target: 'TransactWriteItems', bySdk: true },
       ]);
-    } finally {
-      await adapter.close();
-    }
-  });
+    }));
 
-  it('a signal aborted during the direct attempt rejects with its reason, and the SDK sends nothing more', async () => {
-    const handler = new FaultyHandler();
-    const adapter = adapterWith(handler);
-    try {
-      await adapter.init();
+  it('a signal aborted during the direct attempt rejects with its reason, and the SDK sends nothing more', () =>
+    onAdapter(async (adapter, handler) => {
       const controller = new AbortController();
       handler.abortNow = () => controller.abort(new Error('caller gave up'));
       handler.faults = ['abort'];
@@ -201,20 +181,12 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
       ).rejects.toThrow('caller gave up');
       expect(transactions(handler)).toEqual([{ target: 'TransactWriteItems', bySdk: false }]);
       expect(await adapter.getCommitRecord(v)).toBeUndefined();
-    } finally {
-      await adapter.close();
-    }
-  });
+    }));
 
   it('stops trying directly for a minute after three answers in a row it could not read', async () => {
     const handler = new FaultyHandler();
     const adapter = adapterWith(handler);
-    const client = new DynamoDBClient({
-      endpoint: endpointOf(process.env.AFT_TEST_DYNAMODB_URL!),
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      requestHandler: handler,
-    });
+    const client = new DynamoDBClient({ ...localDynamoConfig(), requestHandler: handler });
     let clock = 1_000_000;
     const direct = new DirectTransactWrites(client, () => clock);
     try {

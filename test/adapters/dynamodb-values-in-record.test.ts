@@ -4,25 +4,17 @@
  * every read finds those values where they are, whether or not the adapter reading wrote or
  * listed the record, and they go with the record.
  */
-import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import type { CommitRecord, VersionWrite } from '../../adapters/contract.js';
 import { recordPartition, VALUES_IN_RECORD_BYTES } from '../../adapters/dynamodb/items.js';
 import { DynamoDbAdapter } from '../../adapters/dynamodb.js';
 import { versionAt } from '../conformance/suite.js';
+import { bytes, localDynamoClient, recordOf } from '../helpers/dynamodb-local.js';
 import { uniquePrefix } from '../servers/engines.js';
-
-function localClient(): DynamoDBClient {
-  const url = process.env.AFT_TEST_DYNAMODB_URL!;
-  return new DynamoDBClient({
-    endpoint: decodeURIComponent(/endpoint=([^&]+)/.exec(url)![1]!),
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-}
 
 /** A client that notes each command's name, and the items of each TransactWriteItems. */
 function countingClient(): { client: DynamoDBClient; commands: string[]; transactionItems: number[] } {
-  const client = localClient();
+  const client = localDynamoClient();
   const commands: string[] = [];
   const transactionItems: number[] = [];
   client.middlewareStack.add(
@@ -38,13 +30,6 @@ function countingClient(): { client: DynamoDBClient; commands: string[]; transac
   return { client, commands, transactionItems };
 }
 
-const bytes = (text: string) => new Uint8Array(Buffer.from(text));
-const recordOf = (versionId: string, keys: string[]): CommitRecord => ({
-  versionId,
-  txid: `${versionId.split('.')[1]}`,
-  writeSet: keys,
-  deleted: [],
-});
 /** Keys a map's names must take as they are: dots, a leading #, a prototype's name, the longest. */
 const oddKeys = ['a.b', '#x', '__proto__', 'ключ', 'k'.repeat(1024)];
 
