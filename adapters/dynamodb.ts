@@ -96,6 +96,13 @@ export interface DynamoDbAdapterOptions {
    * that attempt cannot tell, the SDK sends again, as one idempotent transaction. @default true
    */
   readonly directCommits?: boolean;
+  /**
+   * Whether a commit whose record and values fit 4 KB keeps the values in the record's item
+   * (docs/adapters/dynamodb.md). aft 0.1.0 reads a value only from an item of its
+   * own: a tier upgraded node by node from 0.1.0 sets this false until every node reads both.
+   * @default true
+   */
+  readonly valuesInRecord?: boolean;
 }
 
 export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
@@ -262,7 +269,9 @@ export class DynamoDbAdapter implements StorageAdapter {
     };
     // Small values ride in the record's item: DynamoDB's work for a transaction grows with
     // its items, and the versions were most of them (docs/adapters/dynamodb.md).
-    const inRecord = fitsValuesInRecord(versions, record.versionId, body.byteLength);
+    const inRecord =
+      this.options.valuesInRecord !== false &&
+      fitsValuesInRecord(versions, record.versionId, body.byteLength);
     if (inRecord) recordItem.i = valuesInRecord(versions);
     const versionItems = inRecord
       ? []

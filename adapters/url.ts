@@ -89,6 +89,7 @@ export function createAdapterFromUrl(url: string): StorageAdapter {
         tablePrefix: decodeURIComponent(tablePrefix.replace(/\/$/, '')),
         transactWrites: booleanParam(params, 'transactWrites', true),
         directCommits: booleanParam(params, 'directCommits', true),
+        valuesInRecord: booleanParam(params, 'valuesInRecord', true),
         clientConfig: {
           ...(region && { region }),
           ...(endpoint && { endpoint }),

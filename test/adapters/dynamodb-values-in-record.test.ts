@@ -100,6 +100,23 @@ describe('DynamoDB: small values in the record item', () => {
     expect(await writer.getVersion({ key: 'small', versionId: v })).toEqual(bytes('small'));
   });
 
+  it('writes every value as an item of its own where valuesInRecord is false (a tier upgraded node by node)', async () => {
+    const counted = countingClient();
+    const older = new DynamoDbAdapter({ client: counted.client, tablePrefix: prefix, valuesInRecord: false });
+    try {
+      const v = versionAt(81_500);
+      const versions = ['old-a', 'old-b'].map((key) => ({ key, versionId: v, value: bytes(key) }));
+      expect(await older.putVersionsAndRecord!(versions, recordOf(v, ['old-a', 'old-b']))).toBe(true);
+      expect(counted.transactionItems).toEqual([3]);
+      for (const { key } of versions) expect(await versionItems(key)).toBe(1);
+      for (const { key, value } of versions)
+        expect(await writer.getVersion({ key, versionId: v })).toEqual(value);
+    } finally {
+      await older.close();
+      counted.client.destroy();
+    }
+  });
+
   it('a commit whose id is taken or whose ticket is refused writes no value anywhere', async () => {
     const v = versionAt(82_000);
     expect(await commit([{ key: 'first', versionId: v, value: bytes('1') }], recordOf(v, ['first']))).toBe(

@@ -78,6 +78,13 @@ describe('storage URLs', () => {
     expect(optionsOf('dynamodb://p-?region=us-east-1&directCommits=false').directCommits).toBe(false);
   });
 
+  it('dynamodb: small values ride in their record unless valuesInRecord=false', () => {
+    const optionsOf = (url: string) =>
+      (createAdapterFromUrl(url) as unknown as { options: { valuesInRecord: boolean } }).options;
+    expect(optionsOf('dynamodb://p-?region=us-east-1').valuesInRecord).toBe(true);
+    expect(optionsOf('dynamodb://p-?region=us-east-1&valuesInRecord=false').valuesInRecord).toBe(false);
+  });
+
   it('redis: versions and record go in one script on a standalone server, not on a cluster', () => {
     expect(createAdapterFromUrl('redis://127.0.0.1:6379').putVersionsAndRecord).toBeDefined();
     expect(createAdapterFromUrl('redis+cluster://127.0.0.1:7000').putVersionsAndRecord).toBeUndefined();
