@@ -110,7 +110,7 @@ export { COMMIT_SHARDS, DYNAMODB_CHUNK_BYTES } from './dynamodb/items.js';
 /** One TransactWriteItems of createEntries: at most 100 items, and well under its 4 MB. */
 const TRANSACTION_ENTRIES = 100;
 const TRANSACTION_ENTRY_BYTES = 3 * 1024 * 1024;
-/** Ids recordsHoldingValues keeps before it starts afresh (about 4 MB of strings). */
+/** Ids recordsHoldingValues keeps, the newest (about 4 MB). */
 const RECORDS_HOLDING_VALUES_KEPT = 50_000;
 
 export class DynamoDbAdapter implements StorageAdapter {
@@ -188,6 +188,27 @@ export class DynamoDbAdapter implements StorageAdapter {
     );
     // No item: a version whose value rides in its record (one this adapter has not seen), or none.
     return items.length > 0 ? joinChunks(items, ref.versionId) : this.valueInRecord(ref, options);
+  }
+
+  /** Which of `refs` (as `versionId\0key`) have their value in their record's item. */
+  private async valuesHeldByRecords(
+    refs: readonly VersionRef[],
+    options?: CallOptions,
+  ): Promise<Set<string>> {
+    const held = new Set<string>();
+    if (refs.length === 0) return held;
+    const ids = [...new Set(refs.map(({ versionId }) => versionId))];
+    const records = await this.requests.batchGet(
+      this.commitsTable,
+      ids.map((id) => ({ b: { S: recordPartition(id) }, v: { S: id } })),
+      'v, i',
+      options,
+    );
+    const names = new Map(records.map((item) => [item.v!.S!, item.i?.M ?? {}]));
+    for (const { key, versionId } of refs) {
+      if (names.get(versionId)?.[valueName(key)] !== undefined) held.add(`${versionId}\u0000${key}`);
+    }
+    return held;
   }
 
   /** A version's value from its record's item (fitsValuesInRecord), or undefined. */
@@ -293,7 +314,11 @@ export class DynamoDbAdapter implements StorageAdapter {
 
   /** Remembers that a record's item holds its commit's values: a read of one goes there first. */
   private noteValuesInRecord(versionId: string): void {
-    if (this.recordsHoldingValues.size >= RECORDS_HOLDING_VALUES_KEPT) this.recordsHoldingValues.clear();
+    if (this.recordsHoldingValues.has(versionId)) return;
+    // Full: the longest-known id goes (a Set iterates in insertion order).
+    if (this.recordsHoldingValues.size >= RECORDS_HOLDING_VALUES_KEPT) {
+      this.recordsHoldingValues.delete(this.recordsHoldingValues.values().next().value!);
+    }
     this.recordsHoldingValues.add(versionId);
   }
 
@@ -356,8 +381,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     for (const { versionId } of refs) assertVersionId(versionId);
     // A value in its record's item goes with the record (docs/adapters/dynamodb.md): no
-    // request for it. Others are items to find (a value in a record this adapter has not
-    // seen is looked for as items, is not found, and stays with its record too).
+    // request for one the adapter knows there. Others are items to find.
     const unique = [
       ...new Map(
         refs
@@ -390,7 +414,12 @@ export class DynamoDbAdapter implements StorageAdapter {
       }
       if (!single && !first) unknown.push({ key, versionId });
     }
-    const queried = await mapLimit(unknown, this.concurrency, ({ key, versionId }) =>
+    // Neither is there for a value in a record this adapter has not seen (its hint forgot it,
+    // or another process wrote it): one look-up of their records per 100 tells those apart
+    // from the rest, so only a version found nowhere costs a query.
+    const inRecords = await this.valuesHeldByRecords(unknown, options);
+    const unplaced = unknown.filter(({ key, versionId }) => !inRecords.has(`${versionId}\u0000${key}`));
+    const queried = await mapLimit(unplaced, this.concurrency, ({ key, versionId }) =>
       this.requests.queryAll(
         {
           TableName: this.versionsTable,
