@@ -98,7 +98,8 @@ export class DirectTransactWrites {
     // say) would cost every commit a round trip more: it goes to the SDK alone for a while.
     if (!endpoint || body === undefined || this.now() < this.pausedUntil) return 'unsure';
     const config = this.client.config as unknown as SdkParts;
-    let answer: Awaited<ReturnType<SdkParts['requestHandler']['handle']>>;
+    let statusCode: number;
+    let headers: Record<string, string>;
     let bytes: Uint8Array;
     try {
       const host = endpoint.port === undefined ? endpoint.hostname : `${endpoint.hostname}:${endpoint.port}`;
@@ -121,23 +122,31 @@ export class DirectTransactWrites {
       const signed = await signer.sign(request, {
         signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)),
       });
-      answer = await config.requestHandler.handle(
+      const { response } = await config.requestHandler.handle(
         { ...request, headers: signed.headers },
         { abortSignal: signal },
       );
-      bytes = await config.streamCollector(answer.response.body);
+      bytes = await config.streamCollector(response.body);
+      ({ statusCode, headers } = response);
+      // An HTTP handler of another shape (a later SDK's) is an answer it cannot read either.
+      if (typeof statusCode !== 'number') return this.unread();
+      headers ??= {};
     } catch {
       // Whatever failed (a socket, a timeout, credentials), the SDK's send tells it properly.
       signal?.throwIfAborted();
       return 'unsure';
     }
-    const { statusCode, headers } = answer.response;
     const canceled = statusCode === 200 ? undefined : canceledError(statusCode, headers, bytes);
     if (statusCode === 200 || canceled) {
       this.unreadInARow = 0;
       if (canceled) throw canceled;
       return 'written';
     }
+    return this.unread();
+  }
+
+  /** Counts an answer neither written nor canceled; pauses the attempts at the third in a row. */
+  private unread(): DirectOutcome {
     this.unreadInARow += 1;
     if (this.unreadInARow >= UNREAD_ANSWERS_BEFORE_PAUSE) {
       this.unreadInARow = 0;

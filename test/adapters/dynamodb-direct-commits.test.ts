@@ -27,7 +27,7 @@ type HandlerAnswer = Awaited<ReturnType<Handle>>;
 class FaultyHandler extends NodeHttpHandler {
   /** The x-amz-target of each request, and whether the SDK's middleware built it. */
   readonly sent: Array<{ target: string; bySdk: boolean }> = [];
-  faults: Array<'throttle' | 'lose' | 'abort'> = [];
+  faults: Array<'throttle' | 'lose' | 'abort' | 'shapeless'> = [];
   /** Called at an 'abort' fault, before the request goes on (with its signal aborted). */
   abortNow: () => void = () => {};
 
@@ -53,6 +53,11 @@ class FaultyHandler extends NodeHttpHandler {
           ]),
         },
       } as unknown as HandlerAnswer;
+    }
+    if (fault === 'shapeless') {
+      // An answer of a shape this SDK's handler never gives: no status code.
+      const { Readable } = await import('node:stream');
+      return { response: { headers: {}, body: Readable.from([]) } } as unknown as HandlerAnswer;
     }
     if (fault === 'abort') this.abortNow();
     const answer = await super.handle(request, options);
@@ -153,6 +158,17 @@ describe('DynamoDB commits sent past the SDK middleware', () => {
       ]);
       for (const { key, value } of versions)
         expect(await adapter.getVersion({ key, versionId: v })).toEqual(value);
+    }));
+
+  it('an answer of a shape the attempt does not know is left to the SDK, not thrown', () =>
+    onAdapter(async (adapter, handler) => {
+      handler.faults = ['shapeless'];
+      const { outcome } = await commitOn(adapter, 92_500);
+      expect(outcome).toBe('created');
+      expect(transactions(handler)).toEqual([
+        { target: 'TransactWriteItems', bySdk: false },
+        { target: 'TransactWriteItems', bySdk: true },
+      ]);
     }));
 
   it('a throttled direct attempt is sent again by the SDK, with its retries', () =>
