@@ -129,6 +129,8 @@ export class DynamoDbAdapter implements StorageAdapter {
    * in neither place is looked for in the other).
    */
   private readonly recordsHoldingValues = new Set<string>();
+  /** Of this adapter's recent commits, the share whose values went in their record (decaying). */
+  private ownCommitsInRecord = 0;
 
   constructor(options: DynamoDbAdapterOptions = {}) {
     const prefix = options.tablePrefix ?? 'aft-';
@@ -173,6 +175,17 @@ export class DynamoDbAdapter implements StorageAdapter {
     options?.signal?.throwIfAborted();
     assertVersionId(ref.versionId);
     if (this.recordsHoldingValues.has(ref.versionId)) return this.valueInRecord(ref, options);
+    // A version of a record this adapter has not seen (a peer's, learned by a push): looked
+    // for first where this adapter's own commits mostly put their values, then in the other
+    // place, so a tier whose commits are alike reads it in one round trip.
+    if (this.ownCommitsInRecord >= 0.5) {
+      return (await this.valueInRecord(ref, options)) ?? (await this.valueInItems(ref, options));
+    }
+    return (await this.valueInItems(ref, options)) ?? (await this.valueInRecord(ref, options));
+  }
+
+  /** A version's value from its own items (one, or chunks), or undefined. */
+  private async valueInItems(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
     const items = await this.requests.queryAll(
       {
         TableName: this.versionsTable,
@@ -186,8 +199,7 @@ export class DynamoDbAdapter implements StorageAdapter {
       },
       options,
     );
-    // No item: a version whose value rides in its record (one this adapter has not seen), or none.
-    return items.length > 0 ? joinChunks(items, ref.versionId) : this.valueInRecord(ref, options);
+    return joinChunks(items, ref.versionId);
   }
 
   /** Which of `refs` (as `versionId\0key`) have their value in their record's item. */
@@ -308,7 +320,10 @@ export class DynamoDbAdapter implements StorageAdapter {
       },
       options,
     );
-    if (inRecord && outcome === TermedWriteOutcome.CREATED) this.noteValuesInRecord(record.versionId);
+    if (outcome === TermedWriteOutcome.CREATED) {
+      if (inRecord) this.noteValuesInRecord(record.versionId);
+      this.ownCommitsInRecord = this.ownCommitsInRecord * 0.9 + (inRecord ? 0.1 : 0);
+    }
     return outcome;
   }
 

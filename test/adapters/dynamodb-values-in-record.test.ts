@@ -161,6 +161,45 @@ describe('DynamoDB: small values in the record item', () => {
     }
   });
 
+  it('an adapter whose own commits keep their values in records reads a peer’s there first: one request', async () => {
+    const v = versionAt(85_000);
+    const versions = ['peer-a', 'peer-b'].map((key) => ({
+      key,
+      versionId: v,
+      value: bytes(`${key} at ${v}`),
+    }));
+    expect(await commit(versions, recordOf(v, ['peer-a', 'peer-b']))).toBe('created');
+    const big = versionAt(85_100);
+    const bigValue = new Uint8Array(VALUES_IN_RECORD_BYTES).fill(5);
+    expect(
+      await commit([{ key: 'peer-big', versionId: big, value: bigValue }], recordOf(big, ['peer-big'])),
+    ).toBe('created');
+    const reader = countingClient();
+    const node = new DynamoDbAdapter({ client: reader.client, tablePrefix: prefix });
+    try {
+      // Its own commits: small ones, their values in their records.
+      for (let i = 0; i < 7; i += 1) {
+        const own = versionAt(85_200 + i);
+        expect(
+          await node.putVersionsAndRecord!(
+            [{ key: 'own', versionId: own, value: bytes(`${i}`) }],
+            recordOf(own, ['own']),
+          ),
+        ).toBe(true);
+      }
+      reader.commands.length = 0;
+      expect(await node.getVersion({ key: 'peer-a', versionId: v })).toEqual(versions[0]!.value);
+      expect(reader.commands).toEqual(['GetItemCommand']);
+      // A peer's value in an item of its own: the record first, then the item.
+      reader.commands.length = 0;
+      expect(await node.getVersion({ key: 'peer-big', versionId: big })).toEqual(bigValue);
+      expect(reader.commands).toEqual(['GetItemCommand', 'QueryCommand']);
+    } finally {
+      await node.close();
+      reader.client.destroy();
+    }
+  });
+
   it('a value in the record goes with the record: deleting it sends nothing where the adapter knows, and writes nothing', async () => {
     const v = versionAt(84_000);
     const keys = ['p', 'q', ...oddKeys];
