@@ -92,8 +92,9 @@ export interface DynamoDbAdapterOptions {
   /**
    * Whether a commit's TransactWriteItems is first sent past the SDK's middleware, with the
    * client's own signer, HTTP handler and endpoint (adapters/dynamodb/direct-transact.ts):
-   * about 180 µs less CPU a commit (`node dist/bench/dynamodb-items.js`). Only on a client aft creates with no `logger`; whatever
-   * that attempt cannot tell, the SDK sends again, as one idempotent transaction. @default true
+   * about 180 µs less CPU a commit (`node dist/bench/dynamodb-items.js`). Only on a client
+   * aft creates with no `logger`; whatever that attempt cannot tell, the SDK sends again, as
+   * one idempotent transaction. @default true
    */
   readonly directCommits?: boolean;
   /**
@@ -186,7 +187,15 @@ export class DynamoDbAdapter implements StorageAdapter {
 
   /** A version's value from its own items (one, or chunks), or undefined. */
   private async valueInItems(ref: VersionRef, options?: CallOptions): Promise<Uint8Array | undefined> {
-    const items = await this.requests.queryAll(
+    return joinChunks(await this.itemsOf(ref, options), ref.versionId);
+  }
+
+  /**
+   * A version's items, its one or its chunks: one strongly consistent Query of the range
+   * `<versionId>` to `<versionId>#~` (`#` sorts before every character of a version id).
+   */
+  private itemsOf(ref: VersionRef, options?: CallOptions, projection?: string): Promise<Item[]> {
+    return this.requests.queryAll(
       {
         TableName: this.versionsTable,
         KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
@@ -195,11 +204,11 @@ export class DynamoDbAdapter implements StorageAdapter {
           ':first': { S: ref.versionId },
           ':last': { S: `${ref.versionId}#~` },
         },
+        ...(projection && { ProjectionExpression: projection }),
         ConsistentRead: true,
       },
       options,
     );
-    return joinChunks(items, ref.versionId);
   }
 
   /** Which of `refs` (as `versionId\0key`) have their value in their record's item. */
@@ -290,11 +299,11 @@ export class DynamoDbAdapter implements StorageAdapter {
       assertEntryName(swap.namespace, swap.id);
       assertSwappable(swap.expected, swap.value);
     }
-    if (!fitsOneTransaction(versions, encodeRecord(record).byteLength)) {
+    const body = encodeRecord(record);
+    if (!fitsOneTransaction(versions, body.byteLength)) {
       throw new RangeError('versions and record are over one DynamoDB transaction (fitsVersionsAndRecord)');
     }
     await this.listBucketOf(record.versionId, options);
-    const body = encodeRecord(record);
     const recordItem: Item = {
       b: { S: recordPartition(record.versionId) },
       v: { S: record.versionId },
@@ -434,22 +443,7 @@ export class DynamoDbAdapter implements StorageAdapter {
     // from the rest, so only a version found nowhere costs a query.
     const inRecords = await this.valuesHeldByRecords(unknown, options);
     const unplaced = unknown.filter(({ key, versionId }) => !inRecords.has(`${versionId}\u0000${key}`));
-    const queried = await mapLimit(unplaced, this.concurrency, ({ key, versionId }) =>
-      this.requests.queryAll(
-        {
-          TableName: this.versionsTable,
-          KeyConditionExpression: 'k = :k AND v BETWEEN :first AND :last',
-          ExpressionAttributeValues: {
-            ':k': { S: key },
-            ':first': { S: versionId },
-            ':last': { S: `${versionId}#~` },
-          },
-          ProjectionExpression: 'k, v',
-          ConsistentRead: true,
-        },
-        options,
-      ),
-    );
+    const queried = await mapLimit(unplaced, this.concurrency, (ref) => this.itemsOf(ref, options, 'k, v'));
     await this.requests.batchWrite(
       this.versionsTable,
       [...toDelete, ...queried.flat()].map((Key) => ({ DeleteRequest: { Key } })),
